@@ -1,0 +1,40 @@
+"""Build script for the C extension ``pyconv._conv``.
+
+Metadata lives in pyproject.toml; this file only describes the extension.
+Environment switches (for development, never needed by users):
+  PYCONV_SANITIZE=1  build with AddressSanitizer + UBSan (see README, "Sanitizers")
+  PYCONV_DEBUG=1     -O0 -g with asserts enabled
+"""
+import glob
+import os
+
+import numpy as np
+from setuptools import Extension, setup
+
+sources = sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/ukernels/*.c"))
+compile_args = ["-std=c11", "-Wall", "-Wextra", "-pthread", "-fvisibility=hidden"]
+link_args = ["-pthread"]
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_22_API_VERSION")]
+
+if os.environ.get("PYCONV_DEBUG") or os.environ.get("PYCONV_SANITIZE"):
+    compile_args += ["-O1", "-g", "-fno-omit-frame-pointer", "-UNDEBUG"]
+else:
+    compile_args += ["-O3"]
+    macros.append(("NDEBUG", "1"))
+if os.environ.get("PYCONV_SANITIZE"):
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+    compile_args += san
+    link_args += san
+
+setup(
+    ext_modules=[
+        Extension(
+            "pyconv._conv",
+            sources=sources,
+            include_dirs=[np.get_include(), "csrc"],
+            define_macros=macros,
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+        )
+    ]
+)
