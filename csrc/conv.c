@@ -1,0 +1,299 @@
+/* The indirect convolution operator (Dukhan 2019): every (output pixel, tap)
+ * gets a pointer to an input channel vector, or to a shared zero vector where
+ * the tap falls into the padding; microkernels then run a GEMM over those
+ * pointers and weights packed once per plan. */
+#include "conv.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threads.h"
+
+struct pyconv_conv_op {
+    struct pyconv_conv_params p;
+    size_t out_h, out_w;
+    size_t elsize;      /* bytes per element */
+    size_t mr, nr;      /* microkernel tile */
+    size_t ks;          /* taps = kernel_h * kernel_w */
+    size_t pixels;      /* out_h * out_w per image */
+    size_t n_ptiles;    /* pixel tiles per image */
+    size_t n_cblocks;   /* NR-wide output channel blocks */
+    size_t wblock;      /* elements of one packed NR block */
+    size_t in_image;    /* bytes of one input image */
+    void *packed;       /* n_cblocks * wblock elements */
+    const void **indirection; /* n_ptiles * ks * mr pointers */
+    void *zero;         /* in_c zeros */
+    const void *input;
+    void *output;
+    const struct pyconv_ukernels *uk;
+    union {
+        float f32[2];
+        double f64[2];
+    } minmax;
+};
+
+static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
+    va_end(ap);
+    return PYCONV_EINVAL;
+}
+
+/* a * b, or 0 with *overflow set. */
+static size_t mul(size_t a, size_t b, int *overflow)
+{
+    size_t r;
+    if (__builtin_mul_overflow(a, b, &r)) {
+        *overflow = 1;
+        return 0;
+    }
+    return r;
+}
+
+static size_t add(size_t a, size_t b, int *overflow)
+{
+    size_t r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        *overflow = 1;
+        return 0;
+    }
+    return r;
+}
+
+static size_t dtype_size(enum pyconv_dtype d)
+{
+    return d == PYCONV_F64 ? sizeof(double) : sizeof(float);
+}
+
+/* Output size along one dimension; 0 means "none" (checked by the caller). */
+static int dim_output(size_t n, size_t k, size_t s, size_t d, size_t before, size_t after,
+                      size_t *out, const char *dim, char err[PYCONV_ERRLEN])
+{
+    int of = 0;
+    size_t k_eff = add(mul(k - 1, d, &of), 1, &of);
+    size_t padded = add(add(n, before, &of), after, &of);
+    if (of)
+        return fail(err, "%s: padded size or effective kernel size overflows", dim);
+    if (padded < k_eff)
+        return fail(err,
+                    "%s: the effective kernel (%zu) is larger than the padded input "
+                    "(%zu + %zu + %zu = %zu)",
+                    dim, k_eff, n, before, after, padded);
+    *out = (padded - k_eff) / s + 1;
+    return PYCONV_OK;
+}
+
+int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, size_t *out_w,
+                             char err[PYCONV_ERRLEN])
+{
+    if (p->in_h == 0 || p->in_w == 0)
+        return fail(err, "input height and width must be at least 1, got %zu x %zu", p->in_h,
+                    p->in_w);
+    if (p->in_c == 0)
+        return fail(err, "input channels must be at least 1");
+    if (p->kernel_h == 0 || p->kernel_w == 0)
+        return fail(err, "kernel size must be at least 1, got %zu x %zu", p->kernel_h,
+                    p->kernel_w);
+    if (p->stride_h == 0 || p->stride_w == 0)
+        return fail(err, "strides must be at least 1, got %zu x %zu", p->stride_h, p->stride_w);
+    if (p->dilation_h == 0 || p->dilation_w == 0)
+        return fail(err, "dilations must be at least 1, got %zu x %zu", p->dilation_h,
+                    p->dilation_w);
+    if (p->dtype != PYCONV_F32 && p->dtype != PYCONV_F64)
+        return fail(err, "unknown dtype code %d", (int)p->dtype);
+    if (p->activation != PYCONV_ACT_NONE && p->activation != PYCONV_ACT_RELU &&
+        p->activation != PYCONV_ACT_RELU6)
+        return fail(err, "unknown activation code %d", (int)p->activation);
+    int rc = dim_output(p->in_h, p->kernel_h, p->stride_h, p->dilation_h, p->pad_top,
+                        p->pad_bottom, out_h, "height", err);
+    if (rc == PYCONV_OK)
+        rc = dim_output(p->in_w, p->kernel_w, p->stride_w, p->dilation_w, p->pad_left,
+                        p->pad_right, out_w, "width", err);
+    if (rc != PYCONV_OK)
+        return rc;
+    /* Every byte count the operator or its caller will form must fit size_t. */
+    int of = 0;
+    size_t es = dtype_size(p->dtype);
+    mul(mul(mul(mul(p->batch, p->in_h, &of), p->in_w, &of), p->in_c, &of), es, &of);
+    mul(mul(mul(mul(p->batch, *out_h, &of), *out_w, &of), p->out_c, &of), es, &of);
+    size_t ks = mul(p->kernel_h, p->kernel_w, &of);
+    mul(mul(mul(ks, p->in_c, &of), add(p->out_c, 64, &of), &of), es, &of);
+    mul(mul(add(mul(*out_h, *out_w, &of), 64, &of), ks, &of), sizeof(void *), &of);
+    if (of)
+        return fail(err, "the buffers of this convolution would be larger than memory can address");
+    return PYCONV_OK;
+}
+
+/* Packed layout per NR block of output channels: NR biases, then for every
+ * tap and input channel NR weights. Channels beyond out_c are zero. */
+static void pack_weights(struct pyconv_conv_op *op, const void *weights, const void *bias)
+{
+    const struct pyconv_conv_params *p = &op->p;
+    const size_t es = op->elsize, nr = op->nr, kc = p->in_c, oc = p->out_c;
+    char *dst = op->packed;
+    memset(dst, 0, op->n_cblocks * op->wblock * es);
+    for (size_t cb = 0; cb < op->n_cblocks; cb++) {
+        size_t n0 = cb * nr;
+        size_t nc = oc - n0 < nr ? oc - n0 : nr;
+        if (bias != NULL)
+            memcpy(dst, (const char *)bias + n0 * es, nc * es);
+        dst += nr * es;
+        /* HWIO: weights[tap][c][o] with tap = ky * kernel_w + kx */
+        for (size_t tap = 0; tap < op->ks; tap++) {
+            for (size_t c = 0; c < kc; c++) {
+                memcpy(dst, (const char *)weights + ((tap * kc + c) * oc + n0) * es, nc * es);
+                dst += nr * es;
+            }
+        }
+    }
+}
+
+int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                       const void *weights, const void *bias, struct pyconv_conv_op **op_out,
+                       char err[PYCONV_ERRLEN])
+{
+    *op_out = NULL;
+    size_t out_h, out_w;
+    int rc = pyconv_conv_output_shape(p, &out_h, &out_w, err);
+    if (rc != PYCONV_OK)
+        return rc;
+    if (uk == NULL || weights == NULL)
+        return fail(err, "internal error: no microkernels or weights");
+
+    struct pyconv_conv_op *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return PYCONV_ENOMEM;
+    op->p = *p;
+    op->uk = uk;
+    op->out_h = out_h;
+    op->out_w = out_w;
+    op->elsize = dtype_size(p->dtype);
+    op->mr = p->dtype == PYCONV_F64 ? uk->f64_mr : uk->f32_mr;
+    op->nr = p->dtype == PYCONV_F64 ? uk->f64_nr : uk->f32_nr;
+    op->ks = p->kernel_h * p->kernel_w;
+    op->pixels = out_h * out_w;
+    op->n_ptiles = (op->pixels + op->mr - 1) / op->mr;
+    op->n_cblocks = (p->out_c + op->nr - 1) / op->nr;
+    op->wblock = op->nr + op->ks * p->in_c * op->nr;
+    op->in_image = p->in_h * p->in_w * p->in_c * op->elsize;
+
+    /* sizes were overflow-checked by pyconv_conv_output_shape */
+    op->packed = aligned_alloc(64, (op->n_cblocks * op->wblock * op->elsize + 63) / 64 * 64);
+    op->indirection = malloc(op->n_ptiles * op->ks * op->mr * sizeof(void *));
+    op->zero = aligned_alloc(64, (p->in_c * op->elsize + 63) / 64 * 64);
+    if (op->packed == NULL || op->indirection == NULL || op->zero == NULL) {
+        pyconv_conv_destroy(op);
+        return PYCONV_ENOMEM;
+    }
+    memset(op->zero, 0, p->in_c * op->elsize);
+    pack_weights(op, weights, bias);
+
+    double lo = -__builtin_inf(), hi = __builtin_inf();
+    if (p->activation == PYCONV_ACT_RELU) {
+        lo = 0.0;
+    } else if (p->activation == PYCONV_ACT_RELU6) {
+        lo = 0.0;
+        hi = 6.0;
+    }
+    if (p->dtype == PYCONV_F64) {
+        op->minmax.f64[0] = lo;
+        op->minmax.f64[1] = hi;
+    } else {
+        op->minmax.f32[0] = (float)lo;
+        op->minmax.f32[1] = (float)hi;
+    }
+    *op_out = op;
+    return PYCONV_OK;
+}
+
+/* One entry per (pixel tile, tap, row), pointing into image 0; the kernel
+ * adds the image's byte offset. Rows past the last pixel repeat it. */
+void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output)
+{
+    const struct pyconv_conv_params *p = &op->p;
+    const size_t mr = op->mr, row_bytes = p->in_w * p->in_c * op->elsize;
+    const size_t px_bytes = p->in_c * op->elsize;
+    op->input = input;
+    op->output = output;
+    const void **ind = op->indirection;
+    for (size_t t = 0; t < op->n_ptiles; t++) {
+        for (size_t ky = 0; ky < p->kernel_h; ky++) {
+            for (size_t kx = 0; kx < p->kernel_w; kx++) {
+                for (size_t m = 0; m < mr; m++) {
+                    size_t px = t * mr + m;
+                    if (px >= op->pixels)
+                        px = op->pixels - 1;
+                    size_t oy = px / op->out_w, ox = px % op->out_w;
+                    /* unsigned arithmetic: positions left of/above the image wrap
+                     * to huge values and fail the bound test like those past it */
+                    size_t iy = oy * p->stride_h + ky * p->dilation_h - p->pad_top;
+                    size_t ix = ox * p->stride_w + kx * p->dilation_w - p->pad_left;
+                    *ind++ = (iy < p->in_h && ix < p->in_w)
+                                 ? (const char *)input + iy * row_bytes + ix * px_bytes
+                                 : op->zero;
+                }
+            }
+        }
+    }
+}
+
+/* Tasks are (image, pixel tile, channel block), channel block fastest so a
+ * tile of indirection pointers is reused across all output channels. */
+static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
+{
+    const struct pyconv_conv_params *p = &op->p;
+    const size_t mr = op->mr, nr = op->nr, es = op->elsize;
+    for (size_t task = first; task < first + count; task++) {
+        size_t cb = task % op->n_cblocks;
+        size_t rest = task / op->n_cblocks;
+        size_t t = rest % op->n_ptiles;
+        size_t n = rest / op->n_ptiles;
+        size_t px0 = t * mr;
+        size_t rows = op->pixels - px0 < mr ? op->pixels - px0 : mr;
+        size_t n0 = cb * nr;
+        size_t cols = p->out_c - n0 < nr ? p->out_c - n0 : nr;
+        const void *const *a = op->indirection + t * op->ks * mr;
+        const char *w = (const char *)op->packed + cb * op->wblock * es;
+        char *c = (char *)op->output + ((n * op->pixels + px0) * p->out_c + n0) * es;
+        size_t a_offset = n * op->in_image;
+        if (p->dtype == PYCONV_F64)
+            op->uk->f64_igemm(rows, cols, p->in_c, op->ks, (const double *const *)a,
+                              (const double *)w, (double *)c, p->out_c, a_offset,
+                              (const double *)op->zero, op->minmax.f64);
+        else
+            op->uk->f32_igemm(rows, cols, p->in_c, op->ks, (const float *const *)a,
+                              (const float *)w, (float *)c, p->out_c, a_offset,
+                              (const float *)op->zero, op->minmax.f32);
+    }
+}
+
+static void run_tasks_cb(void *ctx, size_t first, size_t count)
+{
+    run_tasks(ctx, first, count);
+}
+
+int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrupt_fn interrupted,
+                    void *ctx)
+{
+    size_t n_tasks = op->p.batch * op->n_ptiles * op->n_cblocks;
+    if (n_tasks == 0)
+        return PYCONV_OK;
+    /* multiply-adds per task, to size chunks of roughly equal work */
+    size_t task_macs = op->mr * op->nr * op->ks * op->p.in_c;
+    return pyconv_parallel_for(n_tasks, task_macs, n_threads, run_tasks_cb, op, interrupted, ctx);
+}
+
+void pyconv_conv_destroy(struct pyconv_conv_op *op)
+{
+    if (op == NULL)
+        return;
+    free(op->packed);
+    free((void *)op->indirection);
+    free(op->zero);
+    free(op);
+}

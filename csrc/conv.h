@@ -1,0 +1,55 @@
+/* The convolution operator: plan (pack weights, build the indirection buffer)
+ * and run (call microkernels over output tiles). No Python here. */
+#ifndef PYCONV_CONV_H
+#define PYCONV_CONV_H
+
+#include <stddef.h>
+
+#include "ukernels/ukernels.h"
+
+enum pyconv_dtype { PYCONV_F32 = 0, PYCONV_F64 = 1 };
+enum pyconv_activation { PYCONV_ACT_NONE = 0, PYCONV_ACT_RELU = 1, PYCONV_ACT_RELU6 = 2 };
+enum pyconv_status { PYCONV_OK = 0, PYCONV_EINVAL, PYCONV_ENOMEM, PYCONV_EINTR };
+
+#define PYCONV_ERRLEN 256
+
+/* Everything the operator needs to know about one convolution. Layout is
+ * NHWC input, HWIO weights, NHWC output, all C-contiguous. */
+struct pyconv_conv_params {
+    size_t batch, in_h, in_w, in_c, out_c;
+    size_t kernel_h, kernel_w;
+    size_t stride_h, stride_w, dilation_h, dilation_w;
+    size_t pad_top, pad_bottom, pad_left, pad_right;
+    enum pyconv_activation activation;
+    enum pyconv_dtype dtype;
+};
+
+/* Checks every size and computes the output's spatial size. Returns
+ * PYCONV_EINVAL with a message in err when the parameters are unusable or any
+ * buffer size would overflow size_t. */
+int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, size_t *out_w,
+                             char err[PYCONV_ERRLEN]);
+
+struct pyconv_conv_op;
+
+/* Plans a convolution: validates, packs weights (and bias, may be NULL) and
+ * allocates the indirection buffer. */
+int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                       const void *weights, const void *bias, struct pyconv_conv_op **op_out,
+                       char err[PYCONV_ERRLEN]);
+
+/* Points the operator at an input and an output buffer (builds the
+ * indirection buffer for this input). */
+void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output);
+
+/* Called between chunks of work on the calling thread; non-zero stops the run. */
+typedef int (*pyconv_interrupt_fn)(void *ctx);
+
+/* Computes the output with up to n_threads threads. Returns PYCONV_EINTR if
+ * `interrupted` asked to stop (the output is then incomplete). */
+int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrupt_fn interrupted,
+                    void *ctx);
+
+void pyconv_conv_destroy(struct pyconv_conv_op *op);
+
+#endif

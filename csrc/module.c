@@ -1,0 +1,291 @@
+/* pyconv._conv: the only C file that knows Python and NumPy. It validates its
+ * arguments again (the Python layer is not trusted), makes arrays contiguous,
+ * aligned and native-endian, releases the GIL and calls the operator. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define PY_ARRAY_UNIQUE_SYMBOL pyconv_ARRAY_API
+#include <numpy/arrayobject.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+
+static const struct pyconv_ukernels *active_kernels; /* changed only with the GIL held */
+static Py_ssize_t num_threads = 1;
+
+struct interrupt_ctx {
+    PyThreadState *state;
+};
+
+/* Polled by the operator between chunks on the calling thread: takes the GIL
+ * briefly so Ctrl-C (and any other signal handler) can run. */
+static int check_signals(void *arg)
+{
+    struct interrupt_ctx *ctx = arg;
+    PyEval_RestoreThread(ctx->state);
+    int failed = PyErr_CheckSignals();
+    ctx->state = PyEval_SaveThread();
+    return failed != 0;
+}
+
+static int as_size(PyObject *obj, const char *name, Py_ssize_t minimum, size_t *out)
+{
+    Py_ssize_t v = PyLong_AsSsize_t(obj);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "conv2d: %s must be an int, got %R", name, obj);
+        return -1;
+    }
+    if (v < minimum) {
+        PyErr_Format(PyExc_ValueError, "conv2d: %s must be >= %zd, got %zd", name, minimum, v);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+/* A contiguous, aligned, native-endian array of `typenum`, or NULL with a
+ * TypeError naming the argument. Never casts between dtypes. */
+static PyArrayObject *usable_array(PyObject *obj, int typenum, int ndim, const char *name)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "conv2d: %s must be a numpy.ndarray, got %s", name,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)obj;
+    if (PyArray_TYPE(arr) != typenum) {
+        PyErr_Format(PyExc_TypeError, "conv2d: %s must have dtype %s, got %R", name,
+                     typenum == NPY_DOUBLE ? "float64" : "float32",
+                     (PyObject *)PyArray_DESCR(arr));
+        return NULL;
+    }
+    if (PyArray_NDIM(arr) != ndim) {
+        PyErr_Format(PyExc_ValueError, "conv2d: %s must have rank %d, got rank %d", name, ndim,
+                     PyArray_NDIM(arr));
+        return NULL;
+    }
+    return (PyArrayObject *)PyArray_FROM_OTF(obj, typenum, NPY_ARRAY_IN_ARRAY);
+}
+
+PyDoc_STRVAR(conv2d_doc,
+             "conv2d(input, filters, bias, pad_top, pad_bottom, pad_left, pad_right,\n"
+             "       stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
+             "The raw operator: NHWC input, HWIO filters, bias [cout] or None, all of one\n"
+             "dtype (float32 or float64); explicit pads; activation 0 none, 1 relu, 2 relu6.\n"
+             "Use pyconv.nn.conv2d instead: it handles padding names, layouts and dtypes.");
+
+static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 12) {
+        PyErr_Format(PyExc_TypeError, "conv2d() takes 12 positional arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    if (!PyArray_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "conv2d: input must be a numpy.ndarray, got %s",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
+    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
+        PyErr_Format(PyExc_TypeError, "conv2d: input must be float32 or float64, got %R",
+                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
+        return NULL;
+    }
+    struct pyconv_conv_params p;
+    memset(&p, 0, sizeof(p));
+    size_t act;
+    static const char *const int_names[] = {"pad_top",    "pad_bottom", "pad_left",
+                                            "pad_right",  "stride_h",   "stride_w",
+                                            "dilation_h", "dilation_w", "activation"};
+    size_t *const int_slots[] = {&p.pad_top,    &p.pad_bottom, &p.pad_left,
+                                 &p.pad_right,  &p.stride_h,   &p.stride_w,
+                                 &p.dilation_h, &p.dilation_w, &act};
+    for (int i = 0; i < 9; i++)
+        if (as_size(args[3 + i], int_names[i], i < 4 ? 0 : (i < 8 ? 1 : 0), int_slots[i]) < 0)
+            return NULL;
+    if (act > 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "conv2d: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", act);
+        return NULL;
+    }
+    p.activation = (enum pyconv_activation)act;
+    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
+
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
+    x = usable_array(args[0], typenum, 4, "input");
+    if (x == NULL)
+        goto fail;
+    w = usable_array(args[1], typenum, 4, "filters");
+    if (w == NULL)
+        goto fail;
+    if (args[2] != Py_None) {
+        b = usable_array(args[2], typenum, 1, "bias");
+        if (b == NULL)
+            goto fail;
+    }
+    const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
+    if (ws[2] != xs[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "conv2d: filters have %zd input channels but the input has %zd "
+                     "(input shape (%zd, %zd, %zd, %zd), filters shape (%zd, %zd, %zd, %zd))",
+                     (Py_ssize_t)ws[2], (Py_ssize_t)xs[3], (Py_ssize_t)xs[0], (Py_ssize_t)xs[1],
+                     (Py_ssize_t)xs[2], (Py_ssize_t)xs[3], (Py_ssize_t)ws[0], (Py_ssize_t)ws[1],
+                     (Py_ssize_t)ws[2], (Py_ssize_t)ws[3]);
+        goto fail;
+    }
+    if (b != NULL && PyArray_DIM(b, 0) != ws[3]) {
+        PyErr_Format(PyExc_ValueError, "conv2d: bias must have %zd elements (filters' "
+                     "num_outputs), got %zd", (Py_ssize_t)ws[3], (Py_ssize_t)PyArray_DIM(b, 0));
+        goto fail;
+    }
+    p.batch = (size_t)xs[0];
+    p.in_h = (size_t)xs[1];
+    p.in_w = (size_t)xs[2];
+    p.in_c = (size_t)xs[3];
+    p.kernel_h = (size_t)ws[0];
+    p.kernel_w = (size_t)ws[1];
+    p.out_c = (size_t)ws[3];
+
+    char err[PYCONV_ERRLEN];
+    size_t out_h, out_w;
+    if (pyconv_conv_output_shape(&p, &out_h, &out_w, err) != PYCONV_OK) {
+        PyErr_Format(PyExc_ValueError, "conv2d: %s", err);
+        goto fail;
+    }
+    npy_intp dims[4] = {(npy_intp)p.batch, (npy_intp)out_h, (npy_intp)out_w, (npy_intp)p.out_c};
+    out = (PyArrayObject *)PyArray_EMPTY(4, dims, typenum, 0);
+    if (out == NULL)
+        goto fail;
+    if (PyArray_SIZE(out) == 0)
+        goto done;
+
+    struct pyconv_conv_op *op = NULL;
+    int rc = pyconv_conv_create(&p, active_kernels, PyArray_DATA(w),
+                                b != NULL ? PyArray_DATA(b) : NULL, &op, err);
+    if (rc == PYCONV_OK) {
+        struct interrupt_ctx ictx;
+        size_t threads = (size_t)num_threads;
+        ictx.state = PyEval_SaveThread();
+        pyconv_conv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
+        rc = pyconv_conv_run(op, threads, check_signals, &ictx);
+        PyEval_RestoreThread(ictx.state);
+        pyconv_conv_destroy(op);
+    }
+    if (rc == PYCONV_ENOMEM) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (rc == PYCONV_EINVAL) {
+        PyErr_Format(PyExc_ValueError, "conv2d: %s", err);
+        goto fail;
+    }
+    if (rc == PYCONV_EINTR) {
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto fail;
+    }
+done:
+    Py_DECREF(x);
+    Py_DECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)out;
+fail:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 1 || n > 256) {
+        PyErr_Format(PyExc_ValueError, "set_num_threads: n must be between 1 and 256, got %zd", n);
+        return NULL;
+    }
+    num_threads = n;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_get_num_threads(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromSsize_t(num_threads);
+}
+
+static PyObject *py_isa(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyUnicode_FromString(active_kernels->isa);
+}
+
+static PyObject *py_available_isas(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    PyObject *names = PyUnicode_FromString(pyconv_available_isas());
+    if (names == NULL)
+        return NULL;
+    PyObject *sep = PyUnicode_FromString(",");
+    PyObject *list = sep ? PyUnicode_Split(names, sep, -1) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(names);
+    if (list == NULL)
+        return NULL;
+    PyObject *tuple = PyList_AsTuple(list);
+    Py_DECREF(list);
+    return tuple;
+}
+
+static PyObject *py_set_isa(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = "";
+    if (arg != Py_None) {
+        name = PyUnicode_AsUTF8(arg);
+        if (name == NULL)
+            return NULL;
+    }
+    const struct pyconv_ukernels *k = pyconv_select_ukernels(name);
+    if (k == NULL) {
+        PyErr_Format(PyExc_ValueError,
+                     "isa must be None (the best available) or one this CPU runs: %s; got %R",
+                     pyconv_available_isas(), arg);
+        return NULL;
+    }
+    active_kernels = k;
+    return PyUnicode_FromString(k->isa);
+}
+
+static PyMethodDef methods[] = {
+    {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
+    {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
+    {"get_num_threads", py_get_num_threads, METH_NOARGS, "The number of threads."},
+    {"isa", py_isa, METH_NOARGS, "The instruction set of the active microkernels."},
+    {"available_isas", py_available_isas, METH_NOARGS,
+     "The instruction sets this CPU runs, best last."},
+    {"set_isa", py_set_isa, METH_O,
+     "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "pyconv._conv", "pyconv's C operator (see pyconv.nn).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__conv(void)
+{
+    import_array();
+    active_kernels = pyconv_select_ukernels(NULL);
+    return PyModule_Create(&module);
+}

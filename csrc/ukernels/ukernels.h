@@ -1,0 +1,57 @@
+/* Microkernel interface: the only contract between the operator (conv.c) and
+ * the arithmetic. A microkernel computes one tile of at most MR output pixels
+ * by at most NR output channels; it knows nothing of padding, stride or
+ * dilation, which the indirection buffer has already resolved into pointers.
+ */
+#ifndef PYCONV_UKERNELS_H
+#define PYCONV_UKERNELS_H
+
+#include <stddef.h>
+
+/* One igemm tile.
+ *   mr      rows (output pixels) to store, 1..MR
+ *   nc      columns (output channels) to store, 1..NR
+ *   kc      input channels per tap
+ *   ks      taps (kernel_h * kernel_w)
+ *   a       ks * MR input pointers, tap-major: a[tap * MR + row]; rows >= mr
+ *           repeat a valid pointer so the kernel may read them freely
+ *   w       packed weights of one NR block: NR biases, then ks * kc * NR
+ *           weights (channels beyond nc are zero)
+ *   c       output tile, row r at c + r * c_stride (elements)
+ *   a_offset bytes added to every pointer of a that is not `zero`
+ *   zero    the shared zero vector (kc elements) used for padding taps
+ *   minmax  {lo, hi}: the fused activation as a clamp (NaN passes through)
+ */
+typedef void (*pyconv_f32_igemm_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+                                    const float *const *a, const float *w, float *c,
+                                    size_t c_stride, size_t a_offset, const float *zero,
+                                    const float *minmax);
+typedef void (*pyconv_f64_igemm_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+                                    const double *const *a, const double *w, double *c,
+                                    size_t c_stride, size_t a_offset, const double *zero,
+                                    const double *minmax);
+
+/* A set of kernels for one instruction set, chosen once at import. */
+struct pyconv_ukernels {
+    const char *isa;
+    pyconv_f32_igemm_fn f32_igemm;
+    size_t f32_mr, f32_nr;
+    pyconv_f64_igemm_fn f64_igemm;
+    size_t f64_mr, f64_nr;
+};
+
+/* ISA selection (the one place): name is NULL/"" for the best the CPU has,
+ * or "scalar", "avx2", "avx512". Returns NULL if the name is unknown or the
+ * CPU lacks that instruction set. */
+const struct pyconv_ukernels *pyconv_select_ukernels(const char *name);
+/* Comma-separated names of the ISAs this CPU can run, best last. */
+const char *pyconv_available_isas(void);
+
+void pyconv_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float *const *,
+                                  const float *, float *, size_t, size_t, const float *,
+                                  const float *);
+void pyconv_f64_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const double *const *,
+                                  const double *, double *, size_t, size_t, const double *,
+                                  const double *);
+
+#endif
