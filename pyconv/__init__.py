@@ -1,0 +1,84 @@
+"""pyconv: TF-Slim's conv2d family for NumPy arrays, computed by a C extension.
+
+``import pyconv as slim`` gives slim's layers (``conv2d``, ``conv2d_same``,
+``subsample``, pools, ``batch_norm``), variables, scopes and ``arg_scope``;
+``pyconv.nn`` mirrors ``tf.nn``; ``pyconv.conv_output_size`` and friends
+explain padding. See README.md.
+"""
+
+import os as _os
+
+from . import _conv, nn
+from .geometry import *  # noqa: F401,F403
+from .geometry import __all__ as _geometry_all
+
+__version__ = "0.1.0"
+
+_layer_modules = ("activations", "initializers", "regularizers", "arg_scope", "variables",
+                  "layers")
+__all__ = list(_geometry_all) + ["nn", "set_num_threads", "get_num_threads"]
+
+
+def _import_layer_modules():
+    import importlib
+
+    for name in _layer_modules:
+        try:
+            mod = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:  # pragma: no cover - during development only
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        for public in mod.__all__:
+            globals()[public] = getattr(mod, public)
+        __all__.extend(mod.__all__)
+
+
+def set_num_threads(n):
+    """Use ``n`` threads (1..256) for every following convolution.
+
+    The output is bit-identical for every thread count.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {n!r}")
+    _conv.set_num_threads(n)
+
+
+def get_num_threads():
+    """The number of threads convolutions use."""
+    return _conv.get_num_threads()
+
+
+def _default_threads():
+    env = _os.environ.get("PYCONV_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(
+                f"PYCONV_NUM_THREADS must be a positive integer, got {env!r}"
+            ) from None
+        if not 1 <= n <= 256:
+            raise ValueError(f"PYCONV_NUM_THREADS must be between 1 and 256, got {n}")
+        return n
+    try:
+        return max(1, min(256, len(_os.sched_getaffinity(0))))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return max(1, min(256, _os.cpu_count() or 1))
+
+
+def _default_isa():
+    env = _os.environ.get("PYCONV_ISA", "").strip().lower()
+    if env:
+        try:
+            _conv.set_isa(env)
+        except ValueError:
+            raise ValueError(
+                f"PYCONV_ISA={env!r} is not an instruction set this CPU runs; choose one of "
+                f"{', '.join(_conv.available_isas())}"
+            ) from None
+
+
+_conv.set_num_threads(_default_threads())
+_default_isa()
+_import_layer_modules()

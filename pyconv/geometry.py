@@ -1,0 +1,279 @@
+"""Sizes and pads: the one place that turns SAME / VALID / FULL into numbers.
+
+With ``k_eff = k + (k - 1) * (rate - 1)`` for a dimension of size ``n`` and
+stride ``s``:
+
+=========  ============================  ==========================================
+padding    output size                   pad before / after
+=========  ============================  ==========================================
+SAME       ``ceil(n / s)``               total ``max((out - 1) * s + k_eff - n, 0)``,
+                                         before ``total // 2``, after the rest
+VALID      ``ceil((n - k_eff + 1) / s)``  0 / 0
+FULL       ``ceil((n + k_eff - 1) / s)``  ``k_eff - 1`` / ``k_eff - 1``
+explicit   ``floor((n + b + a - k_eff) / s) + 1``  as given
+=========  ============================  ==========================================
+
+Everything else in pyconv (``nn``, the layers, the C operator) works with
+explicit ``(before, after)`` pads computed here.
+"""
+
+import difflib
+import numbers
+from functools import lru_cache
+
+__all__ = ["conv_output_size", "conv_padding", "explain_padding"]
+
+PADDINGS = ("SAME", "VALID", "FULL")
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def pair(value, name, minimum=1):
+    """``value`` as an ``(h, w)`` tuple of ints >= ``minimum``.
+
+    Accepts an int or a sequence of two ints; anything else raises a
+    ``TypeError``/``ValueError`` that names ``name``.
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be an int or a pair (h, w) of ints, got {value!r}")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        v = _check_int(value, name, minimum)
+        return (v, v)
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int or a pair (h, w) of ints, got {value!r} "
+            f"({type(value).__name__})"
+        ) from None
+    if len(items) != 2:
+        raise ValueError(f"{name} must be an int or a pair (h, w) of ints, got {value!r}")
+    return (_check_int(items[0], name, minimum), _check_int(items[1], name, minimum))
+
+
+def normalize_padding(padding):
+    """``'SAME'``, ``'VALID'``, ``'FULL'`` or explicit ``((top, bottom), (left, right))``.
+
+    Strings are case-insensitive; an unknown one raises a ``ValueError`` that
+    lists the valid choices and suggests the nearest.
+    """
+    if isinstance(padding, str):
+        name = padding.upper()
+        if name in PADDINGS:
+            return name
+        close = difflib.get_close_matches(name, PADDINGS, n=1, cutoff=0.4)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"padding must be one of 'SAME', 'VALID', 'FULL' (any case) or explicit "
+            f"[(top, bottom), (left, right)], got {padding!r}.{hint}"
+        )
+    if isinstance(padding, bytes) or padding is None:
+        raise TypeError(
+            "padding must be 'SAME', 'VALID', 'FULL' or explicit [(top, bottom), (left, right)], "
+            f"got {padding!r}"
+        )
+    try:
+        rows = [tuple(r) for r in padding]
+    except TypeError:
+        raise TypeError(
+            "padding must be 'SAME', 'VALID', 'FULL' or explicit [(top, bottom), (left, right)], "
+            f"got {padding!r}"
+        ) from None
+    if len(rows) != 2 or any(len(r) != 2 for r in rows):
+        raise ValueError(
+            "explicit padding must be [(top, bottom), (left, right)], "
+            f"got {padding!r}"
+        )
+    return tuple(tuple(_check_int(v, "padding", 0) for v in r) for r in rows)
+
+
+def explicit_padding_from_tf(padding, data_format):
+    """TF's 4-pair explicit padding (``[[0, 0], [t, b], [l, r], [0, 0]]`` in
+    ``data_format`` order) to ``((t, b), (l, r))``; other values pass through."""
+    if isinstance(padding, (str, bytes)) or padding is None:
+        return padding
+    try:
+        rows = [tuple(r) for r in padding]
+    except TypeError:
+        return padding
+    if len(rows) != 4:
+        return padding
+    if data_format == "NCHW":
+        batch, chan, h, w = rows
+    else:
+        batch, h, w, chan = rows
+    if any(v != 0 for v in batch + chan):
+        raise ValueError(
+            f"padding: explicit padding of the batch and channel dimensions must be 0, "
+            f"got {padding!r}"
+        )
+    return (h, w)
+
+
+def effective_kernel(kernel_size, rate):
+    """``k + (k - 1) * (rate - 1)``: the span of a dilated kernel."""
+    return kernel_size + (kernel_size - 1) * (rate - 1)
+
+
+def _dim(n, k, s, padding, rate, label=""):
+    """(out, before, after) for one dimension; ``padding`` is normalised."""
+    k_eff = effective_kernel(k, rate)
+    if padding == "SAME":
+        out = -(-n // s)
+        total = max((out - 1) * s + k_eff - n, 0)
+        before, after = total // 2, total - total // 2
+        formula = f"ceil(n / s) = ceil({n} / {s})"
+    elif padding == "VALID":
+        out = -(-(n - k_eff + 1) // s)
+        before = after = 0
+        formula = f"ceil((n - k_eff + 1) / s) = ceil(({n} - {k_eff} + 1) / {s})"
+    elif padding == "FULL":
+        out = -(-(n + k_eff - 1) // s)
+        before = after = k_eff - 1
+        formula = f"ceil((n + k_eff - 1) / s) = ceil(({n} + {k_eff} - 1) / {s})"
+    else:
+        before, after = padding
+        out = (n + before + after - k_eff) // s + 1
+        formula = (
+            f"floor((n + before + after - k_eff) / s) + 1 = "
+            f"floor(({n} + {before} + {after} - {k_eff}) / {s}) + 1"
+        )
+    if out < 1:
+        name = padding if isinstance(padding, str) else "explicit"
+        where = f" along the {label}" if label else ""
+        raise ValueError(
+            f"{name} padding gives an output size of {out}{where}: {formula} = {out} "
+            f"(kernel {k}, rate {rate}, so k_eff = {k_eff}; input size {n}, stride {s}). "
+            "The output must be at least 1: use a smaller kernel or rate, more padding "
+            "or a larger input."
+        )
+    return out, before, after
+
+
+@lru_cache(maxsize=1024)
+def _resolve(in_hw, k_hw, s_hw, padding, r_hw):
+    """((out_h, out_w), ((top, bottom), (left, right))) — cached, arguments normalised."""
+    labels = ("height", "width")
+    dims = []
+    for i in range(2):
+        p = padding if isinstance(padding, str) else padding[i]
+        dims.append(_dim(in_hw[i], k_hw[i], s_hw[i], p, r_hw[i], labels[i]))
+    return (dims[0][0], dims[1][0]), ((dims[0][1], dims[0][2]), (dims[1][1], dims[1][2]))
+
+
+def resolve(in_hw, k_hw, s_hw, padding, r_hw):
+    """Output size and explicit pads for a 2-D window op (all arguments already pairs)."""
+    return _resolve(in_hw, k_hw, s_hw, normalize_padding(padding), r_hw)
+
+
+def conv2d_same_padding(kernel_size, rate=1):
+    """ResNet's ``conv2d_same`` pads for stride > 1: ``k_eff - 1`` in total,
+    ``// 2`` before and the rest after, whatever the input size."""
+    total = effective_kernel(kernel_size, rate) - 1
+    return (total // 2, total - total // 2)
+
+
+def _is_pair(v):
+    return not isinstance(v, (numbers.Integral, str)) and v is not None
+
+
+def _per_dim(input_size, kernel_size, stride, padding, rate):
+    """Normalised arguments per dimension and whether the caller gave pairs."""
+    pad = normalize_padding(padding)
+    as_pair = any(_is_pair(v) for v in (input_size, kernel_size, stride, rate)) or not isinstance(
+        pad, str
+    )
+    n = pair(input_size, "input_size")
+    k = pair(kernel_size, "kernel_size")
+    s = pair(stride, "stride")
+    r = pair(rate, "rate")
+    return n, k, s, pad, r, as_pair
+
+
+def conv_output_size(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+    """Output size of a convolution or pooling along one or two dimensions.
+
+    Parameters
+    ----------
+    input_size, kernel_size, stride, rate : int or (int, int)
+    padding : 'SAME', 'VALID', 'FULL' (any case) or [(top, bottom), (left, right)]
+
+    Returns
+    -------
+    int, or an ``(h, w)`` tuple when any argument is a pair (or padding is explicit).
+
+    Examples
+    --------
+    >>> conv_output_size(4, 3, stride=2, padding='SAME')
+    2
+    >>> conv_output_size((224, 224), 7, stride=2, padding='VALID')
+    (109, 109)
+    """
+    n, k, s, pad, r, as_pair = _per_dim(input_size, kernel_size, stride, padding, rate)
+    out, _ = _resolve(n, k, s, pad, r)
+    return out if as_pair else out[0]
+
+
+def conv_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+    """``(before, after)`` pads of a convolution, or one such pair per dimension.
+
+    Examples
+    --------
+    >>> conv_padding(4, 3, stride=2, padding='SAME')   # TF puts the extra row after
+    (0, 1)
+    >>> conv_padding(5, 3, stride=2, padding='SAME')
+    (1, 1)
+    """
+    n, k, s, pad, r, as_pair = _per_dim(input_size, kernel_size, stride, padding, rate)
+    _, pads = _resolve(n, k, s, pad, r)
+    return pads if as_pair else pads[0]
+
+
+def _explain_dim(n, k, s, pad, r):
+    out, before, after = _dim(n, k, s, pad, r)
+    k_eff = effective_kernel(k, r)
+
+    def window(o):
+        start = o * s - before
+        taps = [start + i * r for i in range(k)]
+        inside = [t for t in taps if 0 <= t < n]
+        padded = len(taps) - len(inside)
+        seen = f"input {inside[0]}..{inside[-1]}" if inside else "only padding"
+        step = f" every {r}" if r > 1 and len(inside) > 1 else ""
+        extra = f" (+{padded} padding tap{'s' if padded != 1 else ''})" if padded else ""
+        return f"{seen}{step}{extra}"
+
+    name = pad if isinstance(pad, str) else f"explicit {pad}"
+    return (
+        f"{name}: input {n}, kernel {k}"
+        + (f" rate {r} (k_eff {k_eff})" if r > 1 else "")
+        + f", stride {s} -> output {out}; pad before {before}, after {after}; "
+        f"first output sees {window(0)}, last output sees {window(out - 1)}"
+    )
+
+
+def explain_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+    """A short human-readable account of a padding choice.
+
+    Says the output size, the pads, and which input positions the first and
+    last outputs see (0-based; taps that fall in the padding are counted).
+
+    Examples
+    --------
+    >>> print(explain_padding(4, 3, stride=2, padding='SAME'))
+    SAME: input 4, kernel 3, stride 2 -> output 2; pad before 0, after 1; first output sees input 0..2, last output sees input 2..3 (+1 padding tap)
+    """
+    n, k, s, pad, r, as_pair = _per_dim(input_size, kernel_size, stride, padding, rate)
+    lines = []
+    for i, label in enumerate(("height", "width") if as_pair else ("",)):
+        p = pad if isinstance(pad, str) else pad[i]
+        text = _explain_dim(n[i], k[i], s[i], p, r[i])
+        lines.append(f"{label}: {text}" if label else text)
+    return "\n".join(lines)
