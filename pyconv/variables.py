@@ -1,0 +1,1247 @@
+"""Variables, variable scopes and collections: TF 1.x's graph bookkeeping for NumPy.
+
+A :class:`VariableStore` plays the part of TF's graph: it owns the variables
+(by full name, e.g. ``'conv1/weights'``), the collections
+(``GraphKeys.GLOBAL_VARIABLES``, ...), and the counters that make default
+scope names unique (``Conv``, ``Conv_1``, ...). ``with VariableStore(seed=0)
+as store:`` makes a store the default inside the block; outside any
+``with`` a process-wide default store is used (:func:`get_default_store`,
+:func:`reset_default_store`).
+
+:func:`variable_scope` follows ``tf.compat.v1.variable_scope``:
+
+- ``reuse=True`` gets existing variables and raises a ``ValueError`` naming a
+  missing one; ``reuse=None``/``False`` creates them and raises a
+  ``ValueError`` naming one that already exists; :data:`AUTO_REUSE` does
+  either. ``reuse`` is inherited by nested scopes (``False`` inside a reusing
+  scope does not switch it off).
+- ``variable_scope(None, default_name='Conv')`` makes ``Conv``, ``Conv_1``, ...
+  unique within the enclosing scope; leaving a named scope forgets the
+  counts of the scopes opened inside it, so re-entering it (e.g. with
+  ``reuse=True``) gives the same names again. A default name cannot be
+  combined with ``reuse=True`` (no name to reuse).
+- A :class:`VariableScope` object (what ``with variable_scope(...) as sc``
+  yields) may be passed back to jump into the same scope from anywhere.
+
+The current scope is per thread (as in TF), so threads can run layers that
+share variables concurrently; the variables themselves are shared.
+
+Initial values are reproducible: a variable's random generator is derived
+from a stable hash (SHA-256) of the store's seed and the variable's full
+name, so the same seed and name give the same values whatever the order in
+which variables are created.
+
+Variables loaded with :meth:`VariableStore.load` before the model is built
+are *pending*: the layer that first asks for that name takes the loaded
+value (its shape must match what the layer needs) instead of initialising
+it, whatever its ``reuse`` mode.
+"""
+
+import enum
+import hashlib
+import inspect
+import numbers
+import os
+import re
+import threading
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+from . import initializers as _initializers
+from .arg_scope import add_arg_scope
+
+__all__ = [
+    "AUTO_REUSE",
+    "GraphKeys",
+    "Variable",
+    "VariableScope",
+    "VariableStore",
+    "add_model_variable",
+    "add_to_collection",
+    "add_to_collections",
+    "append_tensor_alias",
+    "clear_collection",
+    "collect_named_outputs",
+    "convert_collection_to_dict",
+    "get_collection",
+    "get_collection_ref",
+    "get_default_store",
+    "get_local_variables",
+    "get_model_variables",
+    "get_regularization_loss",
+    "get_regularization_losses",
+    "get_tensor_aliases",
+    "get_trainable_variables",
+    "get_unique_variable",
+    "get_variable",
+    "get_variable_scope",
+    "get_variables",
+    "get_variables_by_name",
+    "get_variables_by_suffix",
+    "get_variables_to_restore",
+    "global_variables",
+    "model_variable",
+    "name_scope",
+    "reset_default_store",
+    "trainable_variables",
+    "variable",
+    "variable_scope",
+]
+
+
+class _ReuseMode(enum.Enum):
+    AUTO_REUSE = 1
+
+    def __repr__(self):
+        return "AUTO_REUSE"
+
+
+AUTO_REUSE = _ReuseMode.AUTO_REUSE
+"""``reuse=AUTO_REUSE``: create variables that do not exist, get those that do."""
+
+
+class GraphKeys:
+    """Standard collection names (the same strings as ``tf.compat.v1.GraphKeys``)."""
+
+    GLOBAL_VARIABLES = "variables"
+    VARIABLES = GLOBAL_VARIABLES
+    LOCAL_VARIABLES = "local_variables"
+    MODEL_VARIABLES = "model_variables"
+    TRAINABLE_VARIABLES = "trainable_variables"
+    REGULARIZATION_LOSSES = "regularization_losses"
+    UPDATE_OPS = "update_ops"
+    ACTIVATIONS = "activations"
+
+
+def _strip_output_index(name):
+    """``'conv1/weights:0'`` -> ``'conv1/weights'`` (TF tensor names)."""
+    if not isinstance(name, str):
+        raise TypeError(f"variable names are strings, got {name!r}")
+    head, sep, tail = name.rpartition(":")
+    return head if sep and tail.isdigit() else name
+
+
+def _check_reuse(reuse):
+    if reuse is None or reuse is True or reuse is False or reuse is AUTO_REUSE:
+        return reuse
+    raise ValueError(f"The reuse parameter must be True or False or None or AUTO_REUSE, "
+                     f"got {reuse!r}")
+
+
+# --------------------------------------------------------------------------- Variable
+
+
+class Variable:
+    """A named ndarray in a :class:`VariableStore`.
+
+    Attributes
+    ----------
+    name : str
+        Full name without TF's ``:0``, e.g. ``'conv1/weights'``.
+    value : numpy.ndarray
+        The variable's own array (not a copy): in-place changes are seen by
+        the layers. Setting it is :meth:`assign`.
+    shape : tuple of int
+    dtype : numpy.dtype
+    trainable : bool
+    """
+
+    __slots__ = ("__weakref__", "_claimed", "_match_name", "_value", "name", "trainable")
+
+    def __init__(self, name, value, trainable=True, _claimed=True):
+        self.name = name
+        self._value = value
+        self.trainable = bool(trainable)
+        self._claimed = _claimed
+        self._match_name = name + ":0"  # what TF's scope filters see
+
+    @property
+    def value(self):
+        return self._value
+
+    @value.setter
+    def value(self, new_value):
+        self.assign(new_value)
+
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    @property
+    def op_name(self):
+        """TF's ``var.op.name``: the same as :attr:`name`."""
+        return self.name
+
+    def get_shape(self):
+        """The shape, as TF's ``Variable.get_shape()``."""
+        return self._value.shape
+
+    def numpy(self):
+        """A copy of the value."""
+        return self._value.copy()
+
+    def assign(self, value):
+        """Write ``value`` into the variable (in place; cast to its dtype).
+
+        Parameters
+        ----------
+        value : array_like
+            Must have exactly the variable's shape.
+
+        Returns
+        -------
+        Variable
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            The shape differs; the message names the variable and both shapes.
+        TypeError
+            ``value`` cannot be cast safely to the variable's dtype
+            (e.g. float into an integer variable).
+        """
+        arr = np.asarray(value)
+        if arr.shape != self._value.shape:
+            raise ValueError(f"Cannot assign a value of shape {arr.shape} to variable "
+                             f"{self.name!r} of shape {self._value.shape}")
+        try:
+            np.copyto(self._value, arr, casting="same_kind")
+        except TypeError:
+            raise TypeError(f"Cannot assign a value of dtype {arr.dtype} to variable "
+                            f"{self.name!r} of dtype {self._value.dtype}") from None
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self._value, dtype=dtype, copy=True)
+        if dtype is None or np.dtype(dtype) == self._value.dtype:
+            return self._value
+        if copy is False:
+            raise ValueError(f"variable {self.name!r} has dtype {self._value.dtype}; "
+                             f"converting it to {np.dtype(dtype)} needs a copy")
+        return self._value.astype(dtype)
+
+    def __repr__(self):
+        return (f"<pyconv.Variable {self.name!r} shape={self._value.shape} "
+                f"dtype={self._value.dtype}{'' if self.trainable else ' trainable=False'}>")
+
+
+class RegularizationLoss:
+    """A variable's regularization loss, evaluated on its current value.
+
+    Items of ``GraphKeys.REGULARIZATION_LOSSES``;
+    :func:`get_regularization_losses` returns their values.
+    """
+
+    __slots__ = ("_match_name", "name", "regularizer", "variable")
+
+    def __init__(self, name, variable, regularizer):
+        self.name = name
+        self.variable = variable
+        self.regularizer = regularizer
+        self._match_name = name + ":0"
+
+    @property
+    def value(self):
+        loss = self.regularizer(self.variable._value)
+        return np.float32(0.0) if loss is None else loss
+
+    def __float__(self):
+        return float(self.value)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(self.value, dtype=dtype)
+
+    def __add__(self, other):
+        return self.value + np.asarray(other)
+
+    __radd__ = __add__
+
+    def __repr__(self):
+        return f"<pyconv.RegularizationLoss {self.name!r} value={self.value!r}>"
+
+
+# --------------------------------------------------------------------------- scopes
+
+
+class VariableScope:
+    """What ``with variable_scope(...) as sc`` yields; may be passed back to
+    :func:`variable_scope` (or a layer's ``scope=``) to re-enter the scope.
+
+    Attributes
+    ----------
+    name : str
+        Full scope name, e.g. ``'block1/conv1'`` ('' at the root).
+    reuse : bool or AUTO_REUSE
+    original_name_scope : str
+        The name scope opened when the scope was first entered, with a
+        trailing '/'.
+    initializer, regularizer
+        Defaults for :func:`get_variable` calls without one.
+    """
+
+    __slots__ = ("initializer", "name", "original_name_scope", "regularizer", "reuse")
+
+    def __init__(self, reuse, name="", initializer=None, regularizer=None, name_scope=""):
+        self.name = name
+        self.reuse = reuse
+        self.initializer = initializer
+        self.regularizer = regularizer
+        self.original_name_scope = name_scope
+
+    def reuse_variables(self):
+        """Reuse variables in this scope from now on (TF's ``scope.reuse_variables()``)."""
+        self.reuse = True
+
+    def set_initializer(self, initializer):
+        self.initializer = initializer
+
+    def set_regularizer(self, regularizer):
+        self.regularizer = regularizer
+
+    def __repr__(self):
+        return f"<pyconv.VariableScope {self.name!r} reuse={self.reuse!r}>"
+
+
+class _ThreadState:
+    """A thread's current scopes (TF keeps these per thread, too)."""
+
+    __slots__ = ("children", "counts", "name_stack", "scope")
+
+    def __init__(self):
+        self.scope = VariableScope(False)
+        self.name_stack = ""
+        self.counts = {}    # variable scope name -> times opened (TF's variable_scopes_count)
+        self.children = {}  # variable scope name -> set of scope names opened directly below it
+
+
+class _ScopeFrame:
+    """What entering a scope changed, for leaving it."""
+
+    __slots__ = ("old_name_stack", "old_scope", "scope", "snapshot", "state")
+
+    def __init__(self, state, old_scope, old_name_stack, scope, snapshot):
+        self.state = state
+        self.old_scope = old_scope
+        self.old_name_stack = old_name_stack
+        self.scope = scope
+        self.snapshot = snapshot
+
+
+def _stable_seed(seed, name):
+    """A 128-bit seed from (seed, name) that does not change between runs."""
+    digest = hashlib.sha256(f"{seed}\x00{name}".encode()).digest()
+    return int.from_bytes(digest[:16], "little")
+
+
+def _default_float(dtype):
+    return np.dtype(np.float32) if dtype is None else np.dtype(dtype)
+
+
+_REUSE_MISSING = ("Variable {} does not exist, or was not created with get_variable(). "
+                  "Did you mean to set reuse=AUTO_REUSE in variable_scope?")
+_EXISTS = ("Variable {} already exists, disallowed. Did you mean to set reuse=True or "
+           "reuse=AUTO_REUSE in variable_scope?")
+
+
+class VariableStore:
+    """Variables, collections and scope bookkeeping: pyconv's stand-in for a TF graph.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Base seed of every random initial value. With None, a random base
+        seed is drawn (as TF without a graph seed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> with slim.VariableStore(seed=0) as store:
+    ...     y = slim.conv2d(np.ones((1, 4, 4, 3), np.float32), 8, 3, scope='conv1')
+    >>> store['conv1/weights'].shape
+    (3, 3, 3, 8)
+    >>> 'conv1/biases:0' in store
+    True
+    """
+
+    def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self._base_seed = (self.seed if seed is not None
+                           else int.from_bytes(os.urandom(8), "little"))
+        self._vars = {}
+        self._collections = {}
+        self._aliases = {}       # id(output) -> (output, [aliases])
+        self._names_in_use = {}  # name scopes made unique, as TF's graph.unique_name
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    # -- default-store stack
+    def __enter__(self):
+        stack = getattr(_store_stack, "stack", None)
+        if stack is None:
+            stack = _store_stack.stack = []
+        stack.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        stack = _store_stack.stack
+        if not stack or stack[-1] is not self:
+            raise RuntimeError("VariableStore contexts were exited out of order")
+        stack.pop()
+        return False
+
+    # -- mapping-like access
+    def __getitem__(self, name):
+        """The value (ndarray) of the variable ``name`` (``':0'`` allowed)."""
+        try:
+            return self._vars[_strip_output_index(name)]._value
+        except KeyError:
+            raise KeyError(f"no variable named {name!r} in this store") from None
+
+    def __contains__(self, name):
+        return isinstance(name, str) and _strip_output_index(name) in self._vars
+
+    def __len__(self):
+        return len(self._vars)
+
+    def __iter__(self):
+        return iter(list(self._vars))
+
+    def keys(self):
+        return list(self._vars)
+
+    def variables(self):
+        """Every variable created (or claimed after loading), in creation order."""
+        return [v for v in self._vars.values() if v._claimed]
+
+    def variable(self, name):
+        """The :class:`Variable` object called ``name`` (``':0'`` allowed)."""
+        try:
+            return self._vars[_strip_output_index(name)]
+        except KeyError:
+            raise KeyError(f"no variable named {name!r} in this store") from None
+
+    def __repr__(self):
+        return f"<pyconv.VariableStore seed={self.seed!r} variables={len(self._vars)}>"
+
+    # -- save / load
+    def save(self, path):
+        """Write every variable to an ``.npz`` file, keyed by full name.
+
+        Parameters
+        ----------
+        path : str or os.PathLike or file
+            As ``numpy.savez``: '.npz' is appended to a path without it.
+        """
+        if isinstance(path, (str, os.PathLike)):
+            path = os.fspath(path)
+            if not path.endswith(".npz"):
+                path += ".npz"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, var in self._vars.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.ascontiguousarray(var._value),
+                                              allow_pickle=False)
+
+    def load(self, values):
+        """Set variables from a mapping ``{name: array}`` or an ``.npz`` path.
+
+        Names may carry TF's ``':0'``. An existing variable is assigned the
+        value (shape checked, cast to its dtype). A name not yet created is
+        kept as pending: the layer that creates it takes the loaded value.
+
+        Parameters
+        ----------
+        values : mapping, str or os.PathLike
+            A dict-like of arrays, or the path of an ``.npz`` file (e.g. one
+            written by :meth:`save`).
+
+        Returns
+        -------
+        list of str
+            The names loaded.
+
+        Raises
+        ------
+        ValueError
+            A value's shape differs from an existing variable's (the message
+            names the variable and both shapes).
+        """
+        if isinstance(values, (str, os.PathLike)):
+            with np.load(os.fspath(values), allow_pickle=False) as npz:
+                items = [(k, npz[k]) for k in npz.files]
+        else:
+            items = list(values.items())
+        loaded = []
+        with self._lock:
+            for raw_name, value in items:
+                name = _strip_output_index(raw_name)
+                arr = np.asarray(value)
+                var = self._vars.get(name)
+                if var is None:
+                    self._vars[name] = Variable(name, np.array(arr, copy=True, order="C"),
+                                                True, _claimed=False)
+                elif not var._claimed:
+                    var._value = np.array(arr, copy=True, order="C")
+                else:
+                    if arr.shape != var._value.shape:
+                        raise ValueError(f"Cannot load a value of shape {arr.shape} into "
+                                         f"variable {name!r} of shape {var._value.shape}")
+                    var.assign(arr)
+                loaded.append(name)
+        return loaded
+
+    # -- collections
+    def get_collection_ref(self, key):
+        """The list behind collection ``key`` (created empty if needed)."""
+        coll = self._collections.get(key)
+        if coll is None:
+            coll = self._collections[key] = []
+        return coll
+
+    def get_collection(self, key, scope=None):
+        """A copy of collection ``key``, filtered like TF by ``re.match(scope, name)``."""
+        coll = self._collections.get(key)
+        if not coll:
+            return []
+        if scope is None:
+            return list(coll)
+        if isinstance(scope, VariableScope):
+            scope = scope.name
+        regex = re.compile(scope)
+        return [item for item in coll
+                if (m := self._match_name(item)) is not None and regex.match(m)]
+
+    def _match_name(self, item):
+        name = getattr(item, "_match_name", None)
+        if name is not None:
+            return name
+        entry = self._aliases.get(id(item))
+        if entry is not None and entry[0] is item:
+            return entry[1][-1] + "/"
+        name = getattr(item, "name", None)
+        return name if isinstance(name, str) else None
+
+    def add_to_collection(self, key, value):
+        with self._lock:
+            self.get_collection_ref(key).append(value)
+
+    def add_to_collections(self, keys, value):
+        keys = (keys,) if isinstance(keys, str) else set(keys)
+        for key in keys:
+            self.add_to_collection(key, value)
+
+    def clear_collection(self, key):
+        with self._lock:
+            for item in self._collections.pop(key, []):
+                entry = self._aliases.get(id(item))
+                if entry is not None and entry[0] is item and not self._in_any_collection(item):
+                    del self._aliases[id(item)]
+
+    def _in_any_collection(self, item):
+        return any(any(x is item for x in coll) for coll in self._collections.values())
+
+    def get_all_collection_keys(self):
+        return list(self._collections)
+
+    # -- aliases of outputs (arrays cannot carry attributes)
+    def _append_alias(self, output, alias):
+        with self._lock:
+            entry = self._aliases.get(id(output))
+            if entry is None or entry[0] is not output:
+                self._aliases[id(output)] = (output, [alias])
+            else:
+                entry[1].append(alias)
+
+    def _get_aliases(self, output):
+        entry = self._aliases.get(id(output))
+        if entry is not None and entry[0] is output:
+            return list(entry[1])
+        return None
+
+    # -- scopes
+    def _state(self):
+        try:
+            return self._local.state
+        except AttributeError:
+            state = self._local.state = _ThreadState()
+            return state
+
+    def _unique_name(self, state, name):
+        """TF's ``graph.unique_name`` for a name scope: 'a', 'a_1', ... (case-insensitive)."""
+        if state.name_stack:
+            name = state.name_stack + "/" + name
+        key = name.lower()
+        used = self._names_in_use
+        i = used.get(key, 0)
+        used[key] = i + 1
+        if i > 0:
+            base = key
+            while key in used:
+                key = f"{base}_{i}"
+                i += 1
+            used[key] = 1
+            name = f"{name}_{i - 1}"
+        return name
+
+    def _push_scope(self, name_or_scope, default_name=None, reuse=None, initializer=None,
+                    regularizer=None):
+        """Enter a variable scope (and its name scope); returns the frame for _pop_scope."""
+        state = self._state()
+        old = state.scope
+        counts = state.counts
+        snapshot = None
+        if name_or_scope is None:
+            if default_name is None:
+                raise TypeError("If default_name is None then name_or_scope is required")
+            if reuse:
+                raise ValueError("reuse=True cannot be used without a name_or_scope")
+            name_scope = self._unique_name(state, default_name)
+            new_name = old.name + "/" + default_name if old.name else default_name
+            if counts.get(new_name, 0):
+                idx = 1
+                while counts.get(f"{new_name}_{idx}", 0):
+                    idx += 1
+                new_name = f"{new_name}_{idx}"
+            scope = VariableScope(old.reuse, new_name, old.initializer, old.regularizer,
+                                  name_scope + "/")
+        elif isinstance(name_or_scope, str):
+            name_scope = self._unique_name(state, name_or_scope) if name_or_scope else \
+                state.name_stack
+            new_name = old.name + "/" + name_or_scope if old.name else name_or_scope
+            scope = VariableScope(reuse or old.reuse, new_name, old.initializer,
+                                  old.regularizer, name_scope + "/" if name_scope else "")
+        elif isinstance(name_or_scope, VariableScope):
+            new_name = name_or_scope.name
+            name_scope = self._unique_name(state, new_name.rsplit("/", 1)[-1]) if new_name \
+                else state.name_stack
+            scope = VariableScope(reuse if reuse else name_or_scope.reuse, new_name,
+                                  name_or_scope.initializer, name_or_scope.regularizer,
+                                  name_or_scope.original_name_scope)
+        else:
+            raise TypeError("VariableScope: name_or_scope must be a string or VariableScope, "
+                            f"got {name_or_scope!r}")
+        if initializer is not None:
+            scope.initializer = initializer
+        if regularizer is not None:
+            scope.regularizer = regularizer
+        counts[new_name] = counts.get(new_name, 0) + 1
+        parent = new_name.rpartition("/")[0]
+        kids = state.children.get(parent)
+        if kids is None:
+            state.children[parent] = {new_name}
+        else:
+            kids.add(new_name)
+        if isinstance(name_or_scope, VariableScope):
+            snapshot = (dict(counts), {k: set(v) for k, v in state.children.items()})
+        frame = _ScopeFrame(state, old, state.name_stack, scope, snapshot)
+        state.scope = scope
+        state.name_stack = name_scope
+        return frame
+
+    def _pop_scope(self, frame):
+        state = frame.state
+        if frame.snapshot is not None:
+            state.counts, state.children = frame.snapshot
+        else:
+            # TF forgets the counts of every scope opened inside the one we leave.
+            children = state.children
+            pending = list(children.pop(frame.scope.name, ()))
+            counts = state.counts
+            while pending:
+                name = pending.pop()
+                counts.pop(name, None)
+                pending.extend(children.pop(name, ()))
+        state.scope = frame.old_scope
+        state.name_stack = frame.old_name_stack
+
+    def _push_name_scope(self, name, default_name):
+        """Enter a name scope only (pools); returns (frame, unique name)."""
+        state = self._state()
+        if name is None:
+            name = default_name
+        old = state.name_stack
+        if name.endswith("/"):  # an absolute scope, re-entered as is
+            new = name[:-1]
+        else:
+            new = self._unique_name(state, name)
+        state.name_stack = new
+        return (state, old), new
+
+    @staticmethod
+    def _pop_name_scope(frame):
+        state, old = frame
+        state.name_stack = old
+
+    # -- variables
+    def get_variable(self, name, shape=None, dtype=None, initializer=None, regularizer=None,
+                     trainable=True, collections=None):
+        """Get or create ``name`` in the current variable scope of this store.
+
+        Same as :func:`pyconv.get_variable` but on this store. See there.
+        """
+        scope = self._state().scope
+        full = scope.name + "/" + name if scope.name else name
+        return self._get_variable(full, shape, dtype, initializer, regularizer, trainable,
+                                  collections, scope)
+
+    def _get_variable(self, full, shape, dtype, initializer, regularizer, trainable,
+                      collections, scope):
+        """The one place that applies TF's reuse rules."""
+        reuse = scope.reuse
+        var = self._vars.get(full)
+        if var is not None and var._claimed:
+            if reuse is False or reuse is None:
+                raise ValueError(_EXISTS.format(full))
+            if shape is not None and tuple(shape) != var._value.shape:
+                raise ValueError(f"Trying to share variable {full}, but specified shape {tuple(shape)} and "
+                                 f"found shape {var._value.shape}.")
+            if dtype is not None and np.dtype(dtype) != var._value.dtype:
+                raise ValueError(f"Trying to share variable {full}, but specified dtype {np.dtype(dtype)} and "
+                                 f"found dtype {var._value.dtype}.")
+            return var
+        if var is None and reuse is True:
+            raise ValueError(_REUSE_MISSING.format(full))
+        if initializer is None:
+            initializer = scope.initializer
+        if regularizer is None:
+            regularizer = scope.regularizer
+        with self._lock:
+            return self._create(full, shape, dtype, initializer, regularizer, trainable,
+                                collections)
+
+    def _create(self, full, shape, dtype, initializer, regularizer, trainable, collections):
+        pending = self._vars.get(full)
+        if pending is not None and pending._claimed:  # created by another thread meanwhile
+            return pending
+        shape = None if shape is None else tuple(int(d) for d in shape)
+        if pending is not None:
+            value = pending._value
+            if shape is not None and value.shape != shape:
+                raise ValueError(f"Variable {full} was loaded with shape {value.shape}, but "
+                                 f"the layer needs shape {shape}.")
+            if dtype is not None and value.dtype != np.dtype(dtype):
+                value = value.astype(dtype)
+            var = pending
+            var._value = value
+            var.trainable = bool(trainable)
+            var._claimed = True
+            del self._vars[full]  # re-insert: creation order is claim order
+        else:
+            value = self._initial_value(full, shape, dtype, initializer)
+            var = Variable(full, value, trainable)
+        self._vars[full] = var
+        keys = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)
+        if trainable and GraphKeys.TRAINABLE_VARIABLES not in keys:
+            keys.append(GraphKeys.TRAINABLE_VARIABLES)
+        for key in dict.fromkeys(keys):
+            self.get_collection_ref(key).append(var)
+        if regularizer is not None and regularizer(var._value) is not None:
+            reg_name = getattr(regularizer, "__name__", "regularizer")
+            self.get_collection_ref(GraphKeys.REGULARIZATION_LOSSES).append(
+                RegularizationLoss(f"{full}/Regularizer/{reg_name}", var, regularizer))
+        return var
+
+    def _initial_value(self, full, shape, dtype, initializer):
+        if initializer is not None and not callable(initializer):
+            value = np.asarray(initializer)
+            if shape is not None and value.shape != shape:
+                raise ValueError(f"The initial value given for variable {full} has shape "
+                                 f"{value.shape}, but the variable's shape is {shape}.")
+            dt = np.dtype(dtype) if dtype is not None else (
+                value.dtype if value.dtype.kind == "f" else np.dtype(np.float32))
+            return np.array(value, dtype=dt, copy=True, order="C")
+        if shape is None:
+            raise ValueError(f"Shape of a new variable ({full}) must be fully defined, "
+                             "but instead was None.")
+        dt = _default_float(dtype)
+        if initializer is None:
+            initializer = (_initializers.xavier_initializer() if dt.kind == "f"
+                           else _initializers.zeros_initializer())
+        if isinstance(initializer, _initializers.Initializer):
+            rng = (np.random.default_rng(_stable_seed(self._base_seed, full))
+                   if initializer.random and initializer.seed is None else None)
+            value = initializer(shape, dt, rng=rng)
+        else:
+            if _accepts_partition_info(initializer):
+                value = initializer(list(shape), dtype=dt, partition_info=None)
+            else:
+                value = initializer(list(shape), dtype=dt)
+        value = np.asarray(value)
+        if value.shape != shape:
+            raise ValueError(f"The initializer of variable {full} returned shape "
+                             f"{value.shape}, expected {shape}.")
+        return np.array(value, dtype=dt, copy=True, order="C")
+
+
+def _accepts_partition_info(fn):
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "partition_info" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+# --------------------------------------------------------------------------- default store
+
+_store_stack = threading.local()
+_global_store = VariableStore()
+
+
+def get_default_store():
+    """The store of the innermost ``with VariableStore()`` of this thread, else
+    the process-wide default store."""
+    stack = getattr(_store_stack, "stack", None)
+    return stack[-1] if stack else _global_store
+
+
+def reset_default_store(seed=None):
+    """Replace the process-wide default store by an empty one and return it.
+
+    Parameters
+    ----------
+    seed : int, optional
+        The new store's seed.
+
+    Raises
+    ------
+    RuntimeError
+        Called inside a ``with VariableStore()`` block (as
+        ``tf.reset_default_graph`` inside a graph context).
+    """
+    global _global_store
+    if getattr(_store_stack, "stack", None):
+        raise RuntimeError("reset_default_store() cannot be called inside a "
+                           "`with VariableStore()` block")
+    _global_store = VariableStore(seed)
+    return _global_store
+
+
+class variable_scope:
+    """Context manager for a variable scope, as ``tf.compat.v1.variable_scope``.
+
+    Parameters
+    ----------
+    name_or_scope : str, VariableScope or None
+        The scope to open, relative to the current one (a string), or a
+        scope object to jump into (absolute).
+    default_name : str, optional
+        Used, made unique (``Conv``, ``Conv_1``, ...), when
+        ``name_or_scope`` is None.
+    values : list, optional
+        Ignored (TF uses it to pick the graph).
+    initializer, regularizer : optional
+        Defaults for :func:`get_variable` calls in this scope and below.
+    reuse : None, True, False or AUTO_REUSE
+        None/False inherit the enclosing scope's mode; True and AUTO_REUSE
+        apply to this scope and every scope inside it.
+
+    Yields
+    ------
+    VariableScope
+
+    Raises
+    ------
+    ValueError
+        ``reuse=True`` (or AUTO_REUSE) without a name; a ``reuse`` value that
+        is not one of the four.
+    TypeError
+        Neither ``name_or_scope`` nor ``default_name`` given, or
+        ``name_or_scope`` of another type.
+
+    Examples
+    --------
+    >>> import pyconv as slim
+    >>> with slim.VariableStore(seed=0):
+    ...     with slim.variable_scope('net'):
+    ...         w = slim.get_variable('w', [2])
+    ...     with slim.variable_scope('net', reuse=True):
+    ...         w2 = slim.get_variable('w', [2])
+    >>> w is w2, w.name
+    (True, 'net/w')
+    """
+
+    __slots__ = ("_args", "_frame", "_store")
+
+    def __init__(self, name_or_scope, default_name=None, values=None, initializer=None,
+                 regularizer=None, reuse=None):
+        if default_name is None and name_or_scope is None:
+            raise TypeError("If default_name is None then name_or_scope is required")
+        reuse = _check_reuse(reuse)
+        if reuse is False:
+            reuse = None  # False means "inherit", as None
+        self._args = (name_or_scope, default_name, reuse, initializer, regularizer)
+        self._frame = None
+
+    def __enter__(self):
+        if self._frame is not None:
+            raise RuntimeError("this variable_scope is already entered")
+        self._store = get_default_store()
+        self._frame = self._store._push_scope(*self._args)
+        return self._frame.scope
+
+    def __exit__(self, *exc):
+        frame, self._frame = self._frame, None
+        if frame.state.scope is not frame.scope:
+            raise RuntimeError("Improper nesting of variable_scope.")
+        self._store._pop_scope(frame)
+        return False
+
+
+class name_scope:
+    """Context manager for a name scope only, as ``tf.name_scope``; yields the
+    unique scope name with a trailing '/'.
+
+    Variable names do not depend on name scopes; output aliases of pools do.
+    """
+
+    __slots__ = ("_default", "_frame", "_name", "_store")
+
+    def __init__(self, name, default_name=None, values=None):
+        if name is None and default_name is None:
+            raise TypeError("name_scope needs a name or a default_name")
+        self._name = name
+        self._default = default_name
+        self._frame = None
+
+    def __enter__(self):
+        self._store = get_default_store()
+        self._frame, new = self._store._push_name_scope(self._name, self._default)
+        return new + "/" if new else ""
+
+    def __exit__(self, *exc):
+        self._store._pop_name_scope(self._frame)
+        return False
+
+
+def get_variable_scope():
+    """The current :class:`VariableScope` of this thread in the default store."""
+    return get_default_store()._state().scope
+
+
+# --------------------------------------------------------------------------- get / create
+
+
+def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None,
+                 trainable=True, collections=None):
+    """Get an existing variable or create a new one, as ``tf.compat.v1.get_variable``.
+
+    The full name is the current variable scope's name + '/' + ``name``.
+
+    Parameters
+    ----------
+    name : str
+    shape : sequence of int, optional
+        Required to create a variable unless ``initializer`` is an array.
+        When getting an existing variable, it must match.
+    dtype : dtype, optional
+        Default float32 (or the array initializer's float dtype).
+    initializer : callable or array_like, optional
+        Default: the scope's initializer, else Glorot uniform.
+    regularizer : callable, optional
+        Default: the scope's. Its loss on the new variable is registered in
+        ``GraphKeys.REGULARIZATION_LOSSES`` once, at creation.
+    trainable : bool, default True
+        Also add the variable to ``GraphKeys.TRAINABLE_VARIABLES``.
+    collections : list of str, optional
+        Default ``[GraphKeys.GLOBAL_VARIABLES]``.
+
+    Returns
+    -------
+    Variable
+
+    Raises
+    ------
+    ValueError
+        The variable exists and the scope does not reuse; it does not exist
+        and the scope has ``reuse=True``; shape or dtype differ from the
+        existing variable's. Each message names the variable.
+    """
+    return get_default_store().get_variable(name, shape, dtype, initializer, regularizer,
+                                            trainable, collections)
+
+
+@add_arg_scope
+def variable(name, shape=None, dtype=None, initializer=None, regularizer=None, trainable=True,
+             collections=None):
+    """slim's ``variable``: :func:`get_variable` with duplicate collections removed."""
+    if collections is not None:
+        collections = list(dict.fromkeys(collections))
+    return get_variable(name, shape, dtype, initializer, regularizer, trainable, collections)
+
+
+@add_arg_scope
+def model_variable(name, shape=None, dtype=np.float32, initializer=None, regularizer=None,
+                   trainable=True, collections=None):
+    """slim's ``model_variable``: a variable also in ``GLOBAL_VARIABLES`` and
+    ``MODEL_VARIABLES`` (plus ``collections``)."""
+    collections = list(collections or []) + [GraphKeys.GLOBAL_VARIABLES,
+                                              GraphKeys.MODEL_VARIABLES]
+    return variable(name, shape, dtype, initializer, regularizer, trainable, collections)
+
+
+def add_model_variable(var):
+    """Add ``var`` to ``GraphKeys.MODEL_VARIABLES`` unless it is there already."""
+    coll = get_default_store().get_collection_ref(GraphKeys.MODEL_VARIABLES)
+    if not any(v is var for v in coll):
+        coll.append(var)
+
+
+def _model_variable(store, scope, short_name, shape, dtype, initializer, regularizer,
+                    trainable, variables_collections, collections_key):
+    """The layers' fast path: slim's model_variable + _add_variable_to_collections."""
+    full = scope.name + "/" + short_name if scope.name else short_name
+    var = store._vars.get(full)
+    if var is not None and var._claimed and scope.reuse and var._value.shape == shape \
+            and var._value.dtype == dtype:
+        pass  # reuse of a matching variable: nothing else to check
+    else:
+        var = store._get_variable(full, shape, dtype, initializer, regularizer, trainable,
+                                  [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MODEL_VARIABLES], scope)
+    if variables_collections:
+        if isinstance(variables_collections, dict):
+            keys = variables_collections.get(collections_key)
+        else:
+            keys = variables_collections
+        if keys:
+            for key in (keys,) if isinstance(keys, str) else keys:
+                coll = store.get_collection_ref(key)
+                if not any(v is var for v in coll):
+                    coll.append(var)
+    return var
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+def get_collection(key, scope=None):
+    """A copy of the default store's collection ``key``, optionally filtered by
+    ``scope`` (a regex matched at the start of each item's TF name, e.g.
+    ``'conv1/weights:0'``; a :class:`VariableScope` means its name)."""
+    return get_default_store().get_collection(key, scope)
+
+
+def get_collection_ref(key):
+    """The default store's list behind collection ``key`` (modifiable)."""
+    return get_default_store().get_collection_ref(key)
+
+
+def add_to_collection(name, value):
+    """Append ``value`` to collection ``name`` of the default store."""
+    get_default_store().add_to_collection(name, value)
+
+
+def add_to_collections(names, value):
+    """Append ``value`` to each collection in ``names`` (a string or a list)."""
+    get_default_store().add_to_collections(names, value)
+
+
+def clear_collection(name):
+    """Empty collection ``name`` of the default store."""
+    get_default_store().clear_collection(name)
+
+
+def get_variables(scope=None, suffix=None, collection=GraphKeys.GLOBAL_VARIABLES):
+    """Variables of ``collection``, filtered by ``scope`` and/or ``suffix``, as slim.
+
+    Parameters
+    ----------
+    scope : str or VariableScope, optional
+        A regex matched at the start of the name (so ``'conv1'`` also
+        matches ``'conv1_1/...'``; use ``'conv1/'`` for the scope alone).
+    suffix : str, optional
+        Matched at the end of the name (e.g. ``'weights'``).
+    collection : str, default GraphKeys.GLOBAL_VARIABLES
+    """
+    if scope and isinstance(scope, VariableScope):
+        scope = scope.name
+    if suffix is not None:
+        if ":" not in suffix:
+            suffix += ":"
+        scope = (scope or "") + ".*" + suffix
+    return get_default_store().get_collection(collection, scope)
+
+
+def get_model_variables(scope=None, suffix=None):
+    """Variables in ``GraphKeys.MODEL_VARIABLES`` (see :func:`get_variables`)."""
+    return get_variables(scope, suffix, GraphKeys.MODEL_VARIABLES)
+
+
+def get_trainable_variables(scope=None, suffix=None):
+    """Variables in ``GraphKeys.TRAINABLE_VARIABLES`` (see :func:`get_variables`)."""
+    return get_variables(scope, suffix, GraphKeys.TRAINABLE_VARIABLES)
+
+
+def get_local_variables(scope=None, suffix=None):
+    """Variables in ``GraphKeys.LOCAL_VARIABLES`` (see :func:`get_variables`)."""
+    return get_variables(scope, suffix, GraphKeys.LOCAL_VARIABLES)
+
+
+def global_variables(scope=None):
+    """``tf.compat.v1.global_variables``."""
+    return get_collection(GraphKeys.GLOBAL_VARIABLES, scope)
+
+
+def trainable_variables(scope=None):
+    """``tf.compat.v1.trainable_variables``."""
+    return get_collection(GraphKeys.TRAINABLE_VARIABLES, scope)
+
+
+def get_variables_by_suffix(suffix, scope=None):
+    """Variables whose name ends with ``suffix``."""
+    return get_variables(scope=scope, suffix=suffix)
+
+
+def get_variables_by_name(given_name, scope=None):
+    """Variables called ``given_name`` (the last component of the name), e.g.
+    every ``'weights'``."""
+    suffix = "/" + given_name + ":|^" + given_name + ":"
+    return get_variables(scope=scope, suffix=suffix)
+
+
+def get_unique_variable(var_op_name):
+    """The variable whose full name is exactly ``var_op_name``.
+
+    Raises
+    ------
+    ValueError
+        No variable, or none with exactly that name.
+    """
+    candidates = get_variables(scope=var_op_name)
+    if not candidates:
+        raise ValueError(f"Couldn't find variable {var_op_name}")
+    for candidate in candidates:
+        if candidate.name == _strip_output_index(var_op_name):
+            return candidate
+    raise ValueError(f"Variable {var_op_name} does not uniquely identify a variable")
+
+
+def get_variables_to_restore(include=None, exclude=None):
+    """Global variables under the scopes in ``include`` (default all) and not
+    under those in ``exclude``, as slim.
+
+    Raises
+    ------
+    TypeError
+        ``include`` or ``exclude`` is not a list or tuple.
+    """
+    if include is None:
+        chosen = get_variables()
+    else:
+        if not isinstance(include, (list, tuple)):
+            raise TypeError("include is provided but is not a list or a tuple.")
+        chosen = []
+        for scope in include:
+            chosen += get_variables(scope)
+    excluded = set()
+    if exclude is not None:
+        if not isinstance(exclude, (list, tuple)):
+            raise TypeError("exclude is provided but is not a list or a tuple.")
+        for scope in exclude:
+            excluded |= {id(v) for v in get_variables(scope)}
+    return [v for v in chosen if id(v) not in excluded]
+
+
+def get_regularization_losses(scope=None):
+    """The regularization losses of the default store, evaluated on the
+    variables' current values (NumPy scalars), optionally filtered by scope.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> with slim.VariableStore(seed=0):
+    ...     w = slim.get_variable('w', initializer=np.array([3.0, 4.0]),
+    ...                           regularizer=slim.l2_regularizer(0.1))
+    ...     [float(v) for v in slim.get_regularization_losses()]
+    [1.25]
+    """
+    items = get_collection(GraphKeys.REGULARIZATION_LOSSES, scope)
+    return [item.value if isinstance(item, RegularizationLoss) else item for item in items]
+
+
+def get_regularization_loss(scope=None):
+    """The sum of :func:`get_regularization_losses` (0.0 when there are none)."""
+    losses = get_regularization_losses(scope)
+    if not losses:
+        return np.float32(0.0)
+    total = losses[0]
+    for loss in losses[1:]:
+        total = total + loss
+    return total
+
+
+# --------------------------------------------------------------------------- named outputs
+
+
+def append_tensor_alias(tensor, alias):
+    """Record ``alias`` (a trailing '/' is dropped) for the array ``tensor``."""
+    alias = alias.removesuffix("/")
+    get_default_store()._append_alias(tensor, alias)
+    return tensor
+
+
+def collect_named_outputs(collections, alias, outputs):
+    """Add ``outputs`` to ``collections`` under ``alias``, as slim's
+    ``utils.collect_named_outputs``; returns ``outputs``. Nothing happens when
+    ``collections`` is empty."""
+    if collections:
+        store = get_default_store()
+        alias = alias.removesuffix("/")
+        store._append_alias(outputs, alias)
+        store.add_to_collections(collections, outputs)
+    return outputs
+
+
+def get_tensor_aliases(tensor):
+    """The aliases recorded for ``tensor``; for a variable, its name; else []."""
+    aliases = get_default_store()._get_aliases(tensor)
+    if aliases is not None:
+        return aliases
+    name = getattr(tensor, "name", None)
+    return [name] if isinstance(name, str) else []
+
+
+def convert_collection_to_dict(collection, clear_collection=False):
+    """``OrderedDict`` ``{alias: array}`` of a collection of layer outputs.
+
+    Parameters
+    ----------
+    collection : str
+        E.g. the ``outputs_collections`` given to the layers.
+    clear_collection : bool, default False
+        Empty the collection afterwards.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> with slim.VariableStore(seed=0):
+    ...     y = slim.conv2d(np.ones((1, 4, 4, 1)), 2, 3, scope='conv1',
+    ...                     outputs_collections='end_points')
+    ...     list(slim.convert_collection_to_dict('end_points'))
+    ['conv1']
+    """
+    store = get_default_store()
+    output = OrderedDict()
+    for item in store.get_collection(collection):
+        for alias in get_tensor_aliases(item):
+            output[alias] = item
+    if clear_collection:
+        store.clear_collection(collection)
+    return output
