@@ -1,0 +1,595 @@
+"""TF-Slim's conv2d family for NumPy arrays: ``conv2d``, ``conv2d_same``,
+``subsample``, ``max_pool2d``, ``avg_pool2d`` and ``batch_norm``.
+
+Each layer has slim's argument names, order and defaults, is decorated with
+:func:`pyconv.add_arg_scope`, takes anything ``np.asarray`` accepts and
+returns a new ndarray. Variables live in the default
+:class:`pyconv.VariableStore` under slim's names (``Conv/weights``,
+``Conv/BatchNorm/beta``, ...). The arithmetic is ``pyconv.nn``'s.
+"""
+
+import numpy as np
+
+from . import nn as _nn
+from .activations import relu, relu6
+from .arg_scope import add_arg_scope
+from .geometry import conv2d_same_padding, pair
+from .initializers import ones_initializer, xavier_initializer, zeros_initializer
+from .variables import (
+    _check_reuse,
+    _model_variable,
+    collect_named_outputs,
+    get_default_store,
+)
+
+__all__ = [
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "conv2d_same",
+    "convolution2d",
+    "max_pool2d",
+    "subsample",
+]
+
+_FLOAT16 = np.dtype(np.float16)
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _as_input(inputs):
+    if type(inputs) is np.ndarray:
+        return inputs
+    try:
+        return np.asarray(inputs)
+    except Exception as exc:  # noqa: BLE001 - ragged lists, objects that refuse conversion
+        raise TypeError(f"inputs could not be converted to a numeric array: {exc}") from None
+
+
+def _variable_dtype(dtype):
+    """The dtype of a layer's variables for inputs of ``dtype`` (as the compute rules)."""
+    if dtype == _FLOAT32 or dtype == _FLOAT64 or dtype == _FLOAT16:
+        return dtype.newbyteorder("=")
+    if dtype.kind in "biu":
+        return _FLOAT32
+    raise TypeError(f"inputs have dtype {dtype}; pyconv computes float16, float32, float64 "
+                    "(integer and bool arrays are computed as float32)")
+
+
+def _conv_data_format(data_format):
+    if data_format is None:
+        return "NHWC"
+    if isinstance(data_format, str):
+        upper = data_format.upper()
+        if upper == "NHWC" or upper == "NCHW":
+            return upper
+    raise ValueError(f"Invalid data_format: {data_format!r}; conv2d takes None, 'NHWC' or 'NCHW'")
+
+
+def _pool_data_format(data_format):
+    if isinstance(data_format, str):
+        upper = data_format.upper()
+        if upper == "NHWC" or upper == "NCHW":
+            return upper
+    raise ValueError(f"data_format has to be either NCHW or NHWC, got {data_format!r}")
+
+
+def _square_or_pair(value, name):
+    """``pair(value, name)``, collapsed to an int when both are equal (nn's fast path)."""
+    if type(value) is int and value >= 1:
+        return value, (value, value)
+    p = pair(value, name)
+    return (p[0] if p[0] == p[1] else p), p
+
+
+def _check_num_outputs(num_outputs):
+    if type(num_outputs) is int and num_outputs > 0:
+        return num_outputs
+    if isinstance(num_outputs, (bool, np.bool_)) or not isinstance(num_outputs,
+                                                                   (int, np.integer)):
+        raise TypeError(f"num_outputs must be a positive int, got {num_outputs!r}")
+    if num_outputs <= 0:
+        raise ValueError(f"num_outputs must be a positive int, got {num_outputs}")
+    return int(num_outputs)
+
+
+def _fused_activation(activation_fn):
+    if activation_fn is relu or activation_fn is _nn.relu:
+        return "relu"
+    if activation_fn is relu6 or activation_fn is _nn.relu6:
+        return "relu6"
+    return None
+
+
+@add_arg_scope
+def convolution2d(inputs,
+                  num_outputs,
+                  kernel_size,
+                  stride=1,
+                  padding="SAME",
+                  data_format=None,
+                  rate=1,
+                  activation_fn=relu,
+                  normalizer_fn=None,
+                  normalizer_params=None,
+                  weights_initializer=xavier_initializer(),  # noqa: B008 - slim's default
+                  weights_regularizer=None,
+                  biases_initializer=zeros_initializer(),  # noqa: B008
+                  biases_regularizer=None,
+                  reuse=None,
+                  variables_collections=None,
+                  outputs_collections=None,
+                  trainable=True,
+                  scope=None):
+    """A 2-D convolution with its own weights, then an optional normalizer and activation.
+
+    Creates (or reuses) ``<scope>/weights`` of shape ``[kh, kw, in_channels,
+    num_outputs]`` and, when ``normalizer_fn`` is None and
+    ``biases_initializer`` is not None, ``<scope>/biases`` of shape
+    ``[num_outputs]``; computes the cross-correlation (``pyconv.nn.conv2d``)
+    plus biases; calls ``normalizer_fn(outputs, **normalizer_params)`` inside
+    the layer's scope (so batch norm's variables are ``<scope>/BatchNorm/...``);
+    then ``activation_fn``. ``relu`` and ``relu6`` are fused into the C kernel
+    when there is no normalizer.
+
+    Variables have the inputs' dtype (float16/32/64; integer and bool inputs
+    give float32) and go to ``GLOBAL_VARIABLES`` and ``MODEL_VARIABLES``, and
+    to ``TRAINABLE_VARIABLES`` when ``trainable``.
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4
+        ``[batch, height, width, channels]`` (``NHWC``) or ``[batch,
+        channels, height, width]`` (``NCHW``).
+    num_outputs : int
+        Number of output channels (filters), > 0.
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default 1
+        Must be 1 when any ``rate`` is > 1.
+    padding : str or [(top, bottom), (left, right)], default 'SAME'
+        'SAME', 'VALID' or 'FULL' (any case), or explicit pads.
+    data_format : None, 'NHWC' or 'NCHW', default None (= 'NHWC')
+    rate : int or (int, int), default 1
+        Dilation rate (atrous convolution).
+    activation_fn : callable or None, default pyconv.relu
+        None is linear.
+    normalizer_fn : callable, optional
+        E.g. :func:`batch_norm`; replaces the biases.
+    normalizer_params : dict, optional
+        Keyword arguments of ``normalizer_fn``.
+    weights_initializer : initializer or array, default xavier_initializer()
+    weights_regularizer : callable, optional
+        Its loss is added to ``REGULARIZATION_LOSSES`` when the weights are created.
+    biases_initializer : initializer, array or None, default zeros_initializer()
+        None: no biases.
+    biases_regularizer : callable, optional
+    reuse : None, True or AUTO_REUSE
+        Reuse the layer's variables; requires ``scope``.
+    variables_collections : list of str, or dict {'weights': [...], 'biases': [...]}
+        Extra collections for the variables.
+    outputs_collections : str or list of str, optional
+        Collections to add the output to, under the alias ``<scope>``.
+    trainable : bool, default True
+    scope : str or VariableScope, optional
+        Default ``'Conv'``, made unique: ``Conv``, ``Conv_1``, ...
+
+    Returns
+    -------
+    numpy.ndarray
+        The output, in ``data_format``.
+
+    Raises
+    ------
+    ValueError
+        Input rank other than 4 ("Convolution expects input with rank 4,
+        got 5"); a bad ``data_format``, ``padding``, ``kernel_size``,
+        ``stride`` or ``rate``; stride > 1 together with rate > 1; an
+        in-channel count that disagrees with existing weights (both shapes
+        shown); ``reuse=True`` without ``scope``; TF's reuse errors naming the
+        variable; an output size below 1.
+    TypeError
+        ``num_outputs`` not an int, or an input dtype pyconv does not compute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> x = np.ones((1, 5, 5, 3), np.float32)
+    >>> with slim.VariableStore(seed=0) as store:
+    ...     y = slim.conv2d(x, 8, [3, 3], scope='conv1')
+    ...     z = slim.conv2d(x, 8, [3, 3], stride=2, padding='VALID')
+    >>> y.shape, z.shape
+    ((1, 5, 5, 8), (1, 2, 2, 8))
+    >>> sorted(store.keys())
+    ['Conv/biases', 'Conv/weights', 'conv1/biases', 'conv1/weights']
+    """
+    df = _conv_data_format(data_format)
+    x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
+    if x.ndim != 4:
+        raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
+    dtype = _variable_dtype(x.dtype)
+    num_outputs = _check_num_outputs(num_outputs)
+    kh, kw = pair(kernel_size, "kernel_size")
+    nn_strides, strides = _square_or_pair(stride, "stride")
+    nn_rates, rates = _square_or_pair(rate, "rate")
+    if (strides[0] > 1 or strides[1] > 1) and (rates[0] > 1 or rates[1] > 1):
+        raise ValueError("stride > 1 is not supported in conjunction with rate > 1 (TF: strides "
+                         "> 1 not supported in conjunction with dilation_rate > 1); got "
+                         f"stride={stride!r}, rate={rate!r}")
+    if reuse is not None and reuse is not True:
+        reuse = _check_reuse(reuse) or None
+    cin = x.shape[3] if df == "NHWC" else x.shape[1]
+    store = get_default_store()
+    frame = store._push_scope(scope, "Conv", reuse)
+    try:
+        sc = frame.scope
+        weights = _model_variable(store, sc, "weights", (kh, kw, cin, num_outputs), dtype,
+                                  weights_initializer, weights_regularizer, trainable,
+                                  variables_collections, "weights")
+        bias = None
+        if normalizer_fn is None and biases_initializer is not None:
+            bias = _model_variable(store, sc, "biases", (num_outputs,), dtype,
+                                   biases_initializer, biases_regularizer, trainable,
+                                   variables_collections, "biases")._value
+        fused = _fused_activation(activation_fn) if normalizer_fn is None else None
+        outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
+                             activation=fused)
+        if normalizer_fn is not None:
+            outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+        if activation_fn is not None and fused is None:
+            outputs = activation_fn(outputs)
+        if outputs_collections:
+            collect_named_outputs(outputs_collections, sc.name, outputs)
+        return outputs
+    finally:
+        store._pop_scope(frame)
+
+
+conv2d = convolution2d
+
+
+@add_arg_scope
+def conv2d_same(inputs, num_outputs, kernel_size, stride, rate=1, scope=None):
+    """ResNet's strided 2-D convolution with 'SAME' padding (``resnet_utils.conv2d_same``).
+
+    For ``stride == 1`` this is ``conv2d(..., stride=1, rate=rate,
+    padding='SAME')``. Otherwise the input is zero-padded by ``k_eff - 1``
+    in total (``// 2`` before, the rest after; ``k_eff = k + (k - 1) *
+    (rate - 1)``), whatever its size, and convolved 'VALID' with that stride
+    (the pads go to the kernel as explicit padding: no padded copy is made).
+
+    So ``conv2d_same(x, n, 3, stride=2)`` equals ``conv2d(x, n, 3, stride=1,
+    padding='SAME')`` followed by ``subsample(., 2)`` for every input size,
+    whereas ``conv2d(x, n, 3, stride=2, padding='SAME')`` differs from both
+    when the input size is even (TF's SAME then puts all the padding after).
+
+    Other arguments of ``conv2d`` come from ``arg_scope``. Raises what
+    ``conv2d`` raises; in particular ``stride > 1`` with ``rate > 1`` is a
+    ``ValueError``, as in slim.
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4
+    num_outputs : int
+    kernel_size : int or (int, int)
+    stride : int or (int, int)
+    rate : int or (int, int), default 1
+    scope : str or VariableScope, optional
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    >>> ones = np.ones((3, 3, 1, 1), np.float32)
+    >>> with slim.VariableStore(seed=0):
+    ...     with slim.arg_scope([slim.conv2d], weights_initializer=ones):
+    ...         y = slim.conv2d_same(x, 1, 3, stride=2)
+    >>> y[0, :, :, 0]                  # sums of the 3x3 windows centred on rows/cols 0, 2
+    array([[10., 24.],
+           [51., 90.]], dtype=float32)
+    """
+    strides = pair(stride, "stride")
+    if strides == (1, 1):
+        return conv2d(inputs, num_outputs, kernel_size, stride=1, rate=rate, padding="SAME",
+                      scope=scope)
+    k = pair(kernel_size, "kernel_size")
+    r = pair(rate, "rate")
+    pads = (conv2d_same_padding(k[0], r[0]), conv2d_same_padding(k[1], r[1]))
+    return conv2d(inputs, num_outputs, kernel_size, stride=stride, rate=rate, padding=pads,
+                  scope=scope)
+
+
+@add_arg_scope
+def subsample(inputs, factor, scope=None):
+    """Keep every ``factor``-th row and column (``resnet_utils.subsample``).
+
+    ``factor == 1`` returns ``inputs`` itself (the same object, no copy);
+    otherwise ``max_pool2d(inputs, [1, 1], stride=factor, scope=scope)``.
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4
+    factor : int or (int, int)
+    scope : str, optional
+
+    Returns
+    -------
+    numpy.ndarray or the ``inputs`` object
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``factor`` is not a positive int or pair.
+    """
+    if pair(factor, "factor") == (1, 1):
+        return inputs
+    return max_pool2d(inputs, [1, 1], stride=factor, scope=scope)
+
+
+def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
+          outputs_collections, scope):
+    df = _pool_data_format(data_format)
+    k = pair(kernel_size, "kernel_size")
+    s = pair(stride, "stride")
+    store = get_default_store()
+    frame, sc = store._push_name_scope(scope, default_name)
+    try:
+        op = _nn.max_pool2d if kind == "max" else _nn.avg_pool2d
+        outputs = op(inputs, k, s, padding, df)
+        return collect_named_outputs(outputs_collections, sc, outputs)
+    finally:
+        store._pop_name_scope(frame)
+
+
+@add_arg_scope
+def max_pool2d(inputs, kernel_size, stride=2, padding="VALID", data_format="NHWC",
+               outputs_collections=None, scope=None):
+    """2-D max pooling, as ``slim.max_pool2d`` (the padding never wins the max).
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default 2
+    padding : str or [(top, bottom), (left, right)], default 'VALID'
+        'SAME', 'VALID', 'FULL' (any case) or explicit pads smaller than the window.
+    data_format : 'NHWC' or 'NCHW', default 'NHWC'
+    outputs_collections : str or list of str, optional
+        The output is added under the alias of its name scope
+        (``MaxPool2D``, ``MaxPool2D_1``, ... or ``scope``).
+    scope : str, optional
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        ``data_format`` is neither 'NHWC' nor 'NCHW'; bad kernel, stride or
+        padding; rank other than 4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_pool2d(np.arange(16.0).reshape(1, 4, 4, 1), 2)[0, :, :, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    return _pool("max", "MaxPool2D", inputs, kernel_size, stride, padding, data_format,
+                 outputs_collections, scope)
+
+
+@add_arg_scope
+def avg_pool2d(inputs, kernel_size, stride=2, padding="VALID", data_format="NHWC",
+               outputs_collections=None, scope=None):
+    """2-D average pooling, as ``slim.avg_pool2d``.
+
+    With 'SAME' (or any) padding, padded positions are left out of each
+    window's count, as TF. Arguments, return value and errors as
+    :func:`max_pool2d`; the default alias is ``AvgPool2D``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> avg_pool2d(np.arange(16.0).reshape(1, 4, 4, 1), 2)[0, :, :, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    return _pool("avg", "AvgPool2D", inputs, kernel_size, stride, padding, data_format,
+                 outputs_collections, scope)
+
+
+# TF's fused batch norm (slim's default for float16/float32 inputs of rank 2,
+# 4 or 5) has this lower bound on epsilon (a cuDNN requirement).
+_FUSED_MIN_EPSILON = 1.001e-5
+
+
+@add_arg_scope
+def batch_norm(inputs,
+               decay=0.999,
+               center=True,
+               scale=False,
+               epsilon=0.001,
+               activation_fn=None,
+               param_initializers=None,
+               param_regularizers=None,
+               is_training=True,
+               reuse=None,
+               variables_collections=None,
+               outputs_collections=None,
+               trainable=True,
+               data_format="NHWC",
+               scope=None,
+               *,
+               updates_collections="update_ops",
+               fused=None,
+               zero_debias_moving_mean=False):
+    """Batch normalisation (Ioffe & Szegedy, 2015), as ``slim.batch_norm``.
+
+    ``y = (x - mean) / sqrt(variance + epsilon) * gamma + beta`` per channel,
+    with the batch's moments over every axis but the channel axis when
+    ``is_training``, else with the moving statistics.
+
+    Variables (in ``<scope>/``, default scope ``BatchNorm``): ``gamma``
+    (when ``scale``), ``beta`` (when ``center``), ``moving_mean`` and
+    ``moving_variance``. All are in ``GLOBAL_VARIABLES`` and
+    ``MODEL_VARIABLES``; ``gamma`` and ``beta`` also in ``TRAINABLE_VARIABLES``
+    when ``trainable``; the moving statistics never are. Their dtype is the
+    input's, except float32 for float16 (and integer) inputs, as TF.
+
+    With ``is_training=True`` the moving statistics are updated in the store
+    right away, as slim's update ops would when run (pyconv has no deferred
+    ops): ``moving -= (moving - batch_value) * (1 - decay)``. As in TF, the
+    variance that goes into ``moving_variance`` is the unbiased batch variance
+    (times ``m / (m - 1)``, ``m`` values per channel) on slim's default fused
+    path — float16/float32 inputs of rank 2, 4 or 5 with ``fused`` None or
+    True — and the biased one otherwise (float64, rank 3, ``fused=False``);
+    the fused path also raises ``epsilon`` to at least 1.001e-5. The
+    normalisation itself always uses the biased batch variance.
+
+    Parameters
+    ----------
+    inputs : array_like, rank >= 2
+        Channels last (``NHWC``) or second (``NCHW``).
+    decay : float, default 0.999
+        Moving-average decay.
+    center : bool, default True
+        Add ``beta``.
+    scale : bool, default False
+        Multiply by ``gamma``.
+    epsilon : float, default 0.001
+    activation_fn : callable, optional
+    param_initializers : dict, optional
+        Initializers (or arrays) for 'beta', 'gamma', 'moving_mean',
+        'moving_variance' (defaults: zeros, ones, zeros, ones).
+    param_regularizers : dict, optional
+        Regularizers for 'beta' and 'gamma'.
+    is_training : bool, default True
+    reuse : None, True or AUTO_REUSE
+        Requires ``scope``.
+    variables_collections : list, or dict keyed by variable name, optional
+    outputs_collections : str or list of str, optional
+    trainable : bool, default True
+    data_format : 'NHWC' or 'NCHW', default 'NHWC'
+    scope : str or VariableScope, optional
+    updates_collections : optional
+        Accepted for slim compatibility; the update is always applied at once.
+    fused : None, True or False
+        Chooses TF's fused (None, True) or non-fused arithmetic for the
+        moving variance, see above.
+    zero_debias_moving_mean : bool, default False
+        Only False is supported.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``inputs``; float16 stays float16, integers give float32.
+
+    Raises
+    ------
+    ValueError
+        ``data_format`` is neither 'NHWC' nor 'NCHW'; rank below 2;
+        ``zero_debias_moving_mean=True``; reuse errors naming the variable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> x = np.array([[1.0], [3.0]])            # two examples, one channel
+    >>> with slim.VariableStore(seed=0) as store:
+    ...     y = slim.batch_norm(x, decay=0.9, epsilon=0.0, scope='bn')
+    >>> y[:, 0]                                   # (x - 2) / 1
+    array([-1.,  1.])
+    >>> round(float(store['bn/moving_mean'][0]), 6)   # 0 - (0 - 2) * (1 - 0.9)
+    0.2
+    """
+    if isinstance(data_format, str) and data_format.upper() in ("NHWC", "NCHW"):
+        nchw = data_format.upper() == "NCHW"
+    else:
+        raise ValueError(f"data_format has to be either NCHW or NHWC, got {data_format!r}")
+    if zero_debias_moving_mean:
+        raise ValueError("zero_debias_moving_mean=True is not supported by pyconv.batch_norm")
+    x = _as_input(inputs)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm expects inputs with rank >= 2, got {x.ndim}")
+    var_dtype = _variable_dtype(x.dtype)
+    if var_dtype == _FLOAT16:
+        var_dtype = _FLOAT32  # TF keeps batch-norm parameters of float16 layers in float32
+    out_dtype = x.dtype.newbyteorder("=") if x.dtype.kind == "f" else _FLOAT32
+    is_fused = (fused is None or bool(fused)) and var_dtype == _FLOAT32 and x.ndim in (2, 4, 5)
+    if is_fused:
+        epsilon = max(epsilon, _FUSED_MIN_EPSILON)
+    channel_axis = 1 if nchw else x.ndim - 1
+    channels = x.shape[channel_axis]
+    if reuse is not None and reuse is not True:
+        reuse = _check_reuse(reuse) or None
+    inits = param_initializers or {}
+    regs = param_regularizers or {}
+    shape = (channels,)
+
+    store = get_default_store()
+    frame = store._push_scope(scope, "BatchNorm", reuse)
+    try:
+        sc = frame.scope
+        gamma = beta = None
+        if scale:
+            gamma = _model_variable(store, sc, "gamma", shape, var_dtype,
+                                    inits.get("gamma", ones_initializer()), regs.get("gamma"),
+                                    trainable, variables_collections, "gamma")
+        if center:
+            beta = _model_variable(store, sc, "beta", shape, var_dtype,
+                                   inits.get("beta", zeros_initializer()), regs.get("beta"),
+                                   trainable, variables_collections, "beta")
+        moving_mean = _model_variable(store, sc, "moving_mean", shape, var_dtype,
+                                      inits.get("moving_mean", zeros_initializer()), None,
+                                      False, variables_collections, "moving_mean")
+        moving_variance = _model_variable(store, sc, "moving_variance", shape, var_dtype,
+                                          inits.get("moving_variance", ones_initializer()),
+                                          None, False, variables_collections, "moving_variance")
+
+        bshape = [1] * x.ndim
+        bshape[channel_axis] = channels
+        if is_training:
+            axes = tuple(a for a in range(x.ndim) if a != channel_axis)
+            xw = x.astype(np.float64)
+            mean = xw.mean(axis=axes)
+            centered = xw - mean.reshape(bshape)
+            variance = np.mean(centered * centered, axis=axes)
+            multiplier = np.float64(1.0) / np.sqrt(variance + epsilon)
+            if gamma is not None:
+                multiplier = multiplier * gamma._value
+            y = centered * multiplier.reshape(bshape)
+            if beta is not None:
+                y += beta._value.astype(np.float64).reshape(bshape)
+            outputs = y.astype(out_dtype)
+            count = x.size // channels if channels else 0
+            update_variance = variance
+            if is_fused and count > 1:
+                update_variance = variance * (count / (count - 1))
+            keep = 1.0 - decay
+            for var, batch_value in ((moving_mean, mean), (moving_variance, update_variance)):
+                old = var._value.astype(np.float64)
+                var.assign(old - (old - batch_value) * keep)
+        else:
+            work = _FLOAT64 if x.dtype == _FLOAT64 else _FLOAT32
+            multiplier = (1.0 / np.sqrt(moving_variance._value.astype(np.float64) + epsilon))
+            if gamma is not None:
+                multiplier = multiplier * gamma._value
+            y = (x.astype(work, copy=False) - moving_mean._value.astype(work).reshape(bshape))
+            y *= multiplier.astype(work).reshape(bshape)
+            if beta is not None:
+                y += beta._value.astype(work).reshape(bshape)
+            outputs = y.astype(out_dtype, copy=False)
+        if activation_fn is not None:
+            outputs = activation_fn(outputs)
+        if outputs_collections:
+            collect_named_outputs(outputs_collections, sc.name, outputs)
+        return outputs
+    finally:
+        store._pop_scope(frame)
