@@ -34,6 +34,9 @@ static size_t n_workers;      /* threads started */
 static size_t job_workers;    /* workers taking part in the current job */
 static size_t finished;       /* of those, how many are done */
 static unsigned long generation;
+/* generation when each worker was started: a worker that first runs after
+ * the job it was started for was announced must still take part in it */
+static unsigned long born_at[MAX_WORKERS];
 static struct job *current;
 static int atfork_registered;
 
@@ -54,9 +57,8 @@ static void work_on(struct job *j)
 static void *worker_main(void *arg)
 {
     size_t index = (size_t)arg;
-    unsigned long seen = 0;
     pthread_mutex_lock(&mu);
-    seen = generation;
+    unsigned long seen = born_at[index];
     for (;;) {
         while (generation == seen)
             pthread_cond_wait(&work_cv, &mu);
@@ -98,6 +100,7 @@ static size_t ensure_workers(size_t wanted)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        born_at[n_workers] = generation;
         int rc = pthread_create(&t, &attr, worker_main, (void *)n_workers);
         pthread_attr_destroy(&attr);
         if (rc != 0)
