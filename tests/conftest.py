@@ -1,0 +1,57 @@
+import os
+import sys
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+settings.register_profile(
+    "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.register_profile("long", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The live TensorFlow tier (-m tf) runs only where TensorFlow is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    skip = pytest.mark.skip(reason="TensorFlow is not installed: the live tier (-m tf) needs "
+                                   "`pip install .[tf]` (see tools/tf_reference/ENVIRONMENT.md)")
+    for item in items:
+        if item.get_closest_marker("tf") is not None:
+            item.add_marker(skip)
+
+
+def _isas():
+    from pyconv import _conv
+
+    return list(_conv.available_isas())
+
+
+@pytest.fixture(params=_isas())
+def each_isa(request):
+    """Runs a test once per instruction set this CPU supports, then restores the default."""
+    from pyconv import _conv
+
+    before = _conv.isa()
+    _conv.set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        _conv.set_isa(before)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Reports the largest error against the float64 reference per dtype."""
+    mod = sys.modules.get("test_nn")
+    errors = getattr(mod, "MAX_ERROR", None)
+    if errors:
+        parts = ", ".join(f"{k} {v:.2e}" for k, v in sorted(errors.items()))
+        terminalreporter.write_line(
+            f"largest error vs the float64 reference, relative to sum|x||w|: {parts}")
