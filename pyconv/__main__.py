@@ -1,0 +1,148 @@
+"""Commands: ``python -m pyconv demo`` and ``python -m pyconv explain N --kernel K --stride S``."""
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import pyconv
+from pyconv.geometry import conv2d_same_padding, effective_kernel
+
+
+def _slim_image(n):
+    """TF-Slim's resnet_utils test image: value = row + column."""
+    r = np.arange(n, dtype=np.float32)
+    return (r[:, None] + r[None, :]).reshape(1, n, n, 1)
+
+
+def _grid(a):
+    rows = [" ".join(f"{v:5g}" for v in row) for row in a[0, :, :, 0]]
+    return rows
+
+
+def _side_by_side(blocks, gap=4):
+    """Prints (title, lines) blocks next to each other."""
+    widths = [max(len(t), *(len(line) for line in lines)) for t, lines in blocks]
+    height = max(len(lines) for _, lines in blocks)
+    out = ["".ljust(0) + (" " * gap).join(t.ljust(w) for (t, _), w in zip(blocks, widths))]
+    for i in range(height):
+        out.append((" " * gap).join(
+            (lines[i] if i < len(lines) else "").ljust(w) for (_, lines), w in zip(blocks, widths)))
+    return "\n".join(line.rstrip() for line in out)
+
+
+def demo(args):
+    kernel = _slim_image(3).reshape(3, 3, 1, 1)
+    print("pyconv demo: TF-Slim's resnet_utils example (input and 3x3 kernel: value = row + col)")
+    print("conv2d_same pads k-1 = 2 in total (1 before, 1 after) whatever the input size;")
+    print("conv2d(stride=2, 'SAME') pads by TF's SAME rule, which depends on the input size.\n")
+    for n in (4, 5):
+        x = _slim_image(n)
+        with pyconv.VariableStore(seed=0):
+            common = dict(activation_fn=None, weights_initializer=kernel)
+            y1 = pyconv.conv2d(x, 1, 3, stride=1, padding="SAME", scope="Conv", **common)
+            y2 = pyconv.subsample(y1, 2)
+            with pyconv.variable_scope(pyconv.get_variable_scope(), reuse=True):
+                y3 = pyconv.conv2d_same(x, 1, 3, stride=2, scope="Conv")
+                y4 = pyconv.conv2d(x, 1, 3, stride=2, padding="SAME", scope="Conv",
+                                   activation_fn=None)
+        kind = "even" if n % 2 == 0 else "odd"
+        same_pad = pyconv.conv_padding(n, 3, 2, "SAME")
+        print(f"== {n}x{n} input ({kind}); SAME stride 2 pads {same_pad[0]} before, "
+              f"{same_pad[1]} after ==")
+        print(_side_by_side([
+            ("conv2d(stride=1, SAME)", _grid(y1)),
+            ("subsample(.., 2)", _grid(y2)),
+            ("conv2d_same(stride=2)", _grid(y3)),
+            ("conv2d(stride=2, SAME)", _grid(y4)),
+        ]))
+        agree = np.array_equal(y3, y2)
+        trap = np.array_equal(y4, y2)
+        print(f"conv2d_same == conv2d(stride 1) + subsample: {'yes' if agree else 'NO'}")
+        print(f"conv2d(stride=2, SAME) == conv2d(stride 1) + subsample: "
+              f"{'yes' if trap else 'no - the even-size trap: its windows are shifted by one'}\n")
+
+    # one realistic layer: ResNet-50 block3 3x3 conv, batch 1
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 14, 14, 256)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 256, 256)) * 0.02).astype(np.float32)
+    pyconv.nn.conv2d(x, w, 1, "SAME")
+    times = []
+    deadline = time.perf_counter() + args.seconds
+    while time.perf_counter() < deadline or len(times) < 3:
+        t0 = time.perf_counter()
+        pyconv.nn.conv2d(x, w, 1, "SAME", activation="relu")
+        times.append(time.perf_counter() - t0)
+    best = float(np.median(times))
+    flops = 2 * 14 * 14 * 256 * 3 * 3 * 256
+    print(f"timing: ResNet-50 block3 conv2 (1x14x14x256, 3x3x256x256, SAME, relu): "
+          f"median {best * 1e3:.2f} ms over {len(times)} runs = {flops / best / 1e9:.1f} GFLOP/s "
+          f"({pyconv.get_num_threads()} threads, {pyconv._conv.isa()} kernels)")
+    return 0
+
+
+def explain(args):
+    n, k, s, r = args.size, args.kernel, args.stride, args.rate
+    k_eff = effective_kernel(k, r)
+    print(f"input {n}, kernel {k}, stride {s}, rate {r} (k_eff = {k_eff})\n")
+    rows = []
+    for name in ("SAME", "VALID", "FULL"):
+        try:
+            out = pyconv.conv_output_size(n, k, s, name, r)
+            before, after = pyconv.conv_padding(n, k, s, name, r)
+            rows.append((name, str(out), str(before), str(after), ""))
+        except ValueError:
+            rows.append((name, "-", "-", "-", "no output: kernel larger than input"))
+    if s == 1:
+        before, after = pyconv.conv_padding(n, k, 1, "SAME", r)
+        note = "stride 1: same as SAME"
+    else:
+        before, after = conv2d_same_padding(k, r)
+        note = "explicit pads, then VALID"
+    out = pyconv.conv_output_size(n, k, s, [(before, after), (before, after)], r)[0]
+    same_out = pyconv.conv_output_size(n, k, s, "SAME", r)
+    same_pads = pyconv.conv_padding(n, k, s, "SAME", r)
+    if s > 1 and (before, after) != same_pads:
+        note += "; differs from SAME here (windows shifted)"
+    rows.append(("conv2d_same", str(out), str(before), str(after), note))
+    header = ("padding", "output", "before", "after", "")
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(5)]
+    for row in [header] + rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    if s > 1 and out != same_out:
+        print(f"\nnote: conv2d_same gives {out} outputs where SAME gives {same_out}")
+    print()
+    for name in ("SAME", "VALID", "FULL"):
+        try:
+            print(pyconv.explain_padding(n, k, s, name, r))
+        except ValueError:
+            pass
+    if s > 1:
+        print(pyconv.explain_padding(n, k, s, [(before, after)] * 2, r).split("\n")[0]
+              .replace("height: ", "conv2d_same ", 1))
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pyconv", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_demo = sub.add_parser("demo", help="the even/odd conv2d_same example and a timing")
+    p_demo.add_argument("--seconds", type=float, default=1.0, help="time spent timing")
+    p_demo.set_defaults(func=demo)
+    p_exp = sub.add_parser("explain", help="output sizes and pads for every padding")
+    p_exp.add_argument("size", type=int, metavar="N", help="input size")
+    p_exp.add_argument("--kernel", type=int, required=True, metavar="K")
+    p_exp.add_argument("--stride", type=int, default=1, metavar="S")
+    p_exp.add_argument("--rate", type=int, default=1, metavar="R")
+    p_exp.set_defaults(func=explain)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
