@@ -15,6 +15,10 @@ __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d"]
 
 _ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
 _DATA_FORMATS = ("NHWC", "NCHW")
+_F32 = np.dtype(np.float32)
+# float itemsize -> (compute dtype, output dtype), native byte order
+_FLOATS = {2: (_F32, np.dtype(np.float16)), 4: (_F32, _F32),
+           8: (np.dtype(np.float64), np.dtype(np.float64))}
 
 
 def compute_dtype(dtype, name="input"):
@@ -23,12 +27,11 @@ def compute_dtype(dtype, name="input"):
     float32/float64 are kept; float16 is computed in float32 and returned as
     float16; integer and bool are computed and returned as float32.
     """
-    if dtype == np.float32 or dtype == np.float64:
-        return np.dtype(dtype).newbyteorder("="), np.dtype(dtype).newbyteorder("=")
-    if dtype == np.float16:
-        return np.dtype(np.float32), np.dtype(np.float16)
-    if dtype.kind in "biu":
-        return np.dtype(np.float32), np.dtype(np.float32)
+    kind, size = dtype.kind, dtype.itemsize
+    if kind == "f" and size in _FLOATS:
+        return _FLOATS[size]
+    if kind in "biu":
+        return _F32, _F32
     raise TypeError(
         f"{name} has dtype {dtype}; pyconv computes float16, float32, float64 "
         "(integer and bool arrays are computed as float32)"
