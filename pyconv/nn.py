@@ -8,12 +8,13 @@ import numbers
 
 import numpy as np
 
-from . import _conv
+from . import _conv, _memory
 from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
 
 __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d"]
 
 _ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
+_INDEX_MAX = np.iinfo(np.intp).max
 _DATA_FORMATS = ("NHWC", "NCHW")
 _F32 = np.dtype(np.float32)
 # float itemsize -> (compute dtype, output dtype), native byte order
@@ -101,7 +102,7 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
             "filters must have rank 4 [kernel_h, kernel_w, in_channels, out_channels], "
             f"got rank {w.ndim} (shape {w.shape})"
         )
-    if activation not in _ACTIVATIONS:
+    if not (activation is None or isinstance(activation, str)) or activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
     if fmt == "NCHW":
         n, c, h, wd = x.shape
@@ -121,6 +122,22 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
     d = _spatial(dilations, "dilations", fmt)
     pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, wd), (kh, kw), s, pad, d)
+    # The C operator takes sizes as Py_ssize_t; larger ones could only overflow there.
+    for name, values in (("strides", s), ("dilations", d), ("padding", (pt, pb, pl, pr))):
+        if max(values) > _INDEX_MAX:
+            raise ValueError(
+                f"{name}: {values} (from padding={padding!r}, strides={s}, dilations={d}, "
+                f"filters shape {w.shape}) exceeds the largest array index {_INDEX_MAX}"
+            )
+    es, pixels, taps = cd.itemsize, oh * ow, kh * kw
+    out = n * pixels * cout
+    _memory.check(
+        f"conv2d of input shape {x.shape} ({fmt}) with filters shape {w.shape} "
+        f"(output shape {(n, cout, oh, ow) if fmt == 'NCHW' else (n, oh, ow, cout)})",
+        {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
+         "input copy": n * h * wd * c * es,
+         "indirection buffer": (pixels + 64) * taps * 8,
+         "packed filters": (kh * kw * cin * cout + (cout + 64) * (taps * cin + 1)) * es})
     args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
     return cd, od, fmt == "NCHW", cout, args
 
@@ -269,6 +286,12 @@ def _pool(kind, input, ksize, strides, padding, data_format):
             f"padding {padding!r} gives pooling windows that lie entirely in the padding: "
             f"every pad must be smaller than the window ({k[0]} x {k[1]})"
         )
+    es, padded = cd.itemsize, (h + pt + pb) * (w + pl + pr)
+    _memory.check(
+        f"{kind}_pool2d of input shape {x.shape} (NHWC) with ksize {k}, strides {s} and "
+        f"padding {padding!r} (output {oh} x {ow})",
+        {"padded input": (n * c + 1) * padded * es, "input copy": n * h * w * c * es,
+         "output": 3 * n * oh * ow * c * es})
     x = x.astype(cd, copy=False)
     fill = -np.inf if kind == "max" else 0.0
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
