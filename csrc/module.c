@@ -33,7 +33,12 @@ static int as_size(PyObject *obj, const char *name, Py_ssize_t minimum, size_t *
 {
     Py_ssize_t v = PyLong_AsSsize_t(obj);
     if (v == -1 && PyErr_Occurred()) {
-        PyErr_Format(PyExc_TypeError, "conv2d: %s must be an int, got %R", name, obj);
+        int too_large = PyErr_ExceptionMatches(PyExc_OverflowError);
+        PyErr_Clear();
+        if (too_large)
+            PyErr_Format(PyExc_ValueError, "conv2d: %s must be below 2**63, got %R", name, obj);
+        else
+            PyErr_Format(PyExc_TypeError, "conv2d: %s must be an int, got %R", name, obj);
         return -1;
     }
     if (v < minimum) {
@@ -204,10 +209,15 @@ static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
     (void)self;
     Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred())
-        return NULL;
+    if (n == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        n = 0; /* out of range: reported below with the value */
+    }
     if (n < 1 || n > 256) {
-        PyErr_Format(PyExc_ValueError, "set_num_threads: n must be between 1 and 256, got %zd", n);
+        PyErr_Format(PyExc_ValueError, "set_num_threads: n must be between 1 and 256, got %R",
+                     arg);
         return NULL;
     }
     num_threads = n;
