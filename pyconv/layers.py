@@ -13,7 +13,7 @@ import numpy as np
 from . import nn as _nn
 from .activations import relu, relu6
 from .arg_scope import add_arg_scope
-from .geometry import conv2d_same_padding, pair
+from .geometry import conv2d_same_padding, explicit_padding_from_tf, pair, resolve
 from .initializers import ones_initializer, xavier_initializer, zeros_initializer
 from .variables import (
     _check_reuse,
@@ -218,19 +218,25 @@ def convolution2d(inputs,
                          f"stride={stride!r}, rate={rate!r}")
     if reuse is not None and reuse is not True:
         reuse = _check_reuse(reuse) or None
-    cin = x.shape[3] if df == "NHWC" else x.shape[1]
+    if df == "NHWC":
+        hw, cin = x.shape[1:3], x.shape[3]
+    else:
+        hw, cin = x.shape[2:4], x.shape[1]
+    # Bad padding or an empty output raise here, before any variable exists:
+    # a refused call leaves the store as it was.
+    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
     store = get_default_store()
     frame = store._push_scope(scope, "Conv", reuse)
     try:
         sc = frame.scope
         weights = _model_variable(store, sc, "weights", (kh, kw, cin, num_outputs), dtype,
                                   weights_initializer, weights_regularizer, trainable,
-                                  variables_collections, "weights")
+                                  variables_collections, "weights", "kernel")
         bias = None
         if normalizer_fn is None and biases_initializer is not None:
             bias = _model_variable(store, sc, "biases", (num_outputs,), dtype,
                                    biases_initializer, biases_regularizer, trainable,
-                                   variables_collections, "biases")._value
+                                   variables_collections, "biases", "bias")._value
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
                              activation=fused)
@@ -572,7 +578,7 @@ def batch_norm(inputs,
             update_variance = variance
             if is_fused and count > 1:
                 update_variance = variance * (count / (count - 1))
-            keep = 1.0 - decay
+            keep = float(np.float32(1.0 - decay))  # TF makes (1 - decay) a float32 scalar
             for var, batch_value in ((moving_mean, mean), (moving_variance, update_variance)):
                 old = var._value.astype(np.float64)
                 var.assign(old - (old - batch_value) * keep)

@@ -700,8 +700,12 @@ class VariableStore:
                                   collections, scope)
 
     def _get_variable(self, full, shape, dtype, initializer, regularizer, trainable,
-                      collections, scope):
-        """The one place that applies TF's reuse rules."""
+                      collections, scope, loss_base=None):
+        """The one place that applies TF's reuse rules.
+
+        ``loss_base`` names the regularization loss (default ``full``): slim's
+        conv2d names it after the Keras weight, ``<scope>/kernel``.
+        """
         reuse = scope.reuse
         var = self._vars.get(full)
         if var is not None and var._claimed:
@@ -722,9 +726,10 @@ class VariableStore:
             regularizer = scope.regularizer
         with self._lock:
             return self._create(full, shape, dtype, initializer, regularizer, trainable,
-                                collections)
+                                collections, loss_base or full)
 
-    def _create(self, full, shape, dtype, initializer, regularizer, trainable, collections):
+    def _create(self, full, shape, dtype, initializer, regularizer, trainable, collections,
+                loss_base):
         pending = self._vars.get(full)
         if pending is not None and pending._claimed:  # created by another thread meanwhile
             return pending
@@ -753,7 +758,7 @@ class VariableStore:
         if regularizer is not None and regularizer(var._value) is not None:
             reg_name = getattr(regularizer, "__name__", "regularizer")
             self.get_collection_ref(GraphKeys.REGULARIZATION_LOSSES).append(
-                RegularizationLoss(f"{full}/Regularizer/{reg_name}", var, regularizer))
+                RegularizationLoss(f"{loss_base}/Regularizer/{reg_name}", var, regularizer))
         return var
 
     def _initial_value(self, full, shape, dtype, initializer):
@@ -896,9 +901,10 @@ class variable_scope:
         return self._frame.scope
 
     def __exit__(self, *exc):
-        frame, self._frame = self._frame, None
+        frame = self._frame
         if frame.state.scope is not frame.scope:
             raise RuntimeError("Improper nesting of variable_scope.")
+        self._frame = None
         self._store._pop_scope(frame)
         return False
 
@@ -1003,7 +1009,7 @@ def add_model_variable(var):
 
 
 def _model_variable(store, scope, short_name, shape, dtype, initializer, regularizer,
-                    trainable, variables_collections, collections_key):
+                    trainable, variables_collections, collections_key, loss_name=None):
     """The layers' fast path: slim's model_variable + _add_variable_to_collections."""
     full = scope.name + "/" + short_name if scope.name else short_name
     var = store._vars.get(full)
@@ -1011,8 +1017,12 @@ def _model_variable(store, scope, short_name, shape, dtype, initializer, regular
             and var._value.dtype == dtype:
         pass  # reuse of a matching variable: nothing else to check
     else:
+        loss_base = None
+        if loss_name is not None:
+            loss_base = scope.name + "/" + loss_name if scope.name else loss_name
         var = store._get_variable(full, shape, dtype, initializer, regularizer, trainable,
-                                  [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MODEL_VARIABLES], scope)
+                                  [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MODEL_VARIABLES], scope,
+                                  loss_base)
     if variables_collections:
         if isinstance(variables_collections, dict):
             keys = variables_collections.get(collections_key)
