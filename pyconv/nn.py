@@ -136,8 +136,10 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
         f"(output shape {(n, cout, oh, ow) if fmt == 'NCHW' else (n, oh, ow, cout)})",
         {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
          "input copy": n * h * wd * c * es,
-         "indirection buffer": (pixels + 64) * taps * 8,
-         "packed filters": (kh * kw * cin * cout + (cout + 64) * (taps * cin + 1)) * es})
+         # nothing below is allocated for an empty output
+         "indirection buffer": (pixels + 64) * taps * 8 if out else 0,
+         "packed filters": (kh * kw * cin * cout + (cout + 64) * (taps * cin + 1)) * es
+         if out else 0})
     args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
     return cd, od, fmt == "NCHW", cout, args
 
@@ -290,8 +292,9 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     _memory.check(
         f"{kind}_pool2d of input shape {x.shape} (NHWC) with ksize {k}, strides {s} and "
         f"padding {padding!r} (output {oh} x {ow})",
-        {"padded input": (n * c + 1) * padded * es, "input copy": n * h * w * c * es,
-         "output": 3 * n * oh * ow * c * es})
+        {"padded input": n * c * padded * es, "input copy": n * h * w * c * es,
+         "output": 3 * n * oh * ow * c * es,
+         "window counts": (padded + oh * ow) * es if kind == "avg" else 0})
     x = x.astype(cd, copy=False)
     fill = -np.inf if kind == "max" else 0.0
     xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
