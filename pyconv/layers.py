@@ -78,6 +78,10 @@ def _square_or_pair(value, name):
     """``pair(value, name)``, collapsed to an int when both are equal (nn's fast path)."""
     if type(value) is int and value >= 1:
         return value, (value, value)
+    if type(value) in (list, tuple) and len(value) == 2:
+        a, b = value
+        if type(a) is int and type(b) is int and a >= 1 and b >= 1:
+            return (a if a == b else (a, b)), (a, b)
     p = pair(value, name)
     return (p[0] if p[0] == p[1] else p), p
 
@@ -149,6 +153,7 @@ def convolution2d(inputs,
     padding : str or [(top, bottom), (left, right)], default 'SAME'
         'SAME', 'VALID' or 'FULL' (any case), or explicit pads.
     data_format : None, 'NHWC' or 'NCHW', default None (= 'NHWC')
+        Any case (slim itself accepts only upper case).
     rate : int or (int, int), default 1
         Dilation rate (atrous convolution).
     activation_fn : callable or None, default pyconv.relu
@@ -190,6 +195,10 @@ def convolution2d(inputs,
     TypeError
         ``num_outputs`` not an int, or an input dtype pyconv does not compute.
 
+    Every argument is checked before the layer touches the store, so a
+    refused call creates no variables (TF-Slim creates them before some of
+    its checks fail).
+
     Examples
     --------
     >>> import numpy as np
@@ -209,7 +218,7 @@ def convolution2d(inputs,
         raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
     dtype = _variable_dtype(x.dtype)
     num_outputs = _check_num_outputs(num_outputs)
-    kh, kw = pair(kernel_size, "kernel_size")
+    _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
     nn_strides, strides = _square_or_pair(stride, "stride")
     nn_rates, rates = _square_or_pair(rate, "rate")
     if (strides[0] > 1 or strides[1] > 1) and (rates[0] > 1 or rates[1] > 1):
