@@ -640,12 +640,13 @@ class VariableStore:
         if regularizer is not None:
             scope.regularizer = regularizer
         counts[new_name] = counts.get(new_name, 0) + 1
-        parent = new_name.rpartition("/")[0]
-        kids = state.children.get(parent)
-        if kids is None:
-            state.children[parent] = {new_name}
-        else:
-            kids.add(new_name)
+        if new_name:  # the root scope is nobody's child
+            parent = new_name.rpartition("/")[0]
+            kids = state.children.get(parent)
+            if kids is None:
+                state.children[parent] = {new_name}
+            else:
+                kids.add(new_name)
         if isinstance(name_or_scope, VariableScope):
             snapshot = (dict(counts), {k: set(v) for k, v in state.children.items()})
         frame = _ScopeFrame(state, old, state.name_stack, scope, snapshot)
@@ -657,7 +658,7 @@ class VariableStore:
         state = frame.state
         if frame.snapshot is not None:
             state.counts, state.children = frame.snapshot
-        else:
+        elif frame.scope.name:
             # TF forgets the counts of every scope opened inside the one we leave.
             children = state.children
             pending = list(children.pop(frame.scope.name, ()))

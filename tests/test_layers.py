@@ -696,3 +696,93 @@ def test_layer_seed_reproducible_independent_of_order():
         slim.conv2d(x, 4, 3, scope="a")
     for name in ("a/weights", "b/weights"):
         np.testing.assert_array_equal(s1[name], s2[name])
+
+
+# --------------------------------------------------------------------------- more slim ports
+
+
+def test_batch_norm_custom_initializer_slim_values():
+    # slim testCustomInitializer: 2 * (9 - 5) / sqrt(4) + 5 == 9.
+    x = np.full((5, 3, 3, 3), 9.0, np.float32)
+    out = slim.batch_norm(x, is_training=False, scale=True, epsilon=0.0, param_initializers={
+        "beta": slim.constant_initializer(5.0), "gamma": slim.constant_initializer(2.0),
+        "moving_mean": slim.constant_initializer(5.0),
+        "moving_variance": slim.constant_initializer(4.0)})
+    np.testing.assert_allclose(out, x, rtol=1e-5)
+
+
+def test_batch_norm_train_then_eval_agree_after_updates():
+    # slim testReuseVarsFused: after 10 updates with decay 0.1 the eval output
+    # equals the training output once the Bessel factor is taken out.
+    x = np.random.default_rng(1).random((10, 3, 3, 3)).astype(np.float32)
+    for _ in range(10):
+        train = slim.batch_norm(x, decay=0.1, scope="BN", reuse=slim.AUTO_REUSE)
+    store = slim.get_default_store()
+    store.variable("BN/moving_variance").assign(store["BN/moving_variance"] * 89 / 90)
+    evaluated = slim.batch_norm(x, decay=0.1, is_training=False, scope="BN", reuse=True)
+    np.testing.assert_allclose(evaluated, train, rtol=1e-4, atol=1e-4)
+
+
+def test_batch_norm_large_offset_output_moments():
+    # slim testTrainMovingVarsNHWC: inputs around 256 still normalise to mean 0, var 1.
+    values = np.random.default_rng(2).random((10, 7, 7, 32)) + 256
+    x = values.astype(np.float32)
+    for _ in range(10):
+        out = slim.batch_norm(x, decay=0.2, scope="BatchNorm", reuse=slim.AUTO_REUSE)
+        np.testing.assert_allclose(out.mean((0, 1, 2)), 0, rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(out.var((0, 1, 2)), 1, rtol=1e-2, atol=1e-2)
+    store = slim.get_default_store()
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(store["BatchNorm/moving_mean"], x64.mean((0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(store["BatchNorm/moving_variance"],
+                               x64.var((0, 1, 2)) * 490 / 489, rtol=1e-5)
+
+
+@pytest.mark.parametrize("is_training", [True, False])
+def test_batch_norm_nhwc_and_nchw_agree(is_training):
+    x = np.arange(5 * 2 * 3 * 4, dtype=np.float32).reshape(5, 2, 3, 4)
+    params = {"beta": np.arange(2, 6.0), "gamma": 2 * np.arange(10, 14.0),
+              "moving_mean": 5 * np.arange(3, 7.0), "moving_variance": 4 * np.arange(1, 5.0)}
+    nhwc = slim.batch_norm(x, scale=True, epsilon=0.5, is_training=is_training,
+                           param_initializers=params, scope="a")
+    nchw = slim.batch_norm(x.transpose(0, 3, 1, 2), scale=True, epsilon=0.5,
+                           is_training=is_training, param_initializers=params,
+                           data_format="NCHW", scope="b")
+    np.testing.assert_allclose(nchw.transpose(0, 2, 3, 1), nhwc, rtol=1e-5, atol=1e-4)
+
+
+def test_batch_norm_float16_close_to_float32():
+    x = np.random.default_rng(3).standard_normal((5, 2, 3, 4))
+    half = slim.batch_norm(x.astype(np.float16), scope="h")
+    single = slim.batch_norm(x.astype(np.float32), scope="s")
+    np.testing.assert_allclose(half, single, rtol=1e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d"])
+def test_pool_shapes_as_slim(pool):
+    fn = getattr(slim, pool)
+    x = rand(5, 3, 6, 3)
+    assert fn(x, [3, 3]).shape == (5, 1, 2, 3)
+    assert fn(x, 3).shape == (5, 1, 2, 3)
+    assert fn(x, [3, 3], padding="SAME").shape == (5, 2, 3, 3)
+    assert fn(x, [3, 3], stride=1, padding="SAME").shape == (5, 3, 6, 3)
+    assert fn(x, x.shape[1:3], stride=1).shape == (5, 1, 1, 3)  # global pooling
+    assert fn(rand(5, 3, 3, 6), [3, 3], data_format="NCHW").shape == (5, 3, 1, 2)
+    out = fn(x, 3, outputs_collections="outputs", scope="pool1")
+    assert slim.convert_collection_to_dict("outputs") == {"pool1": out}
+
+
+def test_conv2d_shapes_as_slim():
+    assert slim.conv2d(rand(5, 7, 9, 3), 32, rand(5, 7, 9, 3).shape[1:3]).shape == (5, 7, 9, 32)
+    assert slim.conv2d(rand(5, 7, 9, 32), 64, (7, 9), padding="VALID").shape == (5, 1, 1, 64)
+    assert slim.conv2d(rand(5, 6, 8, 3), 32, [3, 3], stride=2).shape == (5, 3, 4, 32)
+    assert slim.conv2d(rand(5, 10, 12, 3), 32, [3, 3], rate=2).shape == (5, 10, 12, 32)
+    assert slim.conv2d(rand(5, 10, 12, 3), 32, [3, 3], rate=2, padding="VALID").shape == \
+        (5, 6, 8, 32)
+    assert slim.conv2d(rand(5, 10, 12, 3), 32, [3, 3], rate=[2, 3], padding="VALID").shape == \
+        (5, 6, 6, 32)
+    assert slim.conv2d(rand(5, 3, 9, 11), 32, [3, 3], padding="VALID",
+                       data_format="NCHW").shape == (5, 32, 7, 9)
+    assert slim.conv2d(rand(5, 9, 11, 3), 32, [3, 3], rate=2, padding="VALID",
+                       scope="conv7").shape == (5, 5, 7, 32)
+    assert [v.name for v in slim.get_variables("conv7")] == ["conv7/weights", "conv7/biases"]

@@ -230,6 +230,19 @@ def test_default_names_restart_when_parent_scope_reentered():
     assert (a.name, b.name, c.name) == ("net/Conv", "net/Conv_1", "net/Conv")
 
 
+def test_root_scope_reentered_keeps_top_level_counts():
+    with slim.variable_scope(None, default_name="Conv"):
+        pass
+    root = slim.get_variable_scope()
+    with slim.variable_scope(root), slim.variable_scope(None, default_name="Conv") as inner:
+        assert inner.name == "Conv_1"
+    with slim.variable_scope(""):
+        pass
+    with slim.variable_scope(None, default_name="Conv") as after:
+        pass
+    assert after.name == "Conv_1"  # leaving the scope object restored the counts
+
+
 def test_explicit_name_counts_for_default_uniquifying():
     with slim.variable_scope("Conv"):
         pass
