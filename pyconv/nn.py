@@ -247,7 +247,7 @@ def bias_add(value, bias, data_format="NHWC"):
     b = _as_bias(bias, cd, x.shape[axis])
     shape = [1] * x.ndim
     shape[axis] = b.shape[0]
-    out = x.astype(cd, copy=False) + b.reshape(shape)
+    out = np.add(x.astype(cd, copy=False), b.reshape(shape), order="C")
     return out.astype(od, copy=False)
 
 
@@ -260,13 +260,14 @@ def _float_array(x, name):
 def relu(features):
     """``max(features, 0)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    return np.maximum(x, x.dtype.type(0))
+    return np.maximum(x, x.dtype.type(0), order="C")
 
 
 def relu6(features):
     """``min(max(features, 0), 6)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    return np.minimum(np.maximum(x, x.dtype.type(0)), x.dtype.type(6))
+    out = np.maximum(x, x.dtype.type(0), order="C")
+    return np.minimum(out, x.dtype.type(6), out=out)
 
 
 def _pool(kind, input, ksize, strides, padding, data_format):
