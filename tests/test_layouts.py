@@ -314,7 +314,7 @@ def test_layer_conv2d_property(cfg):
     """slim.conv2d on any layout of input, weights and biases equals the float64
     reference on the same values; inputs unchanged, output fresh."""
     rng = np.random.default_rng(cfg["seed"])
-    n, h, w_, c = cfg["shape"]
+    c = cfg["shape"][3]
     dtype = np.dtype(cfg["dtype"])
     x = (rng.integers(0, 4, cfg["shape"]) if dtype.kind == "u"
          else rng.standard_normal(cfg["shape"])).astype(dtype)
