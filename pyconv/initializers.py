@@ -19,6 +19,7 @@ variable's shape.
 
 import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -43,18 +44,31 @@ def _float_dtype(dtype, default, who):
     return dt
 
 
-def _shape(shape):
+def _shape(shape, who="initializer"):
+    """``shape`` as a tuple of non-negative ints; errors name ``shape``."""
     if shape is None:
-        raise ValueError("initializer: shape is required")
-    if isinstance(shape, numbers.Integral):
+        raise ValueError(f"{who}: shape is required")
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"{who}: shape must be a sequence of ints, got {shape!r}")
     try:
-        dims = tuple(int(d) for d in shape)
+        dims = tuple(operator.index(d) for d in shape)
     except TypeError:
-        raise TypeError(f"initializer: shape must be a sequence of ints, got {shape!r}") from None
+        raise TypeError(f"{who}: shape must be a sequence of ints, got {shape!r}") from None
+    if any(isinstance(d, bool) for d in shape):
+        raise TypeError(f"{who}: shape must be a sequence of ints, got {shape!r}")
     if any(d < 0 for d in dims):
-        raise ValueError(f"initializer: shape must not have negative dimensions, got {dims}")
+        raise ValueError(f"{who}: shape must not have negative dimensions, got {dims}")
     return dims
+
+
+def _real(value, name, who, minimum=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{who}: {name} must be a float, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{who}: {name} must be >= {minimum}, got {value!r}")
+    return value
 
 
 class Initializer:
@@ -132,11 +146,12 @@ class _Constant(Initializer):
 
 class _RandomNormal(Initializer):
     random = True
+    _who = "random_normal_initializer"
 
     def __init__(self, mean=0.0, stddev=1.0, seed=None, dtype=np.float32):
         super().__init__(seed, dtype)
-        self.mean = mean
-        self.stddev = stddev
+        self.mean = _real(mean, "mean", self._who)
+        self.stddev = _real(stddev, "stddev", self._who, 0)
 
     def _generate(self, shape, dtype, rng):
         _float_dtype(dtype, None, "random_normal_initializer")
@@ -148,8 +163,9 @@ class _RandomUniform(Initializer):
 
     def __init__(self, minval=0.0, maxval=None, seed=None, dtype=np.float32):
         super().__init__(seed, dtype)
-        self.minval = minval
-        self.maxval = maxval
+        who = "random_uniform_initializer"
+        self.minval = _real(minval, "minval", who)
+        self.maxval = None if maxval is None else _real(maxval, "maxval", who)
 
     def _generate(self, shape, dtype, rng):
         _float_dtype(dtype, None, "random_uniform_initializer")
@@ -167,13 +183,8 @@ def _truncated_standard_normal(rng, shape):
     return z
 
 
-class _TruncatedNormal(Initializer):
-    random = True
-
-    def __init__(self, mean=0.0, stddev=1.0, seed=None, dtype=np.float32):
-        super().__init__(seed, dtype)
-        self.mean = mean
-        self.stddev = stddev
+class _TruncatedNormal(_RandomNormal):
+    _who = "truncated_normal_initializer"
 
     def _generate(self, shape, dtype, rng):
         _float_dtype(dtype, None, "truncated_normal_initializer")
@@ -197,7 +208,7 @@ class _VarianceScaling(Initializer):
 
     def __init__(self, factor=2.0, mode="FAN_IN", uniform=False, seed=None, dtype=np.float32):
         super().__init__(seed, dtype)
-        self.factor = factor
+        self.factor = _real(factor, "factor", "variance_scaling_initializer", 0)
         self.mode = mode
         self.uniform = uniform
 

@@ -8,8 +8,11 @@ returns a new ndarray. Variables live in the default
 ``Conv/BatchNorm/beta``, ...). The arithmetic is ``pyconv.nn``'s.
 """
 
+import numbers
+
 import numpy as np
 
+from . import _memory
 from . import nn as _nn
 from .activations import relu, relu6
 from .arg_scope import add_arg_scope
@@ -48,7 +51,7 @@ def _as_input(inputs):
 
 def _variable_dtype(dtype):
     """The dtype of a layer's variables for inputs of ``dtype`` (as the compute rules)."""
-    if dtype == _FLOAT32 or dtype == _FLOAT64 or dtype == _FLOAT16:
+    if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):  # any byte order
         return dtype.newbyteorder("=")
     if dtype.kind in "biu":
         return _FLOAT32
@@ -95,6 +98,38 @@ def _check_num_outputs(num_outputs):
     if num_outputs <= 0:
         raise ValueError(f"num_outputs must be a positive int, got {num_outputs}")
     return int(num_outputs)
+
+
+def _check_callable(value, name):
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a callable or None, got {value!r}")
+
+
+def _check_mapping(value, name):
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict or None, got {value!r}")
+
+
+def _check_collections(value, name):
+    """None, a collection name, a list/tuple of names (or, for variables, a dict)."""
+    if value is None or isinstance(value, (str, list, tuple)):
+        return
+    if name == "variables_collections" and isinstance(value, dict):
+        return
+    kinds = "a name, a list of names or a dict" if name == "variables_collections" else \
+        "a name or a list of names"
+    raise TypeError(f"{name} must be None, {kinds}; got {value!r}")
+
+
+def _check_real(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float, got {value!r}")
+    return float(value)
+
+
+# Weights beyond this many elements get a memory check before they are drawn
+# (the random draw is float64, twice the size of float32 weights).
+_CHECKED_WEIGHT_ELEMENTS = 1 << 20
 
 
 def _fused_activation(activation_fn):
@@ -227,6 +262,17 @@ def convolution2d(inputs,
                          f"stride={stride!r}, rate={rate!r}")
     if reuse is not None and reuse is not True:
         reuse = _check_reuse(reuse) or None
+    if activation_fn is not None and not callable(activation_fn):
+        _check_callable(activation_fn, "activation_fn")
+    if normalizer_fn is not None:
+        _check_callable(normalizer_fn, "normalizer_fn")
+        _check_mapping(normalizer_params, "normalizer_params")
+    if weights_regularizer is not None or biases_regularizer is not None:
+        _check_callable(weights_regularizer, "weights_regularizer")
+        _check_callable(biases_regularizer, "biases_regularizer")
+    if variables_collections is not None or outputs_collections is not None:
+        _check_collections(variables_collections, "variables_collections")
+        _check_collections(outputs_collections, "outputs_collections")
     if df == "NHWC":
         hw, cin = x.shape[1:3], x.shape[3]
     else:
@@ -234,6 +280,11 @@ def convolution2d(inputs,
     # Bad padding or an empty output raise here, before any variable exists:
     # a refused call leaves the store as it was.
     resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
+        n = kh * kw * cin * num_outputs
+        _memory.check(f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
+                      f"num_outputs={num_outputs}",
+                      {"weights": n * dtype.itemsize, "their float64 random draw": n * 8})
     store = get_default_store()
     frame = store._push_scope(scope, "Conv", reuse)
     try:
@@ -351,6 +402,9 @@ def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
     df = _pool_data_format(data_format)
     k = pair(kernel_size, "kernel_size")
     s = pair(stride, "stride")
+    if scope is not None and not isinstance(scope, str):
+        raise TypeError(f"scope of a pooling layer must be a string or None, got {scope!r}")
+    _check_collections(outputs_collections, "outputs_collections")
     store = get_default_store()
     frame, sc = store._push_name_scope(scope, default_name)
     try:
@@ -530,13 +584,24 @@ def batch_norm(inputs,
         raise ValueError(f"data_format has to be either NCHW or NHWC, got {data_format!r}")
     if zero_debias_moving_mean:
         raise ValueError("zero_debias_moving_mean=True is not supported by pyconv.batch_norm")
+    decay = _check_real(decay, "decay")
+    epsilon = _check_real(epsilon, "epsilon")
+    _check_callable(activation_fn, "activation_fn")
+    _check_mapping(param_initializers, "param_initializers")
+    _check_mapping(param_regularizers, "param_regularizers")
+    _check_collections(variables_collections, "variables_collections")
+    _check_collections(outputs_collections, "outputs_collections")
     x = _as_input(inputs)
     if x.ndim < 2:
         raise ValueError(f"batch_norm expects inputs with rank >= 2, got {x.ndim}")
     var_dtype = _variable_dtype(x.dtype)
+    # Training: a float64 working copy, its squares, and the output.
+    copies = 3 if is_training else 2
+    _memory.check(f"batch_norm on inputs of shape {x.shape}",
+                  {"float64 working copies": copies * x.size * 8})
     if var_dtype == _FLOAT16:
         var_dtype = _FLOAT32  # TF keeps batch-norm parameters of float16 layers in float32
-    out_dtype = x.dtype.newbyteorder("=") if x.dtype.kind == "f" else _FLOAT32
+    out_dtype = var_dtype if x.dtype.kind != "f" else x.dtype.newbyteorder("=")
     is_fused = (fused is None or bool(fused)) and var_dtype == _FLOAT32 and x.ndim in (2, 4, 5)
     if is_fused:
         epsilon = max(epsilon, _FUSED_MIN_EPSILON)
@@ -572,17 +637,17 @@ def batch_norm(inputs,
         bshape[channel_axis] = channels
         if is_training:
             axes = tuple(a for a in range(x.ndim) if a != channel_axis)
-            xw = x.astype(np.float64)
-            mean = xw.mean(axis=axes)
-            centered = xw - mean.reshape(bshape)
-            variance = np.mean(centered * centered, axis=axes)
+            y = np.array(x, dtype=np.float64, order="C")  # one working copy, changed in place
+            mean = y.mean(axis=axes)
+            y -= mean.reshape(bshape)
+            variance = np.mean(np.square(y), axis=axes)
             multiplier = np.float64(1.0) / np.sqrt(variance + epsilon)
             if gamma is not None:
                 multiplier = multiplier * gamma._value
-            y = centered * multiplier.reshape(bshape)
+            y *= multiplier.reshape(bshape)
             if beta is not None:
                 y += beta._value.astype(np.float64).reshape(bshape)
-            outputs = y.astype(out_dtype)
+            outputs = y.astype(out_dtype, copy=False)
             count = x.size // channels if channels else 0
             update_variance = variance
             if is_fused and count > 1:
@@ -592,11 +657,12 @@ def batch_norm(inputs,
                 old = var._value.astype(np.float64)
                 var.assign(old - (old - batch_value) * keep)
         else:
-            work = _FLOAT64 if x.dtype == _FLOAT64 else _FLOAT32
+            work = _FLOAT64 if x.dtype.kind == "f" and x.dtype.itemsize == 8 else _FLOAT32
             multiplier = (1.0 / np.sqrt(moving_variance._value.astype(np.float64) + epsilon))
             if gamma is not None:
                 multiplier = multiplier * gamma._value
-            y = (x.astype(work, copy=False) - moving_mean._value.astype(work).reshape(bshape))
+            y = np.array(x, dtype=work, order="C")  # a new C-contiguous array, changed in place
+            y -= moving_mean._value.astype(work).reshape(bshape)
             y *= multiplier.astype(work).reshape(bshape)
             if beta is not None:
                 y += beta._value.astype(work).reshape(bshape)

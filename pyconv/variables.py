@@ -40,6 +40,7 @@ it, whatever its ``reuse`` mode.
 import enum
 import hashlib
 import inspect
+import math
 import numbers
 import os
 import re
@@ -49,6 +50,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import _memory
 from . import initializers as _initializers
 from .arg_scope import add_arg_scope
 
@@ -211,7 +213,10 @@ class Variable:
             ``value`` cannot be cast safely to the variable's dtype
             (e.g. float into an integer variable).
         """
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"Cannot assign {value!r} to variable {self.name!r}: {exc}") from None
         if arr.shape != self._value.shape:
             raise ValueError(f"Cannot assign a value of shape {arr.shape} to variable "
                              f"{self.name!r} of shape {self._value.shape}")
@@ -451,6 +456,9 @@ class VariableStore:
             path = os.fspath(path)
             if not path.endswith(".npz"):
                 path += ".npz"
+        elif not hasattr(path, "write"):
+            raise TypeError(f"save: path must be a file name, a path or a writable file, "
+                            f"got {path!r}")
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, var in self._vars.items():
                 with zf.open(name + ".npy", "w", force_zip64=True) as f:
@@ -484,8 +492,11 @@ class VariableStore:
         if isinstance(values, (str, os.PathLike)):
             with np.load(os.fspath(values), allow_pickle=False) as npz:
                 items = [(k, npz[k]) for k in npz.files]
-        else:
+        elif hasattr(values, "items") and callable(values.items):
             items = list(values.items())
+        else:
+            raise TypeError("load: values must be a mapping {name: array} or the path of an "
+                            f".npz file, got {values!r}")
         loaded = []
         with self._lock:
             for raw_name, value in items:
@@ -606,8 +617,10 @@ class VariableStore:
         counts = state.counts
         snapshot = None
         if name_or_scope is None:
-            if default_name is None:
-                raise TypeError("If default_name is None then name_or_scope is required")
+            if not isinstance(default_name, str):
+                if default_name is None:
+                    raise TypeError("If default_name is None then name_or_scope is required")
+                raise TypeError(f"default_name must be a string, got {default_name!r}")
             if reuse:
                 raise ValueError("reuse=True cannot be used without a name_or_scope")
             name_scope = self._unique_name(state, default_name)
@@ -695,8 +708,12 @@ class VariableStore:
 
         Same as :func:`pyconv.get_variable` but on this store. See there.
         """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"get_variable: name must be a non-empty string, got {name!r}")
         scope = self._state().scope
         full = scope.name + "/" + name if scope.name else name
+        if shape is not None and not isinstance(shape, tuple):
+            shape = _check_shape(shape, full)
         return self._get_variable(full, shape, dtype, initializer, regularizer, trainable,
                                   collections, scope)
 
@@ -734,14 +751,18 @@ class VariableStore:
         pending = self._vars.get(full)
         if pending is not None and pending._claimed:  # created by another thread meanwhile
             return pending
-        shape = None if shape is None else tuple(int(d) for d in shape)
+        shape = _check_shape(shape, full)
+        collections = _check_collection_names(collections, full)
+        if regularizer is not None and not callable(regularizer):
+            raise TypeError(f"regularizer of variable {full} must be a callable or None, "
+                            f"got {regularizer!r}")
         if pending is not None:
             value = pending._value
             if shape is not None and value.shape != shape:
                 raise ValueError(f"Variable {full} was loaded with shape {value.shape}, but "
                                  f"the layer needs shape {shape}.")
             if dtype is not None and value.dtype != np.dtype(dtype):
-                value = value.astype(dtype)
+                value = _cast_value(value, np.dtype(dtype), f"variable {full} (loaded)")
             var = pending
             var._value = value
             var.trainable = bool(trainable)
@@ -770,11 +791,15 @@ class VariableStore:
                                  f"{value.shape}, but the variable's shape is {shape}.")
             dt = np.dtype(dtype) if dtype is not None else (
                 value.dtype if value.dtype.kind == "f" else np.dtype(np.float32))
-            return np.array(value, dtype=dt, copy=True, order="C")
+            return _cast_value(value, dt, f"the initial value of variable {full}").copy(order="C")
         if shape is None:
             raise ValueError(f"Shape of a new variable ({full}) must be fully defined, "
                              "but instead was None.")
         dt = _default_float(dtype)
+        nbytes = math.prod(shape) * dt.itemsize
+        if nbytes > _CHECKED_BYTES:
+            _memory.check(f"creating variable {full} of shape {shape}",
+                          {"value": nbytes, "float64 random draw": nbytes // dt.itemsize * 8})
         if initializer is None:
             initializer = (_initializers.xavier_initializer() if dt.kind == "f"
                            else _initializers.zeros_initializer())
@@ -787,11 +812,58 @@ class VariableStore:
                 value = initializer(list(shape), dtype=dt, partition_info=None)
             else:
                 value = initializer(list(shape), dtype=dt)
-        value = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"The initializer of variable {full} returned {value!r}, "
+                             f"not an array: {exc}") from None
         if value.shape != shape:
             raise ValueError(f"The initializer of variable {full} returned shape "
                              f"{value.shape}, expected {shape}.")
-        return np.array(value, dtype=dt, copy=True, order="C")
+        return _cast_value(value, dt, f"the initial value of variable {full}").copy(order="C")
+
+
+# Variables beyond this size get a memory check before their value is drawn.
+_CHECKED_BYTES = 1 << 24
+
+
+def _cast_value(value, dtype, what):
+    """``value`` as ``dtype``, refusing casts that lose meaning (complex, strings, objects)."""
+    if value.dtype == dtype:
+        return value
+    if value.dtype.kind not in "biuf" or not np.can_cast(value.dtype, dtype, "same_kind"):
+        raise TypeError(f"{what} has dtype {value.dtype}, which cannot be cast to {dtype}")
+    return value.astype(dtype)
+
+
+def _check_shape(shape, full):
+    if shape is None:
+        return None
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"shape of variable {full} must be a sequence of ints, got {shape!r}")
+    dims = []
+    for d in shape:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"shape of variable {full} must be a sequence of ints, "
+                            f"got {shape!r}")
+        if d < 0:
+            raise ValueError(f"shape of variable {full} must not have negative dimensions, "
+                             f"got {tuple(shape)!r}")
+        dims.append(int(d))
+    return tuple(dims)
+
+
+def _check_collection_names(collections, full):
+    if collections is None:
+        return None
+    if isinstance(collections, str):
+        return [collections]
+    if not isinstance(collections, (list, tuple, set)):
+        raise TypeError(f"collections of variable {full} must be a list of collection names, "
+                        f"got {collections!r}")
+    return list(collections)
 
 
 def _accepts_partition_info(fn):
