@@ -115,11 +115,16 @@ class Initializer:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+        config = self.get_config()
+        config["dtype"] = config["dtype"].name
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        return f"{self._public_name}({args})"
+
+    _public_name = "Initializer"
 
 
 class _Constant(Initializer):
+    _public_name = "constant_initializer"
     def __init__(self, value=0, dtype=np.float32, verify_shape=False):
         super().__init__(None, dtype)
         self.value = value
@@ -145,6 +150,7 @@ class _Constant(Initializer):
 
 
 class _RandomNormal(Initializer):
+    _public_name = "random_normal_initializer"
     random = True
     _who = "random_normal_initializer"
 
@@ -159,6 +165,7 @@ class _RandomNormal(Initializer):
 
 
 class _RandomUniform(Initializer):
+    _public_name = "random_uniform_initializer"
     random = True
 
     def __init__(self, minval=0.0, maxval=None, seed=None, dtype=np.float32):
@@ -184,6 +191,7 @@ def _truncated_standard_normal(rng, shape):
 
 
 class _TruncatedNormal(_RandomNormal):
+    _public_name = "truncated_normal_initializer"
     _who = "truncated_normal_initializer"
 
     def _generate(self, shape, dtype, rng):
@@ -204,6 +212,7 @@ def _fans(shape):
 
 
 class _VarianceScaling(Initializer):
+    _public_name = "variance_scaling_initializer"
     random = True
 
     def __init__(self, factor=2.0, mode="FAN_IN", uniform=False, seed=None, dtype=np.float32):

@@ -786,3 +786,22 @@ def test_conv2d_shapes_as_slim():
     assert slim.conv2d(rand(5, 9, 11, 3), 32, [3, 3], rate=2, padding="VALID",
                        scope="conv7").shape == (5, 5, 7, 32)
     assert [v.name for v in slim.get_variables("conv7")] == ["conv7/weights", "conv7/biases"]
+
+
+def test_conv2d_python_overhead_stays_small(monkeypatch):
+    """The layer's own work (arg_scope, scopes, variable lookup) per call with existing
+    variables, the C call stubbed out. The budget is 20 us over nn.conv2d; the bound here
+    is loose (a guard against per-call introspection creeping in), not a benchmark."""
+    import timeit
+    import types
+
+    from pyconv import layers
+
+    x = rand(1, 8, 8, 8)
+    slim.conv2d(x, 8, 3, scope="c")
+    stub = types.SimpleNamespace(conv2d=lambda *a, **k: x, relu=slim.nn.relu,
+                                 relu6=slim.nn.relu6)
+    monkeypatch.setattr(layers, "_nn", stub)
+    per_call = min(timeit.repeat(lambda: slim.conv2d(x, 8, 3, scope="c", reuse=True),
+                                 number=2000, repeat=5)) / 2000
+    assert per_call < 100e-6
