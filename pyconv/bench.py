@@ -839,7 +839,8 @@ def _memory_probe(spec):
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current RSS
         hwm = True
-        method = "VmHWM after clear_refs"
+        method = ("VmHWM after clear_refs, MALLOC_MMAP_THRESHOLD_=4096; the kernel's RSS "
+                  "counters are approximate to a few hundred KiB")
         before = _status_kb("VmHWM")
     except OSError:
         hwm = False
@@ -867,9 +868,15 @@ def _child_env():
 
 def measure_memory(layer, batch, threads):
     spec = {"layer": layer.__dict__, "batch": batch, "threads": threads}
+    env = _child_env()
+    # Every allocation of a page or more gets fresh pages from mmap, so a buffer
+    # cannot hide in heap memory that earlier work left resident; and no huge
+    # pages for NumPy arrays, so the output is counted to the page.
+    env["MALLOC_MMAP_THRESHOLD_"] = "4096"
+    env["NUMPY_MADVISE_HUGEPAGE"] = "0"
     proc = subprocess.run([sys.executable, "-m", "pyconv.bench", "--_memory-probe",
                            json.dumps(spec)], check=False, capture_output=True, text=True,
-                          env=_child_env())
+                          env=env)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip()[-500:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -1238,9 +1245,10 @@ def print_summary(summary, peers, memory, overhead, peak, elapsed):
         parts = [f"{k} {v['geomean']:.2f} [{v['layers']}]" for k, v in e["vs"].items()]
         print(f"  b={e['batch']:<2} thr={e['threads']:<3} " + "   ".join(parts))
     if memory:
-        print("\nMemory of pyconv beyond its output (resident high-water mark in a fresh "
-              "process; MiB)\n  analytic: packed weights + indirection buffer + zero vector; "
-              "im2col: a whole-batch im2col matrix")
+        print("\nMemory of pyconv beyond its output, MiB: measured = resident high-water mark "
+              "of one call in a fresh\n  process less the output (+-0.3 MiB: the kernel's RSS "
+              "counters are approximate); analytic = packed weights\n  + indirection buffer + "
+              "zero vector; im2col = a whole-batch im2col matrix, for comparison")
         print(f"  {'suite':<13}{'layer':<31}{'b':>2}  {'measured':>9}  {'analytic':>9}"
               f"  {'im2col':>9}  {'output':>9}")
         mib = 1 << 20
