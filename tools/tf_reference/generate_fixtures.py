@@ -80,7 +80,10 @@ Config dict fields (JSON):
   note                        free text (optional)
   companions                  conv2d_same only: {"conv2d_stride1_same_then_subsample":
                               key, "conv2d_strided_same": key or null,
-                              "strided_same_differs": bool}
+                              "strided_same_differs": bool,
+                              "equals_stride1_then_subsample": bool}; both
+                              companions are computed under the config's
+                              arg_scope (same activation_fn and variables)
   steps                       sequences/errors only, instead of
                               function/kwargs: a list of calls run one after
                               the other in one graph/store.  Each step has
@@ -433,7 +436,9 @@ def _run_single(T, cfg, arrays, prefix, x_tf, tf_kwargs, extra=None):
         with contextlib.ExitStack() as st:
             _enter_scopes(T, st, cfg)
             y = T.ops[cfg['function']](x, **tf_kwargs)
-        more = extra(x, y) if extra else {}
+            # companions run under the same arg_scope/variable_scope as the
+            # call (they share its activation_fn, initializers, ...)
+            more = extra(x, y) if extra else {}
         ups = g.get_collection(v1.GraphKeys.UPDATE_OPS)
         regs = g.get_collection(v1.GraphKeys.REGULARIZATION_LOSSES)
         variables = g.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
@@ -1407,6 +1412,232 @@ def save(families, out_dir):
     return sizes
 
 
+def load_all(fixtures_dir=DEFAULT_OUT, families=FAMILIES):
+    """{family: {'configs', 'meta'}} of the fixture files on disk (no arrays,
+    no TensorFlow); the shape coverage() and check_coverage() take."""
+    out = {}
+    for fam in families:
+        path = os.path.join(fixtures_dir, fam + '.npz')
+        if os.path.exists(path):
+            configs, meta, _ = load_family(path)
+            out[fam] = {'configs': configs, 'meta': meta}
+    return out
+
+
+def _spatial(c):
+    shp = c['input_shape']
+    return (shp[2], shp[3]) if c.get('data_format') == 'NCHW' else (shp[1], shp[2])
+
+
+def _channels(c):
+    shp = c['input_shape']
+    return shp[1] if c.get('data_format') == 'NCHW' else shp[3]
+
+
+def _act(kw, key='activation_fn'):
+    a = kw.get(key)
+    return a['__fn__'] if isinstance(a, dict) else (a or 'none')
+
+
+def coverage(families):
+    """[(family, axis, {value: count})] counted from the configs."""
+    from collections import Counter
+    rows = []
+
+    def add(fam, axis, values):
+        rows.append((fam, axis, dict(sorted(Counter(values).items(),
+                                             key=lambda kv: (type(kv[0]).__name__, kv[0])))))
+
+    cs = families.get('conv2d', {}).get('configs', [])
+    if cs:
+        kws = [c['kwargs'] for c in cs]
+        ks = [_pair(k['kernel_size']) for k in kws]
+        st = [_pair(k.get('stride', 1)) for k in kws]
+        rt = [_pair(k.get('rate', 1)) for k in kws]
+        hw = [_spatial(c) for c in cs]
+        add('conv2d', 'configs', ['total'] * len(cs))
+        add('conv2d', 'kernel height', [k[0] for k in ks])
+        add('conv2d', 'kernel width', [k[1] for k in ks])
+        add('conv2d', 'kernel shape', ['square' if a == b else 'non-square' for a, b in ks])
+        add('conv2d', 'stride (per dimension)', [v for p in st for v in p])
+        add('conv2d', 'stride shape', ['1x1' if p == (1, 1) else 'square' if p[0] == p[1]
+                                       else 'non-square' for p in st])
+        add('conv2d', 'rate (per dimension)', [v for p in rt for v in p])
+        add('conv2d', 'rate > 1 (all with stride 1)',
+            ['stride 1' if s == (1, 1) else 'STRIDE>1' for s, r in zip(st, rt) if max(r) > 1])
+        add('conv2d', 'padding', [k['padding'].upper() for k in kws])
+        add('conv2d', 'padding spelled', ['upper' if k['padding'].isupper() else 'mixed/lower'
+                                          for k in kws])
+        add('conv2d', 'input size (per dimension)', [v for p in hw for v in p])
+        add('conv2d', 'input size parity', ['odd' if v % 2 else 'even' for p in hw for v in p])
+        add('conv2d', 'batch', [c['input_shape'][0] for c in cs])
+        add('conv2d', 'in channels', [_channels(c) for c in cs])
+        add('conv2d', 'out channels', [k['num_outputs'] for k in kws])
+        add('conv2d', 'data_format', [c['data_format'] for c in cs])
+        add('conv2d', 'TF ran NCHW as', [c['tf']['ran_as'] for c in cs if c['data_format'] == 'NCHW'])
+        add('conv2d', 'activation_fn', [_act(k) for k in kws])
+        add('conv2d', 'biases / normalizer', ['batch_norm' if 'normalizer_fn' in k else
+                                              'no biases' if k.get('biases_initializer', 1) is None
+                                              else 'biases' for k in kws])
+        add('conv2d', 'batch_norm is_training', [k['normalizer_params']['is_training']
+                                                 for k in kws if 'normalizer_fn' in k])
+        add('conv2d', 'moving statistics updated', [bool(c['updated']) for c in cs
+                                                    if 'normalizer_fn' in c['kwargs']])
+        add('conv2d', 'regularizer', [k['weights_regularizer']['__regularizer__'][0]
+                                      if 'weights_regularizer' in k else 'none' for k in kws])
+        add('conv2d', 'scope', ['variable_scope + scope' if c.get('variable_scope') and 'scope' in c['kwargs']
+                                else 'variable_scope' if c.get('variable_scope')
+                                else 'scope' if 'scope' in c['kwargs'] else 'default (Conv)'
+                                for c in cs])
+        add('conv2d', 'dtype', [c['dtype'] for c in cs])
+    cs = families.get('conv2d_same', {}).get('configs', [])
+    if cs:
+        add('conv2d_same', 'configs', ['total'] * len(cs))
+        add('conv2d_same', 'stride x rate', ['s%d r%d' % (c['kwargs']['stride'], c['kwargs'].get('rate', 1))
+                                             for c in cs])
+        add('conv2d_same', 'kernel', [c['kwargs']['kernel_size'] for c in cs])
+        add('conv2d_same', 'input height parity x stride',
+            ['%s s%d' % ('odd' if _spatial(c)[0] % 2 else 'even', c['kwargs']['stride']) for c in cs])
+        add('conv2d_same', 'activation_fn (arg_scope)', [_act(c['arg_scope'][0]['kwargs']) for c in cs])
+        add('conv2d_same', 'TF: == conv2d(stride 1) + subsample',
+            [c['companions']['equals_stride1_then_subsample'] for c in cs])
+        add('conv2d_same', 'TF: conv2d(stride s, SAME) differs (rate 1, s > 1)',
+            [c['companions']['strided_same_differs'] for c in cs
+             if c['kwargs']['stride'] > 1 and c['companions']['conv2d_strided_same']])
+        add('conv2d_same', 'dtype', [c['dtype'] for c in cs])
+    cs = families.get('subsample', {}).get('configs', [])
+    if cs:
+        add('subsample', 'configs', ['total'] * len(cs))
+        add('subsample', 'factor', [c['kwargs']['factor'] for c in cs])
+        add('subsample', 'input size parity', ['odd' if v % 2 else 'even' for c in cs for v in _spatial(c)])
+        add('subsample', 'dtype', [c['dtype'] for c in cs])
+    cs = families.get('pool', {}).get('configs', [])
+    if cs:
+        add('pool', 'configs', ['total'] * len(cs))
+        add('pool', 'function x padding', ['%s %s' % (c['function'], c['kwargs'].get('padding', 'VALID').upper())
+                                           for c in cs])
+        add('pool', 'kernel (per dimension)', [v for c in cs for v in _pair(c['kwargs']['kernel_size'])])
+        add('pool', 'stride (per dimension)', [v for c in cs for v in _pair(c['kwargs'].get('stride', 2))])
+        add('pool', 'input size parity', ['odd' if v % 2 else 'even' for c in cs for v in _spatial(c)])
+        add('pool', 'data_format', [c['data_format'] for c in cs])
+        add('pool', 'dtype', [c['dtype'] for c in cs])
+    cs = families.get('full_explicit', {}).get('configs', [])
+    if cs:
+        add('full_explicit', 'configs', ['total'] * len(cs))
+        add('full_explicit', 'call x padding', ['%s %s' % (c['function'], 'FULL' if isinstance(
+            c['kwargs']['padding'], str) else 'explicit') for c in cs])
+        add('full_explicit', 'stride > 1 with rate > 1', [
+            c['function'] for c in cs
+            if max(_pair(c['kwargs'].get('stride', c['kwargs'].get('strides', 1))
+                         if not isinstance(c['kwargs'].get('strides'), list)
+                         or len(c['kwargs']['strides']) == 2 else 2)) > 1
+            and max(_pair(c['kwargs'].get('rate', c['kwargs'].get('dilations', 1)))) > 1])
+        add('full_explicit', 'TF native explicit padding agrees',
+            [c['tf'].get('native_explicit_padding_agrees') for c in cs])
+        add('full_explicit', 'data_format', [c['data_format'] for c in cs])
+        add('full_explicit', 'dtype', [c['dtype'] for c in cs])
+    cs = families.get('batch_norm', {}).get('configs', [])
+    if cs:
+        add('batch_norm', 'configs', ['total'] * len(cs))
+        add('batch_norm', 'is_training', [c['kwargs']['is_training'] for c in cs])
+        add('batch_norm', 'moving statistics updated', [bool(c['updated']) for c in cs
+                                                        if c['kwargs']['is_training']])
+        add('batch_norm', 'TF path (fused: Bessel-corrected moving variance)',
+            ['fused' if c['tf']['fused_batch_norm'] else 'non-fused' for c in cs])
+        add('batch_norm', 'center/scale', ['%s/%s' % (c['kwargs']['center'], c['kwargs']['scale'])
+                                           for c in cs])
+        add('batch_norm', 'data_format', [c['data_format'] for c in cs])
+        add('batch_norm', 'dtype', [c['dtype'] for c in cs])
+    for fam in ('sequences', 'errors'):
+        cs = families.get(fam, {}).get('configs', [])
+        if cs:
+            add(fam, 'configs', ['total'] * len(cs))
+    cs = families.get('errors', {}).get('configs', [])
+    if cs:
+        add('errors', 'TF error type', [c['error']['type'] for c in cs])
+    return rows
+
+
+def coverage_markdown(families):
+    """The coverage table as Markdown (tools/tf_reference/FIXTURES.md)."""
+    metas = [d['meta'] for d in families.values() if d.get('meta')]
+    v = metas[0]['versions'] if metas else {}
+    lines = ['# Fixture coverage', '',
+             'Generated by `python tools/tf_reference/generate_fixtures.py --coverage > '
+             'tools/tf_reference/FIXTURES.md` (the function `coverage_markdown()` of that module, '
+             'reading `tests/fixtures/tf/*.npz`; no TensorFlow needed). '
+             '`tests/test_slim_fixtures.py::test_fixture_coverage` checks the requirements.', '',
+             'Seed %s; TensorFlow %s, tf-slim %s, tf-keras %s, NumPy %s, TF_ENABLE_ONEDNN_OPTS=%s.'
+             % (metas[0]['seed'] if metas else '?', v.get('tensorflow'), v.get('tf_slim'),
+                v.get('tf_keras'), v.get('numpy'), v.get('TF_ENABLE_ONEDNN_OPTS')), '',
+             'Configurations: ' + ', '.join('%s %d' % (f, len(d['configs'])) for f, d in families.items())
+             + '; total %d.' % sum(len(d['configs']) for d in families.values()), '',
+             '| family | axis | value: count |', '|---|---|---|']
+    for fam, axis, counts in coverage(families):
+        if axis == 'configs':
+            continue
+        lines.append('| %s | %s | %s |' % (fam, axis, ', '.join('%s: %d' % kv for kv in counts.items())))
+    missing = check_coverage(families)
+    lines += ['', 'Requirements (issue 3) checked by `check_coverage()`: '
+              + ('all met.' if not missing else 'NOT MET: ' + '; '.join(missing))]
+    return '\n'.join(lines) + '\n'
+
+
+def check_coverage(families):
+    """The coverage the fixtures promise (issue 3); returns what is missing."""
+    cov = {(f, a): c for f, a, c in coverage(families)}
+    missing = []
+
+    def need(fam, axis, values, what=None):
+        have = cov.get((fam, axis), {})
+        lack = [v for v in values if not have.get(v)]
+        if lack:
+            missing.append('%s %s: no %s' % (fam, what or axis, lack))
+
+    if cov.get(('conv2d', 'configs'), {}).get('total', 0) < 300:
+        missing.append('conv2d: fewer than 300 configs')
+    need('conv2d', 'kernel height', range(1, 8))
+    need('conv2d', 'kernel width', range(1, 8))
+    need('conv2d', 'kernel shape', ['square', 'non-square'])
+    need('conv2d', 'stride (per dimension)', [1, 2, 3])
+    need('conv2d', 'rate (per dimension)', [1, 2, 3, 4])
+    if cov.get(('conv2d', 'rate > 1 (all with stride 1)'), {}).get('STRIDE>1'):
+        missing.append('conv2d: a rate > 1 config with stride > 1')
+    need('conv2d', 'padding', ['SAME', 'VALID'])
+    need('conv2d', 'input size (per dimension)', [1])
+    need('conv2d', 'input size parity', ['odd', 'even'])
+    need('conv2d', 'batch', [1, 2, 3])
+    need('conv2d', 'in channels', [1, 17])
+    need('conv2d', 'out channels', [1, 17])
+    need('conv2d', 'data_format', ['NHWC', 'NCHW'])
+    need('conv2d', 'activation_fn', ['none', 'relu', 'relu6'])
+    need('conv2d', 'biases / normalizer', ['biases', 'no biases', 'batch_norm'])
+    need('conv2d', 'batch_norm is_training', [True, False])
+    need('conv2d', 'moving statistics updated', [True])
+    need('conv2d', 'dtype', ['float32', 'float64'])
+    need('conv2d_same', 'stride x rate', ['s1 r1', 's1 r2', 's2 r1', 's3 r1'])
+    need('conv2d_same', 'input height parity x stride',
+         ['odd s1', 'even s1', 'odd s2', 'even s2', 'odd s3', 'even s3'])
+    need('conv2d_same', 'TF: == conv2d(stride 1) + subsample', [True])
+    if cov.get(('conv2d_same', 'TF: == conv2d(stride 1) + subsample'), {}).get(False):
+        missing.append('conv2d_same: TF says conv2d_same != conv2d(stride 1) + subsample')
+    need('conv2d_same', 'TF: conv2d(stride s, SAME) differs (rate 1, s > 1)', [True, False])
+    need('subsample', 'factor', [1, 2, 3])
+    need('subsample', 'input size parity', ['odd', 'even'])
+    need('pool', 'function x padding', ['max_pool2d SAME', 'max_pool2d VALID',
+                                        'avg_pool2d SAME', 'avg_pool2d VALID'])
+    need('full_explicit', 'call x padding', ['conv2d FULL', 'conv2d explicit',
+                                             'nn.conv2d FULL', 'nn.conv2d explicit'])
+    if cov.get(('full_explicit', 'TF native explicit padding agrees'), {}).get(False):
+        missing.append('full_explicit: TF native explicit padding disagrees with np.pad + VALID')
+    need('batch_norm', 'is_training', [True, False])
+    need('batch_norm', 'dtype', ['float32', 'float64'])
+    for fam in FAMILIES:
+        if fam not in families:
+            missing.append('%s: no fixture file' % fam)
+    return missing
+
+
 def summarize(families):
     lines = []
     for fam, d in families.items():
@@ -1442,21 +1673,32 @@ def main(argv=None):
     ap.add_argument('--out', default=DEFAULT_OUT)
     ap.add_argument('--families', default=','.join(FAMILIES))
     ap.add_argument('--n-conv', type=int, default=320)
+    ap.add_argument('--coverage', action='store_true',
+                    help='print the coverage table (Markdown) of the fixtures in --out and exit; '
+                         'no TensorFlow needed')
     args = ap.parse_args(argv)
+    if args.coverage:
+        fams = load_all(os.path.normpath(args.out))
+        sys.stdout.write(coverage_markdown(fams))
+        return 1 if check_coverage(fams) else 0
     fams = generate(args.seed, n_conv=args.n_conv, families=args.families.split(','))
     print(summarize(fams))
     sizes = save(fams, os.path.normpath(args.out))
     for p, s in sizes.items():
         print('%8.1f KiB  %s' % (s / 1024, p))
     print('total %.1f KiB' % (sum(sizes.values()) / 1024))
+    missing = check_coverage(fams) if set(fams) == set(FAMILIES) else []
+    for m in missing:
+        print('COVERAGE NOT MET: ' + m)
     bad = [(f, c['id']) for f, d in fams.items() for c in d['configs']
            if c.get('ref_mismatch') or c.get('tf', {}).get('moving_stats_match_formula') is False
            or c.get('tf', {}).get('nhwc_check') is False
-           or c.get('tf', {}).get('native_explicit_padding_agrees') is False]
+           or c.get('tf', {}).get('native_explicit_padding_agrees') is False
+           or c.get('companions', {}).get('equals_stride1_then_subsample') is False]
     if bad:
         print('CHECK FAILED for %d configs: %s' % (len(bad), bad[:20]))
         return 1
-    return 0
+    return 1 if missing else 0
 
 
 if __name__ == '__main__':
