@@ -48,10 +48,27 @@ def each_isa(request):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Reports the largest error against the float64 reference per dtype."""
+    """Reports the largest error against the float64 reference per dtype, and
+    against TensorFlow (fixture replay and live tier) per dtype."""
     mod = sys.modules.get("test_nn")
     errors = getattr(mod, "MAX_ERROR", None)
     if errors:
         parts = ", ".join(f"{k} {v:.2e}" for k, v in sorted(errors.items()))
         terminalreporter.write_line(
             f"largest error vs the float64 reference, relative to sum|x||w|: {parts}")
+    replay = sys.modules.get("slim_replay")
+    tf_errors = getattr(replay, "MAX_ERROR", None)
+    for tier in ("replay", "live"):
+        found = {d: v for (t, d), v in sorted((tf_errors or {}).items()) if t == tier}
+        if not found:
+            continue
+        parts = ", ".join(f"{d} {e:.2e} (tolerance {replay.TOLERANCE[d]:g}; {where})"
+                          for d, (e, where) in found.items())
+        source = "TF fixtures" if tier == "replay" else "live TensorFlow"
+        terminalreporter.write_line(
+            f"largest error vs {source}, max|diff| / max(1, max|TF|): {parts}")
+    live = sys.modules.get("test_tf_live")
+    if live is not None and getattr(live, "GENERATED", None):
+        terminalreporter.write_line(
+            f"live TF tier: seed {live.SEED} (repeat with PYCONV_TF_SEED={live.SEED}), "
+            f"{live.GENERATED}")
