@@ -14,8 +14,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-import pyconv  # noqa: E402
-import test_leaks  # noqa: E402
+import test_leaks
+
+import pyconv
 
 
 def main(argv):
