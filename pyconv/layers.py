@@ -474,11 +474,6 @@ def avg_pool2d(inputs, kernel_size, stride=2, padding="VALID", data_format="NHWC
                  outputs_collections, scope)
 
 
-# TF's fused batch norm (slim's default for float16/float32 inputs of rank 2,
-# 4 or 5) has this lower bound on epsilon (a cuDNN requirement).
-_FUSED_MIN_EPSILON = 1.001e-5
-
-
 @add_arg_scope
 def batch_norm(inputs,
                decay=0.999,
@@ -603,8 +598,6 @@ def batch_norm(inputs,
         var_dtype = _FLOAT32  # TF keeps batch-norm parameters of float16 layers in float32
     out_dtype = var_dtype if x.dtype.kind != "f" else x.dtype.newbyteorder("=")
     is_fused = (fused is None or bool(fused)) and var_dtype == _FLOAT32 and x.ndim in (2, 4, 5)
-    if is_fused:
-        epsilon = max(epsilon, _FUSED_MIN_EPSILON)
     channel_axis = 1 if nchw else x.ndim - 1
     channels = x.shape[channel_axis]
     if reuse is not None and reuse is not True:
