@@ -2,7 +2,8 @@
 
 Source: tf-slim 1.1.0 ``layers/layers_test.py`` (AvgPool2DTest, MaxPool2DTest,
 ConvolutionTest, BatchNormTest) and ``nets/resnet_v1_test.py`` /
-``nets/resnet_v2_test.py`` (ResnetUtilsTest). Each test is named
+``nets/resnet_v2_test.py`` (ResnetUtilsTest), ``ops/arg_scope_test.py``
+(ArgScopeTest). Each test is named
 ``test_<slim class>_<slim method>`` and checks what slim's test checks, minus
 the TF-only parts (graph op names, placeholders, update ops, GPUs); see
 ``tools/tf_reference/SLIM_TESTS.md`` for every slim test, where its pyconv
@@ -121,7 +122,7 @@ def test_ConvolutionTest_testCreateHorizontalConv():
     assert slim.get_variables_by_name("weights")[0].shape == (1, 3, 4, 32)
 
 
-@pytest.mark.parametrize("rate", [1, 2], ids=["", "WithRateTwo"])
+@pytest.mark.parametrize("rate", [1, 2], ids=["RateOne", "WithRateTwo"])
 def test_ConvolutionTest_testCreateConvCreatesWeightsAndBiasesVars(rate):
     # rate 2: slim's testCreateConvCreatesWeightsAndBiasesVarsWithRateTwo
     assert not slim.get_variables("conv1/weights")
@@ -204,29 +205,21 @@ def test_BatchNormTest_testCreateMovingVars():
     assert names(moving_variance) == ["BatchNorm/moving_variance"]
 
 
-def _ten_batch_norm_updates(fused, data_format, shape=(10, 2, 2, 3), decay=0.1, **kwargs):
-    """slim's in-place update loop: 10 runs of one batch_norm on the same images."""
+def _ten_batch_norm_updates(fused, data_format):
+    """slim's in-place update loop: 10 training runs, decay 0.1, on the same images."""
     np.random.seed(1)
-    image_values = np.random.rand(*shape)
+    image_values = np.random.rand(10, 2, 2, 3)
     if data_format == "NCHW":
         image_values = image_values.transpose(0, 3, 1, 2)
     axis = (0, 1, 2) if data_format == "NHWC" else (0, 2, 3)
     images = image_values.astype(np.float32)
-    store = slim.get_default_store()
-    outputs = []
     for step in range(10):
-        outputs.append(slim.batch_norm(images, decay=decay, updates_collections=None,
-                                       fused=fused, data_format=data_format,
-                                       scope="BatchNorm", reuse=True if step else None,
-                                       **kwargs))
-        if step == 0:  # the initial values, before the first update
-            assert len(slim.get_variables("BatchNorm/moving_mean")) == 1
-    expected_mean = image_values.mean(axis)
+        slim.batch_norm(images, decay=0.1, updates_collections=None, fused=fused,
+                        data_format=data_format, scope="BatchNorm", reuse=True if step else None)
     expected_var = image_values.var(axis)
     if fused:
-        n = image_values.size // 3  # 40 values per channel
-        expected_var = expected_var * n / (n - 1)  # Bessel's correction on the fused path
-    return store, outputs, image_values, axis, expected_mean, expected_var
+        expected_var = expected_var * 40 / 39  # Bessel's correction, 40 values per channel
+    return image_values.mean(axis), expected_var
 
 
 @pytest.mark.parametrize("fused, data_format", [
@@ -238,18 +231,10 @@ def test_BatchNormTest_testNoneUpdatesCollections(fused, data_format):
     # non-fused path (fused=False) keeps the biased variance, the fused one
     # (slim's default for float32) the unbiased one.
     assert slim.get_variables() == []
-    store, _, _, _, mean, var = _ten_batch_norm_updates(fused, data_format)
+    mean, var = _ten_batch_norm_updates(fused, data_format)
+    store = slim.get_default_store()
     np.testing.assert_allclose(store["BatchNorm/moving_mean"], mean, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(store["BatchNorm/moving_variance"], var, rtol=1e-6, atol=1e-6)
-
-
-def test_BatchNormTest_initial_moving_statistics():
-    # the "after initialization moving_mean == 0 and moving_variance == 1" part
-    # of every update test: pyconv creates them so, and eval mode leaves them
-    slim.batch_norm(uniform(10, 3, 3, 3), is_training=False)
-    store = slim.get_default_store()
-    np.testing.assert_array_equal(store["BatchNorm/moving_mean"], [0, 0, 0])
-    np.testing.assert_array_equal(store["BatchNorm/moving_variance"], [1, 1, 1])
 
 
 def test_BatchNormTest_testEvalMovingVars():
@@ -331,6 +316,25 @@ def test_BatchNormTest_testTrainMovingVars(fused, data_format):
     expected_var = x64.var(axis) * (490 / 489 if fused else 1.0)
     np.testing.assert_allclose(store["BatchNorm/moving_mean"], x64.mean(axis), rtol=1e-6)
     np.testing.assert_allclose(store["BatchNorm/moving_variance"], expected_var, rtol=1e-5)
+
+
+# =========================================================================== ArgScopeTest
+
+
+@slim.add_arg_scope
+def func1(*args, **kwargs):
+    return (args, kwargs)
+
+
+@slim.add_arg_scope
+def func2(*args, **kwargs):
+    return (args, kwargs)
+
+
+def test_ArgScopeTest_testSharedArgScopeTuple():
+    with slim.arg_scope((func1, func2), a=1, b=None, c=[1]):
+        assert func1(0) == ((0,), {"a": 1, "b": None, "c": [1]})
+        assert func2(0) == ((0,), {"a": 1, "b": None, "c": [1]})
 
 
 # =========================================================================== ResnetUtilsTest
