@@ -16,8 +16,15 @@ with TOLERANCE float32 1e-5, float64 1e-12 (float16 1e-2). That scale is the
 output's own magnitude, floored at 1 so that outputs which are (nearly) all
 zero, e.g. after relu, are held to an absolute bound. The same rule covers
 layer outputs, batch-norm moving statistics after the update and
-regularization losses. The per-config ``rtol``/``atol`` the generator writes
-are only its suggestion and are not used. Shapes must match exactly.
+regularization losses. One widening: where TF's own output is further from
+the exact (float64 NumPy) formula than that, by ``ref_max_abs_err`` which the
+generator stores, a layer output may differ from TF by up to 4 times that
+(the generator's own rule). Only ill-conditioned cases need it, e.g. a
+training-mode batch norm of two nearly equal float32 conv outputs, where
+rounding is amplified by 1/sqrt(variance + epsilon); TF's distance from the
+formula is itself checked (``tf_self_check``). The per-config
+``rtol``/``atol`` the generator writes are not used. Shapes must match
+exactly.
 
 ``MAX_ERROR[(tier, dtype)]`` keeps the largest scaled error seen (and where);
 tests/conftest.py prints it in the terminal summary.
@@ -45,17 +52,24 @@ SLIM_PHRASES = ("Convolution expects input with rank", "already exists", "does n
                 "data_format has to be either")
 
 
+def _scale(expected):
+    e = np.asarray(expected, np.float64)
+    return max(1.0, float(np.max(np.abs(e)))) if e.size else 1.0
+
+
 def scaled_error(actual, expected):
     """max |actual - expected| / max(1, max |expected|) in float64."""
     a = np.asarray(actual, np.float64)
     e = np.asarray(expected, np.float64)
     if e.size == 0:
         return 0.0
-    return float(np.max(np.abs(a - e)) / max(1.0, float(np.max(np.abs(e)))))
+    return float(np.max(np.abs(a - e)) / _scale(e))
 
 
-def close(actual, expected, dtype, what, tier):
-    """Asserts the shape and TOLERANCE[dtype]; records the error in MAX_ERROR."""
+def close(actual, expected, dtype, what, tier, tf_error=0.0):
+    """Asserts the shape and TOLERANCE[dtype] (widened to 4 * tf_error, TF's own
+    max distance from the float64 formula, where that is larger); records the
+    error in MAX_ERROR."""
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != TF {expected.shape}"
@@ -63,12 +77,12 @@ def close(actual, expected, dtype, what, tier):
     key = (tier, dtype)
     if err > MAX_ERROR.get(key, (-1.0,))[0]:
         MAX_ERROR[key] = (err, what)
-    tol = TOLERANCE[dtype]
+    tol = max(TOLERANCE[dtype], 4 * tf_error / _scale(expected))
     if not err <= tol:  # also catches NaN
         bad = np.unravel_index(
             np.argmax(np.abs(actual.astype(np.float64) - expected)), expected.shape)
         raise AssertionError(
-            f"{what}: scaled error {err:.3g} > {tol:g} ({dtype}); first worst element {bad}: "
+            f"{what}: scaled error {err:.3g} > {tol:.3g} ({dtype}); first worst element {bad}: "
             f"pyconv {actual[bad]!r}, TF {expected[bad]!r}")
 
 
@@ -172,14 +186,16 @@ def _single(cfg, data, tier):
     with slim.VariableStore(seed=0) as store:
         if cfg["function"].startswith("nn."):
             out = function(cfg["function"])(x, **resolve(cfg["kwargs"], data, cid))
-            close(out, data[f"{cid}/expected"], cfg["dtype"], _where(cfg), tier)
+            close(out, data[f"{cid}/expected"], cfg["dtype"], _where(cfg), tier,
+                  cfg.get("ref_max_abs_err", 0.0))
             return out
         out = call(cfg["function"], x, cfg["kwargs"], data, cid, cfg.get("arg_scope"),
                    cfg.get("variable_scope"))
         if cfg.get("returns_input_object"):
             assert out is x
         assert out.dtype == np.dtype(cfg["dtype"])
-        close(out, data[f"{cid}/expected"], cfg["dtype"], _where(cfg), tier)
+        close(out, data[f"{cid}/expected"], cfg["dtype"], _where(cfg), tier,
+              cfg.get("ref_max_abs_err", 0.0))
         check_variables(cfg)
         check_after(cfg, data, store, tier)
         check_regularization(cfg, data, tier)

@@ -15,6 +15,9 @@ scale:
 
     max |pyconv - TF| / max(1, max |TF|)  <=  1e-5 (float32), 1e-12 (float64)
 
+for outputs, moving statistics and regularization losses; a layer output may
+also differ by up to 4 times TF's own distance from the float64 formula where
+that is larger (ill-conditioned cases only; no committed fixture needs it).
 The largest error seen per dtype is printed at the end of the pytest run.
 """
 
@@ -114,4 +117,10 @@ def test_tolerance_rule_is_scaled_by_the_output():
     assert slim_replay.scaled_error(np.array([1e-6]), np.array([0.0])) == pytest.approx(1e-6)
     with pytest.raises(AssertionError, match="scaled error"):
         slim_replay.close(np.float32([1.0 + 1e-4]), np.float32([1.0]), "float32", "x", "selftest")
+    # TF itself 1e-4 away from the exact formula: 4e-4 is allowed, 5e-4 is not
+    slim_replay.close(np.float32([1.0 + 4e-4]), np.float32([1.0]), "float32", "x", "selftest",
+                      tf_error=1e-4)
+    with pytest.raises(AssertionError, match="scaled error"):
+        slim_replay.close(np.float32([1.0 + 5e-4]), np.float32([1.0]), "float32", "x", "selftest",
+                          tf_error=1e-4)
     slim_replay.MAX_ERROR.pop(("selftest", "float32"), None)
