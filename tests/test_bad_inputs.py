@@ -3,8 +3,8 @@ names the argument, and never a crash, a hang or a wrong answer.
 
 Cases already in test_nn.py / test_layers.py (rank 3 and 5 inputs, channel
 mismatch, 'VAILD', strides 0 and 1.5, complex and object inputs, ...) are not
-repeated here. Known gaps in files owned by others are ``xfail(strict=True)``
-with the reason, so they turn red the day they are fixed and the marker can go.
+repeated here. A known gap in a file owned by someone else is a case with
+``xfail=reason`` (strict), so it turns red the day it is fixed.
 
 Huge shapes use zero-stride ``np.broadcast_to`` views (no memory behind
 them) and must fail with a ``MemoryError`` or ``ValueError`` before anything
@@ -254,8 +254,6 @@ def test_huge_dilation_sees_only_the_centre_tap():
 
 # --------------------------------------------------------------------------- layers
 
-NOT_NAMED = "the message does not name the argument (layers/variables/initializers)"
-
 LAYER_CASES = [
     # conv2d / convolution2d
     case("conv2d-inputs-none", lambda: slim.conv2d(None, 2, 3), ValueError, "input", "rank 4"),
@@ -309,27 +307,24 @@ LAYER_CASES = [
     case("conv2d-biases_initializer-wrong-shape", lambda: slim.conv2d(
         x4(), 2, 3, biases_initializer=np.zeros(3)), ValueError, "Conv/biases", "(3,)"),
     case("conv2d-activation_fn-string", lambda: slim.conv2d(x4(), 2, 3, activation_fn="relu"),
-         TypeError, "activation_fn", xfail=NOT_NAMED),
+         TypeError, "activation_fn"),
     case("conv2d-normalizer_fn-string", lambda: slim.conv2d(x4(), 2, 3, normalizer_fn="bn"),
-         TypeError, "normalizer_fn", xfail=NOT_NAMED),
+         TypeError, "normalizer_fn"),
     case("conv2d-normalizer_params-list", lambda: slim.conv2d(
         x4(), 2, 3, normalizer_fn=slim.batch_norm, normalizer_params=[1]), TypeError,
-        "normalizer_params", xfail=NOT_NAMED),
+        "normalizer_params"),
     case("conv2d-weights_regularizer-string", lambda: slim.conv2d(
-        x4(), 2, 3, weights_regularizer="l2"), TypeError, "weights_regularizer",
-        xfail=NOT_NAMED),
+        x4(), 2, 3, weights_regularizer="l2"), TypeError, "weights_regularizer"),
     case("conv2d-variables_collections-int", lambda: slim.conv2d(
-        x4(), 2, 3, variables_collections=1), TypeError, "variables_collections",
-        xfail=NOT_NAMED),
+        x4(), 2, 3, variables_collections=1), TypeError, "variables_collections"),
     case("conv2d-outputs_collections-int", lambda: slim.conv2d(
-        x4(), 2, 3, outputs_collections=1), TypeError, "outputs_collections", xfail=NOT_NAMED),
+        x4(), 2, 3, outputs_collections=1), TypeError, "outputs_collections"),
     case("conv2d-weights_initializer-complex-array", lambda: _no_complex_warning(
         lambda: slim.conv2d(x4(), 2, 3, weights_initializer=np.ones((3, 3, 3, 2), complex))),
-        TypeError, "Conv/weights", xfail="an array initializer is cast with astype: complex "
-        "values lose their imaginary part (a ComplexWarning) instead of a TypeError"),
+        TypeError, "Conv/weights"),
     case("conv2d-num_outputs-2**62", lambda: slim.conv2d(x4(), 2**62, 3), (ValueError,
                                                                            MemoryError),
-         "num_outputs", xfail=NOT_NAMED + ": NumPy's 'array is too big'"),
+         "num_outputs"),
     # conv2d_same
     case("conv2d_same-stride-none", lambda: slim.conv2d_same(x4(), 2, 3, None), TypeError,
          "stride"),
@@ -375,10 +370,9 @@ LAYER_CASES = [
          ValueError, "rank 4"),
     case("max_pool2d-larger-than-valid", lambda: slim.max_pool2d(x4(), 6), ValueError, "VALID",
          "output size"),
-    case("max_pool2d-scope-int", lambda: slim.max_pool2d(x4(), 2, scope=1), TypeError, "scope",
-         xfail="layers._pool calls scope.endswith: an AttributeError, not a TypeError"),
+    case("max_pool2d-scope-int", lambda: slim.max_pool2d(x4(), 2, scope=1), TypeError, "scope"),
     case("avg_pool2d-outputs_collections-int", lambda: slim.avg_pool2d(
-        x4(), 2, outputs_collections=1), TypeError, "outputs_collections", xfail=NOT_NAMED),
+        x4(), 2, outputs_collections=1), TypeError, "outputs_collections"),
     # batch_norm
     case("batch_norm-inputs-none", lambda: slim.batch_norm(None), ValueError, "inputs", "rank"),
     case("batch_norm-inputs-rank1", lambda: slim.batch_norm(np.zeros(3)), ValueError, "inputs",
@@ -395,14 +389,12 @@ LAYER_CASES = [
     case("batch_norm-param_initializers-wrong-shape", lambda: slim.batch_norm(
         x4(), param_initializers={"beta": np.zeros(4)}), ValueError, "BatchNorm/beta", "(4,)"),
     case("batch_norm-param_initializers-list", lambda: slim.batch_norm(
-        x4(), param_initializers=[1]), TypeError, "param_initializers",
-        xfail="param_initializers.get: an AttributeError, not a TypeError"),
-    case("batch_norm-decay-str", lambda: slim.batch_norm(x4(), decay="a"), TypeError, "decay",
-         xfail=NOT_NAMED),
+        x4(), param_initializers=[1]), TypeError, "param_initializers"),
+    case("batch_norm-decay-str", lambda: slim.batch_norm(x4(), decay="a"), TypeError, "decay"),
     case("batch_norm-epsilon-none", lambda: slim.batch_norm(x4(), epsilon=None), TypeError,
-         "epsilon", xfail=NOT_NAMED),
+         "epsilon"),
     case("batch_norm-activation_fn-int", lambda: slim.batch_norm(x4(), activation_fn=1),
-         TypeError, "activation_fn", xfail=NOT_NAMED),
+         TypeError, "activation_fn"),
 ]
 
 
@@ -533,8 +525,7 @@ VARIABLE_CASES = [
     case("variable_scope-reuse", lambda: slim.variable_scope("a", reuse="x"), ValueError,
          "reuse"),
     case("variable_scope-default_name-int", lambda: slim.variable_scope(
-        None, default_name=1).__enter__(), TypeError, "default_name",
-        xfail="default_name.lower(): an AttributeError, not a TypeError"),
+        None, default_name=1).__enter__(), TypeError, "default_name"),
     case("get_variable-shape-none", lambda: slim.get_variable("a"), ValueError, "shape"),
     case("get_variable-shape-negative", lambda: slim.get_variable("a", [-1]), ValueError,
          "shape"),
@@ -546,16 +537,14 @@ VARIABLE_CASES = [
         "a", [2], initializer=np.zeros(3)), ValueError, "variable a", "(3,)"),
     case("get_variable-initializer-returns-string", lambda: slim.get_variable(
         "a", [2], initializer=lambda shape, dtype=None: "x"), ValueError, "variable a"),
-    case("get_variable-name-none", lambda: slim.get_variable(None, [2]), TypeError, "name",
-         xfail=NOT_NAMED + ": 'unsupported operand type(s) for +'"),
+    case("get_variable-name-none", lambda: slim.get_variable(None, [2]), TypeError, "name"),
     case("get_variable-shape-str", lambda: slim.get_variable("a", "ab"), (TypeError, ValueError),
-         "shape", xfail=NOT_NAMED + ": 'invalid literal for int()'"),
-    case("get_variable-shape-float", lambda: slim.get_variable("a", [1.5]), TypeError, "shape",
-         xfail="a wrong answer: shape [1.5] silently creates a variable of shape (1,)"),
+         "shape"),
+    case("get_variable-shape-float", lambda: slim.get_variable("a", [1.5]), TypeError, "shape"),
     case("get_variable-regularizer-str", lambda: slim.get_variable("a", [2], regularizer="l2"),
-         TypeError, "regularizer", xfail=NOT_NAMED),
+         TypeError, "regularizer"),
     case("get_variable-collections-int", lambda: slim.get_variable("a", [2], collections=1),
-         TypeError, "collections", xfail=NOT_NAMED),
+         TypeError, "collections"),
     # Variable.assign
     case("assign-shape", lambda: slim.get_variable("a", [2]).assign(np.zeros((1, 2))),
          ValueError, "'a'", "(1, 2)", "(2,)"),
@@ -567,7 +556,7 @@ VARIABLE_CASES = [
     case("assign-object", lambda: slim.get_variable("a", [2]).assign(np.ones(2, object)),
          TypeError, "'a'", "object"),
     case("assign-ragged", lambda: slim.get_variable("a", [2]).assign([[1], [1, 2]]),
-         (TypeError, ValueError), "'a'", xfail=NOT_NAMED + ": NumPy's inhomogeneous shape"),
+         (TypeError, ValueError), "'a'"),
     case("value-setter", lambda: setattr(slim.get_variable("a", [2]), "value", np.zeros(3)),
          ValueError, "'a'"),
     # VariableStore.load / save / lookup
@@ -575,10 +564,8 @@ VARIABLE_CASES = [
          "name"),
     case("load-missing-file", lambda: slim.get_default_store().load("/nonexistent/x.npz"),
          FileNotFoundError, "/nonexistent/x.npz"),
-    case("load-none", lambda: slim.get_default_store().load(None), TypeError, "values",
-         xfail="values.items(): an AttributeError, not a TypeError"),
-    case("load-list", lambda: slim.get_default_store().load([1, 2]), TypeError, "values",
-         xfail="values.items(): an AttributeError, not a TypeError"),
+    case("load-none", lambda: slim.get_default_store().load(None), TypeError, "values"),
+    case("load-list", lambda: slim.get_default_store().load([1, 2]), TypeError, "values"),
     case("load-pending-none-then-conv2d", lambda: [
         slim.get_default_store().load({"Conv/weights": None}), slim.conv2d(x4(), 2, 3)],
         ValueError, "Conv/weights", "()"),
@@ -586,19 +573,14 @@ VARIABLE_CASES = [
         {"Conv/weights": np.ones((3, 3, 3, 2), complex)})], TypeError, "Conv/weights"),
     case("load-pending-complex-then-conv2d", lambda: _no_complex_warning(lambda: [
         slim.get_default_store().load({"Conv/weights": np.ones((3, 3, 3, 2), complex)}),
-        slim.conv2d(x4(), 2, 3)]), TypeError, "Conv/weights",
-        xfail="pending loaded values are cast with astype (unsafe), unlike assign "
-        "(same_kind): complex loses its imaginary part"),
+        slim.conv2d(x4(), 2, 3)]), TypeError, "Conv/weights"),
     case("load-pending-strings-then-conv2d", lambda: [
         slim.get_default_store().load({"Conv/weights": np.full((3, 3, 3, 2), "a")}),
-        slim.conv2d(x4(), 2, 3)], TypeError, "Conv/weights",
-        xfail="pending string values: NumPy's 'could not convert string to float', no name"),
+        slim.conv2d(x4(), 2, 3)], TypeError, "Conv/weights"),
     case("load-pending-objects-then-conv2d", lambda: [
         slim.get_default_store().load({"Conv/weights": np.full((3, 3, 3, 2), None)}),
-        slim.conv2d(x4(), 2, 3)], TypeError, "Conv/weights",
-        xfail="a wrong answer: pending None objects become NaN weights silently"),
-    case("save-int", lambda: slim.get_default_store().save(1), TypeError, "path",
-         xfail="zipfile on an int: an AttributeError, not a TypeError"),
+        slim.conv2d(x4(), 2, 3)], TypeError, "Conv/weights"),
+    case("save-int", lambda: slim.get_default_store().save(1), TypeError, "path"),
     case("store-getitem-missing", lambda: slim.get_default_store()["nope"], KeyError, "nope"),
     case("store-getitem-int", lambda: slim.get_default_store()[1], TypeError, "name"),
 ]
@@ -648,15 +630,15 @@ MISC_CASES = [
     case("constant-too-many", lambda: slim.constant_initializer([1, 2, 3])([2]), ValueError,
          "too many"),
     case("zeros-shape-str", lambda: slim.zeros_initializer()("ab"), (TypeError, ValueError),
-         "shape", xfail=NOT_NAMED + ": 'invalid literal for int()'"),
+         "shape"),
     case("variance_scaling-factor-negative", lambda: slim.variance_scaling_initializer(
-        factor=-1.0)([2, 2]), ValueError, "factor", xfail=NOT_NAMED + ": 'math domain error'"),
+        factor=-1.0)([2, 2]), ValueError, "factor"),
     case("variance_scaling-factor-str", lambda: slim.variance_scaling_initializer(
-        factor="a")([2, 2]), TypeError, "factor", xfail=NOT_NAMED),
+        factor="a")([2, 2]), TypeError, "factor"),
     case("truncated_normal-stddev-str", lambda: slim.truncated_normal_initializer(
-        stddev="a")([2]), TypeError, "stddev", xfail=NOT_NAMED),
+        stddev="a")([2]), TypeError, "stddev"),
     case("random_uniform-minval-str", lambda: slim.random_uniform_initializer(
-        minval="a")([2]), (TypeError, ValueError), "minval", xfail=NOT_NAMED),
+        minval="a")([2]), (TypeError, ValueError), "minval"),
     case("l1-scale-negative", lambda: slim.l1_regularizer(-1.0), ValueError, "scale"),
     case("l1-scale-str", lambda: slim.l1_regularizer("a"), TypeError, "scale"),
     case("l2-scale-int", lambda: slim.l2_regularizer(1), ValueError, "scale"),
@@ -780,18 +762,12 @@ def test_layer_weights_that_do_not_fit_are_refused_before_creation(small_machine
                               MemoryError, "output")
 
 
-@pytest.mark.xfail(strict=True, reason="the layers create weights with the initializer before "
-                   "nn's memory check: a num_outputs of 2**26 (a 14 GiB float64 draw for 3x3x3 "
-                   "weights) can get the process OOM-killed instead of a MemoryError")
 def test_layer_weights_too_large_for_memory_are_a_memory_error(monkeypatch, fresh_store):
     monkeypatch.setattr(_memory, "_limit", 4 * MiB)  # the weights need 7 MiB
     _assert_no_big_allocation(lambda: slim.conv2d(x4((1, 1, 1, 3)), 2**16, 3, scope="wide"),
                               MemoryError, "num_outputs", limit=MiB)
 
 
-@pytest.mark.xfail(strict=True, reason="batch_norm works in float64 copies (x.astype(float64), "
-                   "centered, centered**2, y): about 5x the input, unchecked, so a large input "
-                   "can get the process OOM-killed instead of a MemoryError")
 def test_batch_norm_too_large_for_memory_is_a_memory_error(monkeypatch, fresh_store):
     monkeypatch.setattr(_memory, "_limit", 4 * MiB)  # float64 copies of 4 MiB each
     _assert_no_big_allocation(lambda: slim.batch_norm(huge((1, 512, 1024, 1))), MemoryError,

@@ -93,18 +93,7 @@ def ref_conv(x, w, b=None, strides=(1, 1), padding="SAME", act=None):
                             None if b is None else plain(b).astype(np.float64), act)
 
 
-BYTESWAPPED_LAYERS = pytest.mark.xfail(
-    strict=True, raises=TypeError, reason="layers._variable_dtype compares dtype == float32, "
-    "False for a byte-swapped '>f4' in NumPy 2: slim.conv2d/batch_norm refuse byte-swapped "
-    "float inputs (pyconv.nn accepts them)")
-
-
-def layouts_except(marks):
-    """LAYOUTS as pytest params, with ``marks[layout]`` where given."""
-    return [pytest.param(lay, marks=marks[lay]) if lay in marks else lay for lay in LAYOUTS]
-
-
-@pytest.mark.parametrize("layout", layouts_except({"byteswapped": BYTESWAPPED_LAYERS}))
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 def test_conv2d_layer_inputs_initializers_and_bias(layout, data_format):
     nchw = data_format == "NCHW"
@@ -190,7 +179,7 @@ def test_pools_in_any_layout(layout, kind, data_format):
     np.testing.assert_array_equal(out, plain(x))
 
 
-@pytest.mark.parametrize("layout", layouts_except({"byteswapped": BYTESWAPPED_LAYERS}))
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_conv2d_same_and_subsample_in_any_layout(layout):
     x = with_layout(X, layout)
     snap = snapshot(x)
@@ -207,21 +196,10 @@ def test_conv2d_same_and_subsample_in_any_layout(layout):
     assert slim.subsample(x, 1) is x  # slim: factor 1 returns the inputs themselves
 
 
-BN_NOT_C_CONTIGUOUS = pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="batch_norm's output keeps the memory order of "
-    "NumPy's arithmetic on the input (Fortran, transposed or broadcast inputs give a "
-    "non-C-contiguous output); the SPEC promises a new C-contiguous array")
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("is_training", [True, False])
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
-def test_batch_norm_in_any_layout(layout, is_training, data_format, store, request):
-    if layout == "byteswapped":
-        request.applymarker(BYTESWAPPED_LAYERS)
-    elif layout in ("fortran", "transposed-view") or (
-            layout == "broadcast" and (is_training or data_format == "NCHW")):
-        request.applymarker(BN_NOT_C_CONTIGUOUS)
+def test_batch_norm_in_any_layout(layout, is_training, data_format, store):
     nchw = data_format == "NCHW"
     x = with_layout((X + 3).transpose(0, 3, 1, 2) if nchw else X + 3, layout)
     gamma, beta = with_layout(np.array([1.5, 0.5, 2.0], np.float32), layout), \
@@ -287,26 +265,24 @@ def test_input_written_by_the_caller_between_calls_is_read_again():
 # --------------------------------------------------------------------------- properties
 
 layouts = st.sampled_from(["contiguous", *LAYOUTS])
-# byte-swapped inputs to the layers are the strict xfail above (BYTESWAPPED_LAYERS)
-layer_input_layouts = st.sampled_from(["contiguous", *(x for x in LAYOUTS if x != "byteswapped")])
 
 
 @st.composite
 def layer_configs(draw):
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    return dict(
-        shape=(draw(st.integers(0, 2)), draw(st.integers(k[0], 8)), draw(st.integers(k[1], 8)),
+    return {
+        "shape": (draw(st.integers(0, 2)), draw(st.integers(k[0], 8)), draw(st.integers(k[1], 8)),
                draw(st.integers(1, 4))),
-        cout=draw(st.integers(1, 6)),
-        k=k,
-        stride=draw(st.integers(1, 3)),
-        padding=draw(st.sampled_from(["SAME", "VALID", "FULL"])),
-        data_format=draw(st.sampled_from(["NHWC", "NCHW"])),
-        dtype=draw(st.sampled_from([np.float32, np.float64, np.float16, np.uint8])),
-        x_layout=draw(layer_input_layouts), w_layout=draw(layouts), b_layout=draw(layouts),
-        activation=draw(st.sampled_from([None, "relu", "relu6"])),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+        "cout": draw(st.integers(1, 6)),
+        "k": k,
+        "stride": draw(st.integers(1, 3)),
+        "padding": draw(st.sampled_from(["SAME", "VALID", "FULL"])),
+        "data_format": draw(st.sampled_from(["NHWC", "NCHW"])),
+        "dtype": draw(st.sampled_from([np.float32, np.float64, np.float16, np.uint8])),
+        "x_layout": draw(layouts), "w_layout": draw(layouts), "b_layout": draw(layouts),
+        "activation": draw(st.sampled_from([None, "relu", "relu6"])),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
 
 
 @given(layer_configs())
@@ -347,17 +323,17 @@ def test_layer_conv2d_property(cfg):
 @st.composite
 def pool_configs(draw):
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    return dict(
-        kind=draw(st.sampled_from(["max", "avg"])),
-        shape=(draw(st.integers(0, 2)), draw(st.integers(k[0], 9)), draw(st.integers(k[1], 9)),
+    return {
+        "kind": draw(st.sampled_from(["max", "avg"])),
+        "shape": (draw(st.integers(0, 2)), draw(st.integers(k[0], 9)), draw(st.integers(k[1], 9)),
                draw(st.integers(1, 5))),
-        k=k, s=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-        padding=draw(st.sampled_from(["SAME", "VALID", "FULL"])),
-        data_format=draw(st.sampled_from(["NHWC", "NCHW"])),
-        layout=draw(layouts),
-        special=draw(st.sampled_from([None, np.nan, np.inf, -np.inf])),
-        seed=draw(st.integers(0, 2**32 - 1)),
-    )
+        "k": k, "s": (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        "padding": draw(st.sampled_from(["SAME", "VALID", "FULL"])),
+        "data_format": draw(st.sampled_from(["NHWC", "NCHW"])),
+        "layout": draw(layouts),
+        "special": draw(st.sampled_from([None, np.nan, np.inf, -np.inf])),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
 
 
 @given(pool_configs())
