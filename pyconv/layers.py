@@ -19,6 +19,7 @@ from .arg_scope import add_arg_scope
 from .geometry import conv2d_same_padding, explicit_padding_from_tf, pair, resolve
 from .initializers import ones_initializer, xavier_initializer, zeros_initializer
 from .variables import (
+    GraphKeys,
     _check_reuse,
     _model_variable,
     collect_named_outputs,
@@ -511,11 +512,15 @@ def batch_norm(inputs,
     right away, as slim's update ops would when run (pyconv has no deferred
     ops): ``moving -= (moving - batch_value) * (1 - decay)``. As in TF, the
     variance that goes into ``moving_variance`` is the unbiased batch variance
-    (times ``m / (m - 1)``, ``m`` values per channel) on slim's default fused
-    path — float16/float32 inputs of rank 2, 4 or 5 with ``fused`` None or
-    True — and the biased one otherwise (float64, rank 3, ``fused=False``);
-    the fused path also raises ``epsilon`` to at least 1.001e-5. The
-    normalisation itself always uses the biased batch variance.
+    (times ``m / (m - 1)``, ``m`` values per channel) on slim's fused paths
+    and the biased one otherwise. slim 1.1 picks the path so: with ``fused``
+    None or True, rank 2 (and rank 4 when ``updates_collections`` is not
+    ``GraphKeys.UPDATE_OPS``) goes to slim's own fused op; else, with the
+    default ``updates_collections``, TF's layer fuses float16/float32 of rank
+    4 or 5; anything else takes slim's legacy ops, whose variables keep the
+    input's dtype (float16 too). ``epsilon`` is used as given (TF's CPU fused
+    kernel does not raise it to cuDNN's 1.001e-5). The normalisation itself
+    always uses the biased batch variance.
 
     Parameters
     ----------
@@ -543,7 +548,8 @@ def batch_norm(inputs,
     data_format : 'NHWC' or 'NCHW', default 'NHWC'
     scope : str or VariableScope, optional
     updates_collections : optional
-        Accepted for slim compatibility; the update is always applied at once.
+        The update is always applied at once; the value only picks slim's
+        code path (fused or not, variable dtype for float16), see above.
     fused : None, True or False
         Chooses TF's fused (None, True) or non-fused arithmetic for the
         moving variance, see above.
@@ -594,10 +600,16 @@ def batch_norm(inputs,
     copies = 3 if is_training else 2
     _memory.check(f"batch_norm on inputs of shape {x.shape}",
                   {"float64 working copies": copies * x.size * 8})
-    if var_dtype == _FLOAT16:
+    # slim 1.1's three code paths (see the docstring)
+    fusable = fused is None or bool(fused)
+    default_updates = updates_collections == GraphKeys.UPDATE_OPS
+    own_fused = fusable and (x.ndim == 2 or (x.ndim == 4 and not default_updates))
+    legacy = not own_fused and not default_updates
+    if var_dtype == _FLOAT16 and not legacy:
         var_dtype = _FLOAT32  # TF keeps batch-norm parameters of float16 layers in float32
     out_dtype = var_dtype if x.dtype.kind != "f" else x.dtype.newbyteorder("=")
-    is_fused = (fused is None or bool(fused)) and var_dtype == _FLOAT32 and x.ndim in (2, 4, 5)
+    is_fused = var_dtype == _FLOAT32 and (own_fused or (
+        default_updates and fusable and x.ndim in (4, 5)))
     channel_axis = 1 if nchw else x.ndim - 1
     channels = x.shape[channel_axis]
     if reuse is not None and reuse is not True:
