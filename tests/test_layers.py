@@ -592,6 +592,42 @@ def test_batch_norm_nonfused_moving_variance_is_biased(dtype, fused):
                                0.9 + 0.1 * var, rtol=1e-5)
 
 
+# slim 1.1's batch_norm paths: its own fused op (rank 2; rank 4 with non-default
+# updates_collections), TF's layer (default updates_collections: fused for
+# float16/32 of rank 4 or 5), else legacy ops (variables in the input dtype,
+# biased variance). Checked against TF 2.12 by
+# tools/tf_reference/probe_batch_norm_paths.py (TF 2.21 cannot run the
+# non-default updates_collections and rank-2 paths of tf-slim 1.1).
+@pytest.mark.parametrize("dtype, shape, updates, fused, bessel, var_dtype", [
+    (np.float32, (6, 3), "default", None, True, np.float32),
+    (np.float32, (6, 3), "default", False, False, np.float32),
+    (np.float32, (4, 5, 3), "default", None, False, np.float32),
+    (np.float32, (3, 2, 2, 3), "default", None, True, np.float32),
+    (np.float32, (3, 2, 2, 3), None, None, True, np.float32),
+    (np.float32, (3, 2, 2, 3), None, False, False, np.float32),
+    (np.float32, (2, 3, 2, 2, 3), "default", True, True, np.float32),
+    (np.float32, (2, 3, 2, 2, 3), None, None, False, np.float32),
+    (np.float16, (3, 2, 2, 3), None, None, True, np.float32),
+    (np.float16, (3, 2, 2, 3), "default", False, False, np.float32),
+    (np.float16, (4, 5, 3), None, None, False, np.float16),
+    (np.float64, (3, 2, 2, 3), "default", None, False, np.float64),
+])
+def test_batch_norm_slim_code_paths(dtype, shape, updates, fused, bessel, var_dtype):
+    x = (rand(*shape, seed=67) * 2 + 1).astype(dtype)
+    kwargs = {} if updates == "default" else {"updates_collections": updates}
+    out = slim.batch_norm(x, decay=0.5, scale=True, fused=fused, scope="bn", **kwargs)
+    assert out.dtype == dtype
+    store = slim.get_default_store()
+    assert all(store[f"bn/{n}"].dtype == var_dtype
+               for n in ("beta", "gamma", "moving_mean", "moving_variance"))
+    axes = tuple(range(x.ndim - 1))
+    var = x.astype(np.float64).var(axes)
+    m = x.size // shape[-1]
+    expected = 0.5 + 0.5 * var * (m / (m - 1) if bessel else 1.0)
+    tol = 2e-3 if var_dtype == np.float16 else 1e-6
+    np.testing.assert_allclose(store["bn/moving_variance"], expected, rtol=tol)
+
+
 def test_batch_norm_moving_stats_converge_like_slim_test():
     # slim's _testNoneUpdatesCollections: 10 updates with decay 0.1.
     np.random.seed(1)
