@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer target for the C operator and runs it.
+#
+#   tools/fuzz/run.sh [RUNS] [extra libFuzzer flags...]   fuzz RUNS executions (default 1000000)
+#   tools/fuzz/run.sh replay                               run every committed regression seed once
+#   tools/fuzz/run.sh threads [CALLERS]                    the thread pool under ThreadSanitizer
+#
+# Needs clang with libFuzzer (Debian: apt-get install clang). The binary and
+# the growing corpus live in tools/fuzz/out/ and tools/fuzz/corpus/ (both
+# git-ignored); crashes are written to tools/fuzz/out/ as crash-<sha1>.
+# A crash, once fixed, is copied to tools/fuzz/regressions/ and committed.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="$here/out"
+mkdir -p "$out" "$here/corpus" "$here/regressions"
+CC="${CC:-clang}"
+
+if [[ "${1:-}" == "threads" ]]; then
+    "$CC" -std=c11 -g -O1 -fno-omit-frame-pointer -pthread -fsanitize=thread \
+        -I"$root/csrc" "$root/csrc/threads.c" "$here/stress_threads.c" -o "$out/stress_threads"
+    TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
+        exec "$out/stress_threads" "${2:-6}"
+fi
+
+# Same sources as the extension minus the Python glue (module.c).
+sources=("$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/ukernels/*.c)
+# ukernel files that need ISA flags declare them themselves (target attributes)
+# or through PYCONV_FUZZ_CFLAGS, e.g. PYCONV_FUZZ_CFLAGS="-mavx2 -mfma".
+"$CC" -std=c11 -g -O1 -fno-omit-frame-pointer -pthread \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} \
+    -I"$root/csrc" -I"$root/csrc/ukernels" \
+    "${sources[@]}" "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+if [[ "${1:-}" == "replay" ]]; then
+    shopt -s nullglob
+    seeds=("$here"/regressions/*)
+    if ((${#seeds[@]} == 0)); then
+        echo "no regression seeds"
+        exit 0
+    fi
+    # strict: known, unfixed bugs (see README.md) fail here too
+    PYCONV_FUZZ_STRICT=1 exec "$out/fuzz_conv" "${seeds[@]}"
+fi
+
+runs="${1:-1000000}"
+shift || true
+# -max_len: 300 bytes cover every parameter plus a few hundred values
+exec "$out/fuzz_conv" -runs="$runs" -max_len=512 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$@" "$here/corpus" "$here/regressions"
