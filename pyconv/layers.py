@@ -622,15 +622,16 @@ def batch_norm(inputs,
     frame = store._push_scope(scope, "BatchNorm", reuse)
     try:
         sc = frame.scope
-        gamma = beta = None
-        if scale:
-            gamma = _model_variable(store, sc, "gamma", shape, var_dtype,
-                                    inits.get("gamma", ones_initializer()), regs.get("gamma"),
-                                    trainable, variables_collections, "gamma")
-        if center:
-            beta = _model_variable(store, sc, "beta", shape, var_dtype,
-                                   inits.get("beta", zeros_initializer()), regs.get("beta"),
-                                   trainable, variables_collections, "beta")
+        params = {}
+        # TF's layer creates gamma before beta; slim's own fused op and legacy ops beta first
+        order = ("beta", "gamma") if own_fused or legacy else ("gamma", "beta")
+        for name in order:
+            if center if name == "beta" else scale:
+                params[name] = _model_variable(
+                    store, sc, name, shape, var_dtype,
+                    inits.get(name, zeros_initializer() if name == "beta" else ones_initializer()),
+                    regs.get(name), trainable, variables_collections, name)
+        gamma, beta = params.get("gamma"), params.get("beta")
         moving_mean = _model_variable(store, sc, "moving_mean", shape, var_dtype,
                                       inits.get("moving_mean", zeros_initializer()), None,
                                       False, variables_collections, "moving_mean")
