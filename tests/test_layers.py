@@ -620,6 +620,10 @@ def test_batch_norm_slim_code_paths(dtype, shape, updates, fused, bessel, var_dt
     store = slim.get_default_store()
     assert all(store[f"bn/{n}"].dtype == var_dtype
                for n in ("beta", "gamma", "moving_mean", "moving_variance"))
+    # TF's layer (default updates_collections, not slim's own fused op) creates gamma first
+    layer_path = updates == "default" and not (fused is not False and len(shape) == 2)
+    first = ["bn/gamma", "bn/beta"] if layer_path else ["bn/beta", "bn/gamma"]
+    assert [v.name for v in slim.get_variables()][:2] == first
     axes = tuple(range(x.ndim - 1))
     var = x.astype(np.float64).var(axes)
     m = x.size // shape[-1]

@@ -15,8 +15,8 @@ versions::
     python tools/tf_reference/probe_batch_norm_paths.py compare /tmp/bn.npz
 
 The first step runs every case in TensorFlow and stores inputs, outputs,
-variables after one update (or the error); the second replays them through
-pyconv and prints a summary (expected: every case TF computes matches; TF
+variables (creation order, dtypes, values after one update) or the error; the
+second replays them through pyconv and prints a summary (expected: every case TF computes matches; TF
 refuses float64 on slim's own fused path, pyconv computes it).
 """
 import json
@@ -118,6 +118,8 @@ def compare(path):
                 problems.append(f"output dtype {y.dtype} vs {expected.dtype}")
             if np.abs(y.astype(np.float64) - expected).max() / scale > tol:
                 problems.append("output values")
+            if [v.name for v in slim.get_variables()] != list(rec["variables"]):
+                problems.append(f"variable order {[v.name for v in slim.get_variables()]}")
             for name, dtype in rec["variables"].items():
                 after = data[f"{cid}/after/{name}"]
                 if store[name].dtype != np.dtype(dtype):
