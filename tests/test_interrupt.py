@@ -229,3 +229,40 @@ def test_interrupt_of_the_main_thread_leaves_other_threads_computing():
             proc.kill()
             proc.wait()
     assert msg["state"] == "interrupted" and msg["all_equal"] and msg["others"] > 0, msg
+
+
+def test_ctrl_c_reaches_a_blocked_main_thread_after_the_pool_exists():
+    """pyconv's worker threads do not take SIGINT away from the main thread: a
+    main thread blocked in sleep() (or a lock) still gets KeyboardInterrupt."""
+    proc = run_child("""
+        pyconv.set_num_threads(4)
+        x = np.ones((1, 32, 32, 32), np.float32)
+        nn.conv2d(x, np.ones((3, 3, 32, 32), np.float32))  # the pool now has 3 workers
+        lock = threading.Lock()
+        lock.acquire()
+        for blocked in ("sleep", "lock"):
+            say(state=blocked)
+            try:
+                if blocked == "sleep":
+                    time.sleep(60)
+                else:
+                    lock.acquire(timeout=60)
+                say(state="not interrupted")
+            except KeyboardInterrupt:
+                pass
+        say(state="done")
+    """)
+    try:
+        assert read_message(proc) == {"state": "sleep"}
+        for following in ("lock", "done"):
+            time.sleep(0.3)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            # the next message comes only after the KeyboardInterrupt
+            assert read_message(proc, timeout=30) == {"state": following}
+            assert time.monotonic() - sent < BOUND, following
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
