@@ -26,12 +26,11 @@ import sys
 
 import numpy as np
 import pytest
-
 import slim_replay
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "tf")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools", "tf_reference"))
-import generate_fixtures  # noqa: E402  (pure Python until generate() is called)
+import generate_fixtures  # pure Python until generate() is called
 
 _CACHE = {}
 

@@ -409,7 +409,7 @@ def stack_blocks_dense(net, blocks, output_stride=None):
             for i, unit in enumerate(block.args):
                 if output_stride is not None and current_stride > output_stride:
                     raise ValueError("The target output_stride cannot be reached.")
-                with slim.variable_scope("unit_%d" % (i + 1)):
+                with slim.variable_scope(f"unit_{i + 1}"):
                     if output_stride is not None and current_stride == output_stride:
                         net = block.unit_fn(net, rate=rate, **dict(unit, stride=1))
                         rate *= unit["stride"]
@@ -425,7 +425,7 @@ def stack_blocks_nondense(net, blocks):
     for block in blocks:
         with slim.variable_scope(block.scope, "block"):
             for i, unit in enumerate(block.args):
-                with slim.variable_scope("unit_%d" % (i + 1)):
+                with slim.variable_scope(f"unit_{i + 1}"):
                     net = block.unit_fn(net, rate=1, **unit)
     return net
 

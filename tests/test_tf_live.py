@@ -29,18 +29,18 @@ import pytest
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import slim_replay  # noqa: E402
+import slim_replay
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools", "tf_reference"))
-import generate_fixtures  # noqa: E402
+import generate_fixtures
 
 pytestmark = pytest.mark.tf
 
 SEED = int(os.environ.get("PYCONV_TF_SEED") or (time.time_ns() // 1000) % (2 ** 31))
 N_CONV = int(os.environ.get("PYCONV_TF_LIVE_N", "160"))
-COUNTS = dict(n_conv=N_CONV, n_conv_same=max(4, N_CONV // 4), n_subsample=max(4, N_CONV // 10),
-              n_pool=max(4, N_CONV * 3 // 8), n_full_explicit=max(3, N_CONV * 3 // 16),
-              n_batch_norm=max(4, N_CONV * 3 // 16))
+COUNTS = {"n_conv": N_CONV, "n_conv_same": max(4, N_CONV // 4),
+          "n_subsample": max(4, N_CONV // 10), "n_pool": max(4, N_CONV * 3 // 8),
+          "n_full_explicit": max(3, N_CONV * 3 // 16), "n_batch_norm": max(4, N_CONV * 3 // 16)}
 GENERATED = None  # summary line for the terminal report (tests/conftest.py)
 
 
@@ -91,7 +91,7 @@ def test_pyconv_matches_live_tf(families, family):
     for cfg in configs:
         try:
             slim_replay.replay(cfg, data, tier="live")
-        except Exception as e:  # collect all, report with the seed
+        except Exception as e:  # noqa: BLE001 - collect all, report with the seed
             call = cfg.get("tf", {}).get("call") or cfg.get("note", "")
             failures.append(f"{family}/{cfg['id']}: {type(e).__name__}: "
                             f"{str(e).strip()[:600]}\n    TF call: {call}")

@@ -55,9 +55,9 @@ def run_tf(out):
                "fused": fused, "training": training}
         g = tf.Graph()
         with g.as_default():
-            kw = dict(decay=0.5, is_training=training, scale=True, fused=fused,
-                      param_initializers={"moving_mean": v1.constant_initializer(0.3),
-                                          "moving_variance": v1.constant_initializer(1.7)})
+            kw = {"decay": 0.5, "is_training": training, "scale": True, "fused": fused,
+                  "param_initializers": {"moving_mean": v1.constant_initializer(0.3),
+                                         "moving_variance": v1.constant_initializer(1.7)}}
             if updates is None:
                 kw["updates_collections"] = None
             try:
@@ -92,9 +92,9 @@ def compare(path):
     counts = {}
     for rec in json.loads(str(data["configs"])):
         cid = rec["id"]
-        kw = dict(decay=0.5, is_training=rec["training"], scale=True, fused=rec["fused"],
-                  param_initializers={"moving_mean": slim.constant_initializer(0.3),
-                                      "moving_variance": slim.constant_initializer(1.7)})
+        kw = {"decay": 0.5, "is_training": rec["training"], "scale": True, "fused": rec["fused"],
+              "param_initializers": {"moving_mean": slim.constant_initializer(0.3),
+                                     "moving_variance": slim.constant_initializer(1.7)}}
         if rec["updates"] is None:
             kw["updates_collections"] = None
         label = (rec["dtype"], tuple(rec["shape"]), rec["updates"], rec["fused"], rec["training"])
