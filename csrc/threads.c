@@ -39,6 +39,11 @@ static unsigned long generation;
 static unsigned long born_at[MAX_WORKERS];
 static struct job *current;
 static int atfork_registered;
+/* The job the workers run lives here, not on its caller's stack: a caller
+ * that never returns (a daemon thread ended by interpreter shutdown while it
+ * polls for Ctrl-C) must not leave workers reading a dead stack. Only the
+ * holder of pool_owner uses it. */
+static struct job pool_job;
 
 /* Takes chunks until none are left or the job is stopped. */
 static void work_on(struct job *j)
@@ -125,9 +130,8 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
         return PYCONV_OK;
     if (task_cost == 0)
         task_cost = 1;
-    struct job j = {.fn = fn, .ctx = ctx, .n_tasks = n_tasks};
-    atomic_init(&j.next, 0);
-    atomic_init(&j.stop, 0);
+    struct job local;
+    struct job *j = &local;
 
     size_t total = n_tasks > ((size_t)-1) / task_cost ? (size_t)-1 : n_tasks * task_cost;
     size_t helpers = 0;
@@ -135,11 +139,17 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
     if (n_threads > 1 && total >= MIN_PARALLEL_COST && n_tasks > 1 &&
         pthread_mutex_trylock(&pool_owner) == 0) {
         own_pool = 1;
+        j = &pool_job;
         size_t wanted = n_threads - 1 < n_tasks - 1 ? n_threads - 1 : n_tasks - 1;
         pthread_mutex_lock(&mu);
         helpers = ensure_workers(wanted);
         pthread_mutex_unlock(&mu);
     }
+    j->fn = fn;
+    j->ctx = ctx;
+    j->n_tasks = n_tasks;
+    atomic_init(&j->next, 0);
+    atomic_init(&j->stop, 0);
     size_t threads = helpers + 1;
     /* chunks of about CHUNK_COST, and at least 4 per thread for balance */
     size_t chunk = CHUNK_COST / task_cost;
@@ -148,11 +158,11 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
         chunk = balanced;
     if (chunk == 0)
         chunk = 1;
-    j.chunk = chunk;
+    j->chunk = chunk;
 
     if (helpers > 0) {
         pthread_mutex_lock(&mu);
-        current = &j;
+        current = j;
         job_workers = helpers;
         finished = 0;
         generation++;
@@ -164,19 +174,19 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
     int rc = PYCONV_OK;
     double last_poll = interrupted ? now_seconds() : 0.0;
     for (;;) {
-        if (atomic_load_explicit(&j.stop, memory_order_relaxed))
+        if (atomic_load_explicit(&j->stop, memory_order_relaxed))
             break;
-        size_t first = atomic_fetch_add_explicit(&j.next, j.chunk, memory_order_relaxed);
+        size_t first = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
         if (first >= n_tasks)
             break;
-        size_t count = n_tasks - first < j.chunk ? n_tasks - first : j.chunk;
+        size_t count = n_tasks - first < j->chunk ? n_tasks - first : j->chunk;
         fn(ctx, first, count);
         if (interrupted) {
             double t = now_seconds();
             if (t - last_poll > 0.02) {
                 last_poll = t;
                 if (interrupted(ictx)) {
-                    atomic_store(&j.stop, 1);
+                    atomic_store(&j->stop, 1);
                     rc = PYCONV_EINTR;
                 }
             }
