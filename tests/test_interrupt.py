@@ -172,6 +172,7 @@ def test_signal_handler_that_convolves_during_a_convolution():
             out = nn.conv2d(x, w, padding="VALID")
             calls.append(bool(np.array_equal(out, expected)))
             if len(calls) == 5:
+                signal.setitimer(signal.ITIMER_REAL, 0)
                 raise KeyboardInterrupt
         signal.signal(signal.SIGALRM, handler)
         signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
@@ -179,7 +180,6 @@ def test_signal_handler_that_convolves_during_a_convolution():
             nn.conv2d(X, W)
             say(state="finished", calls=calls)
         except KeyboardInterrupt:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             say(state="interrupted", calls=calls)
     """, "--big")
     try:
