@@ -55,16 +55,21 @@ static size_t take_size(struct reader *r, size_t lo, size_t hi)
     return take_range(r, lo, hi);
 }
 
-/* a * b * ... without overflow, or SIZE_MAX. */
+/* a * b, or SIZE_MAX if it overflows; sticky: SIZE_MAX stays SIZE_MAX (also
+ * times 0), as an intermediate overflow counts in the operator's own checks. */
 static size_t prod(size_t a, size_t b)
 {
     size_t r;
+    if (a == SIZE_MAX || b == SIZE_MAX)
+        return SIZE_MAX;
     return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
 }
 
 static size_t sum(size_t a, size_t b)
 {
     size_t r;
+    if (a == SIZE_MAX || b == SIZE_MAX)
+        return SIZE_MAX;
     return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
 }
 
@@ -196,17 +201,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (computable) {
             size_t es = p.dtype == PYCONV_F64 ? 8 : 4;
             size_t ks = prod(p.kernel_h, p.kernel_w);
-            size_t worst = prod(prod(prod(prod(p.batch, p.in_h), p.in_w), p.in_c), es);
-            worst |= prod(prod(prod(prod(p.batch, (size_t)eh), (size_t)ew), p.out_c), es);
-            worst |= prod(prod(prod(ks, p.in_c), sum(p.out_c, 64)), es);
-            worst |= prod(prod(sum(prod((size_t)eh, (size_t)ew), 64), ks), sizeof(void *));
+            /* the sizes the operator checks, in its order (the output's pixel
+             * count may overflow although out_c is 0: a refusal is fine then) */
+            size_t h = eh >> 64 ? SIZE_MAX : (size_t)eh, w = ew >> 64 ? SIZE_MAX : (size_t)ew;
+            int overflows =
+                prod(prod(prod(prod(p.batch, p.in_h), p.in_w), p.in_c), es) == SIZE_MAX ||
+                prod(prod(prod(prod(p.batch, h), w), p.out_c), es) == SIZE_MAX ||
+                prod(prod(prod(ks, p.in_c), sum(p.out_c, 64)), es) == SIZE_MAX ||
+                prod(prod(sum(prod(h, w), 64), ks), sizeof(void *)) == SIZE_MAX;
             /* the padded size and the effective kernel must fit size_t too */
             unsigned __int128 ph = (unsigned __int128)p.in_h + p.pad_top + p.pad_bottom;
             unsigned __int128 pw = (unsigned __int128)p.in_w + p.pad_left + p.pad_right;
             unsigned __int128 kh = (unsigned __int128)(p.kernel_h - 1) * p.dilation_h + 1;
             unsigned __int128 kw = (unsigned __int128)(p.kernel_w - 1) * p.dilation_w + 1;
             int fits = ph >> 64 == 0 && pw >> 64 == 0 && kh >> 64 == 0 && kw >> 64 == 0;
-            if (fits && worst != SIZE_MAX)
+            if (fits && !overflows)
                 fail("output_shape refused a computable convolution whose sizes fit", &p);
         }
     }
