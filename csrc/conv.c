@@ -28,7 +28,8 @@ struct pyconv_conv_op {
     void *zero;         /* in_c zeros */
     const void *input;
     void *output;
-    const struct pyconv_ukernels *uk;
+    pyconv_f32_igemm_fn f32_igemm; /* the chosen tile's kernel (one of them is set) */
+    pyconv_f64_igemm_fn f64_igemm;
     union {
         float f32[2];
         double f64[2];
@@ -153,6 +154,37 @@ static void pack_weights(struct pyconv_conv_op *op, const void *weights, const v
     }
 }
 
+/* Tile i of the set for one dtype; 0 if that slot is empty or unusable. */
+static int tile_info(const struct pyconv_ukernels *uk, int f64, size_t i, size_t *mr, size_t *nr,
+                     unsigned *speed)
+{
+    if (f64 ? uk->f64[i].igemm == NULL : uk->f32[i].igemm == NULL)
+        return 0;
+    *mr = f64 ? uk->f64[i].mr : uk->f32[i].mr;
+    *nr = f64 ? uk->f64[i].nr : uk->f32[i].nr;
+    *speed = f64 ? uk->f64[i].speed : uk->f32[i].speed;
+    return *mr >= 1 && *mr <= PYCONV_MAX_MR && *nr >= 1 && *speed >= 1;
+}
+
+/* The tile with the least padded work over the output (whole tiles of rows
+ * per image, whole blocks of channels) per unit of speed; the earlier on
+ * ties. PYCONV_MAX_TILES if the set has none. */
+static size_t pick_tile(const struct pyconv_ukernels *uk, int f64, size_t pixels, size_t out_c)
+{
+    size_t best = PYCONV_MAX_TILES, mr, nr;
+    unsigned speed;
+    double best_cost = 0.0;
+    for (size_t i = 0; i < PYCONV_MAX_TILES && tile_info(uk, f64, i, &mr, &nr, &speed); i++) {
+        double cost = (double)((pixels + mr - 1) / mr * mr) *
+                      (double)((out_c + nr - 1) / nr * nr) / speed;
+        if (best == PYCONV_MAX_TILES || cost < best_cost) {
+            best = i;
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
 int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
                        const void *weights, const void *bias, struct pyconv_conv_op **op_out,
                        char err[PYCONV_ERRLEN])
@@ -165,16 +197,26 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     if (uk == NULL || weights == NULL)
         return fail(err, "internal error: no microkernels or weights");
 
+    const int f64 = p->dtype == PYCONV_F64;
+    const size_t best = pick_tile(uk, f64, out_h * out_w, p->out_c);
+    size_t mr, nr;
+    unsigned speed;
+    if (best == PYCONV_MAX_TILES || !tile_info(uk, f64, best, &mr, &nr, &speed))
+        return fail(err, "internal error: no usable microkernel for this dtype");
+
     struct pyconv_conv_op *op = calloc(1, sizeof(*op));
     if (op == NULL)
         return PYCONV_ENOMEM;
     op->p = *p;
-    op->uk = uk;
+    if (f64)
+        op->f64_igemm = uk->f64[best].igemm;
+    else
+        op->f32_igemm = uk->f32[best].igemm;
     op->out_h = out_h;
     op->out_w = out_w;
     op->elsize = dtype_size(p->dtype);
-    op->mr = p->dtype == PYCONV_F64 ? uk->f64_mr : uk->f32_mr;
-    op->nr = p->dtype == PYCONV_F64 ? uk->f64_nr : uk->f32_nr;
+    op->mr = mr;
+    op->nr = nr;
     op->ks = p->kernel_h * p->kernel_w;
     op->pixels = out_h * out_w;
     op->n_ptiles = (op->pixels + op->mr - 1) / op->mr;
@@ -200,7 +242,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
         lo = 0.0;
         hi = 6.0;
     }
-    if (p->dtype == PYCONV_F64) {
+    if (f64) {
         op->minmax.f64[0] = lo;
         op->minmax.f64[1] = hi;
     } else {
@@ -262,13 +304,13 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
         char *c = (char *)op->output + ((n * op->pixels + px0) * p->out_c + n0) * es;
         size_t a_offset = n * op->in_image;
         if (p->dtype == PYCONV_F64)
-            op->uk->f64_igemm(rows, cols, p->in_c, op->ks, (const double *const *)a,
-                              (const double *)w, (double *)c, p->out_c, a_offset,
-                              (const double *)op->zero, op->minmax.f64);
+            op->f64_igemm(rows, cols, p->in_c, op->ks, (const double *const *)a,
+                          (const double *)w, (double *)c, p->out_c, a_offset,
+                          (const double *)op->zero, op->minmax.f64);
         else
-            op->uk->f32_igemm(rows, cols, p->in_c, op->ks, (const float *const *)a,
-                              (const float *)w, (float *)c, p->out_c, a_offset,
-                              (const float *)op->zero, op->minmax.f32);
+            op->f32_igemm(rows, cols, p->in_c, op->ks, (const float *const *)a,
+                          (const float *)w, (float *)c, p->out_c, a_offset,
+                          (const float *)op->zero, op->minmax.f32);
     }
 }
 

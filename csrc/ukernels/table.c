@@ -1,20 +1,44 @@
-/* The one place that decides which microkernels run. */
+/* The one place that decides which microkernels run. Tiles were chosen by
+ * measurement (csrc/ukernels/README.md has the tables); `speed` is each
+ * kernel's throughput on full tiles relative to its set's first kernel (a
+ * tile measured as fast as the first gets 97: on ties the first wins). */
 #include <string.h>
 
 #include "ukernels.h"
 
 static const struct pyconv_ukernels scalar_kernels = {
     .isa = "scalar",
-    .f32_igemm = pyconv_f32_igemm_4x4__scalar,
-    .f32_mr = 4,
-    .f32_nr = 4,
-    .f64_igemm = pyconv_f64_igemm_4x4__scalar,
-    .f64_mr = 4,
-    .f64_nr = 4,
+    .f32 = {{pyconv_f32_igemm_4x4__scalar, 4, 4, 100}},
+    .f64 = {{pyconv_f64_igemm_4x4__scalar, 4, 4, 100}},
 };
 
+#if defined(__x86_64__) || defined(__i386__)
+static const struct pyconv_ukernels avx2_kernels = {
+    .isa = "avx2",
+    .f32 = {{pyconv_f32_igemm_6x16__avx2, 6, 16, 100}, {pyconv_f32_igemm_7x8__avx2, 7, 8, 83}},
+    .f64 = {{pyconv_f64_igemm_6x8__avx2, 6, 8, 100}, {pyconv_f64_igemm_7x4__avx2, 7, 4, 82}},
+};
+
+/* Every AVX-512 CPU also runs AVX2+FMA; 8-float and 4-double wide tiles
+ * for few output channels come from that set. */
+static const struct pyconv_ukernels avx512_kernels = {
+    .isa = "avx512",
+    .f32 = {{pyconv_f32_igemm_7x32__avx512, 7, 32, 100},
+            {pyconv_f32_igemm_7x16__avx512, 7, 16, 97},
+            {pyconv_f32_igemm_7x8__avx2, 7, 8, 82}},
+    .f64 = {{pyconv_f64_igemm_7x16__avx512, 7, 16, 100},
+            {pyconv_f64_igemm_7x8__avx512, 7, 8, 97},
+            {pyconv_f64_igemm_7x4__avx2, 7, 4, 80}},
+};
+#endif
+
+/* In order of preference, best last. */
 static const struct pyconv_ukernels *const all_kernels[] = {
     &scalar_kernels,
+#if defined(__x86_64__) || defined(__i386__)
+    &avx2_kernels,
+    &avx512_kernels,
+#endif
 };
 #define N_KERNEL_SETS (sizeof(all_kernels) / sizeof(all_kernels[0]))
 
@@ -22,10 +46,11 @@ static int cpu_runs(const struct pyconv_ukernels *k)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (strcmp(k->isa, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f");
+        return avx2 && __builtin_cpu_supports("avx512f");
     if (strcmp(k->isa, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return avx2;
 #endif
     return strcmp(k->isa, "scalar") == 0;
 }

@@ -31,13 +31,33 @@ typedef void (*pyconv_f64_igemm_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
                                     size_t c_stride, size_t a_offset, const double *zero,
                                     const double *minmax);
 
-/* A set of kernels for one instruction set, chosen once at import. */
+/* The largest MR any kernel set may use (the operator keeps per-row state on
+ * the stack). */
+#define PYCONV_MAX_MR 16
+
+/* One microkernel and its tile. `speed` is its throughput on full tiles in
+ * percent of the set's first kernel (measured, see README.md); the operator
+ * picks the kernel with the least padded work divided by speed. */
+struct pyconv_f32_tile {
+    pyconv_f32_igemm_fn igemm;
+    size_t mr, nr;
+    unsigned speed;
+};
+struct pyconv_f64_tile {
+    pyconv_f64_igemm_fn igemm;
+    size_t mr, nr;
+    unsigned speed;
+};
+
+#define PYCONV_MAX_TILES 3
+
+/* The kernels of one instruction set, chosen once at import: per dtype the
+ * default (widest) tile first, then narrower ones for layers with few output
+ * channels; unused entries have igemm == NULL. */
 struct pyconv_ukernels {
     const char *isa;
-    pyconv_f32_igemm_fn f32_igemm;
-    size_t f32_mr, f32_nr;
-    pyconv_f64_igemm_fn f64_igemm;
-    size_t f64_mr, f64_nr;
+    struct pyconv_f32_tile f32[PYCONV_MAX_TILES];
+    struct pyconv_f64_tile f64[PYCONV_MAX_TILES];
 };
 
 /* ISA selection (the one place): name is NULL/"" for the best the CPU has,
@@ -53,5 +73,32 @@ void pyconv_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float *c
 void pyconv_f64_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const double *const *,
                                   const double *, double *, size_t, size_t, const double *,
                                   const double *);
+
+/* x86 kernels: compiled with target attributes, called only when the CPU
+ * has the instruction set (see table.c). */
+void pyconv_f32_igemm_7x32__avx512(size_t, size_t, size_t, size_t, const float *const *,
+                                   const float *, float *, size_t, size_t, const float *,
+                                   const float *);
+void pyconv_f32_igemm_7x16__avx512(size_t, size_t, size_t, size_t, const float *const *,
+                                   const float *, float *, size_t, size_t, const float *,
+                                   const float *);
+void pyconv_f32_igemm_6x16__avx2(size_t, size_t, size_t, size_t, const float *const *,
+                                 const float *, float *, size_t, size_t, const float *,
+                                 const float *);
+void pyconv_f32_igemm_7x8__avx2(size_t, size_t, size_t, size_t, const float *const *,
+                                const float *, float *, size_t, size_t, const float *,
+                                const float *);
+void pyconv_f64_igemm_7x16__avx512(size_t, size_t, size_t, size_t, const double *const *,
+                                   const double *, double *, size_t, size_t, const double *,
+                                   const double *);
+void pyconv_f64_igemm_7x8__avx512(size_t, size_t, size_t, size_t, const double *const *,
+                                  const double *, double *, size_t, size_t, const double *,
+                                  const double *);
+void pyconv_f64_igemm_6x8__avx2(size_t, size_t, size_t, size_t, const double *const *,
+                                const double *, double *, size_t, size_t, const double *,
+                                const double *);
+void pyconv_f64_igemm_7x4__avx2(size_t, size_t, size_t, size_t, const double *const *,
+                                const double *, double *, size_t, size_t, const double *,
+                                const double *);
 
 #endif
