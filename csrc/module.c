@@ -276,6 +276,35 @@ static PyObject *py_set_isa(PyObject *self, PyObject *arg)
     return PyUnicode_FromString(k->isa);
 }
 
+PyDoc_STRVAR(fma_peak_doc,
+             "fma_peak_gflops(seconds=0.2) -> float\n\n"
+             "This machine's float32 multiply-add peak for one thread in GFLOP/s, measured\n"
+             "for about `seconds` with the best instruction set the CPU runs (independent\n"
+             "FMA chains; the best of several timed blocks). The GIL is released.");
+
+static PyObject *py_fma_peak_gflops(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"seconds", NULL};
+    double seconds = 0.2;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|d:fma_peak_gflops", keywords, &seconds))
+        return NULL;
+    if (!(seconds > 0.0 && seconds <= 60.0)) {
+        PyObject *given = PyFloat_FromDouble(seconds);
+        if (given != NULL)
+            PyErr_Format(PyExc_ValueError,
+                         "fma_peak_gflops: seconds must be > 0 and <= 60, got %R", given);
+        Py_XDECREF(given);
+        return NULL;
+    }
+    const char *isa = pyconv_select_ukernels(NULL)->isa;
+    double gflops;
+    Py_BEGIN_ALLOW_THREADS
+    gflops = pyconv_fma_peak_gflops(isa, seconds);
+    Py_END_ALLOW_THREADS
+    return PyFloat_FromDouble(gflops);
+}
+
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
@@ -285,6 +314,8 @@ static PyMethodDef methods[] = {
      "The instruction sets this CPU runs, best last."},
     {"set_isa", py_set_isa, METH_O,
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
+    {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,
+     METH_VARARGS | METH_KEYWORDS, fma_peak_doc},
     {NULL, NULL, 0, NULL},
 };
 

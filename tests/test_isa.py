@@ -237,3 +237,11 @@ def test_set_isa_rejects_unknown_and_restores():
     assert _conv.set_isa(None) == ISAS[-1]  # None picks the best, listed last
     _conv.set_isa(before)
     assert "scalar" in ISAS
+
+
+def test_fma_peak_is_measured():
+    peak = _conv.fma_peak_gflops(0.02)
+    assert isinstance(peak, float) and 0.1 < peak < 1e5
+    assert _conv.fma_peak_gflops(seconds=0.01) > 0
+    with pytest.raises(ValueError, match="seconds"):
+        _conv.fma_peak_gflops(0.0)

@@ -67,6 +67,10 @@ const struct pyconv_ukernels *pyconv_select_ukernels(const char *name);
 /* Comma-separated names of the ISAs this CPU can run, best last. */
 const char *pyconv_available_isas(void);
 
+/* Measured float32 multiply-add peak of one thread in GFLOP/s with the vector
+ * instructions of `isa` ("avx512", "avx2", else scalar), running ~seconds. */
+double pyconv_fma_peak_gflops(const char *isa, double seconds);
+
 void pyconv_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float *const *,
                                   const float *, float *, size_t, size_t, const float *,
                                   const float *);
