@@ -71,6 +71,12 @@ static size_t add(size_t a, size_t b, int *overflow)
     return r;
 }
 
+/* Rounded up to a cache line; saturates so that overflow checks still fail. */
+static size_t round_up64(size_t bytes)
+{
+    return bytes > SIZE_MAX - 63 ? SIZE_MAX : (bytes + 63) / 64 * 64;
+}
+
 static size_t dtype_size(enum pyconv_dtype d)
 {
     return d == PYCONV_F64 ? sizeof(double) : sizeof(float);
@@ -136,25 +142,30 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
 }
 
 /* Packed layout per NR block of output channels: NR biases, then for every
- * tap and input channel NR weights. Channels beyond out_c are zero. */
+ * tap and input channel NR weights. Channels beyond out_c are zero. Every
+ * byte is written once. */
 static void pack_weights(struct pyconv_conv_op *op, const void *weights, const void *bias)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t es = op->elsize, nr = op->nr, kc = p->in_c, oc = p->out_c;
     char *dst = op->packed;
-    memset(dst, 0, op->n_cblocks * op->wblock * es);
     for (size_t cb = 0; cb < op->n_cblocks; cb++) {
         size_t n0 = cb * nr;
         size_t nc = oc - n0 < nr ? oc - n0 : nr;
         if (bias != NULL)
             memcpy(dst, (const char *)bias + n0 * es, nc * es);
+        else
+            memset(dst, 0, nc * es);
+        memset(dst + nc * es, 0, (nr - nc) * es);
         dst += nr * es;
         /* HWIO: weights[tap][c][o] with tap = ky * kernel_w + kx */
-        for (size_t tap = 0; tap < op->ks; tap++) {
-            for (size_t c = 0; c < kc; c++) {
-                memcpy(dst, (const char *)weights + ((tap * kc + c) * oc + n0) * es, nc * es);
-                dst += nr * es;
-            }
+        const char *src = (const char *)weights + n0 * es;
+        for (size_t row = 0; row < op->ks * kc; row++) {
+            memcpy(dst, src, nc * es);
+            if (nc < nr)
+                memset(dst + nc * es, 0, (nr - nc) * es);
+            dst += nr * es;
+            src += oc * es;
         }
     }
 }
@@ -225,9 +236,29 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     if (best == PYCONV_MAX_TILES || !tile_info(uk, f64, best, &mr, &nr, &speed))
         return fail(err, "internal error: no usable microkernel for this dtype");
 
-    struct pyconv_conv_op *op = calloc(1, sizeof(*op));
-    if (op == NULL)
+    /* One allocation per call holds the operator, its packed weights, the
+     * zero vector and the indirection buffer (sizes were overflow-checked by
+     * pyconv_conv_output_shape; their sum is checked here). */
+    int of = 0;
+    const size_t es = dtype_size(p->dtype), ks = p->kernel_h * p->kernel_w;
+    const size_t n_cblocks = (p->out_c + nr - 1) / nr;
+    const size_t wblock = add(nr, mul(mul(ks, p->in_c, &of), nr, &of), &of);
+    const size_t n_ptiles = (out_h * out_w + mr - 1) / mr;
+    const size_t head = round_up64(sizeof(struct pyconv_conv_op));
+    const size_t packed_bytes = round_up64(mul(mul(n_cblocks, wblock, &of), es, &of));
+    const size_t zero_bytes = round_up64(mul(p->in_c, es, &of));
+    const size_t ind_bytes = round_up64(mul(mul(n_ptiles, ks, &of), mr * sizeof(void *), &of));
+    size_t total = add(add(add(head, packed_bytes, &of), zero_bytes, &of), ind_bytes, &of);
+    if (of || total > PTRDIFF_MAX)
+        return fail(err, "the buffers of this convolution would be larger than memory can address");
+    char *block = aligned_alloc(64, total);
+    if (block == NULL)
         return PYCONV_ENOMEM;
+    struct pyconv_conv_op *op = (struct pyconv_conv_op *)block;
+    memset(op, 0, sizeof(*op));
+    op->packed = block + head;
+    op->zero = block + head + packed_bytes;
+    op->indirection = (const void **)(block + head + packed_bytes + zero_bytes);
     op->p = *p;
     if (f64)
         op->f64_igemm = uk->f64[best].igemm;
@@ -235,14 +266,14 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
         op->f32_igemm = uk->f32[best].igemm;
     op->out_h = out_h;
     op->out_w = out_w;
-    op->elsize = dtype_size(p->dtype);
+    op->elsize = es;
     op->mr = mr;
     op->nr = nr;
-    op->ks = p->kernel_h * p->kernel_w;
+    op->ks = ks;
     op->pixels = out_h * out_w;
-    op->n_ptiles = (op->pixels + op->mr - 1) / op->mr;
-    op->n_cblocks = (p->out_c + op->nr - 1) / op->nr;
-    op->wblock = op->nr + op->ks * p->in_c * op->nr;
+    op->n_ptiles = n_ptiles;
+    op->n_cblocks = n_cblocks;
+    op->wblock = wblock;
     /* A task sweeps one pixel tile over a group of channel blocks whose
      * packed weights fit in L2, where consecutive tiles find them again
      * (measured: all of L2 beats half of it); groups are evened out. */
@@ -254,15 +285,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->n_groups = (op->n_cblocks + op->group - 1) / op->group;
     op->in_image = p->in_h * p->in_w * p->in_c * op->elsize;
 
-    /* sizes were overflow-checked by pyconv_conv_output_shape */
-    op->packed = aligned_alloc(64, (op->n_cblocks * op->wblock * op->elsize + 63) / 64 * 64);
-    op->indirection = malloc(op->n_ptiles * op->ks * op->mr * sizeof(void *));
-    op->zero = aligned_alloc(64, (p->in_c * op->elsize + 63) / 64 * 64);
-    if (op->packed == NULL || op->indirection == NULL || op->zero == NULL) {
-        pyconv_conv_destroy(op);
-        return PYCONV_ENOMEM;
-    }
-    memset(op->zero, 0, p->in_c * op->elsize);
+    memset(op->zero, 0, p->in_c * es);
     pack_weights(op, weights, bias);
 
     double lo = -__builtin_inf(), hi = __builtin_inf();
@@ -293,18 +316,29 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
     op->input = input;
     op->output = output;
     const void **ind = op->indirection;
+    /* Unsigned arithmetic: positions left of/above the image wrap to huge
+     * values and fail the bound test like those past it. */
+    size_t top[PYCONV_MAX_MR], left[PYCONV_MAX_MR]; /* input corner of each row's window */
+    size_t oy = 0, ox = 0;                            /* the next output pixel */
     for (size_t t = 0; t < op->n_ptiles; t++) {
+        for (size_t m = 0; m < mr; m++) {
+            if (t * mr + m < op->pixels) {
+                top[m] = oy * p->stride_h - p->pad_top;
+                left[m] = ox * p->stride_w - p->pad_left;
+                if (++ox == op->out_w) {
+                    ox = 0;
+                    oy++;
+                }
+            } else {
+                top[m] = top[m - 1];
+                left[m] = left[m - 1];
+            }
+        }
         for (size_t ky = 0; ky < p->kernel_h; ky++) {
             for (size_t kx = 0; kx < p->kernel_w; kx++) {
                 for (size_t m = 0; m < mr; m++) {
-                    size_t px = t * mr + m;
-                    if (px >= op->pixels)
-                        px = op->pixels - 1;
-                    size_t oy = px / op->out_w, ox = px % op->out_w;
-                    /* unsigned arithmetic: positions left of/above the image wrap
-                     * to huge values and fail the bound test like those past it */
-                    size_t iy = oy * p->stride_h + ky * p->dilation_h - p->pad_top;
-                    size_t ix = ox * p->stride_w + kx * p->dilation_w - p->pad_left;
+                    size_t iy = top[m] + ky * p->dilation_h;
+                    size_t ix = left[m] + kx * p->dilation_w;
                     *ind++ = (iy < p->in_h && ix < p->in_w)
                                  ? (const char *)input + iy * row_bytes + ix * px_bytes
                                  : op->zero;
@@ -367,10 +401,5 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
 
 void pyconv_conv_destroy(struct pyconv_conv_op *op)
 {
-    if (op == NULL)
-        return;
-    free(op->packed);
-    free((void *)op->indirection);
-    free(op->zero);
-    free(op);
+    free(op); /* the one block from pyconv_conv_create */
 }
