@@ -30,7 +30,9 @@ struct pyconv_conv_op {
     size_t in_image;    /* bytes of one input image */
     void *packed;       /* n_cblocks * wblock elements */
     const void **indirection; /* n_ptiles * ks * mr pointers */
-    void *zero;         /* in_c zeros */
+    unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
+    size_t zero_len;    /* elements of the zero vector */
+    void *zero;         /* zero_len zeros */
     const void *input;
     void *output;
     pyconv_f32_igemm_fn f32_igemm; /* the chosen tile's kernel (one of them is set) */
@@ -246,9 +248,13 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     const size_t n_ptiles = (out_h * out_w + mr - 1) / mr;
     const size_t head = round_up64(sizeof(struct pyconv_conv_op));
     const size_t packed_bytes = round_up64(mul(mul(n_cblocks, wblock, &of), es, &of));
-    const size_t zero_bytes = round_up64(mul(p->in_c, es, &of));
+    /* merged taps read kernel_w pixels' channels through one pointer */
+    const size_t zero_len = mul(p->dilation_w == 1 ? p->kernel_w : 1, p->in_c, &of);
+    const size_t zero_bytes = round_up64(mul(zero_len, es, &of));
     const size_t ind_bytes = round_up64(mul(mul(n_ptiles, ks, &of), mr * sizeof(void *), &of));
-    size_t total = add(add(add(head, packed_bytes, &of), zero_bytes, &of), ind_bytes, &of);
+    size_t total = add(add(add(add(head, packed_bytes, &of), zero_bytes, &of), ind_bytes, &of),
+                       n_ptiles, &of);
+    total = round_up64(total);
     if (of || total > PTRDIFF_MAX)
         return fail(err, "the buffers of this convolution would be larger than memory can address");
     char *block = aligned_alloc(64, total);
@@ -259,6 +265,8 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->packed = block + head;
     op->zero = block + head + packed_bytes;
     op->indirection = (const void **)(block + head + packed_bytes + zero_bytes);
+    op->merged = (unsigned char *)(block + head + packed_bytes + zero_bytes + ind_bytes);
+    op->zero_len = zero_len;
     op->p = *p;
     if (f64)
         op->f64_igemm = uk->f64[best].igemm;
@@ -285,7 +293,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->n_groups = (op->n_cblocks + op->group - 1) / op->group;
     op->in_image = p->in_h * p->in_w * p->in_c * op->elsize;
 
-    memset(op->zero, 0, p->in_c * es);
+    memset(op->zero, 0, zero_len * es);
     pack_weights(op, weights, bias);
 
     double lo = -__builtin_inf(), hi = __builtin_inf();
@@ -307,20 +315,31 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
 }
 
 /* One entry per (pixel tile, tap, row), pointing into image 0; the kernel
- * adds the image's byte offset. Rows past the last pixel repeat it. */
+ * adds the image's byte offset. Rows past the last pixel repeat it.
+ *
+ * Without dilation along x, the kernel_w taps of a window row read
+ * consecutive pixels, whose channels are contiguous in NHWC, and the packed
+ * weights of those taps are consecutive too: such a tap row is one pointer
+ * to kernel_w * in_c elements (or to the zero vector when the row lies in the
+ * padding). A tile is merged so when no row's window is cut by the left or
+ * right edge. The kernel then runs kernel_h taps of kernel_w * in_c
+ * channels: fewer, longer reductions (it matters when in_c is small) with
+ * the same multiply-adds in the same order, so the sums are identical. */
 void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t mr = op->mr, row_bytes = p->in_w * p->in_c * op->elsize;
     const size_t px_bytes = p->in_c * op->elsize;
+    const int can_merge = p->dilation_w == 1 && p->kernel_w > 1;
     op->input = input;
     op->output = output;
-    const void **ind = op->indirection;
     /* Unsigned arithmetic: positions left of/above the image wrap to huge
      * values and fail the bound test like those past it. */
     size_t top[PYCONV_MAX_MR], left[PYCONV_MAX_MR]; /* input corner of each row's window */
     size_t oy = 0, ox = 0;                            /* the next output pixel */
     for (size_t t = 0; t < op->n_ptiles; t++) {
+        const void **ind = op->indirection + t * op->ks * mr;
+        int merge = can_merge;
         for (size_t m = 0; m < mr; m++) {
             if (t * mr + m < op->pixels) {
                 top[m] = oy * p->stride_h - p->pad_top;
@@ -333,9 +352,16 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
                 top[m] = top[m - 1];
                 left[m] = left[m - 1];
             }
+            /* cut by an edge: some of the window's columns inside, some not */
+            size_t inside = 0;
+            for (size_t kx = 0; kx < p->kernel_w && merge; kx++)
+                inside += left[m] + kx < p->in_w;
+            if (inside != 0 && inside != p->kernel_w)
+                merge = 0;
         }
+        op->merged[t] = (unsigned char)merge;
         for (size_t ky = 0; ky < p->kernel_h; ky++) {
-            for (size_t kx = 0; kx < p->kernel_w; kx++) {
+            for (size_t kx = 0; kx < (merge ? 1 : p->kernel_w); kx++) {
                 for (size_t m = 0; m < mr; m++) {
                     size_t iy = top[m] + ky * p->dilation_h;
                     size_t ix = left[m] + kx * p->dilation_w;
@@ -365,6 +391,11 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
         size_t rows = op->pixels - px0 < mr ? op->pixels - px0 : mr;
         const void *const *a = op->indirection + t * op->ks * mr;
         size_t a_offset = n * op->in_image;
+        size_t kc = p->in_c, ks = op->ks;
+        if (op->merged[t]) {
+            kc *= p->kernel_w;
+            ks = p->kernel_h;
+        }
         size_t cb_end = (g + 1) * op->group < op->n_cblocks ? (g + 1) * op->group : op->n_cblocks;
         for (size_t cb = g * op->group; cb < cb_end; cb++) {
             size_t n0 = cb * nr;
@@ -372,11 +403,11 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
             const char *w = (const char *)op->packed + cb * op->wblock * es;
             char *c = (char *)op->output + ((n * op->pixels + px0) * p->out_c + n0) * es;
             if (p->dtype == PYCONV_F64)
-                op->f64_igemm(rows, cols, p->in_c, op->ks, (const double *const *)a,
+                op->f64_igemm(rows, cols, kc, ks, (const double *const *)a,
                               (const double *)w, (double *)c, p->out_c, a_offset,
                               (const double *)op->zero, op->minmax.f64);
             else
-                op->f32_igemm(rows, cols, p->in_c, op->ks, (const float *const *)a,
+                op->f32_igemm(rows, cols, kc, ks, (const float *const *)a,
                               (const float *)w, (float *)c, p->out_c, a_offset,
                               (const float *)op->zero, op->minmax.f32);
         }
