@@ -23,15 +23,26 @@ if [[ "${1:-}" == "threads" ]]; then
         exec "$out/stress_threads" "${2:-6}"
 fi
 
-# Same sources as the extension minus the Python glue (module.c).
-sources=("$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/ukernels/*.c)
-# ukernel files that need ISA flags declare them themselves (target attributes)
-# or through PYCONV_FUZZ_CFLAGS, e.g. PYCONV_FUZZ_CFLAGS="-mavx2 -mfma".
-"$CC" -std=c11 -g -O1 -fno-omit-frame-pointer -pthread \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} \
-    -I"$root/csrc" -I"$root/csrc/ukernels" \
-    "${sources[@]}" "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
+# Same sources as the extension minus the Python glue (module.c). Kernels
+# that need ISA flags declare them with target attributes; more flags can be
+# given in PYCONV_FUZZ_CFLAGS.
+cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -pthread
+        -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+        -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/ukernels")
+objs="$out/obj"
+rm -rf "$objs" && mkdir -p "$objs"
+for src in "$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/ukernels/*.c; do
+    extra=()
+    # clang (14, 16) names a target_clones function's ifunc '<name>.ifunc', so
+    # other translation units cannot link to it (GCC's name is the plain one);
+    # without __ELF__ igemm_scalar.inc leaves the clones out.
+    if grep -q "target_clones" "$src" "$root/csrc/ukernels/igemm_scalar.inc" 2>/dev/null &&
+        grep -q "igemm_scalar.inc" "$src"; then
+        extra=(-U__ELF__)
+    fi
+    "$CC" "${cflags[@]}" "${extra[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
+done
+"$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
