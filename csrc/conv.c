@@ -288,8 +288,8 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     size_t fit = l2_bytes() / (op->wblock * op->elsize);
     if (fit == 0)
         fit = 1;
-    op->n_groups = (op->n_cblocks + fit - 1) / fit;
-    op->group = (op->n_cblocks + op->n_groups - 1) / op->n_groups;
+    op->n_groups = (op->n_cblocks + fit - 1) / fit; /* 0 when out_c is 0: no tasks */
+    op->group = op->n_groups ? (op->n_cblocks + op->n_groups - 1) / op->n_groups : 1;
     op->n_groups = (op->n_cblocks + op->group - 1) / op->group;
     op->in_image = p->in_h * p->in_w * p->in_c * op->elsize;
 
