@@ -13,6 +13,13 @@ static const struct pyconv_ukernels scalar_kernels = {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
+/* The same portable C, compiled for CPUs with FMA: still "scalar", faster. */
+static const struct pyconv_ukernels scalar_fma_kernels = {
+    .isa = "scalar",
+    .f32 = {{pyconv_f32_igemm_4x4__scalar_fma, 4, 4, 100}},
+    .f64 = {{pyconv_f64_igemm_4x4__scalar_fma, 4, 4, 100}},
+};
+
 static const struct pyconv_ukernels avx2_kernels = {
     .isa = "avx2",
     .f32 = {{pyconv_f32_igemm_6x16__avx2, 6, 16, 100}, {pyconv_f32_igemm_7x8__avx2, 7, 8, 83}},
@@ -32,10 +39,11 @@ static const struct pyconv_ukernels avx512_kernels = {
 };
 #endif
 
-/* In order of preference, best last. */
+/* In order of preference, best last; a name may have several builds. */
 static const struct pyconv_ukernels *const all_kernels[] = {
     &scalar_kernels,
 #if defined(__x86_64__) || defined(__i386__)
+    &scalar_fma_kernels,
     &avx2_kernels,
     &avx512_kernels,
 #endif
@@ -47,6 +55,8 @@ static int cpu_runs(const struct pyconv_ukernels *k)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (k == &scalar_fma_kernels)
+        return __builtin_cpu_supports("fma");
     if (strcmp(k->isa, "avx512") == 0)
         return avx2 && __builtin_cpu_supports("avx512f");
     if (strcmp(k->isa, "avx2") == 0)
@@ -57,16 +67,11 @@ static int cpu_runs(const struct pyconv_ukernels *k)
 
 const struct pyconv_ukernels *pyconv_select_ukernels(const char *name)
 {
-    if (name == NULL || name[0] == '\0') {
-        for (size_t i = N_KERNEL_SETS; i-- > 0;)
-            if (cpu_runs(all_kernels[i]))
-                return all_kernels[i];
-        return &scalar_kernels;
-    }
-    for (size_t i = 0; i < N_KERNEL_SETS; i++)
-        if (strcmp(all_kernels[i]->isa, name) == 0)
-            return cpu_runs(all_kernels[i]) ? all_kernels[i] : NULL;
-    return NULL;
+    int best = name == NULL || name[0] == '\0';
+    for (size_t i = N_KERNEL_SETS; i-- > 0;)
+        if ((best || strcmp(all_kernels[i]->isa, name) == 0) && cpu_runs(all_kernels[i]))
+            return all_kernels[i];
+    return best ? &scalar_kernels : NULL;
 }
 
 const char *pyconv_available_isas(void)
@@ -75,7 +80,8 @@ const char *pyconv_available_isas(void)
     if (names[0] == '\0') {
         size_t used = 0;
         for (size_t i = 0; i < N_KERNEL_SETS; i++) {
-            if (!cpu_runs(all_kernels[i]))
+            if (!cpu_runs(all_kernels[i]) ||
+                (i > 0 && strcmp(all_kernels[i]->isa, all_kernels[i - 1]->isa) == 0))
                 continue;
             size_t len = strlen(all_kernels[i]->isa);
             if (used + len + 2 > sizeof(names))

@@ -77,6 +77,12 @@ void pyconv_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float *c
 void pyconv_f64_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const double *const *,
                                   const double *, double *, size_t, size_t, const double *,
                                   const double *);
+void pyconv_f32_igemm_4x4__scalar_fma(size_t, size_t, size_t, size_t, const float *const *,
+                                      const float *, float *, size_t, size_t, const float *,
+                                      const float *);
+void pyconv_f64_igemm_4x4__scalar_fma(size_t, size_t, size_t, size_t, const double *const *,
+                                      const double *, double *, size_t, size_t, const double *,
+                                      const double *);
 
 /* x86 kernels: compiled with target attributes, called only when the CPU
  * has the instruction set (see table.c). */
