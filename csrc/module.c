@@ -73,6 +73,53 @@ static PyArrayObject *usable_array(PyObject *obj, int typenum, int ndim, const c
     return (PyArrayObject *)PyArray_FROM_OTF(obj, typenum, NPY_ARRAY_IN_ARRAY);
 }
 
+/* A C-contiguous array whose data starts on a 64-byte boundary: NumPy's
+ * allocator gives 16, and a 512-bit store that straddles two cache lines
+ * costs up to 15% on store-bound layers (few input channels). The memory is
+ * a NumPy uint8 buffer (so NumPy's allocator, hugepage advice and tracemalloc
+ * apply); the result is a view on it that keeps it alive. */
+#define OUTPUT_ALIGNMENT 64
+static PyArrayObject *new_aligned_array(int nd, npy_intp *dims, int typenum)
+{
+    PyArray_Descr *descr = PyArray_DescrFromType(typenum);
+    if (descr == NULL)
+        return NULL;
+    npy_intp nbytes = typenum == NPY_DOUBLE ? sizeof(double) : sizeof(float);
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] != 0 && nbytes > NPY_MAX_INTP / dims[i]) {
+            Py_DECREF(descr);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        nbytes *= dims[i];
+    }
+    if (nbytes > NPY_MAX_INTP - OUTPUT_ALIGNMENT) {
+        Py_DECREF(descr);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    npy_intp raw_len = nbytes + OUTPUT_ALIGNMENT;
+    PyArrayObject *raw = (PyArrayObject *)PyArray_EMPTY(1, &raw_len, NPY_UINT8, 0);
+    if (raw == NULL) {
+        Py_DECREF(descr);
+        return NULL;
+    }
+    char *data = PyArray_DATA(raw);
+    data += (OUTPUT_ALIGNMENT - (size_t)data % OUTPUT_ALIGNMENT) % OUTPUT_ALIGNMENT;
+    /* steals descr */
+    PyArrayObject *arr = (PyArrayObject *)PyArray_NewFromDescr(
+        &PyArray_Type, descr, nd, dims, NULL, data, NPY_ARRAY_CARRAY, NULL);
+    if (arr == NULL) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    if (PyArray_SetBaseObject(arr, (PyObject *)raw) < 0) { /* steals raw */
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
 PyDoc_STRVAR(conv2d_doc,
              "conv2d(input, filters, bias, pad_top, pad_bottom, pad_left, pad_right,\n"
              "       stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
@@ -161,7 +208,7 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
         goto fail;
     }
     npy_intp dims[4] = {(npy_intp)p.batch, (npy_intp)out_h, (npy_intp)out_w, (npy_intp)p.out_c};
-    out = (PyArrayObject *)PyArray_EMPTY(4, dims, typenum, 0);
+    out = new_aligned_array(4, dims, typenum);
     if (out == NULL)
         goto fail;
     if (PyArray_SIZE(out) == 0)
