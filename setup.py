@@ -12,6 +12,9 @@ import numpy as np
 from setuptools import Extension, setup
 
 sources = sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/ukernels/*.c"))
+# headers and kernel templates: a change to any of them rebuilds the extension
+depends = sorted(glob.glob("csrc/*.h") + glob.glob("csrc/ukernels/*.h")
+                 + glob.glob("csrc/ukernels/*.inc"))
 compile_args = ["-std=c11", "-Wall", "-Wextra", "-pthread", "-fvisibility=hidden"]
 link_args = ["-pthread"]
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_22_API_VERSION")]
@@ -31,6 +34,8 @@ setup(
         Extension(
             "pyconv._conv",
             sources=sources,
+            depends=depends,
+            libraries=["m"],  # fma()/fmaf() of the portable kernel
             include_dirs=[np.get_include(), "csrc"],
             define_macros=macros,
             extra_compile_args=compile_args,
