@@ -214,18 +214,21 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (PyArray_SIZE(out) == 0)
         goto done;
 
+    /* Everything from planning (weight packing) to the last tile runs
+     * without the GIL; the arrays are kept alive by our references. */
     struct pyconv_conv_op *op = NULL;
-    int rc = pyconv_conv_create(&p, active_kernels, PyArray_DATA(w),
+    const struct pyconv_ukernels *kernels = active_kernels;
+    size_t threads = (size_t)num_threads;
+    struct interrupt_ctx ictx;
+    ictx.state = PyEval_SaveThread();
+    int rc = pyconv_conv_create(&p, kernels, PyArray_DATA(w),
                                 b != NULL ? PyArray_DATA(b) : NULL, &op, err);
     if (rc == PYCONV_OK) {
-        struct interrupt_ctx ictx;
-        size_t threads = (size_t)num_threads;
-        ictx.state = PyEval_SaveThread();
         pyconv_conv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
         rc = pyconv_conv_run(op, threads, check_signals, &ictx);
-        PyEval_RestoreThread(ictx.state);
         pyconv_conv_destroy(op);
     }
+    PyEval_RestoreThread(ictx.state);
     if (rc == PYCONV_ENOMEM) {
         PyErr_NoMemory();
         goto fail;
