@@ -57,9 +57,10 @@ QUICK_LAYERS = (
     "inception_v3/Mixed_6b/Branch_1/Conv2d_0b_1x7",  # asymmetric kernel
 )
 RTOL = 1e-3  # max |peer - pyconv| / max |pyconv| above this is a disagreement
-# Microkernel tiles (MR pixels x NR channels) per ISA, for the analytic memory
-# column when the extension does not report its own (``_conv.tile``).
-KNOWN_TILES = {"scalar": (4, 4)}
+# Default float32 microkernel tiles (MR pixels x NR channels) per ISA
+# (csrc/ukernels/table.c), for the analytic memory column. Layers with few
+# output channels may get a narrower tile of the same ISA.
+KNOWN_TILES = {"scalar": (4, 4), "avx2": (6, 16), "avx512": (7, 32)}
 TARGETS = {
     "geomean_vs_best_torch_tf": 1.0,
     "peak_fraction_3x3_batch8": 0.70,
