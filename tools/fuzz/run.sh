@@ -32,15 +32,7 @@ cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -pthread
 objs="$out/obj"
 rm -rf "$objs" && mkdir -p "$objs"
 for src in "$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/ukernels/*.c; do
-    extra=()
-    # clang (14, 16) names a target_clones function's ifunc '<name>.ifunc', so
-    # other translation units cannot link to it (GCC's name is the plain one);
-    # without __ELF__ igemm_scalar.inc leaves the clones out.
-    if grep -q "target_clones" "$src" "$root/csrc/ukernels/igemm_scalar.inc" 2>/dev/null &&
-        grep -q "igemm_scalar.inc" "$src"; then
-        extra=(-U__ELF__)
-    fi
-    "$CC" "${cflags[@]}" "${extra[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
+    "$CC" "${cflags[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
 done
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
 
