@@ -334,9 +334,10 @@ class _ThreadState:
 class _ScopeFrame:
     """What entering a scope changed, for leaving it."""
 
-    __slots__ = ("old_name_stack", "old_scope", "scope", "snapshot", "state")
+    __slots__ = ("generated", "old_name_stack", "old_scope", "scope", "snapshot", "state")
 
-    def __init__(self, state, old_scope, old_name_stack, scope, snapshot):
+    def __init__(self, state, old_scope, old_name_stack, scope, snapshot, generated):
+        self.generated = generated  # key of a generated name scope, forgotten on leaving
         self.state = state
         self.old_scope = old_scope
         self.old_name_stack = old_name_stack
@@ -390,7 +391,14 @@ class VariableStore:
         self._vars = {}
         self._collections = {}
         self._aliases = {}       # id(output) -> (output, [aliases])
-        self._names_in_use = {}  # name scopes made unique, as TF's graph.unique_name
+        # Name scopes made unique, as TF's graph.unique_name, stored compactly so
+        # that a model called in a loop does not grow them: requested names
+        # with their use counts; names generated from a base ('c_1', 'c_2', ...)
+        # only as the highest suffix per base; and, per scope, the names
+        # requested directly inside it, forgotten when a generated scope closes.
+        self._names_in_use = {}
+        self._generated_max = {}
+        self._names_inside = {}
         self._lock = threading.RLock()
         self._local = threading.local()
 
@@ -592,22 +600,52 @@ class VariableStore:
             state = self._local.state = _ThreadState()
             return state
 
+    def _was_generated(self, key):
+        """Whether ``key`` is 'base_N' with N no higher than base's highest
+        generated suffix: every such name was generated or skipped for being in use."""
+        base, sep, suffix = key.rpartition("_")
+        return (bool(sep) and suffix.isdigit() and suffix[0] != "0"
+                and int(suffix) <= self._generated_max.get(base, 0))
+
     def _unique_name(self, state, name):
-        """TF's ``graph.unique_name`` for a name scope: 'a', 'a_1', ... (case-insensitive)."""
-        if state.name_stack:
-            name = state.name_stack + "/" + name
+        """TF's ``graph.unique_name`` for a name scope: 'a', 'a_1', ... (case-insensitive).
+
+        Returns (name, generated): ``generated`` is the lower-case key of a
+        name made unique with a suffix, whose inner names are forgotten when
+        it closes (``_forget_names_inside``), else None.
+        """
+        parent = state.name_stack
+        if parent:
+            name = parent + "/" + name
         key = name.lower()
         used = self._names_in_use
-        i = used.get(key, 0)
+        i = used.get(key)
+        if i is None:
+            i = 1 if self._was_generated(key) else 0
         used[key] = i + 1
-        if i > 0:
-            base = key
-            while key in used:
-                key = f"{base}_{i}"
-                i += 1
-            used[key] = 1
-            name = f"{name}_{i - 1}"
-        return name
+        if parent:
+            inside = self._names_inside.get(parent.lower())
+            if inside is None:
+                self._names_inside[parent.lower()] = {key}
+            else:
+                inside.add(key)
+        if i == 0:
+            return name, None
+        while f"{key}_{i}" in used or self._was_generated(f"{key}_{i}"):
+            i += 1
+        if i > self._generated_max.get(key, 0):
+            self._generated_max[key] = i
+        return f"{name}_{i}", f"{key}_{i}"
+
+    def _forget_names_inside(self, key):
+        """Drops what was recorded inside the generated name scope ``key``: it
+        cannot be entered again by name, so nothing inside it can collide."""
+        pending = [key]
+        while pending:
+            for inner in self._names_inside.pop(pending.pop(), ()):
+                self._names_in_use.pop(inner, None)
+                self._generated_max.pop(inner, None)
+                pending.append(inner)
 
     def _push_scope(self, name_or_scope, default_name=None, reuse=None, initializer=None,
                     regularizer=None):
@@ -623,7 +661,7 @@ class VariableStore:
                 raise TypeError(f"default_name must be a string, got {default_name!r}")
             if reuse:
                 raise ValueError("reuse=True cannot be used without a name_or_scope")
-            name_scope = self._unique_name(state, default_name)
+            name_scope, generated = self._unique_name(state, default_name)
             new_name = old.name + "/" + default_name if old.name else default_name
             if counts.get(new_name, 0):
                 idx = 1
@@ -633,15 +671,15 @@ class VariableStore:
             scope = VariableScope(old.reuse, new_name, old.initializer, old.regularizer,
                                   name_scope + "/")
         elif isinstance(name_or_scope, str):
-            name_scope = self._unique_name(state, name_or_scope) if name_or_scope else \
-                state.name_stack
+            name_scope, generated = (self._unique_name(state, name_or_scope) if name_or_scope
+                                     else (state.name_stack, None))
             new_name = old.name + "/" + name_or_scope if old.name else name_or_scope
             scope = VariableScope(reuse or old.reuse, new_name, old.initializer,
                                   old.regularizer, name_scope + "/" if name_scope else "")
         elif isinstance(name_or_scope, VariableScope):
             new_name = name_or_scope.name
-            name_scope = self._unique_name(state, new_name.rsplit("/", 1)[-1]) if new_name \
-                else state.name_stack
+            name_scope, generated = (self._unique_name(state, new_name.rsplit("/", 1)[-1])
+                                     if new_name else (state.name_stack, None))
             scope = VariableScope(reuse if reuse else name_or_scope.reuse, new_name,
                                   name_or_scope.initializer, name_or_scope.regularizer,
                                   name_or_scope.original_name_scope)
@@ -662,7 +700,7 @@ class VariableStore:
                 kids.add(new_name)
         if isinstance(name_or_scope, VariableScope):
             snapshot = (dict(counts), {k: set(v) for k, v in state.children.items()})
-        frame = _ScopeFrame(state, old, state.name_stack, scope, snapshot)
+        frame = _ScopeFrame(state, old, state.name_stack, scope, snapshot, generated)
         state.scope = scope
         state.name_stack = name_scope
         return frame
@@ -682,6 +720,8 @@ class VariableStore:
                 pending.extend(children.pop(name, ()))
         state.scope = frame.old_scope
         state.name_stack = frame.old_name_stack
+        if frame.generated is not None:
+            self._forget_names_inside(frame.generated)
 
     def _push_name_scope(self, name, default_name):
         """Enter a name scope only (pools); returns (frame, unique name)."""
@@ -689,17 +729,19 @@ class VariableStore:
         if name is None:
             name = default_name
         old = state.name_stack
+        generated = None
         if name.endswith("/"):  # an absolute scope, re-entered as is
             new = name[:-1]
         else:
-            new = self._unique_name(state, name)
+            new, generated = self._unique_name(state, name)
         state.name_stack = new
-        return (state, old), new
+        return (state, old, generated), new
 
-    @staticmethod
-    def _pop_name_scope(frame):
-        state, old = frame
+    def _pop_name_scope(self, frame):
+        state, old, generated = frame
         state.name_stack = old
+        if generated is not None:
+            self._forget_names_inside(generated)
 
     # -- variables
     def get_variable(self, name, shape=None, dtype=None, initializer=None, regularizer=None,

@@ -180,9 +180,5 @@ def test_memory_is_flat_over_20000_calls_including_raising_ones():
 
 
 @linux_only
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "every layer call makes its name scope unique ('c', 'c_1', 'c_2', ...) and records it "
-    "in VariableStore._names_in_use forever: about 100 bytes per call, unbounded, in a "
-    "program that calls its model in a loop (TF does this once per graph, at build time)"))
 def test_layer_calls_with_reuse_keep_memory_flat():
     check_flat(*measure(10_000, layer_workload, warmup_calls=1200))

@@ -531,3 +531,20 @@ def test_add_to_collections_string_or_list():
     ref = slim.get_collection_ref("one")
     ref.append(4)
     assert slim.get_collection("one") == [1, 3, 4]
+
+
+def test_name_scopes_are_made_unique_as_tf_graph_unique_name():
+    """Aliases of pools follow TF's graph.unique_name, also for names that were
+    generated before (requesting 'p_1' after 'p' twice gives 'p_1_1').
+    Expected list computed with TensorFlow 2.21 + tf-slim 1.1 (graph mode)."""
+    import pyconv as slim
+
+    x = np.zeros((1, 4, 4, 1), np.float32)
+    with slim.VariableStore():
+        for scope in ["p", "p", "p", "p_1", "p_3", "p"]:
+            slim.max_pool2d(x, 1, outputs_collections="o", scope=scope)
+        for _ in range(3):
+            with slim.variable_scope("net", reuse=slim.AUTO_REUSE):
+                slim.max_pool2d(x, 1, outputs_collections="o", scope="q")
+        aliases = list(slim.convert_collection_to_dict("o"))
+    assert aliases == ["p", "p_1", "p_2", "p_1_1", "p_3", "p_4", "net/q", "net_1/q", "net_2/q"]
