@@ -133,8 +133,12 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
     /* Every byte count the operator or its caller will form must fit size_t. */
     int of = 0;
     size_t es = dtype_size(p->dtype);
-    mul(mul(mul(mul(p->batch, p->in_h, &of), p->in_w, &of), p->in_c, &of), es, &of);
-    mul(mul(mul(mul(p->batch, *out_h, &of), *out_w, &of), p->out_c, &of), es, &of);
+    /* per image first: with batch 0 the whole-batch products are 0 and
+     * would hide an image too large to address */
+    size_t in_image = mul(mul(mul(p->in_h, p->in_w, &of), p->in_c, &of), es, &of);
+    size_t out_image = mul(mul(mul(*out_h, *out_w, &of), p->out_c, &of), es, &of);
+    mul(p->batch, in_image, &of);
+    mul(p->batch, out_image, &of);
     size_t ks = mul(p->kernel_h, p->kernel_w, &of);
     mul(mul(mul(ks, p->in_c, &of), add(p->out_c, 64, &of), &of), es, &of);
     mul(mul(add(mul(*out_h, *out_w, &of), 64, &of), ks, &of), sizeof(void *), &of);
