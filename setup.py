@@ -2,7 +2,7 @@
 
 Metadata lives in pyproject.toml; this file only describes the extension.
 Environment switches (for development, never needed by users):
-  PYCONV_SANITIZE=1  build with AddressSanitizer + UBSan (see README, "Sanitizers")
+  PYCONV_SANITIZE=1  build with AddressSanitizer + UBSan (see tools/ROBUSTNESS.md)
   PYCONV_DEBUG=1     -O0 -g with asserts enabled
 """
 import glob
