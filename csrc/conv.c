@@ -28,7 +28,9 @@ struct pyconv_conv_op {
     size_t n_groups;    /* ceil(n_cblocks / group) */
     size_t wblock;      /* elements of one packed NR block */
     size_t in_image;    /* bytes of one input image */
-    void *packed;       /* n_cblocks * wblock elements */
+    void *packed;       /* n_cblocks * wblock elements, filled by the first run */
+    const void *weights, *bias; /* what to pack (bias may be NULL) */
+    int is_packed;
     const void **indirection; /* n_ptiles * ks * mr pointers */
     unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
     size_t zero_len;    /* elements of the zero vector */
@@ -149,31 +151,35 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
 
 /* Packed layout per NR block of output channels: NR biases, then for every
  * tap and input channel NR weights. Channels beyond out_c are zero. Every
- * byte is written once. */
-static void pack_weights(struct pyconv_conv_op *op, const void *weights, const void *bias)
+ * byte is written once. Blocks are packed in parallel (pack_blocks). */
+static void pack_block(struct pyconv_conv_op *op, size_t cb)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t es = op->elsize, nr = op->nr, kc = p->in_c, oc = p->out_c;
-    char *dst = op->packed;
-    for (size_t cb = 0; cb < op->n_cblocks; cb++) {
-        size_t n0 = cb * nr;
-        size_t nc = oc - n0 < nr ? oc - n0 : nr;
-        if (bias != NULL)
-            memcpy(dst, (const char *)bias + n0 * es, nc * es);
-        else
-            memset(dst, 0, nc * es);
-        memset(dst + nc * es, 0, (nr - nc) * es);
+    char *dst = (char *)op->packed + cb * op->wblock * es;
+    size_t n0 = cb * nr;
+    size_t nc = oc - n0 < nr ? oc - n0 : nr;
+    if (op->bias != NULL)
+        memcpy(dst, (const char *)op->bias + n0 * es, nc * es);
+    else
+        memset(dst, 0, nc * es);
+    memset(dst + nc * es, 0, (nr - nc) * es);
+    dst += nr * es;
+    /* HWIO: weights[tap][c][o] with tap = ky * kernel_w + kx */
+    const char *src = (const char *)op->weights + n0 * es;
+    for (size_t row = 0; row < op->ks * kc; row++) {
+        memcpy(dst, src, nc * es);
+        if (nc < nr)
+            memset(dst + nc * es, 0, (nr - nc) * es);
         dst += nr * es;
-        /* HWIO: weights[tap][c][o] with tap = ky * kernel_w + kx */
-        const char *src = (const char *)weights + n0 * es;
-        for (size_t row = 0; row < op->ks * kc; row++) {
-            memcpy(dst, src, nc * es);
-            if (nc < nr)
-                memset(dst + nc * es, 0, (nr - nc) * es);
-            dst += nr * es;
-            src += oc * es;
-        }
+        src += oc * es;
     }
+}
+
+static void pack_blocks(void *ctx, size_t first, size_t count)
+{
+    for (size_t cb = first; cb < first + count; cb++)
+        pack_block(ctx, cb);
 }
 
 /* Bytes of this core's L2 cache (asked once; 1 MiB when the system won't say). */
@@ -298,7 +304,8 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->in_image = p->in_h * p->in_w * p->in_c * op->elsize;
 
     memset(op->zero, 0, zero_len * es);
-    pack_weights(op, weights, bias);
+    op->weights = weights;
+    op->bias = bias;
 
     double lo = -__builtin_inf(), hi = __builtin_inf();
     if (p->activation == PYCONV_ACT_RELU) {
@@ -429,6 +436,14 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
     size_t n_tasks = op->n_groups * op->p.batch * op->n_ptiles;
     if (n_tasks == 0)
         return PYCONV_OK;
+    if (!op->is_packed) {
+        /* bytes moved per block, as the cost: packing is a strided copy */
+        int rc = pyconv_parallel_for(op->n_cblocks, op->wblock * op->elsize, n_threads,
+                                     pack_blocks, op, interrupted, ctx);
+        if (rc != PYCONV_OK)
+            return rc;
+        op->is_packed = 1;
+    }
     /* multiply-adds per task, to size chunks of roughly equal work */
     size_t task_macs = op->group * op->mr * op->nr * op->ks * op->p.in_c;
     return pyconv_parallel_for(n_tasks, task_macs, n_threads, run_tasks_cb, op, interrupted, ctx);

@@ -32,8 +32,10 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
 
 struct pyconv_conv_op;
 
-/* Plans a convolution: validates, packs weights (and bias, may be NULL) and
- * allocates the indirection buffer. */
+/* Plans a convolution: validates, picks the microkernel tile and allocates
+ * the packed-weight and indirection buffers. The weights (HWIO) and bias
+ * (may be NULL) are packed by the first pyconv_conv_run, on all its
+ * threads, so they must stay valid and unchanged until then. */
 int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
                        const void *weights, const void *bias, struct pyconv_conv_op **op_out,
                        char err[PYCONV_ERRLEN]);
