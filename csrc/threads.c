@@ -5,6 +5,7 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -17,6 +18,11 @@
 /* Target multiply-adds per chunk: small enough to balance, large enough to
  * make the shared counter's traffic negligible. */
 #define CHUNK_COST ((size_t)1 << 20)
+/* After a job a worker spins this long before sleeping, and the caller spins
+ * as long for the workers to finish: a network calls one layer right after
+ * another, and a sleeping worker may take a millisecond to be scheduled
+ * again (sometimes on the caller's busy core). OpenMP runtimes do the same. */
+#define SPIN_SECONDS 0.0005
 
 struct job {
     void (*fn)(void *, size_t, size_t);
@@ -31,9 +37,13 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;         /* guards the fie
 static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 static size_t n_workers;      /* threads started */
-static size_t job_workers;    /* workers taking part in the current job */
-static size_t finished;       /* of those, how many are done */
-static unsigned long generation;
+static size_t job_workers;    /* workers that may take part in the current job */
+/* Workers that joined the current job, and of those how many are done. A
+ * worker joins only while the job is open (current != NULL), so the caller
+ * waits for the workers that are working, never for one still waking up. */
+static size_t joined;
+static atomic_size_t finished;
+static atomic_ulong generation; /* bumped (under mu) for every job */
 /* generation when each worker was started: a worker that first runs after
  * the job it was started for was announced must still take part in it */
 static unsigned long born_at[MAX_WORKERS];
@@ -44,6 +54,50 @@ static int atfork_registered;
  * polls for Ctrl-C) must not leave workers reading a dead stack. Only the
  * holder of pool_owner uses it. */
 static struct job pool_job;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spins until *value != unwanted (returns 1) or SPIN_SECONDS pass (returns 0). */
+static int spin_while_ulong(atomic_ulong *value, unsigned long unwanted)
+{
+    double deadline = now_seconds() + SPIN_SECONDS;
+    for (;;) {
+        for (int i = 0; i < 16; i++) {
+            if (atomic_load_explicit(value, memory_order_acquire) != unwanted)
+                return 1;
+            cpu_relax();
+        }
+        sched_yield(); /* if we share a core with the caller, let it run */
+        if (now_seconds() > deadline)
+            return 0;
+    }
+}
+
+static int spin_until_size(atomic_size_t *value, size_t wanted)
+{
+    double deadline = now_seconds() + SPIN_SECONDS;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (atomic_load_explicit(value, memory_order_acquire) == wanted)
+                return 1;
+            cpu_relax();
+        }
+        if (now_seconds() > deadline)
+            return 0;
+    }
+}
 
 /* Takes chunks until none are left or the job is stopped. */
 static void work_on(struct job *j)
@@ -64,18 +118,25 @@ static void *worker_main(void *arg)
     size_t index = (size_t)arg;
     pthread_mutex_lock(&mu);
     unsigned long seen = born_at[index];
+    pthread_mutex_unlock(&mu);
     for (;;) {
-        while (generation == seen)
+        spin_while_ulong(&generation, seen);
+        pthread_mutex_lock(&mu);
+        while (atomic_load(&generation) == seen)
             pthread_cond_wait(&work_cv, &mu);
-        seen = generation;
-        if (index >= job_workers)
+        seen = atomic_load(&generation);
+        if (index >= job_workers || current == NULL) { /* not wanted, or already closed */
+            pthread_mutex_unlock(&mu);
             continue;
+        }
         struct job *j = current;
+        joined++;
         pthread_mutex_unlock(&mu);
         work_on(j);
         pthread_mutex_lock(&mu);
-        if (++finished == job_workers)
-            pthread_cond_signal(&done_cv);
+        atomic_fetch_add(&finished, 1);
+        pthread_cond_signal(&done_cv);
+        pthread_mutex_unlock(&mu);
     }
     return NULL;
 }
@@ -89,7 +150,8 @@ static void after_fork_child(void)
     pthread_cond_init(&done_cv, NULL);
     n_workers = 0;
     job_workers = 0;
-    finished = 0;
+    joined = 0;
+    atomic_store(&finished, 0);
     current = NULL;
 }
 
@@ -105,7 +167,7 @@ static size_t ensure_workers(size_t wanted)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        born_at[n_workers] = generation;
+        born_at[n_workers] = atomic_load(&generation);
         int rc = pthread_create(&t, &attr, worker_main, (void *)n_workers);
         pthread_attr_destroy(&attr);
         if (rc != 0)
@@ -115,12 +177,6 @@ static size_t ensure_workers(size_t wanted)
     return n_workers < wanted ? n_workers : wanted;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
                         void (*fn)(void *ctx, size_t first, size_t count), void *ctx,
@@ -164,8 +220,9 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
         pthread_mutex_lock(&mu);
         current = j;
         job_workers = helpers;
-        finished = 0;
-        generation++;
+        joined = 0;
+        atomic_store(&finished, 0);
+        atomic_fetch_add(&generation, 1);
         pthread_cond_broadcast(&work_cv);
         pthread_mutex_unlock(&mu);
     }
@@ -194,10 +251,16 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
     }
 
     if (helpers > 0) {
+        /* close the job to late risers, then wait for those who joined */
         pthread_mutex_lock(&mu);
-        while (finished < job_workers)
-            pthread_cond_wait(&done_cv, &mu);
         current = NULL;
+        size_t working = joined;
+        pthread_mutex_unlock(&mu);
+        if (atomic_load(&finished) < working)
+            spin_until_size(&finished, working);
+        pthread_mutex_lock(&mu);
+        while (atomic_load(&finished) < joined)
+            pthread_cond_wait(&done_cv, &mu);
         job_workers = 0;
         pthread_mutex_unlock(&mu);
     }
