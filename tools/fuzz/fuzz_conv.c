@@ -279,15 +279,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = pyconv_conv_create(&p, uk, w, b, &op, err);
     if (rc != PYCONV_OK || op == NULL)
         fail("create failed on parameters output_shape accepted", &p);
-    /* weights and bias are packed by create: changing them afterwards must not matter */
-    for (size_t i = 0; i < w_elems; i++)
-        store(w, f64, i, 1e30);
-    for (size_t i = 0; with_bias && i < p.out_c; i++)
-        store(b, f64, i, -1e30);
     pyconv_conv_setup(op, x, y);
     rc = pyconv_conv_run(op, n_threads, (specials & 16) ? never_interrupt : NULL, NULL);
     if (rc != PYCONV_OK)
         fail("run failed", &p);
+    /* the first run packed weights and bias: changing them afterwards must
+     * not matter to a second run, which must give the same bytes */
+    void *y_first = malloc(out_elems * es + 1);
+    if (y_first == NULL)
+        abort();
+    memcpy(y_first, y, out_elems * es);
+    for (size_t i = 0; i < w_elems; i++)
+        store(w, f64, i, 1e30);
+    for (size_t i = 0; with_bias && i < p.out_c; i++)
+        store(b, f64, i, -1e30);
+    memset(y, 0x5A, out_elems * es);
+    rc = pyconv_conv_run(op, n_threads, NULL, NULL);
+    if (rc != PYCONV_OK)
+        fail("second run failed", &p);
+    if (memcmp(y, y_first, out_elems * es) != 0)
+        fail("a second run differs from the first (weights not packed once?)", &p);
+    free(y_first);
     pyconv_conv_destroy(op);
 
     /* 4. the input is untouched and the output is the naive loop's, exactly */
