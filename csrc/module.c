@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffers.h"
 #include "conv.h"
 
 static const struct pyconv_ukernels *active_kernels; /* changed only with the GIL held */
@@ -73,47 +74,73 @@ static PyArrayObject *usable_array(PyObject *obj, int typenum, int ndim, const c
     return (PyArrayObject *)PyArray_FROM_OTF(obj, typenum, NPY_ARRAY_IN_ARRAY);
 }
 
-/* A C-contiguous array whose data starts on a 64-byte boundary: NumPy's
- * allocator gives 16, and a 512-bit store that straddles two cache lines
- * costs up to 15% on store-bound layers (few input channels). The memory is
- * a NumPy uint8 buffer (so NumPy's allocator, hugepage advice and tracemalloc
- * apply); the result is a view on it that keeps it alive. */
-#define OUTPUT_ALIGNMENT 64
-static PyArrayObject *new_aligned_array(int nd, npy_intp *dims, int typenum)
+/* Outputs live in 64-byte aligned blocks (NumPy's allocator gives 16, and a
+ * 512-bit store that straddles two cache lines costs up to 15% on
+ * store-bound layers) from buffers.c, which also keeps large freed blocks
+ * for reuse: a fresh 100 MB output costs ~10 ms of page faults here, as much
+ * as the convolution. The array's base is an OutputBuffer that gives the
+ * block back when the array goes. */
+typedef struct {
+    PyObject_HEAD
+    void *block;
+    size_t capacity;
+} OutputBuffer;
+
+static void output_buffer_dealloc(OutputBuffer *self)
 {
-    PyArray_Descr *descr = PyArray_DescrFromType(typenum);
-    if (descr == NULL)
-        return NULL;
-    npy_intp nbytes = typenum == NPY_DOUBLE ? sizeof(double) : sizeof(float);
+    pyconv_buffer_release(self->block, self->capacity);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject OutputBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyconv._conv.OutputBuffer",
+    .tp_basicsize = sizeof(OutputBuffer),
+    .tp_dealloc = (destructor)output_buffer_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The memory of a pyconv output array (returned to pyconv's cache when freed).",
+};
+
+/* tracemalloc sees output memory as it sees NumPy's (in its own domain) */
+#define TRACE_DOMAIN 0x70636f6e /* 'pcon' */
+static void trace_alloc(void *block, size_t size)
+{
+    PyTraceMalloc_Track(TRACE_DOMAIN, (uintptr_t)block, size);
+}
+static void trace_free(void *block, size_t size)
+{
+    (void)size;
+    PyTraceMalloc_Untrack(TRACE_DOMAIN, (uintptr_t)block);
+}
+
+static PyArrayObject *new_output_array(int nd, npy_intp *dims, int typenum)
+{
+    size_t nbytes = typenum == NPY_DOUBLE ? sizeof(double) : sizeof(float);
     for (int i = 0; i < nd; i++) {
-        if (dims[i] != 0 && nbytes > NPY_MAX_INTP / dims[i]) {
-            Py_DECREF(descr);
+        if (__builtin_mul_overflow(nbytes, (size_t)dims[i], &nbytes) ||
+            nbytes > (size_t)NPY_MAX_INTP) {
             PyErr_NoMemory();
             return NULL;
         }
-        nbytes *= dims[i];
     }
-    if (nbytes > NPY_MAX_INTP - OUTPUT_ALIGNMENT) {
-        Py_DECREF(descr);
+    OutputBuffer *buf = PyObject_New(OutputBuffer, &OutputBufferType);
+    if (buf == NULL)
+        return NULL;
+    buf->block = pyconv_buffer_acquire(nbytes, &buf->capacity);
+    if (buf->block == NULL) {
+        buf->capacity = 0;
+        Py_DECREF(buf);
         PyErr_NoMemory();
         return NULL;
     }
-    npy_intp raw_len = nbytes + OUTPUT_ALIGNMENT;
-    PyArrayObject *raw = (PyArrayObject *)PyArray_EMPTY(1, &raw_len, NPY_UINT8, 0);
-    if (raw == NULL) {
-        Py_DECREF(descr);
-        return NULL;
-    }
-    char *data = PyArray_DATA(raw);
-    data += (OUTPUT_ALIGNMENT - (size_t)data % OUTPUT_ALIGNMENT) % OUTPUT_ALIGNMENT;
-    /* steals descr */
     PyArrayObject *arr = (PyArrayObject *)PyArray_NewFromDescr(
-        &PyArray_Type, descr, nd, dims, NULL, data, NPY_ARRAY_CARRAY, NULL);
+        &PyArray_Type, PyArray_DescrFromType(typenum), nd, dims, NULL, buf->block,
+        NPY_ARRAY_CARRAY, NULL);
     if (arr == NULL) {
-        Py_DECREF(raw);
+        Py_DECREF(buf);
         return NULL;
     }
-    if (PyArray_SetBaseObject(arr, (PyObject *)raw) < 0) { /* steals raw */
+    if (PyArray_SetBaseObject(arr, (PyObject *)buf) < 0) { /* steals buf */
         Py_DECREF(arr);
         return NULL;
     }
@@ -208,7 +235,7 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
         goto fail;
     }
     npy_intp dims[4] = {(npy_intp)p.batch, (npy_intp)out_h, (npy_intp)out_w, (npy_intp)p.out_c};
-    out = new_aligned_array(4, dims, typenum);
+    out = new_output_array(4, dims, typenum);
     if (out == NULL)
         goto fail;
     if (PyArray_SIZE(out) == 0)
@@ -355,6 +382,34 @@ static PyObject *py_fma_peak_gflops(PyObject *self, PyObject *args, PyObject *kw
     return PyFloat_FromDouble(gflops);
 }
 
+static PyObject *py_set_output_cache_limit(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_Format(PyExc_ValueError, "set_output_cache_limit: nbytes must be >= 0, got %zd", n);
+        return NULL;
+    }
+    return PyLong_FromSize_t(pyconv_buffer_set_cache_limit((size_t)n));
+}
+
+static PyObject *py_output_cache_bytes(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromSize_t(pyconv_buffer_cached_bytes());
+}
+
+static PyObject *py_clear_output_cache(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    pyconv_buffer_clear();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
@@ -362,6 +417,12 @@ static PyMethodDef methods[] = {
     {"isa", py_isa, METH_NOARGS, "The instruction set of the active microkernels."},
     {"available_isas", py_available_isas, METH_NOARGS,
      "The instruction sets this CPU runs, best last."},
+    {"set_output_cache_limit", py_set_output_cache_limit, METH_O,
+     "Sets how many bytes of freed output memory are kept for reuse; returns the old limit."},
+    {"output_cache_bytes", py_output_cache_bytes, METH_NOARGS,
+     "Bytes of freed output memory now kept for reuse."},
+    {"clear_output_cache", py_clear_output_cache, METH_NOARGS,
+     "Returns the kept output memory to the system."},
     {"set_isa", py_set_isa, METH_O,
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,
@@ -377,6 +438,9 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__conv(void)
 {
     import_array();
+    if (PyType_Ready(&OutputBufferType) < 0)
+        return NULL;
     active_kernels = pyconv_select_ukernels(NULL);
+    pyconv_buffer_hooks(trace_alloc, trace_free);
     return PyModule_Create(&module);
 }

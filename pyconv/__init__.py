@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 _layer_modules = ("activations", "initializers", "regularizers", "arg_scope", "variables",
                   "layers")
-__all__ = list(_geometry_all) + ["nn", "set_num_threads", "get_num_threads"]
+__all__ = list(_geometry_all) + ["nn", "set_num_threads", "get_num_threads",
+                                 "set_output_cache_limit", "clear_output_cache"]
 
 
 def _import_layer_modules():
@@ -47,6 +48,40 @@ def set_num_threads(n):
 def get_num_threads():
     """The number of threads convolutions use."""
     return _conv.get_num_threads()
+
+
+def set_output_cache_limit(nbytes):
+    """Keep up to ``nbytes`` of freed output memory (blocks of 1 MiB and more) for
+    reuse; returns the previous limit. 0 turns the cache off.
+
+    A model called in a loop then reuses its outputs' memory instead of having
+    the system map and zero fresh pages for every large output, which can cost
+    as much as the convolution. Default 512 MiB, or ``PYCONV_OUTPUT_CACHE_MB``.
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(f"set_output_cache_limit: nbytes must be an int, got {nbytes!r}")
+    if nbytes < 0:
+        raise ValueError(f"set_output_cache_limit: nbytes must be >= 0, got {nbytes}")
+    return _conv.set_output_cache_limit(nbytes)
+
+
+def clear_output_cache():
+    """Return the freed output memory pyconv keeps for reuse to the system."""
+    _conv.clear_output_cache()
+
+
+def _default_output_cache():
+    env = _os.environ.get("PYCONV_OUTPUT_CACHE_MB", "").strip()
+    if env:
+        try:
+            mb = int(env)
+        except ValueError:
+            raise ValueError(
+                f"PYCONV_OUTPUT_CACHE_MB must be a non-negative integer, got {env!r}"
+            ) from None
+        if mb < 0:
+            raise ValueError(f"PYCONV_OUTPUT_CACHE_MB must be >= 0, got {mb}")
+        _conv.set_output_cache_limit(mb << 20)
 
 
 def _default_threads():
@@ -80,5 +115,6 @@ def _default_isa():
 
 
 _conv.set_num_threads(_default_threads())
+_default_output_cache()
 _default_isa()
 _import_layer_modules()

@@ -380,3 +380,35 @@ def test_threads_setting():
                 pyconv.set_num_threads(bad)
     finally:
         pyconv.set_num_threads(before)
+
+
+def test_output_memory_is_reused_but_never_shared():
+    """Freed outputs' memory is kept for reuse (large blocks); a live output
+    never shares memory with another, whatever the cache does."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 64, 64, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 64)).astype(np.float32)  # 2 MiB outputs
+    before = pyconv.set_output_cache_limit(64 << 20)
+    try:
+        pyconv.clear_output_cache()
+        ref = conv2d_reference(x, w, (1, 1), ((1, 1), (1, 1)))
+        first = pyconv.nn.conv2d(x, w)
+        del first
+        assert _conv.output_cache_bytes() >= 2 * 64 * 64 * 64 * 4
+        a = pyconv.nn.conv2d(x, w)  # takes the cached block
+        assert _conv.output_cache_bytes() == 0
+        b = pyconv.nn.conv2d(x, w)
+        assert not np.shares_memory(a, b)
+        a_copy = a.copy()
+        b[...] = -1  # writing one output leaves the other alone
+        np.testing.assert_array_equal(a, a_copy)
+        check_close(a, ref, error_scale(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)), np.float32)
+        pyconv.set_output_cache_limit(0)  # off: freed blocks go back to the system
+        del a, b
+        assert _conv.output_cache_bytes() == 0
+        with pytest.raises(ValueError, match="nbytes"):
+            pyconv.set_output_cache_limit(-1)
+        with pytest.raises(TypeError, match="nbytes"):
+            pyconv.set_output_cache_limit(1.5)
+    finally:
+        pyconv.set_output_cache_limit(before)
