@@ -154,7 +154,11 @@ def test_repeated_interrupts_leak_nothing():
     # indirection buffer 1.2 MB (each of the 30 calls)
     if msg["malloc"][0] is not None:
         assert msg["malloc"][1] - msg["malloc"][0] < 1_000_000, msg
-    assert msg["rss"][1] - msg["rss"][0] < 4_000_000, msg
+    # ASan's quarantine keeps freed blocks resident on purpose (up to 256 MB):
+    # RSS says nothing under it, as in test_leaks.py; ASan's own leak and
+    # use-after-free checks cover that build
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        assert msg["rss"][1] - msg["rss"][0] < 4_000_000, msg
 
 
 def test_signal_handler_that_convolves_during_a_convolution():
