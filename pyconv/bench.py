@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -67,7 +68,12 @@ TARGETS = {
     "tiny_nn_over_bare": 2.0,
     "tiny_layer_minus_nn_us": 20.0,
 }
-PAUSE = 0.01  # seconds between frameworks: lets another pool's spinning threads go to sleep
+# Before each framework is timed, every other thread of this process and of
+# the peers' worker processes must be idle: runtimes spin after their work
+# (OpenMP, Eigen, OpenBLAS: tens of ms seen here), and on a 2-core machine a
+# spinning pool halves the next framework's multi-threaded speed.
+QUIET_WINDOW = 0.005  # seconds per check
+QUIET_LIMIT = 1.0     # give up waiting after this long
 
 
 # --------------------------------------------------------------------------- layers
@@ -201,6 +207,45 @@ def rel_error(out, ref):
     if not math.isfinite(err):
         return math.inf
     return err / scale if scale > 0 else err
+
+
+def _cpu_ns(pids, skip_tid):
+    """CPU time (ns, /proc/*/task/*/schedstat) of every thread of ``pids``
+    ("self" for this process) but ``skip_tid``."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            if pid == "self" and int(tid) == skip_tid:
+                continue
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
+def quiesce(pids=()):
+    """Waits (up to QUIET_LIMIT) until the other threads of this process and the
+    peers' processes use under 5% of a core; returns the seconds waited."""
+    if not os.path.exists("/proc/self/task"):
+        time.sleep(QUIET_WINDOW)
+        return QUIET_WINDOW
+    me = threading.get_native_id()
+    pids = ["self", *pids]
+    start = time.perf_counter()
+    before = _cpu_ns(pids, me)
+    while True:
+        time.sleep(QUIET_WINDOW)
+        now = _cpu_ns(pids, me)
+        waited = time.perf_counter() - start
+        if now - before < 0.05 * QUIET_WINDOW * 1e9 or waited > QUIET_LIMIT:
+            return waited
+        before = now
 
 
 class CpuMonitor:
@@ -575,6 +620,10 @@ class TFPeer(Peer):
 
     def pids(self):
         return [proc.pid for proc, _ in self.workers.values()]
+
+    def start_workers(self, thread_counts):
+        for threads in thread_counts:
+            self._worker(threads)
 
     def _worker(self, threads):
         if threads not in self.workers:
@@ -983,6 +1032,16 @@ class Runner:
 
     def run(self):
         self.table.header()
+        # start every peer worker process now, so that none is still starting
+        # (importing TensorFlow takes seconds of CPU) while another is timed
+        for peer in self.peers:
+            start = getattr(peer, "start_workers", None)
+            if start is not None:
+                try:
+                    start(self.args.threads)
+                except Exception:  # reported by the first row that needs it
+                    pass
+        quiesce([pid for peer in self.peers for pid in peer.pids()])
         workdir = tempfile.mkdtemp(prefix="pyconv-bench-", dir=_scratch_dir())
         try:
             for index, layer in enumerate(self.layers):
@@ -1028,6 +1087,8 @@ class Runner:
                                         dilations=layer.rate)
 
             out = call()
+            peer_pids = [pid for peer in self.peers for pid in peer.pids()]
+            quiesce(peer_pids)
             record = {"suite": layer.suite, "name": layer.name, "batch": case.batch,
                       "threads": threads, "flops": layer.flops(case.batch),
                       "repeats": layer.repeats, "padding": layer.padding,
@@ -1045,7 +1106,7 @@ class Runner:
                 record["pyconv"]["peak_fraction"] = record["pyconv"]["gflops"] / (
                     self.peak[0] * threads)
             for peer in self.peers:
-                time.sleep(PAUSE)
+                quiesce(peer_pids)
                 record["peers"][peer.name] = self.run_peer(peer, threads, ref)
             record["cpu"] = monitor.stop()
             self.results.append(record)
