@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "threads.h"
+#include "wcache.h"
 
 struct pyconv_conv_op {
     struct pyconv_conv_params p;
@@ -30,7 +31,10 @@ struct pyconv_conv_op {
     size_t in_image;    /* bytes of one input image */
     void *packed;       /* n_cblocks * wblock elements, filled by the first run */
     const void *weights, *bias; /* what to pack (bias may be NULL) */
-    int is_packed;
+    int is_packed;      /* packed holds exactly weights and bias */
+    int cached_valid;   /* packed came from the cache holding an earlier packing */
+    atomic_int stale;   /* that packing differs from weights or bias */
+    struct pyconv_wcache_entry *wentry; /* packed's cache entry, or NULL if private */
     const void **indirection; /* n_ptiles * ks * mr pointers */
     unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
     size_t zero_len;    /* elements of the zero vector */
@@ -151,35 +155,77 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
 
 /* Packed layout per NR block of output channels: NR biases, then for every
  * tap and input channel NR weights. Channels beyond out_c are zero. Every
- * byte is written once. Blocks are packed in parallel (pack_blocks). */
-static void pack_block(struct pyconv_conv_op *op, size_t cb)
+ * byte is written once. The work is split by rows of the HWIO weights (one
+ * tap and input channel, all output channels): each row is read once,
+ * sequentially, and its pieces go to every block. */
+static void pack_rows(struct pyconv_conv_op *op, size_t first, size_t count)
 {
     const struct pyconv_conv_params *p = &op->p;
-    const size_t es = op->elsize, nr = op->nr, kc = p->in_c, oc = p->out_c;
-    char *dst = (char *)op->packed + cb * op->wblock * es;
-    size_t n0 = cb * nr;
-    size_t nc = oc - n0 < nr ? oc - n0 : nr;
-    if (op->bias != NULL)
-        memcpy(dst, (const char *)op->bias + n0 * es, nc * es);
-    else
-        memset(dst, 0, nc * es);
-    memset(dst + nc * es, 0, (nr - nc) * es);
-    dst += nr * es;
-    /* HWIO: weights[tap][c][o] with tap = ky * kernel_w + kx */
-    const char *src = (const char *)op->weights + n0 * es;
-    for (size_t row = 0; row < op->ks * kc; row++) {
-        memcpy(dst, src, nc * es);
-        if (nc < nr)
+    const size_t es = op->elsize, nr = op->nr, oc = p->out_c;
+    const size_t tail = oc - (op->n_cblocks - 1) * nr; /* channels of the last block */
+    const size_t blk = op->wblock * es;
+    char *packed = (char *)op->packed;
+    if (first == 0) {
+        for (size_t cb = 0; cb < op->n_cblocks; cb++) {
+            char *dst = packed + cb * blk;
+            size_t nc = cb + 1 < op->n_cblocks ? nr : tail;
+            if (op->bias != NULL)
+                memcpy(dst, (const char *)op->bias + cb * nr * es, nc * es);
+            else
+                memset(dst, 0, nc * es);
             memset(dst + nc * es, 0, (nr - nc) * es);
-        dst += nr * es;
-        src += oc * es;
+        }
+    }
+    for (size_t row = first; row < first + count; row++) {
+        const char *src = (const char *)op->weights + row * oc * es;
+        char *dst = packed + (nr + row * nr) * es;
+        for (size_t cb = 0; cb + 1 < op->n_cblocks; cb++) {
+            memcpy(dst, src, nr * es);
+            dst += blk;
+            src += nr * es;
+        }
+        memcpy(dst, src, tail * es);
+        memset(dst + tail * es, 0, (nr - tail) * es);
     }
 }
 
-static void pack_blocks(void *ctx, size_t first, size_t count)
+static void pack_rows_cb(void *ctx, size_t first, size_t count)
 {
-    for (size_t cb = first; cb < first + count; cb++)
-        pack_block(ctx, cb);
+    pack_rows(ctx, first, count);
+}
+
+/* The read-only twin of pack_rows for a cached block: sets op->stale if any
+ * byte of the weights or bias differs from what was packed. The zero lanes
+ * are ours alone and were written by the complete packing that made the
+ * block valid. */
+static void check_rows_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_conv_op *op = ctx;
+    const struct pyconv_conv_params *p = &op->p;
+    const size_t es = op->elsize, nr = op->nr, oc = p->out_c;
+    const size_t tail = oc - (op->n_cblocks - 1) * nr;
+    const size_t blk = op->wblock * es;
+    const char *packed = (const char *)op->packed;
+    int differs = 0;
+    if (first == 0 && op->bias != NULL) {
+        for (size_t cb = 0; cb < op->n_cblocks && !differs; cb++) {
+            size_t nc = cb + 1 < op->n_cblocks ? nr : tail;
+            differs = memcmp(packed + cb * blk, (const char *)op->bias + cb * nr * es, nc * es);
+        }
+    }
+    for (size_t row = first; row < first + count && !differs; row++) {
+        const char *src = (const char *)op->weights + row * oc * es;
+        const char *dst = packed + (nr + row * nr) * es;
+        for (size_t cb = 0; cb + 1 < op->n_cblocks && !differs; cb++) {
+            differs = memcmp(dst, src, nr * es);
+            dst += blk;
+            src += nr * es;
+        }
+        if (!differs)
+            differs = memcmp(dst, src, tail * es);
+    }
+    if (differs)
+        atomic_store_explicit(&op->stale, 1, memory_order_relaxed);
 }
 
 /* Bytes of this core's L2 cache (asked once; 1 MiB when the system won't say). */
@@ -248,9 +294,10 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     if (best == PYCONV_MAX_TILES || !tile_info(uk, f64, best, &mr, &nr, &speed))
         return fail(err, "internal error: no usable microkernel for this dtype");
 
-    /* One allocation per call holds the operator, its packed weights, the
-     * zero vector and the indirection buffer (sizes were overflow-checked by
-     * pyconv_conv_output_shape; their sum is checked here). */
+    /* One allocation per call holds the operator, the zero vector and the
+     * indirection buffer; the packed weights come from the weight cache
+     * (sizes were overflow-checked by pyconv_conv_output_shape; their sum is
+     * checked here). */
     int of = 0;
     const size_t es = dtype_size(p->dtype), ks = p->kernel_h * p->kernel_w;
     const size_t n_cblocks = (p->out_c + nr - 1) / nr;
@@ -262,20 +309,26 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     const size_t zero_len = mul(p->dilation_w == 1 ? p->kernel_w : 1, p->in_c, &of);
     const size_t zero_bytes = round_up64(mul(zero_len, es, &of));
     const size_t ind_bytes = round_up64(mul(mul(n_ptiles, ks, &of), mr * sizeof(void *), &of));
-    size_t total = add(add(add(add(head, packed_bytes, &of), zero_bytes, &of), ind_bytes, &of),
-                       n_ptiles, &of);
+    size_t total = add(add(add(head, zero_bytes, &of), ind_bytes, &of), n_ptiles, &of);
     total = round_up64(total);
-    if (of || total > PTRDIFF_MAX)
+    if (of || total > PTRDIFF_MAX || packed_bytes > PTRDIFF_MAX)
         return fail(err, "the buffers of this convolution would be larger than memory can address");
     char *block = aligned_alloc(64, total);
     if (block == NULL)
         return PYCONV_ENOMEM;
     struct pyconv_conv_op *op = (struct pyconv_conv_op *)block;
     memset(op, 0, sizeof(*op));
-    op->packed = block + head;
-    op->zero = block + head + packed_bytes;
-    op->indirection = (const void **)(block + head + packed_bytes + zero_bytes);
-    op->merged = (unsigned char *)(block + head + packed_bytes + zero_bytes + ind_bytes);
+    struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
+                                    p->in_c, p->out_c, nr};
+    op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
+    if (op->packed == NULL) {
+        free(block);
+        return PYCONV_ENOMEM;
+    }
+    atomic_init(&op->stale, 0);
+    op->zero = block + head;
+    op->indirection = (const void **)(block + head + zero_bytes);
+    op->merged = (unsigned char *)(block + head + zero_bytes + ind_bytes);
     op->zero_len = zero_len;
     op->p = *p;
     if (f64)
@@ -437,12 +490,24 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
     if (n_tasks == 0)
         return PYCONV_OK;
     if (!op->is_packed) {
-        /* bytes moved per block, as the cost: packing is a strided copy */
-        int rc = pyconv_parallel_for(op->n_cblocks, op->wblock * op->elsize, n_threads,
-                                     pack_blocks, op, interrupted, ctx);
-        if (rc != PYCONV_OK)
-            return rc;
-        op->is_packed = 1;
+        /* rows of weights; bytes per row as the cost: both are streams of bytes */
+        size_t rows = op->ks * op->p.in_c, row_bytes = op->p.out_c * op->elsize;
+        int rc = PYCONV_OK;
+        if (op->cached_valid) {
+            rc = pyconv_parallel_for(rows, row_bytes, n_threads, check_rows_cb, op, interrupted,
+                                     ctx);
+            if (rc != PYCONV_OK)
+                return rc;
+            op->cached_valid = 0;
+            op->is_packed = !atomic_load(&op->stale);
+        }
+        if (!op->is_packed) {
+            rc = pyconv_parallel_for(rows, row_bytes, n_threads, pack_rows_cb, op, interrupted,
+                                     ctx);
+            if (rc != PYCONV_OK)
+                return rc;
+            op->is_packed = 1;
+        }
     }
     /* multiply-adds per task, to size chunks of roughly equal work */
     size_t task_macs = op->group * op->mr * op->nr * op->ks * op->p.in_c;
@@ -451,5 +516,7 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
 
 void pyconv_conv_destroy(struct pyconv_conv_op *op)
 {
-    free(op); /* the one block from pyconv_conv_create */
+    /* a run stopped while packing leaves the block half packed: not valid */
+    pyconv_wcache_release(op->wentry, op->packed, op->is_packed);
+    free(op); /* the block from pyconv_conv_create */
 }

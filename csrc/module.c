@@ -11,6 +11,7 @@
 
 #include "buffers.h"
 #include "conv.h"
+#include "wcache.h"
 
 static const struct pyconv_ukernels *active_kernels; /* changed only with the GIL held */
 static Py_ssize_t num_threads = 1;
@@ -410,6 +411,34 @@ static PyObject *py_clear_output_cache(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_set_weight_cache_limit(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_Format(PyExc_ValueError, "set_weight_cache_limit: nbytes must be >= 0, got %zd", n);
+        return NULL;
+    }
+    return PyLong_FromSize_t(pyconv_wcache_set_limit((size_t)n));
+}
+
+static PyObject *py_weight_cache_bytes(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromSize_t(pyconv_wcache_bytes());
+}
+
+static PyObject *py_clear_weight_cache(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    pyconv_wcache_clear();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
@@ -423,6 +452,12 @@ static PyMethodDef methods[] = {
      "Bytes of freed output memory now kept for reuse."},
     {"clear_output_cache", py_clear_output_cache, METH_NOARGS,
      "Returns the kept output memory to the system."},
+    {"set_weight_cache_limit", py_set_weight_cache_limit, METH_O,
+     "Sets how many bytes of packed weights are kept between calls; returns the old limit."},
+    {"weight_cache_bytes", py_weight_cache_bytes, METH_NOARGS,
+     "Bytes of packed weights now kept between calls."},
+    {"clear_weight_cache", py_clear_weight_cache, METH_NOARGS,
+     "Frees the packed weights kept between calls (those not in use)."},
     {"set_isa", py_set_isa, METH_O,
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,
@@ -442,5 +477,6 @@ PyMODINIT_FUNC PyInit__conv(void)
         return NULL;
     active_kernels = pyconv_select_ukernels(NULL);
     pyconv_buffer_hooks(trace_alloc, trace_free);
+    pyconv_wcache_hooks(trace_alloc, trace_free);
     return PyModule_Create(&module);
 }

@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 _layer_modules = ("activations", "initializers", "regularizers", "arg_scope", "variables",
                   "layers")
 __all__ = list(_geometry_all) + ["nn", "set_num_threads", "get_num_threads",
-                                 "set_output_cache_limit", "clear_output_cache"]
+                                 "set_output_cache_limit", "clear_output_cache",
+                                 "set_weight_cache_limit", "clear_weight_cache"]
 
 
 def _import_layer_modules():
@@ -50,6 +51,14 @@ def get_num_threads():
     return _conv.get_num_threads()
 
 
+def _cache_limit(name, nbytes):
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(f"{name}: nbytes must be an int, got {nbytes!r}")
+    if nbytes < 0:
+        raise ValueError(f"{name}: nbytes must be >= 0, got {nbytes}")
+    return getattr(_conv, name)(nbytes)
+
+
 def set_output_cache_limit(nbytes):
     """Keep up to ``nbytes`` of freed output memory (blocks of 1 MiB and more) for
     reuse; returns the previous limit. 0 turns the cache off.
@@ -58,11 +67,7 @@ def set_output_cache_limit(nbytes):
     the system map and zero fresh pages for every large output, which can cost
     as much as the convolution. Default 512 MiB, or ``PYCONV_OUTPUT_CACHE_MB``.
     """
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
-        raise TypeError(f"set_output_cache_limit: nbytes must be an int, got {nbytes!r}")
-    if nbytes < 0:
-        raise ValueError(f"set_output_cache_limit: nbytes must be >= 0, got {nbytes}")
-    return _conv.set_output_cache_limit(nbytes)
+    return _cache_limit("set_output_cache_limit", nbytes)
 
 
 def clear_output_cache():
@@ -70,18 +75,39 @@ def clear_output_cache():
     _conv.clear_output_cache()
 
 
-def _default_output_cache():
-    env = _os.environ.get("PYCONV_OUTPUT_CACHE_MB", "").strip()
-    if env:
+def set_weight_cache_limit(nbytes):
+    """Keep up to ``nbytes`` of packed weights between calls; returns the previous
+    limit. 0 turns the cache off.
+
+    Every convolution first copies its filters into the layout its kernels
+    read ("packing"). With the cache, a later call with the same filter and
+    bias arrays checks them, read-only, against the kept packing and packs
+    again only if a byte changed: results never depend on the cache, and
+    filters may be changed in place between calls. The least recently used
+    packings are freed first. Default 128 MiB (a whole ResNet-50), or
+    ``PYCONV_WEIGHT_CACHE_MB``.
+    """
+    return _cache_limit("set_weight_cache_limit", nbytes)
+
+
+def clear_weight_cache():
+    """Free the packed weights pyconv keeps between calls."""
+    _conv.clear_weight_cache()
+
+
+def _default_cache_limits():
+    for env_name, setter in (("PYCONV_OUTPUT_CACHE_MB", _conv.set_output_cache_limit),
+                             ("PYCONV_WEIGHT_CACHE_MB", _conv.set_weight_cache_limit)):
+        env = _os.environ.get(env_name, "").strip()
+        if not env:
+            continue
         try:
             mb = int(env)
         except ValueError:
-            raise ValueError(
-                f"PYCONV_OUTPUT_CACHE_MB must be a non-negative integer, got {env!r}"
-            ) from None
+            raise ValueError(f"{env_name} must be a non-negative integer, got {env!r}") from None
         if mb < 0:
-            raise ValueError(f"PYCONV_OUTPUT_CACHE_MB must be >= 0, got {mb}")
-        _conv.set_output_cache_limit(mb << 20)
+            raise ValueError(f"{env_name} must be >= 0, got {mb}")
+        setter(mb << 20)
 
 
 def _default_threads():
@@ -115,6 +141,6 @@ def _default_isa():
 
 
 _conv.set_num_threads(_default_threads())
-_default_output_cache()
+_default_cache_limits()
 _default_isa()
 _import_layer_modules()

@@ -1,0 +1,212 @@
+#include "wcache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOTS 64
+
+struct pyconv_wcache_entry {
+    struct pyconv_wcache_key key;
+    void *block;
+    size_t bytes;
+    unsigned long used_at; /* for least-recently-used eviction */
+    int in_use, valid;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pyconv_wcache_entry slots[SLOTS]; /* block == NULL: free slot */
+static size_t held, limit = (size_t)128 << 20;
+static unsigned long clock_now;
+static void (*on_alloc)(void *, size_t);
+static void (*on_free)(void *, size_t);
+static int atfork_registered;
+
+void pyconv_wcache_hooks(void (*allocated)(void *, size_t), void (*freed)(void *, size_t))
+{
+    on_alloc = allocated;
+    on_free = freed;
+}
+
+/* A forked child has only the thread that forked: blocks other threads were
+ * using may be half packed, so nothing in use stays valid. */
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
+    for (size_t i = 0; i < SLOTS; i++) {
+        if (slots[i].block == (void *)&slots[i]) { /* was being allocated: no block */
+            held -= slots[i].bytes;
+            memset(&slots[i], 0, sizeof(slots[i]));
+        }
+        if (slots[i].in_use)
+            slots[i].valid = 0;
+        slots[i].in_use = 0;
+    }
+}
+
+static int same_key(const struct pyconv_wcache_key *a, const struct pyconv_wcache_key *b)
+{
+    return a->weights == b->weights && a->bias == b->bias && a->dtype == b->dtype &&
+           a->kernel_h == b->kernel_h && a->kernel_w == b->kernel_w && a->in_c == b->in_c &&
+           a->out_c == b->out_c && a->nr == b->nr;
+}
+
+/* Frees the hooks' view and the memory of blocks taken out of the cache
+ * (never under the lock: a hook may wait for the GIL). */
+static void free_blocks(void **blocks, size_t *sizes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (on_free)
+            on_free(blocks[i], sizes[i]);
+        free(blocks[i]);
+    }
+}
+
+/* Takes least recently used blocks not in use out of the cache until `extra`
+ * more bytes fit under the limit and (if need_slot) a slot is free; returns
+ * the free slot or SLOTS. Holds lock. */
+static size_t evict(size_t extra, int need_slot, void **out, size_t *sizes, size_t *n_out)
+{
+    for (;;) {
+        size_t free_slot = SLOTS, oldest = SLOTS;
+        for (size_t i = 0; i < SLOTS; i++) {
+            if (slots[i].block == NULL) {
+                if (free_slot == SLOTS)
+                    free_slot = i;
+            } else if (!slots[i].in_use &&
+                       (oldest == SLOTS || slots[i].used_at < slots[oldest].used_at)) {
+                oldest = i;
+            }
+        }
+        if (held + extra <= limit && (free_slot != SLOTS || !need_slot))
+            return free_slot;
+        if (oldest == SLOTS)
+            return SLOTS; /* everything left is in use */
+        out[*n_out] = slots[oldest].block;
+        sizes[(*n_out)++] = slots[oldest].bytes;
+        held -= slots[oldest].bytes;
+        memset(&slots[oldest], 0, sizeof(slots[oldest]));
+    }
+}
+
+static void *new_block(size_t bytes)
+{
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *block = rounded >= bytes ? aligned_alloc(64, rounded) : NULL;
+    if (block != NULL && on_alloc)
+        on_alloc(block, bytes);
+    return block;
+}
+
+void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
+                            struct pyconv_wcache_entry **entry, int *valid)
+{
+    void *evicted[SLOTS];
+    size_t sizes[SLOTS], n_evicted = 0;
+    *entry = NULL;
+    *valid = 0;
+    pthread_mutex_lock(&lock);
+    if (!atfork_registered) {
+        pthread_atfork(NULL, NULL, after_fork_child);
+        atfork_registered = 1;
+    }
+    size_t slot = SLOTS;
+    if (bytes <= limit) {
+        for (size_t i = 0; i < SLOTS; i++) {
+            if (slots[i].block != NULL && slots[i].bytes == bytes && same_key(&slots[i].key, key)) {
+                slot = i;
+                break;
+            }
+        }
+        if (slot != SLOTS) {
+            if (slots[slot].in_use) { /* another thread packs or runs with it: go private */
+                pthread_mutex_unlock(&lock);
+                return new_block(bytes);
+            }
+            slots[slot].in_use = 1;
+            slots[slot].used_at = ++clock_now;
+            *entry = &slots[slot];
+            *valid = slots[slot].valid;
+            void *block = slots[slot].block;
+            pthread_mutex_unlock(&lock);
+            return block;
+        }
+        slot = evict(bytes, 1, evicted, sizes, &n_evicted);
+        if (slot != SLOTS) { /* reserve the slot and the bytes, allocate unlocked */
+            slots[slot].key = *key;
+            slots[slot].bytes = bytes;
+            slots[slot].in_use = 1;
+            slots[slot].valid = 0;
+            slots[slot].used_at = ++clock_now;
+            slots[slot].block = (void *)&slots[slot]; /* placeholder: slot taken */
+            held += bytes;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    free_blocks(evicted, sizes, n_evicted);
+    void *block = new_block(bytes);
+    if (slot == SLOTS)
+        return block;
+    pthread_mutex_lock(&lock);
+    if (block == NULL) { /* give the reservation back */
+        held -= bytes;
+        memset(&slots[slot], 0, sizeof(slots[slot]));
+    } else {
+        slots[slot].block = block;
+        *entry = &slots[slot];
+    }
+    pthread_mutex_unlock(&lock);
+    return block;
+}
+
+void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, int valid)
+{
+    if (block == NULL)
+        return;
+    if (entry == NULL) {
+        free_blocks(&block, &(size_t){0}, 1);
+        return;
+    }
+    void *evicted[SLOTS];
+    size_t sizes[SLOTS], n_evicted = 0;
+    pthread_mutex_lock(&lock);
+    entry->valid = valid;
+    entry->in_use = 0;
+    evict(0, 0, evicted, sizes, &n_evicted); /* the limit may have been lowered meanwhile */
+    pthread_mutex_unlock(&lock);
+    free_blocks(evicted, sizes, n_evicted);
+}
+
+size_t pyconv_wcache_set_limit(size_t bytes)
+{
+    void *evicted[SLOTS];
+    size_t sizes[SLOTS], n_evicted = 0;
+    pthread_mutex_lock(&lock);
+    size_t old = limit;
+    limit = bytes;
+    evict(0, 0, evicted, sizes, &n_evicted);
+    pthread_mutex_unlock(&lock);
+    free_blocks(evicted, sizes, n_evicted);
+    return old;
+}
+
+size_t pyconv_wcache_bytes(void)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = held;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+void pyconv_wcache_clear(void)
+{
+    void *evicted[SLOTS];
+    size_t sizes[SLOTS], n_evicted = 0;
+    pthread_mutex_lock(&lock);
+    size_t old = limit;
+    limit = 0;
+    evict(0, 0, evicted, sizes, &n_evicted);
+    limit = old;
+    pthread_mutex_unlock(&lock);
+    free_blocks(evicted, sizes, n_evicted);
+}
