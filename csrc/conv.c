@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buffers.h"
 #include "threads.h"
 #include "wcache.h"
 
@@ -35,6 +36,7 @@ struct pyconv_conv_op {
     int cached_valid;   /* packed came from the cache holding an earlier packing */
     atomic_int stale;   /* that packing differs from weights or bias */
     struct pyconv_wcache_entry *wentry; /* packed's cache entry, or NULL if private */
+    size_t capacity;    /* bytes of the block this struct heads (pyconv_buffer_acquire) */
     const void **indirection; /* n_ptiles * ks * mr pointers */
     unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
     size_t zero_len;    /* elements of the zero vector */
@@ -313,16 +315,20 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     total = round_up64(total);
     if (of || total > PTRDIFF_MAX || packed_bytes > PTRDIFF_MAX)
         return fail(err, "the buffers of this convolution would be larger than memory can address");
-    char *block = aligned_alloc(64, total);
+    /* from the cache of large blocks, like outputs: a fresh mapping would be
+     * zeroed page by page every call, and a malloc'd one fragments the heap */
+    size_t capacity;
+    char *block = pyconv_buffer_acquire(total, &capacity);
     if (block == NULL)
         return PYCONV_ENOMEM;
     struct pyconv_conv_op *op = (struct pyconv_conv_op *)block;
     memset(op, 0, sizeof(*op));
+    op->capacity = capacity;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
                                     p->in_c, p->out_c, nr};
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     if (op->packed == NULL) {
-        free(block);
+        pyconv_buffer_release(block, capacity);
         return PYCONV_ENOMEM;
     }
     atomic_init(&op->stale, 0);
@@ -518,5 +524,5 @@ void pyconv_conv_destroy(struct pyconv_conv_op *op)
 {
     /* a run stopped while packing leaves the block half packed: not valid */
     pyconv_wcache_release(op->wentry, op->packed, op->is_packed);
-    free(op); /* the block from pyconv_conv_create */
+    pyconv_buffer_release(op, op->capacity); /* the block from pyconv_conv_create */
 }

@@ -60,8 +60,9 @@ def _cache_limit(name, nbytes):
 
 
 def set_output_cache_limit(nbytes):
-    """Keep up to ``nbytes`` of freed output memory (blocks of 1 MiB and more) for
-    reuse; returns the previous limit. 0 turns the cache off.
+    """Keep up to ``nbytes`` of freed output memory (blocks of 1 MiB and more,
+    outputs and the convolutions' indirection buffers) for reuse; returns the
+    previous limit. 0 turns the cache off.
 
     A model called in a loop then reuses its outputs' memory instead of having
     the system map and zero fresh pages for every large output, which can cost

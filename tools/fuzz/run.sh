@@ -31,7 +31,7 @@ cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -pthread
         -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/ukernels")
 objs="$out/obj"
 rm -rf "$objs" && mkdir -p "$objs"
-for src in "$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/wcache.c "$root"/csrc/ukernels/*.c; do
+for src in "$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/wcache.c "$root"/csrc/buffers.c "$root"/csrc/ukernels/*.c; do
     "$CC" "${cflags[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
 done
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
