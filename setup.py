@@ -10,6 +10,33 @@ import os
 
 import numpy as np
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class build_ext_and_copy(build_ext):
+    """Builds as usual, then also puts the extension beside the sources.
+
+    ``pip install . && python -m pyconv demo``, run from a checkout, imports
+    the ``pyconv`` in the current directory (``-m`` puts it first on
+    sys.path), not the installed one; without its compiled ``_conv`` that
+    import would fail. pip builds in the checkout, so the copy lands there
+    (git-ignored). ``build_ext --inplace`` needs no copy.
+    """
+
+    def run(self):
+        super().run()
+        if self.inplace:
+            return
+        for ext in self.extensions:
+            built = self.get_ext_fullpath(ext.name)
+            self.inplace = True
+            try:
+                beside_sources = self.get_ext_fullpath(ext.name)
+            finally:
+                self.inplace = False
+            if os.path.isdir(os.path.dirname(beside_sources)) and os.access(
+                    os.path.dirname(beside_sources), os.W_OK):
+                self.copy_file(built, beside_sources)
 
 sources = sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/ukernels/*.c"))
 # headers and kernel templates: a change to any of them rebuilds the extension
@@ -30,6 +57,7 @@ if os.environ.get("PYCONV_SANITIZE"):
     link_args += san
 
 setup(
+    cmdclass={"build_ext": build_ext_and_copy},
     ext_modules=[
         Extension(
             "pyconv._conv",
