@@ -30,10 +30,20 @@ void pyconv_buffer_hooks(void (*allocated)(void *, size_t), void (*freed)(void *
     on_free = freed;
 }
 
-static void free_block(void *block, size_t capacity)
+void *pyconv_block_alloc(size_t bytes)
 {
+    void *block = aligned_alloc(64, bytes);
+    if (block != NULL && on_alloc)
+        on_alloc(block, bytes);
+    return block;
+}
+
+void pyconv_block_free(void *block, size_t bytes)
+{
+    if (block == NULL)
+        return;
     if (on_free)
-        on_free(block, capacity);
+        on_free(block, bytes);
     free(block);
 }
 
@@ -68,7 +78,7 @@ void *pyconv_buffer_acquire(size_t bytes, size_t *capacity)
         }
         pthread_mutex_unlock(&lock);
     }
-    void *block = aligned_alloc(64, want);
+    void *block = pyconv_block_alloc(want);
     if (block == NULL)
         return NULL;
 #ifdef MADV_HUGEPAGE
@@ -76,8 +86,6 @@ void *pyconv_buffer_acquire(size_t bytes, size_t *capacity)
         madvise((void *)((size_t)block & ~(size_t)4095), want, MADV_HUGEPAGE);
 #endif
     *capacity = want;
-    if (on_alloc)
-        on_alloc(block, want);
     return block;
 }
 
@@ -87,7 +95,7 @@ static void make_room(size_t extra, int need_slot)
 {
     while (n_slots > 0 &&
            (cached_bytes + extra > cache_limit || (need_slot && n_slots == CACHE_SLOTS))) {
-        free_block(slots[0].block, slots[0].capacity);
+        pyconv_block_free(slots[0].block, slots[0].capacity);
         cached_bytes -= slots[0].capacity;
         for (size_t i = 1; i < n_slots; i++)
             slots[i - 1] = slots[i];
@@ -112,7 +120,7 @@ int pyconv_buffer_release(void *block, size_t capacity)
         }
         pthread_mutex_unlock(&lock);
     }
-    free_block(block, capacity);
+    pyconv_block_free(block, capacity);
     return 1;
 }
 

@@ -15,6 +15,13 @@ void *pyconv_buffer_acquire(size_t bytes, size_t *capacity);
  * Returns 1 if it was freed, 0 if cached. */
 int pyconv_buffer_release(void *block, size_t capacity);
 
+/* A 64-byte aligned block of `bytes` (a multiple of 64) straight from the
+ * system, or NULL, and its release: the two calls every cached block of
+ * pyconv (outputs here, packed weights in wcache.c) is made and freed with,
+ * so the hooks below see all of them. */
+void *pyconv_block_alloc(size_t bytes);
+void pyconv_block_free(void *block, size_t bytes);
+
 /* Called with every block taken from or given back to the system (for
  * tracemalloc); either may be NULL. */
 void pyconv_buffer_hooks(void (*allocated)(void *block, size_t capacity),

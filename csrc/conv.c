@@ -37,6 +37,7 @@ struct pyconv_conv_op {
     atomic_int stale;   /* that packing differs from weights or bias */
     struct pyconv_wcache_entry *wentry; /* packed's cache entry, or NULL if private */
     size_t capacity;    /* bytes of the block this struct heads (pyconv_buffer_acquire) */
+    size_t packed_bytes; /* bytes of packed (pyconv_wcache_acquire) */
     const void **indirection; /* n_ptiles * ks * mr pointers */
     unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
     size_t zero_len;    /* elements of the zero vector */
@@ -159,74 +160,64 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
  * tap and input channel NR weights. Channels beyond out_c are zero. Every
  * byte is written once. The work is split by rows of the HWIO weights (one
  * tap and input channel, all output channels): each row is read once,
- * sequentially, and its pieces go to every block. */
-static void pack_rows(struct pyconv_conv_op *op, size_t first, size_t count)
+ * sequentially, and its pieces go to every block.
+ *
+ * With `check`, nothing is written: the same pieces are compared with a
+ * cached packing instead, and the result is non-zero if any byte of the
+ * weights or bias differs (the zero lanes are ours alone, written by the
+ * complete packing that made the cached block valid). */
+static int pack_or_check_rows(struct pyconv_conv_op *op, size_t first, size_t count, int check)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t es = op->elsize, nr = op->nr, oc = p->out_c;
     const size_t tail = oc - (op->n_cblocks - 1) * nr; /* channels of the last block */
     const size_t blk = op->wblock * es;
     char *packed = (char *)op->packed;
-    if (first == 0) {
-        for (size_t cb = 0; cb < op->n_cblocks; cb++) {
+    int differs = 0;
+    if (first == 0 && (op->bias != NULL || !check)) {
+        for (size_t cb = 0; cb < op->n_cblocks && !differs; cb++) {
             char *dst = packed + cb * blk;
             size_t nc = cb + 1 < op->n_cblocks ? nr : tail;
-            if (op->bias != NULL)
-                memcpy(dst, (const char *)op->bias + cb * nr * es, nc * es);
-            else
-                memset(dst, 0, nc * es);
-            memset(dst + nc * es, 0, (nr - nc) * es);
-        }
-    }
-    for (size_t row = first; row < first + count; row++) {
-        const char *src = (const char *)op->weights + row * oc * es;
-        char *dst = packed + (nr + row * nr) * es;
-        for (size_t cb = 0; cb + 1 < op->n_cblocks; cb++) {
-            memcpy(dst, src, nr * es);
-            dst += blk;
-            src += nr * es;
-        }
-        memcpy(dst, src, tail * es);
-        memset(dst + tail * es, 0, (nr - tail) * es);
-    }
-}
-
-static void pack_rows_cb(void *ctx, size_t first, size_t count)
-{
-    pack_rows(ctx, first, count);
-}
-
-/* The read-only twin of pack_rows for a cached block: sets op->stale if any
- * byte of the weights or bias differs from what was packed. The zero lanes
- * are ours alone and were written by the complete packing that made the
- * block valid. */
-static void check_rows_cb(void *ctx, size_t first, size_t count)
-{
-    struct pyconv_conv_op *op = ctx;
-    const struct pyconv_conv_params *p = &op->p;
-    const size_t es = op->elsize, nr = op->nr, oc = p->out_c;
-    const size_t tail = oc - (op->n_cblocks - 1) * nr;
-    const size_t blk = op->wblock * es;
-    const char *packed = (const char *)op->packed;
-    int differs = 0;
-    if (first == 0 && op->bias != NULL) {
-        for (size_t cb = 0; cb < op->n_cblocks && !differs; cb++) {
-            size_t nc = cb + 1 < op->n_cblocks ? nr : tail;
-            differs = memcmp(packed + cb * blk, (const char *)op->bias + cb * nr * es, nc * es);
+            if (op->bias == NULL) { /* packing without bias: zeros */
+                memset(dst, 0, nr * es);
+                continue;
+            }
+            const char *src = (const char *)op->bias + cb * nr * es;
+            if (check) {
+                differs = memcmp(dst, src, nc * es);
+            } else {
+                memcpy(dst, src, nc * es);
+                memset(dst + nc * es, 0, (nr - nc) * es);
+            }
         }
     }
     for (size_t row = first; row < first + count && !differs; row++) {
         const char *src = (const char *)op->weights + row * oc * es;
-        const char *dst = packed + (nr + row * nr) * es;
-        for (size_t cb = 0; cb + 1 < op->n_cblocks && !differs; cb++) {
-            differs = memcmp(dst, src, nr * es);
+        char *dst = packed + (nr + row * nr) * es;
+        for (size_t cb = 0; cb < op->n_cblocks && !differs; cb++) {
+            size_t nc = cb + 1 < op->n_cblocks ? nr : tail;
+            if (check) {
+                differs = memcmp(dst, src, nc * es);
+            } else {
+                memcpy(dst, src, nc * es);
+                memset(dst + nc * es, 0, (nr - nc) * es);
+            }
             dst += blk;
             src += nr * es;
         }
-        if (!differs)
-            differs = memcmp(dst, src, tail * es);
     }
-    if (differs)
+    return differs;
+}
+
+static void pack_rows_cb(void *ctx, size_t first, size_t count)
+{
+    pack_or_check_rows(ctx, first, count, 0);
+}
+
+static void check_rows_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_conv_op *op = ctx;
+    if (pack_or_check_rows(op, first, count, 1))
         atomic_store_explicit(&op->stale, 1, memory_order_relaxed);
 }
 
@@ -324,6 +315,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     struct pyconv_conv_op *op = (struct pyconv_conv_op *)block;
     memset(op, 0, sizeof(*op));
     op->capacity = capacity;
+    op->packed_bytes = packed_bytes;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
                                     p->in_c, p->out_c, nr};
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
@@ -523,6 +515,6 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
 void pyconv_conv_destroy(struct pyconv_conv_op *op)
 {
     /* a run stopped while packing leaves the block half packed: not valid */
-    pyconv_wcache_release(op->wentry, op->packed, op->is_packed);
+    pyconv_wcache_release(op->wentry, op->packed, op->packed_bytes, op->is_packed);
     pyconv_buffer_release(op, op->capacity); /* the block from pyconv_conv_create */
 }

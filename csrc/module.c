@@ -383,17 +383,24 @@ static PyObject *py_fma_peak_gflops(PyObject *self, PyObject *args, PyObject *kw
     return PyFloat_FromDouble(gflops);
 }
 
-static PyObject *py_set_output_cache_limit(PyObject *self, PyObject *arg)
+/* set_output_cache_limit and set_weight_cache_limit: nbytes >= 0 to `set`,
+ * which returns the previous limit. */
+static PyObject *set_cache_limit(PyObject *arg, const char *name, size_t (*set)(size_t))
 {
-    (void)self;
     Py_ssize_t n = PyLong_AsSsize_t(arg);
     if (n == -1 && PyErr_Occurred())
         return NULL;
     if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "set_output_cache_limit: nbytes must be >= 0, got %zd", n);
+        PyErr_Format(PyExc_ValueError, "%s: nbytes must be >= 0, got %zd", name, n);
         return NULL;
     }
-    return PyLong_FromSize_t(pyconv_buffer_set_cache_limit((size_t)n));
+    return PyLong_FromSize_t(set((size_t)n));
+}
+
+static PyObject *py_set_output_cache_limit(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    return set_cache_limit(arg, "set_output_cache_limit", pyconv_buffer_set_cache_limit);
 }
 
 static PyObject *py_output_cache_bytes(PyObject *self, PyObject *unused)
@@ -414,14 +421,7 @@ static PyObject *py_clear_output_cache(PyObject *self, PyObject *unused)
 static PyObject *py_set_weight_cache_limit(PyObject *self, PyObject *arg)
 {
     (void)self;
-    Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred())
-        return NULL;
-    if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "set_weight_cache_limit: nbytes must be >= 0, got %zd", n);
-        return NULL;
-    }
-    return PyLong_FromSize_t(pyconv_wcache_set_limit((size_t)n));
+    return set_cache_limit(arg, "set_weight_cache_limit", pyconv_wcache_set_limit);
 }
 
 static PyObject *py_weight_cache_bytes(PyObject *self, PyObject *unused)
@@ -477,6 +477,5 @@ PyMODINIT_FUNC PyInit__conv(void)
         return NULL;
     active_kernels = pyconv_select_ukernels(NULL);
     pyconv_buffer_hooks(trace_alloc, trace_free);
-    pyconv_wcache_hooks(trace_alloc, trace_free);
     return PyModule_Create(&module);
 }

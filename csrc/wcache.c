@@ -1,5 +1,7 @@
 #include "wcache.h"
 
+#include "buffers.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +20,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pyconv_wcache_entry slots[SLOTS]; /* block == NULL: free slot */
 static size_t held, limit = (size_t)128 << 20;
 static unsigned long clock_now;
-static void (*on_alloc)(void *, size_t);
-static void (*on_free)(void *, size_t);
 static int atfork_registered;
-
-void pyconv_wcache_hooks(void (*allocated)(void *, size_t), void (*freed)(void *, size_t))
-{
-    on_alloc = allocated;
-    on_free = freed;
-}
 
 /* A forked child has only the thread that forked: blocks other threads were
  * using may be half packed, so nothing in use stays valid. */
@@ -51,15 +45,12 @@ static int same_key(const struct pyconv_wcache_key *a, const struct pyconv_wcach
            a->out_c == b->out_c && a->nr == b->nr;
 }
 
-/* Frees the hooks' view and the memory of blocks taken out of the cache
- * (never under the lock: a hook may wait for the GIL). */
+/* Frees blocks taken out of the cache (never under the lock: the tracemalloc
+ * hook of pyconv_block_free may wait for the GIL). */
 static void free_blocks(void **blocks, size_t *sizes, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (on_free)
-            on_free(blocks[i], sizes[i]);
-        free(blocks[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        pyconv_block_free(blocks[i], sizes[i]);
 }
 
 /* Takes least recently used blocks not in use out of the cache until `extra`
@@ -89,15 +80,6 @@ static size_t evict(size_t extra, int need_slot, void **out, size_t *sizes, size
     }
 }
 
-static void *new_block(size_t bytes)
-{
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void *block = rounded >= bytes ? aligned_alloc(64, rounded) : NULL;
-    if (block != NULL && on_alloc)
-        on_alloc(block, bytes);
-    return block;
-}
-
 void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
                             struct pyconv_wcache_entry **entry, int *valid)
 {
@@ -121,7 +103,7 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
         if (slot != SLOTS) {
             if (slots[slot].in_use) { /* another thread packs or runs with it: go private */
                 pthread_mutex_unlock(&lock);
-                return new_block(bytes);
+                return pyconv_block_alloc(bytes);
             }
             slots[slot].in_use = 1;
             slots[slot].used_at = ++clock_now;
@@ -144,7 +126,7 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
     }
     pthread_mutex_unlock(&lock);
     free_blocks(evicted, sizes, n_evicted);
-    void *block = new_block(bytes);
+    void *block = pyconv_block_alloc(bytes);
     if (slot == SLOTS)
         return block;
     pthread_mutex_lock(&lock);
@@ -159,12 +141,13 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
     return block;
 }
 
-void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, int valid)
+void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, size_t bytes,
+                           int valid)
 {
     if (block == NULL)
         return;
     if (entry == NULL) {
-        free_blocks(&block, &(size_t){0}, 1);
+        pyconv_block_free(block, bytes);
         return;
     }
     void *evicted[SLOTS];

@@ -19,7 +19,7 @@ struct pyconv_wcache_key {
 
 struct pyconv_wcache_entry;
 
-/* A block of `bytes` (64-byte aligned) for packed weights with this key.
+/* A block of `bytes` (a multiple of 64; 64-byte aligned) for packed weights with this key.
  * *entry is the cache entry holding it (NULL for a private block, when the
  * cache is off, full of blocks in use or the block is larger than its limit);
  * *valid is 1 if the block holds a complete packing for this key, to be
@@ -27,8 +27,10 @@ struct pyconv_wcache_entry;
 void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
                             struct pyconv_wcache_entry **entry, int *valid);
 
-/* Gives the block back; `valid` says whether it now holds a complete packing. */
-void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, int valid);
+/* Gives the block (of `bytes`, as acquired) back; `valid` says whether it now
+ * holds a complete packing. */
+void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, size_t bytes,
+                           int valid);
 
 /* Byte limit of the cached blocks (0: off); returns the previous one. Lowering
  * it frees the blocks not in use that no longer fit. */
@@ -39,9 +41,5 @@ size_t pyconv_wcache_bytes(void);
 
 /* Frees every cached block not in use. */
 void pyconv_wcache_clear(void);
-
-/* Called with every block taken from or given back to the system. */
-void pyconv_wcache_hooks(void (*allocated)(void *block, size_t bytes),
-                         void (*freed)(void *block, size_t bytes));
 
 #endif

@@ -9,6 +9,7 @@ kernels, seconds on the fastest) with 170 MB of buffers. The only timing
 assertion: the KeyboardInterrupt arrives less than 3 s after SIGINT.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -40,10 +41,19 @@ PRELUDE = textwrap.dedent("""
 """)
 
 
-def run_child(code, *args, timeout=240):
-    return subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(code), *args],
+@contextlib.contextmanager
+def run_child(code, *args):
+    """The child process running PRELUDE + code; killed on the way out if it
+    is still running (a failed assertion must not leave it behind)."""
+    proc = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(code), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def read_message(proc, timeout=240):
@@ -65,7 +75,7 @@ def read_message(proc, timeout=240):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_sigint_interrupts_a_long_convolution_within_bound(threads):
-    proc = run_child("""
+    with run_child("""
         pyconv.set_num_threads(int(sys.argv[1]))
         x_before = X.copy()
         say(state="started")
@@ -81,8 +91,7 @@ def test_sigint_interrupts_a_long_convolution_within_bound(threads):
         small = nn.conv2d(X[:, :8, :8, :64], W[:, :, :64, :64], padding="VALID")
         assert np.allclose(small, 9 * 64 * 1e-3, rtol=1e-5)
         say(state="ok")
-    """, str(threads), "--big")
-    try:
+    """, str(threads), "--big") as proc:
         assert read_message(proc) == {"state": "started"}
         time.sleep(0.5)  # well inside the convolution
         sent = time.monotonic()
@@ -93,17 +102,13 @@ def test_sigint_interrupts_a_long_convolution_within_bound(threads):
         assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
         assert read_message(proc) == {"state": "ok"}
         assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_repeated_interrupts_leak_nothing():
     """30 convolutions interrupted (by _thread.interrupt_main, as Ctrl-C),
     with 1 and 2 threads: malloc-in-use and RSS do not grow (each interrupted
     call frees its output, copies, packed weights and indirection buffer)."""
-    proc = run_child("""
+    with run_child("""
         import ctypes, gc
         sys.path.insert(0, sys.argv[1])
         from test_leaks import malloc_in_use, rss
@@ -142,14 +147,9 @@ def test_repeated_interrupts_leak_nothing():
         gc.collect()
         after = (malloc_in_use(), rss())
         say(malloc=[before[0], after[0]], rss=[before[1], after[1]])
-    """, os.path.dirname(os.path.abspath(__file__)))  # no --big
-    try:
+    """, os.path.dirname(os.path.abspath(__file__))) as proc:  # no --big
         msg = read_message(proc)
         assert proc.wait(60) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     # a leaked output is 32 MB, leaked packed weights 9 MB, a leaked
     # indirection buffer 1.2 MB (each of the 30 calls)
     if msg["malloc"][0] is not None:
@@ -165,7 +165,7 @@ def test_signal_handler_that_convolves_during_a_convolution():
     """A Python signal handler runs inside the poll, while this thread owns the
     pool: its own (multi-threaded-size) convolution must run alone, give the
     right numbers and not deadlock; the outer call then stops on Ctrl-C."""
-    proc = run_child("""
+    with run_child("""
         import signal
         pyconv.set_num_threads(2)
         x = np.ones((1, 32, 32, 32), np.float32)
@@ -185,21 +185,16 @@ def test_signal_handler_that_convolves_during_a_convolution():
             say(state="finished", calls=calls)
         except KeyboardInterrupt:
             say(state="interrupted", calls=calls)
-    """, "--big")
-    try:
+    """, "--big") as proc:
         msg = read_message(proc)
         assert proc.wait(60) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert msg == {"state": "interrupted", "calls": [True] * 5}
 
 
 def test_interrupt_of_the_main_thread_leaves_other_threads_computing():
     """SIGINT stops the main thread's convolution; a convolution running on
     another Python thread at the same time is not disturbed."""
-    proc = run_child("""
+    with run_child("""
         pyconv.set_num_threads(2)
         x = np.ones((1, 24, 24, 16), np.float32)
         w = np.ones((3, 3, 16, 16), np.float32)
@@ -221,24 +216,19 @@ def test_interrupt_of_the_main_thread_leaves_other_threads_computing():
         stop.set()
         t.join()
         say(state=outcome, others=len(results), all_equal=all(results))
-    """, "--big")
-    try:
+    """, "--big") as proc:
         assert read_message(proc) == {"state": "started"}
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         msg = read_message(proc)
         assert proc.wait(60) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert msg["state"] == "interrupted" and msg["all_equal"] and msg["others"] > 0, msg
 
 
 def test_ctrl_c_reaches_a_blocked_main_thread_after_the_pool_exists():
     """pyconv's worker threads do not take SIGINT away from the main thread: a
     main thread blocked in sleep() (or a lock) still gets KeyboardInterrupt."""
-    proc = run_child("""
+    with run_child("""
         pyconv.set_num_threads(4)
         x = np.ones((1, 32, 32, 32), np.float32)
         nn.conv2d(x, np.ones((3, 3, 32, 32), np.float32))  # the pool now has 3 workers
@@ -255,8 +245,7 @@ def test_ctrl_c_reaches_a_blocked_main_thread_after_the_pool_exists():
             except KeyboardInterrupt:
                 pass
         say(state="done")
-    """)
-    try:
+    """) as proc:
         assert read_message(proc) == {"state": "sleep"}
         for following in ("lock", "done"):
             time.sleep(0.3)
@@ -266,7 +255,3 @@ def test_ctrl_c_reaches_a_blocked_main_thread_after_the_pool_exists():
             assert read_message(proc, timeout=30) == {"state": following}
             assert time.monotonic() - sent < BOUND, following
         assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
