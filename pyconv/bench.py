@@ -174,14 +174,22 @@ class Policy:
     repeat: int  # at most this many timed calls
     min_time: float  # stop once this much time is spent and 3 calls are timed
     max_time: float  # stop once this much time is spent, whatever the count
+    warmup: float = 0.0  # untimed calls for this long first
 
 
 def measure(fn, policy):
-    """Wall times of ``fn()`` calls (the caller has warmed it up), garbage collector off."""
+    """Wall times of ``fn()`` calls, garbage collector off, after ``policy.warmup``
+    seconds of untimed calls. The warm-up comes after the quiet wait: a
+    machine whose cores have idled may run the first tens of milliseconds of
+    multi-threaded work at one core's speed (measured here: up to ~15 calls,
+    for pyconv and the peers alike, on this 2-vCPU VM)."""
     times = []
     gc_enabled = gc.isenabled()
     gc.disable()
     try:
+        start = time.perf_counter()
+        while time.perf_counter() - start < policy.warmup:
+            fn()
         start = time.perf_counter()
         while True:
             t0 = time.perf_counter()
@@ -1025,7 +1033,7 @@ class Runner:
     def __init__(self, args, layers, peers, peak, usable):
         self.args, self.layers, self.peers, self.peak = args, layers, peers, peak
         self.usable = usable
-        self.policy = Policy(args.repeat, args.min_time, args.max_time)
+        self.policy = Policy(args.repeat, args.min_time, args.max_time, args.warmup)
         self.results, self.memory = [], []
         self.tile = _tile()
         self.table = Table([p.name for p in peers], peak_estimated=peak[1] != "measured")
@@ -1372,6 +1380,9 @@ def build_parser():
                    help="at most this many timed calls per measurement (default 30)")
     p.add_argument("--min-time", type=float, default=None, metavar="S",
                    help="time a measurement for at least S seconds and 3 calls (default 0.3)")
+    p.add_argument("--warmup", type=float, default=None, metavar="S",
+                   help="before each measurement, call the framework untimed for S seconds "
+                        "(default 0.1)")
     p.add_argument("--max-time", type=float, default=None, metavar="S",
                    help="stop a measurement after S seconds even if fewer than 3 calls "
                         "(default 10 x --min-time)")
@@ -1412,6 +1423,7 @@ def main(argv=None):
     args.repeat = args.repeat or (3 if quick else 30)
     args.min_time = args.min_time if args.min_time is not None else (0.01 if quick else 0.3)
     args.max_time = args.max_time if args.max_time is not None else 10 * args.min_time
+    args.warmup = args.warmup if args.warmup is not None else (0.0 if quick else 0.1)
     layers_path = args.layers or LAYERS_CSV
     if not os.path.exists(layers_path):
         print(f"layer suite not found: {layers_path} (pass --layers PATH)", file=sys.stderr)
@@ -1459,7 +1471,8 @@ def main(argv=None):
               f"per row. Rows measured on a busy machine mislead, multi-threaded ones most.")
     print(f"{len(layers)} layer(s) x batch {args.batch} x threads {args.threads}; a measurement "
           f"is the median of up to {args.repeat} calls (>= {args.min_time:g} s and 3 calls, "
-          f"or {args.max_time:g} s); ratios are time(pyconv)/time(peer)\n", flush=True)
+          f"or {args.max_time:g} s) after {args.warmup:g} s of untimed calls; ratios are "
+          f"time(pyconv)/time(peer)\n", flush=True)
 
     runner = Runner(args, layers, peers, peak, usable)
     overhead = None
@@ -1514,7 +1527,8 @@ def main(argv=None):
             "config": {"layers": os.path.abspath(layers_path), "batch": args.batch,
                        "threads": args.threads, "peers": peer_names, "skipped_peers": skipped,
                        "repeat": args.repeat, "min_time": args.min_time,
-                       "max_time": args.max_time, "rtol": args.rtol, "quick": quick,
+                       "max_time": args.max_time, "warmup": args.warmup, "rtol": args.rtol,
+                       "quick": quick,
                        "filter": args.filter},
             "interrupted": interrupted,
             "elapsed_s": elapsed,
