@@ -48,7 +48,6 @@ static atomic_ulong generation; /* bumped (under mu) for every job */
  * the job it was started for was announced must still take part in it */
 static unsigned long born_at[MAX_WORKERS];
 static struct job *current;
-static int job_cpu = -1; /* the CPU the current job's caller announced it from */
 static int atfork_registered;
 /* The job the workers run lives here, not on its caller's stack: a caller
  * that never returns (a daemon thread ended by interpreter shutdown while it
@@ -100,26 +99,6 @@ static int spin_until_size(atomic_size_t *value, size_t wanted)
     }
 }
 
-/* Moves the calling worker to another CPU it may run on. A worker woken by
- * the caller may be queued on the caller's CPU while another one idles, and
- * one that keeps spinning there stays: the load balancer leaves a task that
- * has just run where it is. Both then share one core, call after call, for
- * hundreds of milliseconds (measured: 2-thread calls at 1-thread speed for
- * 25 calls in a row). Leaving this CPU out of the affinity mask for a moment
- * makes the kernel move the thread at once; the mask is then restored. */
-static void move_off_cpu(int cpu)
-{
-    cpu_set_t allowed, elsewhere;
-    if (cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
-        return;
-    elsewhere = allowed;
-    CPU_CLR(cpu, &elsewhere);
-    if (CPU_COUNT(&elsewhere) == 0)
-        return;
-    if (sched_setaffinity(0, sizeof(elsewhere), &elsewhere) == 0)
-        sched_setaffinity(0, sizeof(allowed), &allowed);
-}
-
 /* Takes chunks until none are left or the job is stopped. */
 static void work_on(struct job *j)
 {
@@ -151,11 +130,8 @@ static void *worker_main(void *arg)
             continue;
         }
         struct job *j = current;
-        int caller_cpu = job_cpu;
         joined++;
         pthread_mutex_unlock(&mu);
-        if (caller_cpu >= 0 && sched_getcpu() == caller_cpu)
-            move_off_cpu(caller_cpu);
         work_on(j);
         pthread_mutex_lock(&mu);
         atomic_fetch_add(&finished, 1);
@@ -243,7 +219,6 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
     if (helpers > 0) {
         pthread_mutex_lock(&mu);
         current = j;
-        job_cpu = sched_getcpu();
         job_workers = helpers;
         joined = 0;
         atomic_store(&finished, 0);
