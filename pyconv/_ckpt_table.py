@@ -29,8 +29,13 @@ BLOCK_SIZE = 262144          # TF's table_options.h (LevelDB's is 4 KiB)
 RESTART_INTERVAL = 16
 _MASK_DELTA = 0xA282EAD8
 _CHUNK = 8 << 20             # read and checksum large ranges 8 MiB at a time
-# uncompressed blocks at least this large are read with their payload aligned
-_ALIGN_FROM = 1 << 20
+# Blocks at least this large hold one record (TF flushes a block before a record
+# of 2 * BLOCK_SIZE): they are read with the caller's payload aligned and not
+# cached, so an array may be a view of them. Smaller blocks are cached (shared).
+_ALIGN_FROM = 2 * BLOCK_SIZE
+# Checksums are always verified; only the fuzz harness turns this off, to reach
+# the parsers behind them with mutated structures.
+VERIFY_CHECKSUMS = True
 
 
 def crc32c(data, value=0):
@@ -122,6 +127,12 @@ class Table:
         self._data_end = size - FOOTER_SIZE
         self._check_handle(meta_off, meta_size, "metaindex block")
         self._check_handle(index_off, index_size, "index block")
+        self._footer_used = pos
+        # TF never reads the (always empty) metaindex block; its checksum is
+        # verified anyway, so that no corrupt byte of the file goes unnoticed
+        for _ in self._block_entries(self.read_block(meta_off, meta_size, "metaindex block"),
+                                     "metaindex block"):
+            pass
         index = self.read_block(index_off, index_size, "index block")
         self._index_keys = []
         self._index_handles = []
@@ -137,6 +148,10 @@ class Table:
             self._index_keys.append(key)
             self._index_handles.append((off, n))
         self._cache = (None, None)   # the last data block read: (offset, contents)
+
+    def owns_block(self, value):
+        return len(value) >= _ALIGN_FROM // 2 and value.obj is not (
+            self._cache[1].obj if self._cache[1] is not None else None)
 
     def _check_handle(self, off, n, what):
         if off > self._data_end or n + TRAILER_SIZE > self._data_end - off:
@@ -168,7 +183,7 @@ class Table:
             buf = memoryview(bytearray(total))
         crc = f.read_into(off, buf[:n + 1], what, crc=0)
         stored = int.from_bytes(f.read(off + n + 1, 4, what), "little")
-        if unmask(stored) != crc:
+        if unmask(stored) != crc and VERIFY_CHECKSUMS:
             raise f.error(f"{what} at offset {off} ({n} bytes): checksum mismatch (stored "
                           f"0x{unmask(stored):08x}, computed 0x{crc:08x}): the file is corrupt")
         kind = buf[n]
@@ -235,7 +250,10 @@ class Table:
                 yield key, value
 
     def get(self, key, payload_offset=None):
-        """The value of ``key``, or None (the first block whose separator is >= key)."""
+        """The value of ``key``, or None (the first block whose separator is >= key).
+
+        ``owns_block(value)`` then tells whether the value may be kept as is
+        (its block is not cached, so no later call sees the same memory)."""
         i = bisect.bisect_left(self._index_keys, key)
         if i >= len(self._index_keys):
             return None

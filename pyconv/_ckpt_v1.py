@@ -152,12 +152,12 @@ class V1Reader:
             proto = pb.get_message(saved, 3)
             if proto is None:
                 proto = {}
-            return _tensor_values(proto, dtype, shape)
+            return _tensor_values(proto, dtype, shape, table.owns_block(value))
         except FormatError as exc:
             raise f.error(f"{what}: {exc}") from None
 
 
-def _tensor_values(proto, dtype, shape):
+def _tensor_values(proto, dtype, shape, may_view=False):
     """The array of a TensorProto written by TensorSliceWriter (typed *_val fields)."""
     count = math.prod(shape)
     content = pb.get_bytes(proto, 4, None)
@@ -198,7 +198,7 @@ def _tensor_values(proto, dtype, shape):
         arr = vals
         # A view of the block is kept only for a large record alone in its block
         # (read aligned, never cached); small blocks are cached and shared.
-        if (arr.nbytes < (1 << 20) or not arr.flags.writeable or arr.ctypes.data % 16):
+        if not may_view or not arr.flags.writeable or arr.ctypes.data % 16:
             arr = arr.copy()
     return arr.reshape(shape)
 

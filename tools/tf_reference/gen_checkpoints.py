@@ -13,7 +13,9 @@ or import it (the live tier, tests/test_checkpoints_tf_live.py) and call
 Every checkpoint is written by TensorFlow's own writers:
 
 * ``tf.raw_ops.SaveV2`` (format V2, the writer behind every Saver and
-  tf.train.Checkpoint), with ``shape_and_slices`` for partitioned variables;
+  tf.train.Checkpoint), with ``shape_and_slices`` for partitioned variables
+  (``v2_sorted`` adds the tensors in name order, as pyconv's writer does, so
+  the replay can compare pyconv's files with TF's byte for byte);
   ``tf.raw_ops.MergeV2Checkpoints`` joins per-device bundles into a sharded
   checkpoint, as ``Saver(sharded=True)`` does;
 * ``tf.raw_ops.SaveSlices`` (format V1, the TensorSliceWriter of the 2016
@@ -218,6 +220,13 @@ def generate(seed, out_dir):
     os.makedirs(os.path.join(out_dir, "v2_dtypes"))
     _save_v2(tf, os.path.join(out_dir, "v2_dtypes", "model.ckpt"), vals)
     case("v2_dtypes", "v2_dtypes/model.ckpt", "V2", vals)
+
+    # V2 with the names added in sorted order (no bfloat16: NumPy has none to
+    # write): pyconv's writer must give these very bytes for the same values
+    os.makedirs(os.path.join(out_dir, "v2_sorted"))
+    sorted_vals = {n: vals[n] for n in sorted(vals) if not n.endswith("bfloat16")}
+    _save_v2(tf, os.path.join(out_dir, "v2_sorted", "model.ckpt"), sorted_vals)
+    case("v2_sorted", "v2_sorted/model.ckpt", "V2", sorted_vals)
 
     # V2 partitioned
     os.makedirs(os.path.join(out_dir, "v2_partitioned"))
