@@ -647,3 +647,40 @@ def test_fuzz_regressions():
     finally:
         resource.setrlimit(resource.RLIMIT_AS, limit)
         _ckpt_table.VERIFY_CHECKSUMS = True
+
+
+# --------------------------------------------------------------------------- python -m pyconv inspect
+
+
+def test_inspect_command(capsys):
+    from pyconv.__main__ import main
+
+    assert main(["inspect", fixture("v2_dtypes", "model.ckpt")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("format V2, 22 tensors")
+    row = next(line for line in out if line.startswith("net/conv1/weights"))
+    assert row.split() == ["net/conv1/weights", "float32", "[3,3,3,8]", "216", "864", "B"]
+    assert next(line for line in out if line.startswith("dtypes/bfloat16")).split()[1] == \
+        "bfloat16"
+    assert out[-1].startswith("total: 22 tensors, ")
+    assert main(["inspect", fixture("v1_saver"), "--tensor", "global_step"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["tensor_name:  global_step", str(VALUES["v1_saver/global_step"])]
+    assert main(["inspect", fixture("tf2_object"), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("tensor_name:") == len(CASES["tf2_object"]["list_variables"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["/no/such/ckpt"], "error: Unsuccessful TensorSliceReader constructor: Failed to find"),
+    ([os.path.join(FIXTURES, "manifest.json")], "bad magic number"),
+    ([FIXTURES], "Couldn't find 'checkpoint' file"),
+    ([os.path.join(FIXTURES, "v1_saver"), "--tensor", "nope"],
+     "error: Key nope not found in checkpoint"),
+])
+def test_inspect_errors(capsys, args, message):
+    from pyconv.__main__ import main
+
+    assert main(["inspect", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
