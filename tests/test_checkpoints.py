@@ -24,7 +24,6 @@ with open(os.path.join(FIXTURES, "manifest.json")) as _f:
     MANIFEST = json.load(_f)
 CASES = MANIFEST["cases"]
 VALUES = np.load(os.path.join(FIXTURES, "values.npz"))
-NP_NAME = {"bfloat16": "float32", "string": "object"}
 
 
 def fixture(*parts):
@@ -38,25 +37,7 @@ def copy_case(tmp_path, case):
 
 
 def assert_same_tensor(value, entry):
-    if "strings" in entry:
-        if entry["is_numpy_scalar"]:
-            assert isinstance(value, bytes)
-            got = [value.hex()]
-        else:
-            assert isinstance(value, np.ndarray) and value.dtype == object
-            assert list(value.shape) == entry["shape"]
-            assert all(isinstance(s, bytes) for s in value.reshape(-1))
-            got = [s.hex() for s in value.reshape(-1)]
-        assert got == entry["strings"]
-        return
-    expected = VALUES[entry["npz"]]
-    if entry["is_numpy_scalar"]:
-        assert isinstance(value, np.generic) and not isinstance(value, np.ndarray)
-    else:
-        assert isinstance(value, np.ndarray) and value.flags.writeable
-    got = np.asarray(value)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    assert got.tobytes() == expected.tobytes()    # bit for bit (NaN, -0.0 included)
+    ckpt_util.assert_same_tensor(value, entry, VALUES)
 
 
 # --------------------------------------------------------------------------- CRC-32C
@@ -110,25 +91,7 @@ def test_crc32c_buffers_and_errors():
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_replay_against_tf(case):
-    entry = CASES[case]
-    path = fixture(*entry["path"].split("/"))
-    assert [[n, s] for n, s in train.list_variables(path)] == entry["list_variables"]
-    with train.load_checkpoint(path) as reader:
-        assert reader.format == entry["format"]
-        dtypes = reader.get_variable_to_dtype_map()
-        assert {n: d.name for n, d in dtypes.items()} == {
-            n: NP_NAME.get(d, d) for n, d in entry["dtypes"].items()}
-        shapes = reader.get_variable_to_shape_map()
-        assert shapes == {n: t["shape"] for n, t in entry["tensors"].items()}
-        for name, t in entry["tensors"].items():
-            assert reader.has_tensor(name)
-            value = reader.get_tensor(name)
-            assert_same_tensor(value, t)
-            if not t["is_numpy_scalar"] and "strings" not in t:
-                assert np.asarray(value).dtype == dtypes[name]
-        # TF lists V1 entries in hash order: compare as sets
-        got = reader.debug_string().decode("latin-1").splitlines()
-        assert sorted(got) == sorted(entry["debug_string"].splitlines())
+    ckpt_util.assert_case_matches(FIXTURES, CASES[case], VALUES)
 
 
 def test_fixture_coverage():
