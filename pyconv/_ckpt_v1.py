@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _ckpt_proto as pb
 from ._ckpt_proto import FormatError
-from ._ckpt_table import File, Table
+from ._ckpt_table import File, Table, alloc
 from ._ckpt_v2 import (
     STRING, check_tiling, dtype_name, finish_value, parse_shape, parse_slice, slice_key,
     storage_dtype,
@@ -125,7 +125,9 @@ class V1Reader:
         parts = [(extents, self._read_slice(raw, dtype, extents, t)) for extents, t in slices]
         if len(parts) == 1 and all(full for _, _, full in parts[0][0]):
             return finish_value(parts[0][1], dtype)
-        full_arr = np.empty(shape, parts[0][1].dtype)   # the slices tile it: checked above
+        dt = parts[0][1].dtype                           # the slices tile it: checked above
+        full_arr = (np.empty(shape, dt) if dt == object else
+                    alloc(math.prod(shape) * dt.itemsize).view(dt).reshape(shape))
         for extents, part in parts:
             full_arr[tuple(slice(s, s + n) for s, n, _ in extents)] = part
         return finish_value(full_arr, dtype)

@@ -278,7 +278,9 @@ class BundleReader:
                                              f"{list(se.shape)} ({dtype_name(se.dtype)}), "
                                              f"expected {list(want)}")
             parts.append((extents, self._read_entry(skey, se)))
-        full = np.empty(e.shape, parts[0][1].dtype)   # covered exactly: checked above
+        dt = parts[0][1].dtype                        # covered exactly: checked above
+        full = (np.empty(e.shape, dt) if dt == object else
+                _ckpt_table.alloc(math.prod(e.shape) * dt.itemsize).view(dt).reshape(e.shape))
         for extents, part in parts:
             full[tuple(slice(s, s + n) for s, n, _ in extents)] = part
         return finish_value(full, e.dtype)
@@ -297,8 +299,9 @@ class BundleReader:
         f.check_range(e.offset, e.size, what)
         if self.big_endian:
             dt = dt.newbyteorder(">")
-        arr = np.empty(e.shape, dt)
-        crc = f.read_into(e.offset, arr.reshape(-1).view(np.uint8), what, crc=0)
+        raw = _ckpt_table.alloc(e.size)
+        crc = f.read_into(e.offset, raw, what, crc=0)
+        arr = raw.view(dt).reshape(e.shape)
         if crc != unmask(e.crc) and _ckpt_table.VERIFY_CHECKSUMS:
             raise f.error(f"{what} (offset {e.offset}, {e.size} bytes): checksum mismatch "
                           f"(stored 0x{unmask(e.crc):08x}, computed 0x{crc:08x}): corrupt data")
