@@ -695,3 +695,62 @@ def test_v1_bad_records(tmp_path, dims, dtype, payload, match):
     _write_v1(str(tmp_path / "s-00001-of-00002"), [other], {})
     with pytest.raises(ValueError, match="in another file"):
         _read_all(str(tmp_path / "s-?????-of-00002"))
+
+
+def _partitioned_index(prefix, rows, overlap=False):
+    """A V2 checkpoint of float32 x[rows, 2] saved as one slice per row (TF's
+    layout for partitioned variables), built from hand-made entries."""
+    from pyconv._ckpt_v2 import slice_key
+
+    pb = _ckpt_proto
+    data = bytearray()
+    entries = {}
+    slices = b""
+    for r in range(rows):
+        start = r - 1 if overlap and r == rows - 1 else r
+        ext = pb.field_bytes(1, (pb.field_varint(1, start) if start else b"")
+                             + pb.field_varint(2, 1)) + pb.field_bytes(1, b"")
+        slices += pb.field_bytes(7, ext)
+        values = np.array([start, -start], np.float32).tobytes()
+        key = slice_key(b"x", [(start, 1, False), (0, 2, True)])
+        entries[key] = _entry(shape=(1, 2), offset=len(data), size=8,
+                              crc=_ckpt_table.mask(_conv.crc32c(values)))
+        data += values
+    full = pb.field_varint(1, 1) + pb.field_bytes(
+        2, pb.field_bytes(2, pb.field_varint(1, rows)) + pb.field_bytes(2, pb.field_varint(1, 2)))
+    entries[b"x"] = full + slices
+    _write_index(prefix, entries)
+    with open(prefix + ".data-00000-of-00001", "wb") as f:
+        f.write(data)
+
+
+@pytest.mark.parametrize("rows", [3, 300])     # pairwise check, then the per-element count
+def test_many_slices(tmp_path, rows):
+    prefix = str(tmp_path / "m")
+    _partitioned_index(prefix, rows)
+    x = train.load_checkpoint(prefix).get_tensor("x")
+    np.testing.assert_array_equal(x[:, 0], np.arange(rows))
+    np.testing.assert_array_equal(x[:, 1], -np.arange(rows))
+    _partitioned_index(prefix, rows, overlap=True)
+    with pytest.raises(ValueError, match="overlap|cover"):
+        train.load_checkpoint(prefix).get_tensor("x")
+
+
+def test_snappy_claims_are_not_allocated():
+    """A stream claiming 20 MB that fails after a byte allocates nothing like 20 MB."""
+    import tracemalloc
+
+    stream = _ckpt_proto.encode_varint(20_000_000) + _literal(b"a") + bytes([1, 9])
+    tracemalloc.start()
+    try:
+        with pytest.raises(_ckpt_proto.FormatError, match="offset"):
+            _snappy.decompress(stream, 30_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_packed_varint_over_64_bits():
+    with pytest.raises(_ckpt_proto.FormatError, match="larger than 64 bits"):
+        _ckpt_proto.varints(b"\x01" + b"\xff" * 9 + b"\x02")
