@@ -37,8 +37,6 @@ _ALIGN_FROM = 2 * BLOCK_SIZE
 # Checksums are always verified; only the fuzz harness turns this off, to reach
 # the parsers behind them with mutated structures.
 VERIFY_CHECKSUMS = True
-
-
 _OWN_MAPPING_FROM = 1 << 20
 
 
@@ -55,7 +53,8 @@ def alloc(nbytes):
     """
     if nbytes < _OWN_MAPPING_FROM:
         return np.empty(nbytes, np.uint8)
-    flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20) | getattr(mmap, "MAP_POPULATE", 0)
+    flags = (mmap.MAP_PRIVATE | getattr(mmap, "MAP_ANONYMOUS", 0x20)
+             | getattr(mmap, "MAP_POPULATE", 0))
     return np.frombuffer(mmap.mmap(-1, nbytes, flags=flags), np.uint8)
 
 
@@ -148,7 +147,6 @@ class Table:
         self._data_end = size - FOOTER_SIZE
         self._check_handle(meta_off, meta_size, "metaindex block")
         self._check_handle(index_off, index_size, "index block")
-        self._footer_used = pos
         # TF never reads the (always empty) metaindex block; its checksum is
         # verified anyway, so that no corrupt byte of the file goes unnoticed
         for _ in self._block_entries(self.read_block(meta_off, meta_size, "metaindex block"),
@@ -201,7 +199,7 @@ class Table:
             shift = (-(raw.ctypes.data + start)) % 64
             buf = memoryview(raw[shift:shift + total])
         else:
-            buf = memoryview(bytearray(total))
+            buf = memoryview(alloc(total))
         crc = f.read_into(off, buf[:n + 1], what, crc=0)
         stored = int.from_bytes(f.read(off + n + 1, 4, what), "little")
         if unmask(stored) != crc and VERIFY_CHECKSUMS:

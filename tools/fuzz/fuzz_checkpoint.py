@@ -204,7 +204,7 @@ def own(runs, seed=0):
                 f.write(data)
             print(f"finding at execution {i}, saved to {crash}", file=sys.stderr)
             raise
-        if i and i % 100000 == 0:
+        if i and i % 50000 == 0:
             print(f"#{i} {i / (time.time() - t0):.0f} exec/s", flush=True)
     print(f"done: {runs} executions in {time.time() - t0:.0f} s, no findings", flush=True)
     return runs
