@@ -71,6 +71,18 @@ def unmask(masked):
     return ((r >> 17) | (r << 15)) & 0xFFFFFFFF
 
 
+def _pread_into(fd, buf, offset, f):
+    """One read at ``offset`` without moving a shared file position (preadv), so
+    that threads may read one checkpoint at once."""
+    if _HAVE_PREADV:
+        return os.preadv(fd, [buf], offset)
+    f.seek(offset)  # pragma: no cover - platforms without preadv
+    return f.readinto(buf)
+
+
+_HAVE_PREADV = hasattr(os, "preadv")
+
+
 class File:
     """A file opened for random access: its real size is known, reads beyond it
     are refused before anything is allocated, and large reads go straight into
@@ -108,12 +120,12 @@ class File:
         dest = memoryview(dest).cast("B")
         n = len(dest)
         self.check_range(offset, n, what)
-        self._f.seek(offset)
+        fd = self._f.fileno()
         done = 0
         while done < n:
             step = min(_CHUNK, n - done)
             part = dest[done:done + step]
-            got = self._f.readinto(part)
+            got = _pread_into(fd, part, offset + done, self._f)
             if not got:
                 raise self.error(f"{what}: the file ended after {offset + done} bytes "
                                  "(it shrank while being read?)")
@@ -169,8 +181,9 @@ class Table:
         self._cache = (None, None)   # the last data block read: (offset, contents)
 
     def owns_block(self, value):
-        return len(value) >= _ALIGN_FROM // 2 and value.obj is not (
-            self._cache[1].obj if self._cache[1] is not None else None)
+        """Whether ``value`` (from :meth:`get`) lies in a block no later call
+        returns again: only large blocks, which are never cached."""
+        return value.obj is not None and len(value.obj) >= _ALIGN_FROM
 
     def _check_handle(self, off, n, what):
         if off > self._data_end or n + TRAILER_SIZE > self._data_end - off:
@@ -252,10 +265,11 @@ class Table:
 
     def _data_block(self, i, payload_offset=None):
         off, n = self._index_handles[i]
-        if self._cache[0] == off:
-            return self._cache[1]
+        cached = self._cache          # one read: another thread may replace it
+        if cached[0] == off:
+            return cached[1]
         contents = self.read_block(off, n, f"data block {i}", payload_offset)
-        if n < _ALIGN_FROM:
+        if len(contents.obj) < _ALIGN_FROM:      # see owns_block
             self._cache = (off, contents)
         return contents
 

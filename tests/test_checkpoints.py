@@ -754,3 +754,26 @@ def test_snappy_claims_are_not_allocated():
 def test_packed_varint_over_64_bits():
     with pytest.raises(_ckpt_proto.FormatError, match="larger than 64 bits"):
         _ckpt_proto.varints(b"\x01" + b"\xff" * 9 + b"\x02")
+
+
+def test_threads_share_a_reader():
+    from concurrent.futures import ThreadPoolExecutor
+
+    entry = CASES["v1_partitioned"]
+    reader = train.load_checkpoint(fixture("v1_partitioned", "model.ckpt"))
+    names = list(entry["tensors"]) * 8
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(reader.get_tensor, names))
+    for name, value in zip(names, results):
+        assert_same_tensor(value, entry["tensors"][name])
+
+
+def test_snappy_large_block_values_are_not_shared(tmp_path):
+    """A Snappy block that decompresses to a large one: every get_tensor owns its array."""
+    pytest.importorskip("cramjam")
+    dst = str(tmp_path / "model.ckpt")
+    ckpt_util.snappy_reencode(fixture("v1_partitioned", "model.ckpt"), dst)
+    reader = train.load_checkpoint(dst)
+    a = reader.get_tensor("net/big")
+    a[:] = 5
+    assert reader.get_tensor("net/big")[1] == 0.25
