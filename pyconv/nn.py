@@ -327,3 +327,178 @@ def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     """Average pooling, as ``tf.nn.avg_pool2d``: padded positions are left out
     of each window's count (SAME at the border averages fewer values)."""
     return _pool("avg", input, ksize, strides, padding, data_format)
+
+
+# --------------------------------------------------------------------------- softmax, dropout
+# (tf.nn.softmax and the TF2 tf.nn.dropout; the slim layers in core_layers.py build on them)
+
+__all__ += ["softmax", "dropout"]
+
+
+def _axis(axis, ndim, name="axis"):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {axis!r}")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}={axis} is out of range for a tensor of rank {ndim}: it must be "
+                         f"in [{-ndim}, {ndim})")
+    return axis % ndim
+
+
+def softmax(logits, axis=None):
+    """``exp(logits) / sum(exp(logits))`` along ``axis``, as ``tf.nn.softmax``.
+
+    Computed as TF's CPU kernel: the maximum along ``axis`` is subtracted
+    first (no overflow for large logits), then ``exp(shifted) * (1 / sum)``.
+    float16 is computed in float32 and returned as float16; integer and bool
+    logits are computed as float32 (pyconv's rule; ``tf.nn.softmax`` refuses them).
+
+    Parameters
+    ----------
+    logits : array_like, rank >= 1
+    axis : int, optional
+        Default None: the last axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new C-contiguous array with the shape of ``logits``.
+
+    Raises
+    ------
+    ValueError
+        A scalar ``logits``; ``axis`` out of range.
+    TypeError
+        ``axis`` not an int; a dtype pyconv does not compute.
+
+    Examples
+    --------
+    >>> softmax(np.log(np.array([[1.0, 3.0]])))
+    array([[0.25, 0.75]])
+    """
+    x = _as_array(logits, "logits")
+    cd, od = compute_dtype(x.dtype, "logits")
+    if x.ndim == 0:
+        raise ValueError("softmax expects logits with rank >= 1, got a scalar (shape ())")
+    ax = x.ndim - 1 if axis is None else _axis(axis, x.ndim)
+    _memory.check(f"softmax of logits of shape {x.shape}",
+                  {"working copies": 2 * x.size * cd.itemsize})
+    if x.size == 0:
+        return np.zeros(x.shape, od)
+    a = np.array(x, dtype=cd, order="C")  # the working copy, changed in place
+    a -= a.max(axis=ax, keepdims=True)
+    np.exp(a, out=a)
+    total = a.sum(axis=ax, keepdims=True)
+    a *= np.reciprocal(total, out=total)
+    return a if od == cd else a.astype(od)
+
+
+def _noise_shape(noise_shape, shape):
+    """TF's ``_get_noise_shape``: None entries take x's size (same rank only);
+    the mask must broadcast to exactly ``shape``."""
+    if noise_shape is None:
+        return shape
+    if isinstance(noise_shape, np.ndarray) and noise_shape.ndim == 1:
+        noise_shape = noise_shape.tolist()
+    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__len__"):
+        raise TypeError(f"noise_shape must be None or a 1-D list of ints, got {noise_shape!r}")
+    dims = list(noise_shape)
+    if len(dims) == len(shape):
+        dims = [s if d is None else d for d, s in zip(dims, shape)]
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"noise_shape must be None or a 1-D list of ints, got {noise_shape!r}")
+    dims = tuple(int(d) for d in dims)
+    try:
+        ok = len(dims) <= len(shape) and min(dims, default=0) >= 0 and \
+            np.broadcast_shapes(dims, shape) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"noise_shape {list(noise_shape)} does not broadcast to the input's "
+                         f"shape {tuple(shape)}: each entry must be 1 or the input's size, "
+                         "counted from the last axis")
+    return dims
+
+
+def _generator(seed):
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return np.random.default_rng(int(seed))
+
+
+def _dropout(x, rate, noise_shape, seed, what):
+    """x * 1/(1 - rate) where a uniform [0, 1) draw >= rate, else 0 (TF's rule)."""
+    cd, od = compute_dtype(x.dtype, "x")
+    dims = _noise_shape(noise_shape, x.shape)
+    rng = _generator(seed)
+    if rate == 0:
+        return x if x.dtype == od else x.astype(od)
+    n_noise = int(np.prod(dims, dtype=np.float64))
+    _memory.check(f"{what} of an input of shape {x.shape} with noise_shape {list(dims)}",
+                  {"output": x.size * cd.itemsize * 2, "random draw": n_noise * 9})
+    # TF: scale = 1 / (1 - rate) in Python floats, then cast to x's dtype;
+    # the uniform draw in x's dtype is compared with rate in x's dtype.
+    scale = cd.type(1.0 / (1.0 - rate))
+    keep = rng.random(dims, dtype=np.float64 if cd.itemsize == 8 else np.float32) \
+        >= cd.type(rate)
+    out = np.multiply(x, scale, dtype=cd)
+    np.copyto(out, cd.type(0), where=~keep)  # TF's where(): a dropped NaN or Inf is 0 too
+    return out if od == cd else out.astype(od)
+
+
+def dropout(x, rate, noise_shape=None, seed=None):
+    """Sets elements to 0 with probability ``rate`` and scales the rest by
+    ``1 / (1 - rate)``, as TF2's ``tf.nn.dropout``.
+
+    The mask is drawn with NumPy's ``Generator`` (PCG64), so it cannot equal
+    TF's (Philox) bit for bit: the distribution, the scaling and the
+    ``noise_shape`` broadcasting are TF's. An element is kept where a
+    uniform ``[0, 1)`` draw is ``>= rate``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16/32/64 keep their dtype; integer and bool inputs are computed
+        as float32 (``tf.nn.dropout`` refuses them).
+    rate : float in [0, 1)
+        The probability that an element is dropped. 0 returns ``x`` itself.
+    noise_shape : list of int, optional
+        The shape of the keep/drop mask, broadcast to ``x``'s shape (e.g.
+        ``[N, 1, 1, C]`` drops whole channels). With ``x``'s rank, ``None``
+        entries take ``x``'s sizes.
+    seed : None, int >= 0 or numpy.random.Generator
+        An int gives the same mask on every call with the same shapes; a
+        Generator continues its stream; None draws fresh entropy.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        ``rate`` outside ``[0, 1)``; a ``noise_shape`` that does not
+        broadcast to ``x``'s shape.
+    TypeError
+        ``rate``, ``noise_shape`` or ``seed`` of the wrong type; a dtype
+        pyconv does not compute.
+
+    Examples
+    --------
+    >>> out = dropout(np.ones((2, 4)), 0.5, seed=0)
+    >>> sorted(set(out.ravel().tolist()))          # dropped or scaled by 2
+    [0.0, 2.0]
+    """
+    a = _as_array(x, "x")
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"rate must be a float in the range [0, 1), got {rate!r}")
+    rate = float(rate)
+    if not 0 <= rate < 1:
+        raise ValueError("`rate` must be a scalar tensor or a float in the range [0, 1). "
+                         f"Received: rate={rate}")
+    return _dropout(a, rate, noise_shape, seed, "dropout")

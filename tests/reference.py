@@ -106,3 +106,27 @@ def slim_test_image(n):
     """TF-Slim's resnet_utils test input: value = row + column, shape [1, n, n, 1]."""
     r = np.arange(n, dtype=np.float64)
     return (r[:, None] + r[None, :]).reshape(1, n, n, 1)
+
+
+def dense_reference(x, w, bias=None, activation=None):
+    """float64 ``x @ w`` over the last axis of ``x`` (any rank >= 2), one
+    input unit at a time, plus ``bias`` and 'relu'/'relu6'."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    out = np.zeros(x.shape[:-1] + (w.shape[1],))
+    for i in range(w.shape[0]):
+        out += x[..., i:i + 1] * w[i]
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)
+    if activation == "relu":
+        out = np.maximum(out, 0)
+    elif activation == "relu6":
+        out = np.clip(out, 0, 6)
+    return out
+
+
+def dense_error_scale(x, w):
+    """sum_i |x_i| |w_ij| per output element: the scale of a dot product's rounding."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    w = np.abs(np.asarray(w, dtype=np.float64))
+    return dense_reference(x, w)

@@ -1,0 +1,450 @@
+"""slim's non-convolution layers (pyconv/core_layers.py), pyconv.nn.softmax /
+dropout and pyconv.utils: independent expectations (float64 reference,
+formulas, slim's documented names), then the TF fixtures of
+tools/tf_reference/gen_glue.py (tests/fixtures/tf/glue.npz) replayed without
+TensorFlow, and the same generator live under ``-m tf``."""
+
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reference import dense_error_scale, dense_reference
+
+import pyconv
+import pyconv as slim
+from pyconv import _conv
+
+nn = pyconv.nn
+
+
+@pytest.fixture(autouse=True)
+def fresh_store():
+    with slim.VariableStore(seed=0) as store:
+        yield store
+
+
+def rand(shape, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+# --------------------------------------------------------------------------- fully_connected
+
+FC_TOL = {np.float64: 1e-13, np.float32: 2e-6, np.float16: 1e-3}
+
+
+def check_dense(out, x, w, bias, act, dtype):
+    ref = dense_reference(x, w, bias, act)
+    scale = dense_error_scale(x, w) + (np.abs(bias) if bias is not None else 0) + 1e-30
+    err = np.max(np.abs(out.astype(np.float64) - ref) / scale) if ref.size else 0.0
+    assert err <= FC_TOL[np.dtype(dtype).type], err
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("shape", [(5, 3), (2, 8, 8, 3), (4, 1, 17), (1, 64), (3, 2, 2, 2, 9)])
+def test_fully_connected_against_the_float64_reference(fresh_store, dtype, shape):
+    x = rand(shape, dtype)
+    b = rand((7,), dtype, seed=1)
+    y = slim.fully_connected(x, 7, biases_initializer=b, scope="fc")
+    w = fresh_store["fc/weights"]
+    assert w.shape == (shape[-1], 7) and w.dtype == dtype
+    assert y.shape == shape[:-1] + (7,) and y.dtype == dtype
+    check_dense(y, x, w, fresh_store["fc/biases"], "relu", dtype)
+    assert (y >= 0).all()
+
+
+def test_fully_connected_matches_tf_shape_rule(fresh_store):
+    """TF 2.21 (FACTS D0): [2, 8, 8, 3] -> [2, 8, 8, 7], weights [3, 7]."""
+    y = slim.fully_connected(np.ones((2, 8, 8, 3), np.float32), 7)
+    assert y.shape == (2, 8, 8, 7)
+    assert [(v.name, v.shape) for v in slim.get_variables()] == [
+        ("fully_connected/weights", (3, 7)), ("fully_connected/biases", (7,))]
+    assert set(slim.get_model_variables()) == set(slim.get_variables())
+    assert list(slim.get_trainable_variables()) == list(slim.get_variables())
+
+
+@given(rows=st.integers(1, 40), cin=st.integers(1, 40), cout=st.integers(1, 40),
+       lead=st.integers(1, 3), act=st.sampled_from([None, "relu", "relu6"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_fully_connected_random_shapes(rows, cin, cout, lead, act, dtype, seed):
+    x = 4 * rand((lead, rows, cin), dtype, seed)
+    w = rand((cin, cout), dtype, seed + 1)
+    b = rand((cout,), dtype, seed + 2)
+    fn = {None: None, "relu": slim.relu, "relu6": slim.relu6}[act]
+    with slim.VariableStore(seed=0):
+        y = slim.fully_connected(x, cout, activation_fn=fn, weights_initializer=w,
+                                 biases_initializer=b)
+    check_dense(y, x, w, b, act, dtype)
+
+
+def test_fully_connected_uses_the_c_operator_for_every_isa(each_isa):
+    x = rand((33, 70))
+    w = rand((70, 19), seed=1)
+    with slim.VariableStore(seed=0):
+        y = slim.fully_connected(x, 19, activation_fn=slim.relu6, weights_initializer=w)
+    check_dense(y, x, w, None, "relu6", np.float32)
+
+
+def test_fully_connected_is_the_same_for_every_thread_count():
+    x = rand((257, 129))
+    w = rand((129, 65), seed=1)
+    before = pyconv.get_num_threads()
+    outs = []
+    try:
+        for n in (1, 2, 3):
+            pyconv.set_num_threads(n)
+            with slim.VariableStore(seed=0):
+                outs.append(slim.fully_connected(x, 65, weights_initializer=w))
+    finally:
+        pyconv.set_num_threads(before)
+    assert all(np.array_equal(outs[0], o) for o in outs[1:])
+
+
+def test_fully_connected_runs_through_igemm(monkeypatch):
+    calls = []
+    real = _conv.conv2d
+
+    def spy(x, w, *args):
+        calls.append((x.shape, w.shape))
+        return real(x, w, *args)
+
+    monkeypatch.setattr(_conv, "conv2d", spy)
+    with slim.VariableStore(seed=0):
+        slim.fully_connected(np.ones((2, 5, 3), np.float32), 4)
+    assert calls == [((1, 10, 1, 3), (1, 1, 3, 4))]
+
+
+def test_fully_connected_normalizer_then_activation(fresh_store):
+    x = rand((6, 5), np.float64)
+    w = rand((5, 4), np.float64, seed=1)
+    mm, mv = rand((4,), np.float64, 2), np.abs(rand((4,), np.float64, 3)) + 0.5
+    beta = rand((4,), np.float64, 4)
+    y = slim.fully_connected(
+        x, 4, normalizer_fn=slim.batch_norm, weights_initializer=w, activation_fn=slim.relu6,
+        normalizer_params={"is_training": False, "param_initializers": {
+            "moving_mean": mm, "moving_variance": mv, "beta": beta}}, scope="fc")
+    names = [v.name for v in slim.get_variables()]
+    assert names == ["fc/weights", "fc/BatchNorm/beta", "fc/BatchNorm/moving_mean",
+                     "fc/BatchNorm/moving_variance"]
+    ref = np.clip((x @ w - mm) / np.sqrt(mv + 0.001) + beta, 0, 6)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_fully_connected_without_biases_and_other_activation(fresh_store):
+    x = rand((3, 4), np.float64)
+    w = rand((4, 2), np.float64, seed=1)
+    y = slim.fully_connected(x, 2, biases_initializer=None, activation_fn=np.tanh,
+                             weights_initializer=w)
+    np.testing.assert_allclose(y, np.tanh(x @ w), rtol=1e-13)
+    assert [v.name for v in slim.get_variables()] == ["fully_connected/weights"]
+
+
+def test_fully_connected_reuse_and_scopes(fresh_store):
+    x = rand((2, 3))
+    a = slim.fully_connected(x, 4, scope="fc")
+    b = slim.fully_connected(x, 4, scope="fc", reuse=True)
+    np.testing.assert_array_equal(a, b)
+    slim.fully_connected(x, 4)
+    slim.fully_connected(x, 4)
+    assert [v.name for v in slim.get_variables()][-2:] == ["fully_connected_1/weights",
+                                                          "fully_connected_1/biases"]
+    with pytest.raises(ValueError, match="Trying to share variable fc/weights"):
+        slim.fully_connected(rand((2, 5)), 4, scope="fc", reuse=True)
+    with pytest.raises(ValueError, match="already exists"):
+        slim.fully_connected(x, 4, scope="fc")
+
+
+def test_fully_connected_empty_inputs(fresh_store):
+    assert slim.fully_connected(np.zeros((0, 3), np.float32), 5).shape == (0, 5)
+    b = np.array([1.0, -2.0])
+    y = slim.fully_connected(np.zeros((2, 0)), 2, biases_initializer=b)
+    np.testing.assert_array_equal(y, [[1, 0], [1, 0]])  # bias, then relu
+    assert slim.fully_connected(np.ones((2, 3)), 0).shape == (2, 0)
+
+
+def test_fully_connected_integer_inputs_are_float32(fresh_store):
+    assert slim.fully_connected(np.ones((2, 3), np.int64), 2).dtype == np.float32
+
+
+def test_fully_connected_arguments_checked_before_variables(fresh_store):
+    for call, exc, word in [
+        (lambda: slim.fully_connected(np.ones(3), 2), ValueError, "min_ndim=2"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), 2.0), ValueError, "num_outputs"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), True), TypeError, "num_outputs"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), -1), ValueError, "num_outputs"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), 2, activation_fn=3), TypeError,
+         "activation_fn"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), 2, normalizer_params=[1]), TypeError,
+         "normalizer_params"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), 2, reuse="yes"), ValueError, "reuse"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), 2, scope=5), TypeError, "scope"),
+        (lambda: slim.fully_connected(np.ones((2, 3)), 2, outputs_collections=5), TypeError,
+         "outputs_collections"),
+        (lambda: slim.fully_connected(np.ones((2, 3), complex), 2), TypeError, "complex"),
+    ]:
+        with pytest.raises(exc, match=word):
+            call()
+    assert slim.get_variables() == []
+
+
+# --------------------------------------------------------------------------- dropout
+
+
+def test_dropout_not_training_is_a_view_of_the_input(fresh_store):
+    x = rand((2, 3))
+    y = slim.dropout(x, 0.3, is_training=False)
+    assert y is not x and y.base is x and np.shares_memory(x, y)
+    np.testing.assert_array_equal(y, x)
+    ints = np.arange(4)
+    assert slim.dropout(ints, is_training=False).dtype == ints.dtype
+    # keep_prob 0 is fine when not training (TF: identity)
+    assert slim.dropout(x, 0.0, is_training=False).base is x
+
+
+def test_dropout_keep_prob_one_returns_the_input_itself():
+    x = rand((2, 3))
+    assert slim.dropout(x, 1.0) is x
+    assert nn.dropout(x, 0.0) is x
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("keep_prob", [0.1, 0.5, 0.9])
+def test_dropout_statistics_and_scaling(dtype, keep_prob):
+    x = np.full((400, 500), 3.0, dtype)
+    y = slim.dropout(x, keep_prob, seed=1)
+    assert y.dtype == dtype and y.shape == x.shape
+    kept = y != 0
+    # TF: rate = 1 - keep_prob, scale = 1 / (1 - rate) in Python floats, cast to the dtype
+    expected_value = dtype(3.0) * dtype(1.0 / (1.0 - (1.0 - keep_prob)))
+    np.testing.assert_array_equal(y[kept], np.full(kept.sum(), expected_value, dtype))
+    # kept fraction within 5 standard deviations of keep_prob (200000 Bernoulli draws)
+    sd = np.sqrt(keep_prob * (1 - keep_prob) / x.size)
+    assert abs(kept.mean() - keep_prob) < 5 * sd
+    # the expected sum is unchanged
+    assert abs(y.astype(np.float64).mean() - 3.0) < 3.0 * 5 * sd / keep_prob
+
+
+def test_dropout_seed_reproducible_and_generator_stream():
+    x = np.ones((50, 60))
+    a, b = slim.dropout(x, seed=7), slim.dropout(x, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, slim.dropout(x, seed=8))
+    g = np.random.default_rng(3)
+    c, d = slim.dropout(x, seed=g), slim.dropout(x, seed=g)
+    assert not np.array_equal(c, d)
+    np.testing.assert_array_equal(nn.dropout(x, 0.5, seed=7), a)
+
+
+def test_dropout_noise_shape_drops_whole_channels():
+    x = np.ones((4, 6, 6, 32), np.float32)
+    y = slim.dropout(x, 0.5, noise_shape=[4, 1, 1, 32], seed=0)
+    per_map = y.reshape(4, 36, 32)
+    assert (per_map == per_map[:, :1]).all()  # every feature map all kept or all dropped
+    assert set(np.unique(y).tolist()) == {0.0, 2.0}
+    assert 0 < (per_map[:, 0] == 0).sum() < 128
+    # shorter noise shapes broadcast from the last axis, None takes x's size
+    z = nn.dropout(x, 0.5, noise_shape=[1, 32], seed=0)
+    assert (z == z[:1, :1, :1]).all()
+    n = nn.dropout(x, 0.5, noise_shape=[None, 1, 1, None], seed=0)
+    assert (n.reshape(4, 36, 32) == n.reshape(4, 36, 32)[:, :1]).all()
+
+
+def test_dropout_nan_and_inf_dropped_are_zero():
+    x = np.array([np.nan, np.inf, -np.inf, 1.0] * 250)
+    y = nn.dropout(x, 0.5, seed=0)
+    dropped = ~np.isfinite(y) | (y != 0)
+    assert np.isnan(y[0::4][dropped[0::4]]).all()
+    assert ((y == 0) | ~np.isfinite(y) | (y == 2.0)).all()
+    assert (y == 0).any()
+
+
+def test_dropout_scope_and_alias(fresh_store):
+    x = rand((2, 3))
+    y = slim.dropout(x, is_training=False, outputs_collections="ep")
+    slim.dropout(x, outputs_collections="ep", seed=0)
+    with slim.variable_scope("net"):
+        slim.dropout(x, scope="dropout7", outputs_collections="ep")
+    assert list(slim.convert_collection_to_dict("ep")) == ["Dropout", "Dropout_1",
+                                                          "net/dropout7"]
+    assert slim.utils.get_tensor_aliases(y) == ["Dropout"]
+    assert slim.get_variables() == []
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda: slim.dropout(np.ones(3), 1.5), ValueError, ["keep_prob", "-0.5"]),
+    (lambda: slim.dropout(np.ones(3), -0.1, is_training=False), ValueError, ["keep_prob"]),
+    (lambda: slim.dropout(np.ones(3), 0.0), ValueError, ["keep_prob", "range [0, 1)"]),
+    (lambda: slim.dropout(np.ones(3), "0.5"), TypeError, ["keep_prob"]),
+    (lambda: slim.dropout(np.ones(3), is_training="no"), TypeError, ["is_training"]),
+    (lambda: slim.dropout(np.ones(3), seed=1.5), TypeError, ["seed"]),
+    (lambda: slim.dropout(np.ones(3), seed=-1), ValueError, ["seed"]),
+    (lambda: slim.dropout(np.ones((2, 4)), noise_shape=[2, 2]), ValueError, ["noise_shape"]),
+    (lambda: slim.dropout(np.ones((2, 4)), noise_shape=[3, 2, 4]), ValueError,
+     ["noise_shape"]),
+    (lambda: slim.dropout(np.ones((2, 4)), noise_shape=3), TypeError, ["noise_shape"]),
+    (lambda: slim.dropout(np.ones((2, 4)), noise_shape=[2.0, 4]), TypeError, ["noise_shape"]),
+    (lambda: slim.dropout(np.ones(3, complex)), TypeError, ["complex"]),
+    (lambda: nn.dropout(np.ones(3), 1.0), ValueError, ["rate", "[0, 1)"]),
+    (lambda: nn.dropout(np.ones(3), -0.5), ValueError, ["rate"]),
+    (lambda: nn.dropout(np.ones(3), None), TypeError, ["rate"]),
+])
+def test_dropout_bad_arguments(call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_dropout_not_training_ignores_noise_shape_as_tf():
+    # an eval graph built with the training batch's noise shape runs in TF
+    x = np.ones((1, 4))
+    assert slim.dropout(x, noise_shape=[32, 4], is_training=False).shape == (1, 4)
+
+
+def test_dropout_integer_inputs_are_float32_when_training():
+    assert slim.dropout(np.ones(10, np.int32), 0.5, seed=0).dtype == np.float32
+
+
+# --------------------------------------------------------------------------- flatten
+
+
+def test_flatten_row_major_and_view():
+    x = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
+    y = slim.flatten(x)
+    assert y.shape == (2, 60) and np.shares_memory(y, x) and y is not x
+    np.testing.assert_array_equal(y[1], np.arange(60, 120))
+    t = slim.flatten(x.transpose(0, 3, 1, 2))
+    assert t.flags.c_contiguous and not np.shares_memory(t, x)
+    np.testing.assert_array_equal(t[0, :3], [0, 5, 10])  # x[0, 0, w, 0] for w = 0, 1, 2
+    assert slim.flatten(np.arange(3)).shape == (3, 1)
+    assert slim.flatten(np.zeros((2, 3))).shape == (2, 3)
+    assert slim.flatten(np.zeros((0, 3, 4))).shape == (0, 12)
+    assert slim.flatten([[1, 2], [3, 4]]).dtype.kind == "i"
+    with pytest.raises(ValueError, match="ndim=0"):
+        slim.flatten(np.float32(1))
+    with pytest.raises(TypeError, match="scope"):
+        slim.flatten(x, scope=3)
+
+
+def test_flatten_alias(fresh_store):
+    x = np.zeros((2, 3, 4))
+    slim.flatten(x, outputs_collections="ep")
+    slim.flatten(x, outputs_collections="ep")
+    slim.flatten(x, outputs_collections="ep", scope="flat")
+    assert list(slim.convert_collection_to_dict("ep")) == ["Flatten", "Flatten_1", "flat"]
+
+
+# --------------------------------------------------------------------------- repeat, stack
+
+
+def test_repeat_vgg_names(fresh_store):
+    x = rand((1, 6, 6, 3))
+    with slim.variable_scope("vgg_16"):
+        y = slim.repeat(x, 2, slim.conv2d, 8, [3, 3], scope="conv1")
+    assert y.shape == (1, 6, 6, 8)
+    assert [v.name for v in slim.get_variables()] == [
+        "vgg_16/conv1/conv1_1/weights", "vgg_16/conv1/conv1_1/biases",
+        "vgg_16/conv1/conv1_2/weights", "vgg_16/conv1/conv1_2/biases"]
+    # the same as the two explicit calls
+    with slim.variable_scope("vgg_16", reuse=True):
+        a = slim.conv2d(x, 8, [3, 3], scope="conv1/conv1_1")
+        b = slim.conv2d(a, 8, [3, 3], scope="conv1/conv1_2")
+    np.testing.assert_array_equal(b, y)
+
+
+def test_repeat_and_stack_default_names(fresh_store):
+    x = rand((2, 3))
+    slim.repeat(x, 2, slim.fully_connected, 3)
+    slim.stack(x, slim.fully_connected, [4, (5,)])
+    slim.stack(x, functools.partial(slim.fully_connected, activation_fn=None), [2])
+    slim.repeat(x, 1, lambda t, scope=None: slim.fully_connected(t, 2, scope=scope))
+
+    class Layer:
+        def __call__(self, t, scope=None):
+            return slim.fully_connected(t, 2, scope=scope)
+
+    slim.stack(x, Layer(), [()])
+    names = [v.name for v in slim.get_variables() if v.name.endswith("weights")]
+    assert names == ["Repeat/fully_connected_1/weights", "Repeat/fully_connected_2/weights",
+                     "Stack/fully_connected_1/weights", "Stack/fully_connected_2/weights",
+                     "Stack_1/fully_connected_1/weights", "Repeat_1/<lambda>_1/weights",
+                     "Stack_2/stack_1/weights"]
+
+
+def test_stack_args_and_outputs_collections(fresh_store):
+    x = rand((1, 5, 5, 2))
+    y = slim.stack(x, slim.conv2d, [(4, [3, 3]), [6, 1]], scope="c",
+                   outputs_collections="ep")
+    assert y.shape == (1, 5, 5, 6)
+    assert list(slim.convert_collection_to_dict("ep")) == ["c/c_1", "c/c_2"]
+    assert slim.repeat(x, 0, slim.conv2d, 4, 3) is x
+
+
+def test_repeat_stack_are_not_arg_scoped_as_slim():
+    assert not slim.has_arg_scope(slim.repeat)
+    assert not slim.has_arg_scope(slim.stack)
+    with pytest.raises(ValueError):
+        with slim.arg_scope([slim.repeat], scope="x"):
+            pass
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda: slim.repeat(np.ones((2, 3)), 2.0, slim.fully_connected, 3), TypeError,
+     ["repetitions"]),
+    (lambda: slim.repeat(np.ones((2, 3)), -1, slim.fully_connected, 3), ValueError,
+     ["repetitions"]),
+    (lambda: slim.repeat(np.ones((2, 3)), 2, "conv2d", 3), TypeError, ["layer"]),
+    (lambda: slim.repeat(np.ones((2, 3)), 2, slim.fully_connected, 3, scope=1), TypeError,
+     ["scope"]),
+    (lambda: slim.stack(np.ones((2, 3)), slim.fully_connected, 3), ValueError,
+     ["stack_args need to be a list or tuple"]),
+    (lambda: slim.stack(np.ones((2, 3)), None, [3]), TypeError, ["layer"]),
+])
+def test_repeat_stack_bad_arguments(call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    for w in words:
+        assert w in str(info.value)
+
+
+# --------------------------------------------------------------------------- softmax
+
+
+def test_softmax_layer_last_axis_any_rank(fresh_store):
+    x = rand((2, 3, 4, 5), np.float64)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    np.testing.assert_allclose(slim.softmax(x), e / e.sum(-1, keepdims=True), rtol=1e-14)
+    big = np.array([[1000.0, 1000.0, 0.0]])
+    np.testing.assert_allclose(slim.softmax(big), [[0.5, 0.5, 0.0]], atol=1e-300)
+    assert slim.softmax(rand((2, 3), np.float16)).dtype == np.float16
+    assert slim.softmax(np.ones((2, 3), np.int32)).dtype == np.float32
+    assert slim.has_arg_scope(slim.softmax)
+    with pytest.raises(ValueError, match="rank of shape must be at least 2 not: 1"):
+        slim.softmax(np.ones(3))
+    assert slim.softmax(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_softmax_scope_is_a_variable_scope_named_softmax(fresh_store):
+    slim.softmax(np.ones((1, 2)))
+    slim.softmax(np.ones((1, 2)), scope="Predictions")
+    # the next unnamed scope of that name is made unique, as TF's name scopes
+    with slim.variable_scope(None, default_name="softmax") as sc:
+        assert sc.original_name_scope == "softmax_1/"
+
+
+def test_nn_softmax_axis_and_errors():
+    x = rand((3, 4), np.float64)
+    e = np.exp(x)
+    np.testing.assert_allclose(nn.softmax(x, axis=0), e / e.sum(0), rtol=1e-14)
+    np.testing.assert_allclose(nn.softmax(x[0]), e[0] / e[0].sum(), rtol=1e-14)
+    np.testing.assert_allclose(nn.softmax(x, axis=-2), e / e.sum(0), rtol=1e-14)
+    with pytest.raises(ValueError, match="axis=2"):
+        nn.softmax(x, axis=2)
+    with pytest.raises(TypeError, match="axis"):
+        nn.softmax(x, axis=1.0)
+    with pytest.raises(ValueError, match="scalar"):
+        nn.softmax(1.0)
+    with pytest.raises(TypeError, match="complex"):
+        nn.softmax(np.ones(2, complex))
+    assert np.isnan(nn.softmax(np.array([1.0, np.nan]))).all()
