@@ -448,3 +448,132 @@ def test_nn_softmax_axis_and_errors():
     with pytest.raises(TypeError, match="complex"):
         nn.softmax(np.ones(2, complex))
     assert np.isnan(nn.softmax(np.array([1.0, np.nan]))).all()
+
+
+# --------------------------------------------------------------------------- TF fixtures
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import slim_replay  # noqa: E402
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "tf", "glue.npz")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools", "tf_reference"))
+_EXC = {"ValueError": ValueError, "TypeError": TypeError}
+
+
+def _load_fixture():
+    if not os.path.exists(FIXTURE):
+        return [], {}
+    data = np.load(FIXTURE, allow_pickle=False)
+    return json.loads(str(data["configs"])), {k: data[k] for k in data.files}
+
+
+CONFIGS, DATA = _load_fixture()
+
+
+def _check_dropout(cfg, x, out, expected, tier):
+    info = cfg["dropout"]
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    if not info["mask"]:
+        np.testing.assert_array_equal(out, x)
+        np.testing.assert_array_equal(expected, x)
+        return
+    scaled = x * x.dtype.type(info["scale"])  # TF: x * cast(1 / keep_prob, x.dtype)
+    kept, tf_kept = out != 0, expected != 0
+    np.testing.assert_array_equal(out[kept], scaled[kept])
+    np.testing.assert_array_equal(expected[tf_kept], scaled[tf_kept])
+    noise = cfg["kwargs"].get("noise_shape")
+    if noise:
+        offset = x.ndim - len(noise)
+        for axis, size in enumerate(noise):
+            if size == 1 and x.shape[axis + offset] > 1:
+                for mask in (kept, tf_kept):
+                    first = np.take(mask, [0], axis=axis + offset)
+                    assert (mask == first).all(), f"{cfg['id']}: mask varies along {axis}"
+
+
+def replay_glue(cfg, data, tier="replay"):
+    cid = cfg["id"]
+    x = data[f"{cid}/input"]
+    fn = slim_replay.function(cfg["function"])
+    args = slim_replay.resolve(cfg.get("args", []), data, cid)
+    kwargs = slim_replay.resolve(cfg["kwargs"], data, cid)
+    where = f"glue/{cid} {cfg['tf']['call']}"
+    with slim.VariableStore(seed=0) as store:
+        scopes = slim_replay.Scopes(None, cfg.get("variable_scope"), data, cid)
+        if "error" in cfg:
+            err = cfg["error"]
+            with scopes, pytest.raises(_EXC[err["pyconv_type"]]) as info:
+                fn(x, *args, **kwargs)
+            assert err["phrase"] in str(info.value), (where, str(info.value))
+            assert slim.get_variables() == [], where
+            return
+        store.load({name: data[f"{cid}/var/{name}"] for name in cfg["var_names"]})
+        with scopes:
+            out = fn(x, *args, **kwargs)
+        expected = data[f"{cid}/expected"]
+        assert isinstance(out, np.ndarray), where
+        assert out.dtype == expected.dtype, (where, out.dtype, expected.dtype)
+        if cfg.get("dropout"):
+            _check_dropout(cfg, x, out, expected, tier)
+        elif expected.dtype.kind == "f":
+            slim_replay.close(out, expected, str(expected.dtype), where, tier)
+        else:
+            assert out.shape == expected.shape, where
+            np.testing.assert_array_equal(out, expected, err_msg=where)
+        if cfg["tf"].get("returned_input"):
+            assert out is x, where
+        slim_replay.check_variables(cfg)
+        slim_replay.check_regularization(cfg, data, tier)
+        if "aliases" in cfg:
+            assert list(slim.convert_collection_to_dict(cfg["collection"])) == cfg["aliases"]
+        for name in cfg["var_names"]:  # every loaded value was taken by the layer
+            assert name in {v.name for v in slim.get_variables()}, (where, name)
+
+
+def test_glue_fixture_exists_and_covers_every_layer():
+    assert CONFIGS, "tests/fixtures/tf/glue.npz is missing: run tools/tf_reference/gen_glue.py"
+    functions = {c["function"] for c in CONFIGS if "error" not in c}
+    assert functions == {"fully_connected", "dropout", "flatten", "softmax", "one_hot_encoding",
+                         "bias_add", "layer_norm", "repeat", "stack", "nn.softmax",
+                         "nn.dropout"}
+    fc = [c for c in CONFIGS if c["function"] == "fully_connected" and "error" not in c]
+    assert {c["dtype"] for c in fc} >= {"float32", "float64", "float16"}
+    assert {len(c["input_shape"]) for c in fc} >= {2, 3, 4, 5}
+    assert any("normalizer_fn" in c["kwargs"] for c in fc)
+    assert any(c["kwargs"].get("activation_fn", "relu") is None for c in fc)
+    assert any(c["kwargs"].get("data_format") == "NCHW" for c in CONFIGS
+               if c["function"] == "bias_add")
+    assert any(not c["kwargs"].get("is_training", True) for c in CONFIGS
+               if c["function"] == "dropout")
+
+
+@pytest.mark.parametrize("cfg", [pytest.param(c, id=f"{c['id']}-{c['function']}")
+                                 for c in CONFIGS])
+def test_glue_fixtures(cfg):
+    replay_glue(cfg, DATA)
+
+
+LIVE_SEED = int(os.environ.get("PYCONV_TF_SEED") or (time.time_ns() // 1000) % (2 ** 31))
+
+
+@pytest.mark.tf
+def test_glue_matches_live_tf():
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import gen_glue
+
+    glue = gen_glue.generate(LIVE_SEED, int(os.environ.get("PYCONV_TF_LIVE_N", "40")) // 2)
+    failures = []
+    for cfg in glue["configs"]:
+        try:
+            replay_glue(cfg, glue["arrays"], tier="live")
+        except Exception as e:  # noqa: BLE001 - collect all, report with the seed
+            failures.append(f"{cfg['id']}: {type(e).__name__}: {str(e)[:400]}\n"
+                            f"    TF call: {cfg['tf']['call']}")
+    assert not failures, (f"{len(failures)} of {len(glue['configs'])} glue configurations "
+                          f"differ from TensorFlow (seed {LIVE_SEED}; repeat with "
+                          f"PYCONV_TF_SEED={LIVE_SEED}):\n" + "\n".join(failures[:10]))
