@@ -16,6 +16,7 @@ refused call creates no variables.
 """
 
 import functools
+import math
 import numbers
 
 import numpy as np
@@ -202,13 +203,14 @@ def fully_connected(inputs,
     _check_scope(scope, "fully_connected")
     cin = x.shape[-1]
     lead = x.shape[:-1]
-    rows = int(np.prod(lead, dtype=np.float64))
+    rows = math.prod(lead)
     n = cin * num_outputs
     if n > _CHECKED_WEIGHT_ELEMENTS:
         _memory.check(f"fully_connected with {cin} inputs and num_outputs={num_outputs}",
                       {"weights": n * dtype.itemsize, "their float64 random draw": n * 8})
     _memory.check(f"fully_connected of inputs of shape {x.shape} with num_outputs={num_outputs}",
-                  {"output": rows * num_outputs * max(dtype.itemsize, 4)})
+                  {"output": rows * num_outputs * (4 + dtype.itemsize),
+                   "input copy": rows * cin * max(dtype.itemsize, 4)})
     store = get_default_store()
     frame = store._push_scope(scope, "fully_connected", reuse)
     try:
@@ -406,7 +408,10 @@ def flatten(inputs, outputs_collections=None, scope=None):
     if x.ndim == 1:
         shape = (x.shape[0], 1)
     else:
-        shape = (x.shape[0], int(np.prod(x.shape[1:], dtype=np.intp)))
+        shape = (x.shape[0], math.prod(x.shape[1:]))
+    if not x.flags.c_contiguous:
+        _memory.check(f"flatten of inputs of shape {x.shape} (not C-contiguous: copied)",
+                      {"copy": x.size * x.dtype.itemsize})
     store = get_default_store()
     frame, sc = store._push_name_scope(scope, "Flatten")
     try:
@@ -692,7 +697,8 @@ def one_hot_encoding(labels,
     _check_collections(outputs_collections, "outputs_collections")
     _check_name_scope(scope, "one_hot_encoding")
     _memory.check(f"one_hot_encoding of labels of shape {y.shape} with num_classes="
-                  f"{num_classes}", {"output": y.size * num_classes * on_dtype.itemsize})
+                  f"{num_classes}", {"output": y.size * num_classes * on_dtype.itemsize,
+                                     "labels as int64 and their masks": y.size * 26})
     store = get_default_store()
     frame, sc = store._push_name_scope(scope, "OneHotEncoding")
     try:
@@ -788,6 +794,8 @@ def bias_add(inputs,
     _check_collections(outputs_collections, "outputs_collections")
     _check_scope(scope, "bias_add")
     channels = x.shape[1] if fmt == "NCHW" else x.shape[-1]
+    _memory.check(f"bias_add of inputs of shape {x.shape}",
+                  {"output": x.size * (dtype.itemsize + 4)})
     store = get_default_store()
     frame = store._push_scope(scope, "BiasAdd", reuse)
     try:
@@ -893,7 +901,7 @@ def layer_norm(inputs,
     _check_scope(scope, "layer_norm")
     params_shape = x.shape[params_axis:]
     _memory.check(f"layer_norm of inputs of shape {x.shape}",
-                  {"float64 working copies": 2 * x.size * 8})
+                  {"float64 working copies": 3 * x.size * 8, "output": x.size * dtype.itemsize})
     store = get_default_store()
     frame = store._push_scope(scope, "LayerNorm", reuse)
     try:

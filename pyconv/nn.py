@@ -4,6 +4,7 @@ Argument checking happens here; arithmetic happens in the C operator
 (``pyconv._conv``), which only ever sees NHWC arrays and explicit pads.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -438,7 +439,7 @@ def _dropout(x, rate, noise_shape, seed, what):
     rng = _generator(seed)
     if rate == 0:
         return x if x.dtype == od else x.astype(od)
-    n_noise = int(np.prod(dims, dtype=np.float64))
+    n_noise = math.prod(dims)
     _memory.check(f"{what} of an input of shape {x.shape} with noise_shape {list(dims)}",
                   {"output": x.size * cd.itemsize * 2, "random draw": n_noise * 9})
     # TF: scale = 1 / (1 - rate) in Python floats, then cast to x's dtype;

@@ -450,6 +450,236 @@ def test_nn_softmax_axis_and_errors():
     assert np.isnan(nn.softmax(np.array([1.0, np.nan]))).all()
 
 
+
+# --------------------------------------------------------------------------- one_hot_encoding
+
+
+def test_one_hot_encoding_values_dtypes_and_alias(fresh_store):
+    y = slim.one_hot_encoding(np.array([[0, 3], [-1, 1]], np.int64), 3,
+                              outputs_collections="ep")
+    np.testing.assert_array_equal(y, [[[1, 0, 0], [0, 0, 0]], [[0, 0, 0], [0, 1, 0]]])
+    assert y.dtype == np.float32
+    assert slim.one_hot_encoding([1], 2, on_value=5, off_value=-1).dtype == np.int32
+    z = slim.one_hot_encoding([1], 2, on_value=np.float64(0.9), off_value=np.float64(0.05))
+    assert z.dtype == np.float64 and z.tolist() == [[0.05, 0.9]]
+    assert slim.one_hot_encoding(np.array([0, 1], np.uint8), 0).shape == (2, 0)
+    slim.one_hot_encoding([0], 2, scope="labels", outputs_collections="ep")
+    assert list(slim.convert_collection_to_dict("ep")) == ["OneHotEncoding", "labels"]
+
+
+@pytest.mark.parametrize("call, exc, word", [
+    (lambda: slim.one_hot_encoding([0.0, 1.0], 3), TypeError, "labels"),
+    (lambda: slim.one_hot_encoding([True], 3), TypeError, "labels"),
+    (lambda: slim.one_hot_encoding([0], -1), ValueError, "num_classes"),
+    (lambda: slim.one_hot_encoding([0], 2.0), TypeError, "num_classes"),
+    (lambda: slim.one_hot_encoding([0], 2, on_value=5), TypeError, "on_value"),
+    (lambda: slim.one_hot_encoding([0], 2, on_value="a", off_value="b"), TypeError,
+     "on_value"),
+    (lambda: slim.one_hot_encoding([0], 2, scope=1), TypeError, "scope"),
+])
+def test_one_hot_encoding_bad_arguments(call, exc, word):
+    with pytest.raises(exc, match=word):
+        call()
+
+
+# --------------------------------------------------------------------------- bias_add
+
+
+def test_bias_add_layer_variables_formats_and_nn_op(fresh_store):
+    x = rand((2, 3, 4, 5), np.float64)
+    b = rand((5,), np.float64, 1)
+    y = slim.bias_add(x, initializer=b, activation_fn=slim.relu, scope="b")
+    np.testing.assert_array_equal(y, np.maximum(x + b, 0))
+    c = rand((3,), np.float64, 2)
+    z = slim.bias_add(x, initializer=c, data_format="NCHW")
+    np.testing.assert_array_equal(z, x + c[:, None, None])
+    assert [(v.name, v.shape) for v in slim.get_variables()] == [("b/biases", (5,)),
+                                                                ("BiasAdd/biases", (3,))]
+    assert slim.bias_add(np.ones((2, 3), np.int32)).dtype == np.float32
+    f16 = slim.bias_add(np.ones((2, 3), np.float16))
+    assert f16.dtype == np.float16 and fresh_store["BiasAdd_2/biases"].dtype == np.float16
+    reused = slim.bias_add(x, scope="b", reuse=True)
+    np.testing.assert_array_equal(reused, x + b)
+    # pyconv.nn.bias_add, the op without a variable, is unchanged
+    np.testing.assert_array_equal(nn.bias_add(x, b), x + b)
+    slim.bias_add(x, regularizer=slim.l2_regularizer(0.5), scope="r")
+    losses = slim.get_regularization_losses()
+    assert len(losses) == 1 and float(losses[0]) == 0.0  # zero biases
+
+
+def test_bias_add_as_normalizer_of_fully_connected(fresh_store):
+    x = rand((4, 3), np.float64)
+    y = slim.fully_connected(x, 2, normalizer_fn=slim.bias_add, activation_fn=None,
+                             scope="fc")
+    assert [v.name for v in slim.get_variables()] == ["fc/weights", "fc/BiasAdd/biases"]
+    np.testing.assert_allclose(y, x @ fresh_store["fc/weights"], rtol=1e-13)
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda: slim.bias_add(np.ones((2, 3, 4)), data_format="NCHW"), ValueError,
+     ["Data format NCHW only supports 4D Tensor"]),
+    (lambda: slim.bias_add(np.ones((2, 3)), data_format="NCWH"), ValueError,
+     ["data_format has to be either NCHW or NHWC"]),
+    (lambda: slim.bias_add(np.ones(3)), ValueError, ["rank 2"]),
+    (lambda: slim.bias_add(np.ones((2, 3)), activation_fn="relu"), TypeError,
+     ["activation_fn"]),
+    (lambda: slim.bias_add(np.ones((2, 3)), regularizer=1), TypeError, ["regularizer"]),
+    (lambda: slim.bias_add(np.ones((2, 3), complex)), TypeError, ["complex"]),
+])
+def test_bias_add_bad_arguments(call, exc, words, fresh_store):
+    with pytest.raises(exc) as info:
+        call()
+    for w in words:
+        assert w in str(info.value)
+    assert slim.get_variables() == []
+
+
+# --------------------------------------------------------------------------- layer_norm
+
+
+def layer_norm_reference(x, norm_axes, beta, gamma, eps):
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=norm_axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=norm_axes, keepdims=True)
+    out = (x - mean) / np.sqrt(var + eps)
+    if gamma is not None:
+        out = out * gamma
+    if beta is not None:
+        out = out + beta
+    return out
+
+
+@pytest.mark.parametrize("shape, norm, params", [
+    ((4, 5), 1, -1), ((2, 3, 4, 5), 1, -1), ((2, 3, 4, 5), -2, 2), ((2, 3, 4), 0, 0),
+    ((3, 7), -1, -2),
+])
+def test_layer_norm_against_the_formula(fresh_store, shape, norm, params):
+    x = rand(shape, np.float64) * 3 + 2
+    pshape = shape[params:]
+    beta, gamma = rand(pshape, np.float64, 1), rand(pshape, np.float64, 2)
+    fresh_store.load({"ln/beta": beta, "ln/gamma": gamma})
+    y = slim.layer_norm(x, begin_norm_axis=norm, begin_params_axis=params, scope="ln")
+    axes = tuple(range(norm % len(shape), len(shape)))
+    np.testing.assert_allclose(y, layer_norm_reference(x, axes, beta, gamma, 1e-12),
+                               rtol=1e-12, atol=1e-12)
+    assert [(v.name, v.shape) for v in slim.get_variables()] == [("ln/beta", pshape),
+                                                                ("ln/gamma", pshape)]
+
+
+def test_layer_norm_options_and_dtypes(fresh_store):
+    x = rand((3, 6), np.float32)
+    y = slim.layer_norm(x, center=False, scale=False, activation_fn=slim.relu)
+    ref = np.maximum(layer_norm_reference(x, (1,), None, None, 1e-12), 0)
+    np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)
+    assert y.dtype == np.float32 and slim.get_variables() == []
+    h = slim.layer_norm(x.astype(np.float16))
+    assert h.dtype == np.float16 and fresh_store["LayerNorm_1/gamma"].dtype == np.float16
+    ref16 = layer_norm_reference(x.astype(np.float16), (1,), None, None, 1e-3)
+    np.testing.assert_allclose(h, ref16, atol=1e-2)
+    assert slim.layer_norm(np.ones((2, 2), np.int32)).dtype == np.float32
+    const = slim.layer_norm(np.full((2, 4), 7.0))  # zero variance: eps keeps it finite
+    np.testing.assert_array_equal(const, np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("kwargs, exc, words", [
+    ({"begin_norm_axis": 4}, ValueError, ["begin_norm_axis (4)", "rank(inputs) (4)"]),
+    ({"begin_params_axis": 4}, ValueError, ["begin_params_axis (4)"]),
+    ({"begin_norm_axis": -5}, ValueError, ["begin_norm_axis (-5)"]),
+    ({"begin_norm_axis": 1.0}, TypeError, ["begin_norm_axis"]),
+    ({"activation_fn": 1}, TypeError, ["activation_fn"]),
+    ({"reuse": True}, ValueError, ["reuse"]),
+])
+def test_layer_norm_bad_arguments(kwargs, exc, words, fresh_store):
+    with pytest.raises(exc) as info:
+        slim.layer_norm(np.ones((2, 3, 4, 5)), **kwargs)
+    for w in words:
+        assert w in str(info.value)
+    assert slim.get_variables() == []
+
+
+# --------------------------------------------------------------------------- utils
+
+
+def test_utils_mirror_tf_slim_layers_utils(fresh_store):
+    u = slim.utils
+    x = np.ones(3)
+    assert u.collect_named_outputs(None, "a", x) is x
+    assert u.get_tensor_aliases(x) == []
+    u.collect_named_outputs("ep", "net/a/", x)
+    u.append_tensor_alias(x, "b/")
+    assert u.get_tensor_aliases(x) == ["net/a", "b"]
+    assert u.gather_tensors_aliases([x]) == ["net/a", "b"]
+    assert list(u.convert_collection_to_dict("ep", clear_collection=True)) == ["net/a", "b"]
+    assert slim.get_collection("ep") == []
+    assert u.collect_named_outputs is slim.collect_named_outputs  # one implementation
+    assert u.last_dimension((2, 8, 8, 3), min_rank=2) == 3
+    assert u.last_dimension(np.zeros((4, 5))) == 5
+    with pytest.raises(ValueError, match="rank of shape must be at least 2 not: 1"):
+        u.last_dimension((3,), min_rank=2)
+    assert u.channel_dimension((2, 3, 4, 5), "channels_first") == 3
+    assert u.channel_dimension((2, 3, 4, 5), "channels_last") == 5
+    assert u.two_element_tuple(3) == (3, 3) and u.two_element_tuple([2, 5]) == (2, 5)
+    for bad in ([1, 2, 3], "ab", None):
+        with pytest.raises(ValueError):
+            u.two_element_tuple(bad)
+    assert u.n_positive_integers(3, 2) == (2, 2, 2)
+    assert u.n_positive_integers(2, (1, 4)) == (1, 4)
+    for n, value in ((0, 1), (2, 0), (2, [1]), (2, [1, 0]), (1.5, 1), (2, ["a", 1])):
+        with pytest.raises(ValueError):
+            u.n_positive_integers(n, value)
+    assert u.get_variable_collections({"weights": ["w"]}, "weights") == ["w"]
+    assert u.get_variable_collections(["c"], "biases") == ["c"]
+    assert u.static_cond(True, lambda: 1, lambda: 2) == 1
+    assert u.smart_cond(np.bool_(False), lambda: 1, lambda: 2) == 2
+    with pytest.raises(TypeError, match="fn1"):
+        u.static_cond(True, 1, lambda: 2)
+    with pytest.raises(ValueError):
+        u.constant_value(None)
+    with pytest.raises(ValueError, match="wrong type"):
+        u.constant_value(np.ones(2, np.float32), np.float64)
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def huge(shape, dtype=np.float32):
+    """A read-only array of any shape with one element of memory behind it."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: slim.fully_connected(huge((1 << 20, 1 << 20)), 10),
+    lambda: slim.fully_connected(np.ones((2, 1 << 20), np.float32), 1 << 20),
+    lambda: slim.flatten(huge((1 << 20, 1 << 10, 1 << 10))),
+    lambda: slim.softmax(huge((1 << 20, 1 << 20))),
+    lambda: nn.softmax(huge((1 << 40,))),
+    lambda: slim.bias_add(huge((1 << 20, 1 << 20))),
+    lambda: slim.layer_norm(huge((1 << 20, 1 << 20))),
+    lambda: slim.dropout(huge((1 << 20, 1 << 20)), seed=0),
+    lambda: nn.dropout(huge((1 << 20, 1 << 20)), 0.5),
+    lambda: slim.one_hot_encoding(huge((1 << 20, 1 << 20), np.int32), 3),
+    lambda: slim.one_hot_encoding([1], 1 << 40),
+])
+def test_absurd_sizes_are_refused_before_allocating(call, fresh_store):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(MemoryError, match="GiB"):
+            call()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20
+    assert slim.get_variables() == []
+
+
+def test_huge_views_pass_through_the_identity_layers():
+    x = huge((1 << 20, 1 << 20))
+    assert np.shares_memory(slim.dropout(x, is_training=False), x)
+    assert slim.dropout(x, 1.0) is x
+
+
 # --------------------------------------------------------------------------- TF fixtures
 
 import json  # noqa: E402
