@@ -188,6 +188,41 @@ def test_fully_connected_arguments_checked_before_variables(fresh_store):
     assert slim.get_variables() == []
 
 
+
+@pytest.mark.parametrize("layout", ["fortran", "noncontiguous", "negative", "readonly",
+                                    "byteswapped", "broadcast"])
+def test_fully_connected_any_memory_layout(layout):
+    x = rand((6, 5, 9), np.float64)
+    if layout == "fortran":
+        v = np.asfortranarray(x)
+    elif layout == "noncontiguous":
+        v = np.repeat(x, 2, axis=-1)[..., ::2]
+    elif layout == "negative":
+        v = x[::-1].copy()[::-1]
+    elif layout == "readonly":
+        v = x.copy()
+        v.flags.writeable = False
+    elif layout == "byteswapped":
+        v = x.astype(x.dtype.newbyteorder(">"))
+    else:
+        x = np.broadcast_to(x[:1], x.shape)
+        v = x
+    w = rand((9, 4), np.float64, 1)
+    with slim.VariableStore(seed=0):
+        y = slim.fully_connected(v, 4, weights_initializer=w, activation_fn=None)
+    assert y.flags.c_contiguous and y.dtype == np.float64
+    check_dense(y, x, w, None, None, np.float64)
+
+
+def test_fully_connected_nan_and_inf_propagate():
+    x = np.array([[1.0, np.nan, 0.0], [np.inf, 1.0, 0.0], [1.0, 2.0, 3.0]])
+    w = np.ones((3, 2))
+    with slim.VariableStore(seed=0):
+        y = slim.fully_connected(x, 2, weights_initializer=w, activation_fn=None)
+    assert np.isnan(y[0]).all() and np.isposinf(y[1]).all()
+    np.testing.assert_array_equal(y[2], [6.0, 6.0])
+
+
 # --------------------------------------------------------------------------- dropout
 
 
