@@ -358,7 +358,7 @@ def dropout(inputs,
         elif rate == 0:
             outputs = x
         else:
-            outputs = _nn._dropout(x, float(rate), noise_shape, seed, "dropout")
+            outputs = _nn._dropout(x, rate, noise_shape, seed, "dropout")
         return collect_named_outputs(outputs_collections, frame.scope.name, outputs)
     finally:
         store._pop_scope(frame)

@@ -498,8 +498,7 @@ def dropout(x, rate, noise_shape=None, seed=None):
     a = _as_array(x, "x")
     if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
         raise TypeError(f"rate must be a float in the range [0, 1), got {rate!r}")
-    rate = float(rate)
-    if not 0 <= rate < 1:
+    if not 0 <= rate < 1:  # rate keeps its type: TF computes 1 / (1 - rate) with it
         raise ValueError("`rate` must be a scalar tensor or a float in the range [0, 1). "
-                         f"Received: rate={rate}")
+                         f"Received: rate={float(rate)}")
     return _dropout(a, rate, noise_shape, seed, "dropout")

@@ -260,6 +260,19 @@ def test_dropout_statistics_and_scaling(dtype, keep_prob):
     assert abs(y.astype(np.float64).mean() - 3.0) < 3.0 * 5 * sd / keep_prob
 
 
+
+@pytest.mark.parametrize("keep_prob, dtype, tf_value", [
+    # the kept value of 1.7 in TF 2.21 / tf-slim 1.1 (slim.dropout, probed by hand)
+    (np.float32(0.7), np.float64, 2.4285714864730834),
+    (0.7, np.float64, 2.4285714285714284),
+    (np.float16(0.3), np.float64, 5.67109375),
+    (np.float16(0.3), np.float16, 5.67),
+    (0.7, np.float32, 2.4285715),
+])
+def test_dropout_scale_is_tfs_for_numpy_and_python_keep_probs(keep_prob, dtype, tf_value):
+    y = slim.dropout(np.full(100, 1.7, dtype), keep_prob, seed=0)
+    assert y[y != 0][0] == dtype(tf_value)
+
 def test_dropout_seed_reproducible_and_generator_stream():
     x = np.ones((50, 60))
     a, b = slim.dropout(x, seed=7), slim.dropout(x, seed=7)
