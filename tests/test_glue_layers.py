@@ -645,6 +645,63 @@ def test_layer_norm_bad_arguments(kwargs, exc, words, fresh_store):
     assert slim.get_variables() == []
 
 
+
+# ported from tf_slim/layers/layers_test.py (LayerNormTest.doOutputTest, SoftmaxTests)
+@pytest.mark.parametrize("shape, axis, tol, dtype", [
+    ((10, 300), 1, 1e-5, np.float64), ((100, 10, 10, 3), 1, 1e-5, np.float64),
+    ((100, 10, 10, 3), 3, 1e-4, np.float64), ((100, 10, 10, 3), -1, 1e-4, np.float64),
+    ((10, 10, 10, 30), 1, 1e-5, np.float64), ((10, 10, 10, 30), 3, 1e-5, np.float64),
+    ((1, 100, 100, 1), 1, 1e-5, np.float64), ((1, 100, 1000, 1), 1, 1e-4, np.float32),
+    ((1, 100, 1000, 1), 1, 5e-2, np.float16),
+])
+def test_slim_layer_norm_output_test(shape, axis, tol, dtype):
+    eps = 1e-12 if dtype != np.float16 else 1e-3
+    norm_axis = axis % len(shape)
+    moments_axis = tuple(range(norm_axis, len(shape)))
+    expected_mean = np.zeros(shape[:norm_axis])
+    sigmas = [1.0, 0.1] + ([1e-4] if dtype == np.float16 else [])
+    rng = np.random.default_rng(0)
+    for mu in [0.0, 1e2 if dtype != np.float16 else 1e1]:
+        for sigma in sigmas:
+            expected_var = np.ones(shape[:norm_axis]) / (1.0 + eps / sigma**2)
+            values = rng.standard_normal(shape) * sigma + mu
+            with slim.VariableStore(seed=0) as store:
+                out = slim.layer_norm(values.astype(dtype), begin_norm_axis=axis, scope="LN")
+                beta, gamma = store["LN/beta"], store["LN/gamma"]
+            assert not np.isnan(out).any()
+            out = out.astype(np.float64)
+            np.testing.assert_allclose(out.mean(axis=moments_axis), expected_mean, atol=tol,
+                                       rtol=tol)
+            np.testing.assert_allclose(out.var(axis=moments_axis), expected_var, atol=tol)
+            ref = gamma * (values - values.mean(axis=moments_axis, keepdims=True)) / np.sqrt(
+                eps + values.var(axis=moments_axis, keepdims=True)) + beta
+            np.testing.assert_allclose(out, ref, atol=5 * tol)
+
+
+def test_slim_softmax_2d_and_3d():
+    low, high = 1 / (1 + np.e), np.e / (1 + np.e)
+    np.testing.assert_allclose(slim.softmax(np.array([[0.0, 1], [1, 1], [1, 0]])),
+                               [[low, high], [0.5, 0.5], [high, low]], rtol=1e-6)
+    logits = np.ones((2, 3, 2))
+    logits[0, 0, 0] = 0
+    logits[1, 1, 1] = 0
+    expected = 0.5 * np.ones((2, 3, 2))
+    expected[0, 0] = [low, high]
+    expected[1, 1] = [high, low]
+    np.testing.assert_allclose(slim.softmax(logits), expected, rtol=1e-6)
+
+
+def test_slim_one_hot_and_dropout_collect_outputs(fresh_store):
+    out = slim.one_hot_encoding(np.array([0, 1, 2], np.int32), num_classes=3,
+                                outputs_collections="outputs")
+    np.testing.assert_array_equal(out, np.eye(3))
+    assert slim.get_collection("outputs")[0] is out
+    assert slim.utils.get_tensor_aliases(out) == ["OneHotEncoding"]
+    d = slim.dropout(np.ones((5, 3, 3, 3)), outputs_collections="outputs", seed=0)
+    assert slim.get_collection("outputs")[1] is d
+    assert slim.utils.get_tensor_aliases(d) == ["Dropout"]
+
+
 # --------------------------------------------------------------------------- utils
 
 
