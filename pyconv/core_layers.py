@@ -373,7 +373,9 @@ def flatten(inputs, outputs_collections=None, scope=None):
     order, as ``slim.flatten``; rank 1 ``[n]`` gives ``[n, 1]`` (as Keras).
 
     Returns a C-contiguous array: a view of ``inputs`` when they are
-    C-contiguous (no copy; a distinct object), else a copy. Any dtype.
+    C-contiguous (no copy; a distinct object), else a copy. Any dtype. An
+    input with an empty inner dimension gives ``[batch, 0]`` (TF 2.21's
+    reshape to ``[-1, 0]`` makes ``[2, 2, 0, 4, 4]`` into ``[64, 0]``).
 
     Parameters
     ----------

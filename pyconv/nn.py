@@ -444,7 +444,7 @@ def _dropout(x, rate, noise_shape, seed, what):
                   {"output": x.size * cd.itemsize * 2, "random draw": n_noise * 9})
     # TF: scale = 1 / (1 - rate) in Python floats, then cast to x's dtype;
     # the uniform draw in x's dtype is compared with rate in x's dtype.
-    scale = cd.type(1.0 / (1.0 - rate))
+    scale = cd.type(od.type(1.0 / (1.0 - rate)))  # float16 inputs: a float16 scale, as TF
     keep = rng.random(dims, dtype=np.float64 if cd.itemsize == 8 else np.float32) \
         >= cd.type(rate)
     out = np.multiply(x, scale, dtype=cd)

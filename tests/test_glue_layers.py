@@ -368,6 +368,9 @@ def test_flatten_row_major_and_view():
     assert slim.flatten(np.arange(3)).shape == (3, 1)
     assert slim.flatten(np.zeros((2, 3))).shape == (2, 3)
     assert slim.flatten(np.zeros((0, 3, 4))).shape == (0, 12)
+    # slim's contract [batch, k] also for empty inner dimensions (TF 2.21's reshape to
+    # [-1, 0] gives [64, 0] for a [2, 2, 0, 4, 4] input)
+    assert slim.flatten(np.zeros((2, 2, 0, 4, 4))).shape == (2, 0)
     assert slim.flatten([[1, 2], [3, 4]]).dtype.kind == "i"
     with pytest.raises(ValueError, match="ndim=0"):
         slim.flatten(np.float32(1))
@@ -627,6 +630,11 @@ def test_layer_norm_options_and_dtypes(fresh_store):
     assert slim.layer_norm(np.ones((2, 2), np.int32)).dtype == np.float32
     const = slim.layer_norm(np.full((2, 4), 7.0))  # zero variance: eps keeps it finite
     np.testing.assert_array_equal(const, np.zeros((2, 4)))
+    # one value per row: exactly beta (TF 2.21's float32 gives beta +- 0.06 there)
+    beta = np.array([0.2724793], np.float32)
+    fresh_store.load({"one/beta": beta})
+    x1 = np.array([[-1.4231669], [2.4378083], [2.498889], [-1.5996453]], np.float32)
+    np.testing.assert_array_equal(slim.layer_norm(x1, scope="one"), np.repeat(beta, 4)[:, None])
 
 
 @pytest.mark.parametrize("kwargs, exc, words", [
@@ -855,7 +863,10 @@ def replay_glue(cfg, data, tier="replay"):
         if cfg.get("dropout"):
             _check_dropout(cfg, x, out, expected, tier)
         elif expected.dtype.kind == "f":
-            slim_replay.close(out, expected, str(expected.dtype), where, tier)
+            # widened only where TF is far from the float64 formula (slim_replay's rule):
+            # a layer_norm over one element per row, where TF's float32 cancels
+            slim_replay.close(out, expected, str(expected.dtype), where, tier,
+                              cfg.get("ref_max_abs_err", 0.0))
         else:
             assert out.shape == expected.shape, where
             np.testing.assert_array_equal(out, expected, err_msg=where)
