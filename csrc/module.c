@@ -11,6 +11,7 @@
 
 #include "buffers.h"
 #include "conv.h"
+#include "crc32c.h"
 #include "wcache.h"
 
 static const struct pyconv_ukernels *active_kernels; /* changed only with the GIL held */
@@ -439,6 +440,61 @@ static PyObject *py_clear_weight_cache(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ---- checkpoints: CRC-32C of any buffer (pyconv.train verifies every block
+ * and tensor of a TF checkpoint with it) */
+void pyconv_crc32c_force_portable(int portable);
+
+PyDoc_STRVAR(crc32c_doc,
+             "crc32c(buffer, value=0) -> int\n\n"
+             "The CRC-32C (Castagnoli) of `buffer` (any contiguous buffer: bytes, memoryview,\n"
+             "a C-contiguous ndarray), continuing from the CRC `value` of the data before it.\n"
+             "Uses the CPU's SSE4.2 crc32 instruction when it has it, else a table; the GIL\n"
+             "is released for buffers of 64 KiB and more.");
+
+static PyObject *py_crc32c(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"buffer", "value", NULL};
+    Py_buffer view;
+    unsigned long long value = 0;
+    PyObject *value_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|O:crc32c", keywords, &view, &value_obj))
+        return NULL;
+    if (value_obj != NULL) {
+        value = PyLong_AsUnsignedLongLong(value_obj);
+        if (PyErr_Occurred() || value > 0xFFFFFFFFull) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "crc32c: value must be an int in [0, 2**32), got %R",
+                         value_obj);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    uint32_t crc;
+    if (view.len >= 65536) {
+        Py_BEGIN_ALLOW_THREADS
+        crc = pyconv_crc32c_extend((uint32_t)value, view.buf, (size_t)view.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        crc = pyconv_crc32c_extend((uint32_t)value, view.buf, (size_t)view.len);
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(crc);
+}
+
+static PyObject *py_crc32c_impl(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (arg != Py_None) {
+        int portable = PyObject_IsTrue(arg);
+        if (portable < 0)
+            return NULL;
+        pyconv_crc32c_force_portable(portable);
+    }
+    return PyUnicode_FromString(pyconv_crc32c_impl());
+}
+/* ---- end of checkpoints */
+
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
@@ -462,6 +518,11 @@ static PyMethodDef methods[] = {
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,
      METH_VARARGS | METH_KEYWORDS, fma_peak_doc},
+    {"crc32c", (PyCFunction)(void (*)(void))py_crc32c, METH_VARARGS | METH_KEYWORDS,
+     crc32c_doc},
+    {"crc32c_impl", py_crc32c_impl, METH_O,
+     "crc32c_impl(portable) -> str: the CRC-32C code in use ('sse4.2' or 'slice-by-8');\n"
+     "True forces the portable table (for tests), False the CPU's best, None only asks."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -476,6 +537,7 @@ PyMODINIT_FUNC PyInit__conv(void)
     if (PyType_Ready(&OutputBufferType) < 0)
         return NULL;
     active_kernels = pyconv_select_ukernels(NULL);
+    (void)pyconv_crc32c_impl(); /* builds the tables before any thread calls in */
     pyconv_buffer_hooks(trace_alloc, trace_free);
     return PyModule_Create(&module);
 }

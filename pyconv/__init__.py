@@ -150,3 +150,11 @@ _import_layer_modules()
 from . import utils  # noqa: E402
 
 __all__.append("utils")
+
+# TensorFlow checkpoints: pyconv.train mirrors tf.train (read V1/V2, write V2);
+# slim's assign_from_checkpoint and assign_from_checkpoint_fn at the top level.
+from . import _restore, train  # noqa: E402
+
+for _name in _restore.__all__:
+    globals()[_name] = getattr(_restore, _name)
+__all__ += ["train", *_restore.__all__]
