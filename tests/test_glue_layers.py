@@ -223,6 +223,29 @@ def test_fully_connected_nan_and_inf_propagate():
     np.testing.assert_array_equal(y[2], [6.0, 6.0])
 
 
+
+def test_vgg_head_under_arg_scope(fresh_store):
+    """The way tf_slim.nets use these layers: arg_scope sets outputs_collections and
+    is_training, dropout sits between fully connected layers, softmax predicts."""
+    x = rand((2, 7, 7, 4))
+    with slim.variable_scope("vgg_16") as sc:
+        with slim.arg_scope([slim.conv2d, slim.fully_connected, slim.max_pool2d],
+                            outputs_collections="ep"), \
+                slim.arg_scope([slim.dropout], is_training=False):
+            net = slim.flatten(x)
+            net = slim.fully_connected(net, 8, scope="fc6")
+            net = slim.dropout(net, 0.5, scope="dropout6")
+            net = slim.fully_connected(net, 5, activation_fn=None, scope="fc8")
+        predictions = slim.softmax(net, scope="Predictions")
+    assert sc.name == "vgg_16"
+    assert list(slim.convert_collection_to_dict("ep")) == ["vgg_16/fc6", "vgg_16/fc8"]
+    np.testing.assert_allclose(predictions.sum(-1), 1.0, rtol=1e-6)
+    w6, w8 = fresh_store["vgg_16/fc6/weights"], fresh_store["vgg_16/fc8/weights"]
+    assert w6.shape == (196, 8) and w8.shape == (8, 5)
+    hidden = np.maximum(x.reshape(2, -1) @ w6, 0)
+    np.testing.assert_allclose(net, hidden @ w8, rtol=1e-5, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- dropout
 
 
