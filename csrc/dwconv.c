@@ -132,8 +132,6 @@ int pyconv_dwconv_output_shape(const struct pyconv_dwconv_params *p, size_t *out
                     p->in_w);
     if (p->channels == 0)
         return fail(err, "input channels must be at least 1");
-    if (p->multiplier == 0)
-        return fail(err, "the depth multiplier must be at least 1");
     if (p->kernel_h == 0 || p->kernel_w == 0)
         return fail(err, "kernel size must be at least 1, got %zu x %zu", p->kernel_h,
                     p->kernel_w);
@@ -247,7 +245,9 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
     op->step_w = step_w;
     op->row_ptrs = row_ptrs;
     op->a_step = step_w * p->kernel_h;
-    op->block = channels <= BLOCK_CHANNELS ? n_tiles * ct : (BLOCK_CHANNELS + ct - 1) / ct * ct;
+    /* (a multiplier of 0 gives no channels and no tasks; block stays non-zero) */
+    op->block = channels <= BLOCK_CHANNELS ? (n_tiles ? n_tiles : 1) * ct
+                                           : (BLOCK_CHANNELS + ct - 1) / ct * ct;
     op->n_blocks = (channels + op->block - 1) / op->block;
     op->in_image = p->in_h * p->in_w * p->channels * es;
     op->out_image = out_h * out_w * channels * es;

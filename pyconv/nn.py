@@ -337,15 +337,15 @@ def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
 _dw_plans = {}
 
 
-def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation):
+def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation, fname):
     cd, od = compute_dtype(x.dtype, "input")
     if w.dtype.kind not in "biuf":
-        raise TypeError(f"filter has dtype {w.dtype}; it must be a real numeric array")
+        raise TypeError(f"{fname} has dtype {w.dtype}; it must be a real numeric array")
     fmt = check_data_format(data_format, allow_none=True)
     _check_rank(x, "input", "Depthwise convolution")
     if w.ndim != 4:
         raise ValueError(
-            "filter must have rank 4 [filter_height, filter_width, in_channels, "
+            f"{fname} must have rank 4 [filter_height, filter_width, in_channels, "
             f"channel_multiplier], got rank {w.ndim} (shape {w.shape})"
         )
     if not (activation is None or isinstance(activation, str)) or activation not in _ACTIVATIONS:
@@ -357,11 +357,11 @@ def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation):
     kh, kw, cin, dm = w.shape
     if cin != c:
         raise ValueError(
-            f"filter expects {cin} input channels but the input has {c}: input shape "
-            f"{x.shape} ({fmt}), filter shape {w.shape} [kh, kw, in_channels, multiplier]"
+            f"{fname} expects {cin} input channels but the input has {c}: input shape "
+            f"{x.shape} ({fmt}), {fname} shape {w.shape} [kh, kw, in_channels, multiplier]"
         )
     if cin == 0 or kh == 0 or kw == 0:
-        raise ValueError(f"filter shape {w.shape} has a zero kernel size or input channel count")
+        raise ValueError(f"{fname} shape {w.shape} has a zero kernel size or input channel count")
     if h == 0 or wd == 0:
         raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
     s = _spatial(1 if strides is None else strides, "strides", fmt)
@@ -372,13 +372,13 @@ def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation):
         if max(values) > _INDEX_MAX:
             raise ValueError(
                 f"{name}: {values} (from padding={padding!r}, strides={s}, dilations={d}, "
-                f"filter shape {w.shape}) exceeds the largest array index {_INDEX_MAX}"
+                f"{fname} shape {w.shape}) exceeds the largest array index {_INDEX_MAX}"
             )
     es, cout, taps = cd.itemsize, c * dm, kh * kw
     out = n * oh * ow * cout
     slots = (ow - 1) * (s[1] if d[1] == 1 else kw) + kw
     _memory.check(
-        f"depthwise_conv2d of input shape {x.shape} ({fmt}) with filter shape {w.shape} "
+        f"depthwise_conv2d of input shape {x.shape} ({fmt}) with {fname} shape {w.shape} "
         f"(output shape {(n, cout, oh, ow) if fmt == 'NCHW' else (n, oh, ow, cout)})",
         {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
          "input copy": n * h * wd * c * es,
@@ -390,10 +390,11 @@ def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation):
     return cd, od, fmt == "NCHW", cout, args
 
 
-def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, activation, bias):
+def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, activation, bias,
+                    fname="filter"):
     """The depthwise step: (NHWC output in the compute dtype, output dtype, NCHW?)."""
     x = input if type(input) is np.ndarray else _as_array(input, "input")
-    w = filter if type(filter) is np.ndarray else _as_array(filter, "filter")
+    w = filter if type(filter) is np.ndarray else _as_array(filter, fname)
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
         fmt = check_data_format(data_format, allow_none=True)
         if type(strides) is not int:
@@ -409,7 +410,8 @@ def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, act
     except TypeError:  # unhashable arguments: plan without caching
         key, plan = None, None
     if plan is None:
-        plan = _plan_depthwise(x, w, strides, padding, data_format, dilations, activation)
+        plan = _plan_depthwise(x, w, strides, padding, data_format, dilations, activation,
+                               fname)
         if key is not None:
             if len(_dw_plans) > 4096:
                 _dw_plans.clear()
@@ -541,7 +543,7 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
             f"shape {pw.shape})"
         )
     mid, od, nchw = _depthwise_nhwc(input, dw, strides, padding, data_format, dilations, None,
-                                    None)
+                                    None, "depthwise_filter")
     out = conv2d(mid, pw.astype(mid.dtype, copy=False), 1, "VALID", "NHWC", 1, bias=bias,
                  activation=activation)
     if nchw:
