@@ -12,7 +12,8 @@ import numpy as np
 from . import _conv, _memory
 from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
 
-__all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d"]
+__all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d",
+           "depthwise_conv2d", "separable_conv2d"]
 
 _ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
 _INDEX_MAX = np.iinfo(np.intp).max
@@ -502,3 +503,222 @@ def dropout(x, rate, noise_shape=None, seed=None):
         raise ValueError("`rate` must be a scalar tensor or a float in the range [0, 1). "
                          f"Received: rate={float(rate)}")
     return _dropout(a, rate, noise_shape, seed, "dropout")
+# --------------------------------------------------------------------------- depthwise
+
+# Everything about a depthwise call that depends only on shapes, dtypes and
+# the geometry arguments (as _conv_plans for conv2d).
+_dw_plans = {}
+
+
+def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation, fname):
+    cd, od = compute_dtype(x.dtype, "input")
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{fname} has dtype {w.dtype}; it must be a real numeric array")
+    fmt = check_data_format(data_format, allow_none=True)
+    _check_rank(x, "input", "Depthwise convolution")
+    if w.ndim != 4:
+        raise ValueError(
+            f"{fname} must have rank 4 [filter_height, filter_width, in_channels, "
+            f"channel_multiplier], got rank {w.ndim} (shape {w.shape})"
+        )
+    if not (activation is None or isinstance(activation, str)) or activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+    if fmt == "NCHW":
+        n, c, h, wd = x.shape
+    else:
+        n, h, wd, c = x.shape
+    kh, kw, cin, dm = w.shape
+    if cin != c:
+        raise ValueError(
+            f"{fname} expects {cin} input channels but the input has {c}: input shape "
+            f"{x.shape} ({fmt}), {fname} shape {w.shape} [kh, kw, in_channels, multiplier]"
+        )
+    if cin == 0 or kh == 0 or kw == 0:
+        raise ValueError(f"{fname} shape {w.shape} has a zero kernel size or input channel count")
+    if h == 0 or wd == 0:
+        raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
+    s = _spatial(1 if strides is None else strides, "strides", fmt)
+    d = _spatial(1 if dilations is None else dilations, "dilations", fmt)
+    pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
+    (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, wd), (kh, kw), s, pad, d)
+    for name, values in (("strides", s), ("dilations", d), ("padding", (pt, pb, pl, pr))):
+        if max(values) > _INDEX_MAX:
+            raise ValueError(
+                f"{name}: {values} (from padding={padding!r}, strides={s}, dilations={d}, "
+                f"{fname} shape {w.shape}) exceeds the largest array index {_INDEX_MAX}"
+            )
+    es, cout, taps = cd.itemsize, c * dm, kh * kw
+    out = n * oh * ow * cout
+    slots = (ow - 1) * (s[1] if d[1] == 1 else kw) + kw
+    _memory.check(
+        f"depthwise_conv2d of input shape {x.shape} ({fmt}) with {fname} shape {w.shape} "
+        f"(output shape {(n, cout, oh, ow) if fmt == 'NCHW' else (n, oh, ow, cout)})",
+        {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
+         "input copy": n * h * wd * c * es,
+         # nothing below is allocated for an empty output
+         "indirection buffer": oh * slots * kh * 8 if out else 0,
+         "packed filter": (kh * kw * cout + (taps + 1) * (cout + 64)) * es if out else 0,
+         "expanded image": h * wd * cout * es if out and dm > 1 else 0})
+    args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
+    return cd, od, fmt == "NCHW", cout, args
+
+
+def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, activation, bias,
+                    fname="filter"):
+    """The depthwise step: (NHWC output in the compute dtype, output dtype, NCHW?)."""
+    x = input if type(input) is np.ndarray else _as_array(input, "input")
+    w = filter if type(filter) is np.ndarray else _as_array(filter, fname)
+    if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
+        fmt = check_data_format(data_format, allow_none=True)
+        if type(strides) is not int:
+            strides = _spatial(1 if strides is None else strides, "strides", fmt)
+        if type(dilations) is not int:
+            dilations = _spatial(1 if dilations is None else dilations, "dilations", fmt)
+        if type(padding) is not str:
+            padding = normalize_padding(explicit_padding_from_tf(padding, fmt))
+    key = (x.shape, x.dtype, w.shape, w.dtype, strides, padding, data_format, dilations,
+           activation)
+    try:
+        plan = _dw_plans.get(key)
+    except TypeError:  # unhashable arguments: plan without caching
+        key, plan = None, None
+    if plan is None:
+        plan = _plan_depthwise(x, w, strides, padding, data_format, dilations, activation,
+                               fname)
+        if key is not None:
+            if len(_dw_plans) > 4096:
+                _dw_plans.clear()
+            _dw_plans[key] = plan
+    cd, od, nchw, cout, args = plan
+    if x.dtype != cd:
+        x = x.astype(cd)
+    if w.dtype != cd:
+        w = w.astype(cd)
+    if bias is not None:
+        bias = _as_bias(bias, cd, cout)
+    if nchw:
+        x = x.transpose(0, 2, 3, 1)
+    return _conv.depthwise_conv2d(x, w, bias, *args), od, nchw
+
+
+def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilations=None, *,
+                     bias=None, activation=None):
+    """Depthwise 2-D convolution, as ``tf.nn.depthwise_conv2d``.
+
+    Every input channel ``c`` is convolved (cross-correlation) with its own
+    ``channel_multiplier`` filters ``filter[:, :, c, m]``; output channel
+    ``c * channel_multiplier + m`` holds the result, as in TF. Computed by
+    pyconv's depthwise C operator (not a dense convolution).
+
+    Parameters
+    ----------
+    input : array_like, rank 4
+        ``NHWC`` (default) or ``NCHW``. float16/32/64 keep their dtype
+        (float16 accumulates in float32); integer and bool inputs are computed
+        as float32.
+    filter : array_like, ``[filter_height, filter_width, in_channels, channel_multiplier]``
+    strides : int, (h, w) or TF's 4-element form
+        TF requires the 4-element form with equal height and width strides;
+        pyconv also takes an int or a pair, and unequal strides.
+    padding : 'SAME', 'VALID', 'FULL' (any case), ``[(top, bottom), (left, right)]``
+        or TF's 4-pair explicit form.
+    data_format : None, 'NHWC' or 'NCHW'
+        None is 'NHWC'.
+    dilations : None, int, (h, w) or a 4-element form
+        None is 1. Unlike TF, dilations and strides may both exceed 1.
+    bias : array_like ``[in_channels * channel_multiplier]``, optional
+        Added in the kernel (fused); pyconv's extension.
+    activation : None, 'relu' or 'relu6'
+        Applied in the kernel (fused); pyconv's extension.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[batch, out_h, out_w, in_channels * channel_multiplier]`` (or NCHW),
+        a new C-contiguous array.
+
+    Raises
+    ------
+    ValueError
+        Wrong ranks, a channel mismatch, bad padding/data_format/strides or
+        an output size below 1 (the message shows the formula).
+    TypeError
+        A dtype pyconv does not compute.
+
+    Examples
+    --------
+    >>> x = np.ones((1, 4, 4, 2), np.float32)
+    >>> w = np.ones((3, 3, 2, 3), np.float32)
+    >>> depthwise_conv2d(x, w, [1, 1, 1, 1], 'VALID').shape
+    (1, 2, 2, 6)
+    """
+    out, od, nchw = _depthwise_nhwc(input, filter, strides, padding, data_format, dilations,
+                                    activation, bias)
+    if nchw:
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out if out.dtype == od else out.astype(od)
+
+
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding,
+                     data_format=None, dilations=None, *, bias=None, activation=None):
+    """Depthwise convolution followed by a 1x1 convolution, as ``tf.nn.separable_conv2d``.
+
+    The depthwise step is :func:`depthwise_conv2d` (``strides``, ``padding``,
+    ``dilations`` apply to it); the pointwise step is a 1x1 VALID
+    convolution with ``pointwise_filter`` by pyconv's igemm operator, with
+    ``bias`` and ``activation`` fused into it. float16 inputs keep the
+    intermediate in float32 (TF rounds it to float16).
+
+    Parameters
+    ----------
+    input : array_like, rank 4
+    depthwise_filter : array_like ``[kh, kw, in_channels, channel_multiplier]``
+    pointwise_filter : array_like ``[1, 1, in_channels * channel_multiplier, out_channels]``
+    strides, padding, data_format, dilations
+        As :func:`depthwise_conv2d` (same leniency).
+    bias : array_like ``[out_channels]``, optional
+    activation : None, 'relu' or 'relu6'
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        As :func:`depthwise_conv2d`, and a ``pointwise_filter`` that is not
+        ``[1, 1, in_channels * channel_multiplier, out_channels]``.
+
+    Examples
+    --------
+    >>> x = np.ones((1, 5, 5, 3), np.float32)
+    >>> y = separable_conv2d(x, np.ones((3, 3, 3, 2), np.float32),
+    ...                      np.ones((1, 1, 6, 4), np.float32), 1, 'SAME')
+    >>> y.shape, float(y[0, 2, 2, 0])
+    ((1, 5, 5, 4), 54.0)
+    """
+    pw = pointwise_filter if type(pointwise_filter) is np.ndarray else _as_array(
+        pointwise_filter, "pointwise_filter")
+    if pw.dtype.kind not in "biuf":
+        raise TypeError(f"pointwise_filter has dtype {pw.dtype}; it must be a real numeric array")
+    if pw.ndim != 4 or pw.shape[0] != 1 or pw.shape[1] != 1:
+        raise ValueError(
+            "pointwise_filter must have shape [1, 1, in_channels * channel_multiplier, "
+            f"out_channels], got shape {pw.shape}"
+        )
+    dw = depthwise_filter if type(depthwise_filter) is np.ndarray else _as_array(
+        depthwise_filter, "depthwise_filter")
+    if dw.ndim == 4 and pw.shape[2] != dw.shape[2] * dw.shape[3]:
+        raise ValueError(
+            f"pointwise_filter has {pw.shape[2]} input channels but the depthwise step gives "
+            f"in_channels * channel_multiplier = {dw.shape[2]} * {dw.shape[3]} = "
+            f"{dw.shape[2] * dw.shape[3]} (depthwise_filter shape {dw.shape}, pointwise_filter "
+            f"shape {pw.shape})"
+        )
+    mid, od, nchw = _depthwise_nhwc(input, dw, strides, padding, data_format, dilations, None,
+                                    None, "depthwise_filter")
+    out = conv2d(mid, pw.astype(mid.dtype, copy=False), 1, "VALID", "NHWC", 1, bias=bias,
+                 activation=activation)
+    if nchw:
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out if out.dtype == od else out.astype(od)
