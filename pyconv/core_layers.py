@@ -43,6 +43,7 @@ __all__ = [
     "flatten",
     "fully_connected",
     "layer_norm",
+    "linear",
     "one_hot_encoding",
     "repeat",
     "softmax",
@@ -234,6 +235,12 @@ def fully_connected(inputs,
         return outputs
     finally:
         store._pop_scope(frame)
+
+
+# slim 1.1's alias. (slim's relu, relu6 and elu are fully_connected partials too;
+# pyconv's are the activation functions, as SPEC says, so they are not redefined.)
+linear = functools.partial(fully_connected, activation_fn=None)
+linear.__doc__ = """``fully_connected`` with ``activation_fn=None`` (slim's ``linear``)."""
 
 
 def _matmul(x, rows, w, bias, fused):

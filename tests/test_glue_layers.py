@@ -246,6 +246,16 @@ def test_vgg_head_under_arg_scope(fresh_store):
     np.testing.assert_allclose(net, hidden @ w8, rtol=1e-5, atol=1e-5)
 
 
+
+def test_linear_is_fully_connected_without_activation(fresh_store):
+    x = rand((3, 4), np.float64)
+    y = slim.linear(x, 2, biases_initializer=np.array([1.0, -1.0]))
+    w = fresh_store["fully_connected/weights"]
+    np.testing.assert_allclose(y, x @ w + [1.0, -1.0], rtol=1e-13)
+    slim.repeat(x, 2, slim.linear, 4)
+    assert "Repeat/fully_connected_2/weights" in fresh_store
+
+
 # --------------------------------------------------------------------------- dropout
 
 
