@@ -355,8 +355,9 @@ def dropout(inputs,
             raise ValueError("`rate` must be a scalar tensor or a float in the range [0, 1). "
                              f"Received: rate={float(rate)}: keep_prob must be > 0 when "
                              "training")
-        _float_inputs(x, "dropout")
-        _nn._noise_shape(noise_shape, x.shape)
+        if rate > 0:  # TF returns the input before looking at noise_shape
+            _float_inputs(x, "dropout")
+            _nn._noise_shape(noise_shape, x.shape)
     store = get_default_store()
     frame = store._push_scope(scope, "Dropout")
     try:

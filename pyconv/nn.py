@@ -436,10 +436,10 @@ def _generator(seed):
 def _dropout(x, rate, noise_shape, seed, what):
     """x * 1/(1 - rate) where a uniform [0, 1) draw >= rate, else 0 (TF's rule)."""
     cd, od = compute_dtype(x.dtype, "x")
-    dims = _noise_shape(noise_shape, x.shape)
     rng = _generator(seed)
-    if rate == 0:
+    if rate == 0:  # TF's fast path: before noise_shape is looked at
         return x if x.dtype == od else x.astype(od)
+    dims = _noise_shape(noise_shape, x.shape)
     n_noise = math.prod(dims)
     _memory.check(f"{what} of an input of shape {x.shape} with noise_shape {list(dims)}",
                   {"output": x.size * cd.itemsize * 2, "random draw": n_noise * 9})

@@ -381,6 +381,8 @@ def test_dropout_not_training_ignores_noise_shape_as_tf():
     # an eval graph built with the training batch's noise shape runs in TF
     x = np.ones((1, 4))
     assert slim.dropout(x, noise_shape=[32, 4], is_training=False).shape == (1, 4)
+    assert slim.dropout(x, 1.0, noise_shape=[32, 4]) is x  # TF's fast path for keep_prob 1
+    assert nn.dropout(x, 0.0, noise_shape=[32, 4]) is x
 
 
 def test_dropout_integer_inputs_are_float32_when_training():
