@@ -77,14 +77,31 @@ typedef void (*pyconv_f64_dwconv_fn)(size_t channels, size_t pixels, size_t ks,
                                      double *c, size_t c_stride, size_t a_offset,
                                      const double *zero, const double *minmax);
 
-/* A dwconv microkernel and its channel tile CT. */
+/* The 3x3 row kernel (dwconv_simd.inc): `pixels` interior outputs of one
+ * row (no tap in the left/right padding; dilation 1 along x), read from
+ * three input row pointers (in_rows[ky]: the first pixel's window, channel 0
+ * of the block; the zero row for rows in the padding) with `stride` 1 or 2
+ * along x and `in_stride` elements between input columns. Same packing and
+ * the same summation order as the generic kernel, so the same bits. */
+typedef void (*pyconv_f32_dwconv3x3_fn)(size_t channels, size_t pixels,
+                                        const float *const *in_rows, size_t stride,
+                                        size_t in_stride, const float *w, float *c,
+                                        size_t c_stride, const float *minmax);
+typedef void (*pyconv_f64_dwconv3x3_fn)(size_t channels, size_t pixels,
+                                        const double *const *in_rows, size_t stride,
+                                        size_t in_stride, const double *w, double *c,
+                                        size_t c_stride, const double *minmax);
+
+/* A dwconv microkernel, its channel tile CT and (may be NULL) its 3x3 row kernel. */
 struct pyconv_f32_dwconv {
     pyconv_f32_dwconv_fn fn;
     size_t ct;
+    pyconv_f32_dwconv3x3_fn row3x3;
 };
 struct pyconv_f64_dwconv {
     pyconv_f64_dwconv_fn fn;
     size_t ct;
+    pyconv_f64_dwconv3x3_fn row3x3;
 };
 
 /* The kernels of one instruction set, chosen once at import: per dtype the
@@ -161,5 +178,12 @@ PYCONV_DWCONV_DECL(pyconv_f32_dwconv_16c__avx2, float);
 PYCONV_DWCONV_DECL(pyconv_f64_dwconv_8c__avx2, double);
 PYCONV_DWCONV_DECL(pyconv_f32_dwconv_32c__avx512, float);
 PYCONV_DWCONV_DECL(pyconv_f64_dwconv_16c__avx512, double);
+#define PYCONV_DWCONV3X3_DECL(name, T)                                                          \
+    void name(size_t, size_t, const T *const *, size_t, size_t, const T *, T *, size_t,         \
+              const T *)
+PYCONV_DWCONV3X3_DECL(pyconv_f32_dwconv_3x3_16c__avx2, float);
+PYCONV_DWCONV3X3_DECL(pyconv_f64_dwconv_3x3_8c__avx2, double);
+PYCONV_DWCONV3X3_DECL(pyconv_f32_dwconv_3x3_32c__avx512, float);
+PYCONV_DWCONV3X3_DECL(pyconv_f64_dwconv_3x3_16c__avx512, double);
 
 #endif
