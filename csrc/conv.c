@@ -442,8 +442,8 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
     }
 }
 
-/* The fused epilogue over one stored tile (rows x cols at pixel px0 of
- * image n, channel n0), in place, row by row. */
+/* The fused epilogue over the tiles a task just stored (rows x cols at
+ * pixel px0 of image n, channel n0), in place, row by row. */
 static void epilogue_tile(struct pyconv_conv_op *op, size_t n, size_t px0, size_t n0, size_t rows,
                           size_t cols)
 {
@@ -518,8 +518,11 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
                 op->f32_igemm(rows, cols, kc, ks, (const float *const *)a,
                               (const float *)w, (float *)c, p->out_c, a_offset,
                               (const float *)op->zero, op->minmax.f32);
-            if (op->has_ep)
-                epilogue_tile(op, n, px0, n0, rows, cols);
+        }
+        if (op->has_ep) { /* the task's rows, all its channel blocks: still in L1 */
+            size_t n0 = g * op->group * nr;
+            size_t n1 = cb_end * nr < p->out_c ? cb_end * nr : p->out_c;
+            epilogue_tile(op, n, px0, n0, rows, n1 - n0);
         }
     }
 }
