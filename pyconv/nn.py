@@ -4,6 +4,7 @@ Argument checking happens here; arithmetic happens in the C operator
 (``pyconv._conv``), which only ever sees NHWC arrays and explicit pads.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -361,8 +362,7 @@ def _eltwise(x, axis, pre=None, scale=None, shift=None, residual=None, activatio
     Returns a new C-contiguous array of ``x``'s shape.
     """
     shape = x.shape
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
     view = (outer, shape[axis], inner)
     if residual is not None:
         residual = residual.reshape(view) if residual.flags.c_contiguous else \
