@@ -193,7 +193,8 @@ static void fuzz_pool(struct reader *r, const struct pyconv_ukernels *uk, size_t
         fail("pool modified its input");
     const size_t C = p.channels;
     size_t at = 0;
-    for (size_t b = 0; b < p.batch; b++)
+    /* an empty output may still have huge sides: nothing to compare */
+    for (size_t b = 0; out_n > 0 && b < p.batch; b++)
         for (size_t oy = 0; oy < op.out_h; oy++)
             for (size_t ox = 0; ox < op.out_w; ox++)
                 for (size_t c = 0; c < C; c++, at++) {
