@@ -388,10 +388,15 @@ static PyObject *py_fma_peak_gflops(PyObject *self, PyObject *args, PyObject *kw
 static PyObject *set_cache_limit(PyObject *arg, const char *name, size_t (*set)(size_t))
 {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred())
-        return NULL;
+    if (n == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        n = -1; /* out of range: reported below with the value */
+    }
     if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "%s: nbytes must be >= 0, got %zd", name, n);
+        PyErr_Format(PyExc_ValueError, "%s: nbytes must be between 0 and 2**63 - 1, got %R",
+                     name, arg);
         return NULL;
     }
     return PyLong_FromSize_t(set((size_t)n));
