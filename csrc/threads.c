@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "atfork.h"
 #include "conv.h"
 
 #define MAX_WORKERS 255
@@ -48,7 +49,15 @@ static atomic_ulong generation; /* bumped (under mu) for every job */
  * the job it was started for was announced must still take part in it */
 static unsigned long born_at[MAX_WORKERS];
 static struct job *current;
-static int atfork_registered;
+/* fork() (pyconv_threads_atfork_*): while fork_pause is set, workers stop
+ * between chunks; in_work counts the workers inside a job, parked those of
+ * them stopped. owner is the thread holding pool_owner while owner_set. */
+static atomic_int fork_pause;
+static size_t in_work, parked;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t resume_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t owner;
+static atomic_int owner_set;
 /* The job the workers run lives here, not on its caller's stack: a caller
  * that never returns (a daemon thread ended by interpreter shutdown while it
  * polls for Ctrl-C) must not leave workers reading a dead stack. Only the
@@ -99,10 +108,25 @@ static int spin_until_size(atomic_size_t *value, size_t wanted)
     }
 }
 
-/* Takes chunks until none are left or the job is stopped. */
+/* Waits (holding no chunk) while a fork is being prepared. */
+static void park_for_fork(void)
+{
+    pthread_mutex_lock(&mu);
+    parked++;
+    pthread_cond_broadcast(&park_cv);
+    while (atomic_load(&fork_pause))
+        pthread_cond_wait(&resume_cv, &mu);
+    parked--;
+    pthread_mutex_unlock(&mu);
+}
+
+/* Takes chunks until none are left or the job is stopped. A chunk once taken
+ * is always finished: a fork waits for that (pyconv_threads_atfork_prepare). */
 static void work_on(struct job *j)
 {
     for (;;) {
+        if (atomic_load_explicit(&fork_pause, memory_order_acquire))
+            park_for_fork();
         if (atomic_load_explicit(&j->stop, memory_order_relaxed))
             return;
         size_t first = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
@@ -131,26 +155,62 @@ static void *worker_main(void *arg)
         }
         struct job *j = current;
         joined++;
+        in_work++;
         pthread_mutex_unlock(&mu);
         work_on(j);
         pthread_mutex_lock(&mu);
+        in_work--;
         atomic_fetch_add(&finished, 1);
         pthread_cond_signal(&done_cv);
+        pthread_cond_broadcast(&park_cv); /* a fork may be waiting for us */
         pthread_mutex_unlock(&mu);
     }
     return NULL;
 }
 
-/* The child of a fork has none of the parent's workers. */
-static void after_fork_child(void)
+/* fork(): the pool stops before the fork. With mu held, every worker inside a
+ * job finishes the chunk it holds and parks (waiting for at most one chunk
+ * each); mu stays held across fork(). So in the child every chunk taken from
+ * the forking thread's own job is complete, and that thread computes the
+ * chunks nobody took yet when it goes on: its call is exact. (A job of another
+ * thread is moot in the child: that thread does not exist there.) */
+void pyconv_threads_atfork_prepare(void)
 {
-    pthread_mutex_init(&pool_owner, NULL);
+    pthread_mutex_lock(&mu);
+    atomic_store(&fork_pause, 1);
+    while (parked < in_work)
+        pthread_cond_wait(&park_cv, &mu);
+}
+
+void pyconv_threads_atfork_parent(void)
+{
+    atomic_store(&fork_pause, 0);
+    pthread_cond_broadcast(&resume_cv);
+    pthread_mutex_unlock(&mu);
+}
+
+/* The child has none of the parent's workers. */
+void pyconv_threads_atfork_child(void)
+{
     pthread_mutex_init(&mu, NULL);
     pthread_cond_init(&work_cv, NULL);
     pthread_cond_init(&done_cv, NULL);
+    pthread_cond_init(&park_cv, NULL);
+    pthread_cond_init(&resume_cv, NULL);
+    /* the pool is the forking thread's if it was inside a job (it forked in
+     * the Ctrl-C poll); then it keeps it, else nobody holds it */
+    int mine = atomic_load(&owner_set) && pthread_equal(owner, pthread_self());
+    pthread_mutex_init(&pool_owner, NULL);
+    if (mine)
+        pthread_mutex_lock(&pool_owner);
+    else
+        atomic_store(&owner_set, 0);
     n_workers = 0;
     job_workers = 0;
     joined = 0;
+    in_work = 0;
+    parked = 0;
+    atomic_store(&fork_pause, 0);
     atomic_store(&finished, 0);
     current = NULL;
 }
@@ -158,10 +218,6 @@ static void after_fork_child(void)
 /* Starts workers until `wanted` exist; returns how many do. Holds mu. */
 static size_t ensure_workers(size_t wanted)
 {
-    if (!atfork_registered) {
-        pthread_atfork(NULL, NULL, after_fork_child);
-        atfork_registered = 1;
-    }
     while (n_workers < wanted && n_workers < MAX_WORKERS) {
         pthread_t t;
         pthread_attr_t attr;
@@ -192,9 +248,12 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
     size_t total = n_tasks > ((size_t)-1) / task_cost ? (size_t)-1 : n_tasks * task_cost;
     size_t helpers = 0;
     int own_pool = 0;
+    pyconv_atfork_install();
     if (n_threads > 1 && total >= MIN_PARALLEL_COST && n_tasks > 1 &&
         pthread_mutex_trylock(&pool_owner) == 0) {
         own_pool = 1;
+        owner = pthread_self();
+        atomic_store(&owner_set, 1);
         j = &pool_job;
         size_t wanted = n_threads - 1 < n_tasks - 1 ? n_threads - 1 : n_tasks - 1;
         pthread_mutex_lock(&mu);
@@ -264,7 +323,9 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
         job_workers = 0;
         pthread_mutex_unlock(&mu);
     }
-    if (own_pool)
+    if (own_pool) {
+        atomic_store(&owner_set, 0);
         pthread_mutex_unlock(&pool_owner);
+    }
     return rc;
 }
