@@ -7,10 +7,42 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #include "atfork.h"
 #include "conv.h"
+
+/* Floating-point control state (rounding mode, flush-to-zero,
+ * denormals-are-zero): a job runs with its caller's on every thread. A
+ * library built with -ffast-math sets FTZ/DAZ on the thread that loads it;
+ * workers started before keep their own, and without this a job's results
+ * would depend on how its chunks were shared out. On x86 that state is MXCSR
+ * (the kernels use SSE/AVX only, never x87); elsewhere the whole fenv_t. */
+#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE__))
+typedef unsigned fp_state;
+static inline fp_state fp_get(void) { return __builtin_ia32_stmxcsr(); }
+static inline void fp_set(const fp_state *s) { __builtin_ia32_ldmxcsr(*s); }
+/* the control bits only; the sticky exception flags (0-5) are each thread's */
+static inline int fp_same(const fp_state *a, const fp_state *b)
+{
+    return ((*a ^ *b) & ~0x3fu) == 0;
+}
+#else
+#include <fenv.h>
+typedef fenv_t fp_state;
+static inline fp_state fp_get(void)
+{
+    fenv_t e;
+    fegetenv(&e);
+    return e;
+}
+static inline void fp_set(const fp_state *s) { fesetenv(s); }
+static inline int fp_same(const fp_state *a, const fp_state *b)
+{
+    return memcmp(a, b, sizeof(*a)) == 0;
+}
+#endif
 
 #define MAX_WORKERS 255
 /* Below this many multiply-adds a job runs on the caller: waking threads
@@ -31,6 +63,7 @@ struct job {
     size_t n_tasks, chunk;
     atomic_size_t next;
     atomic_int stop;
+    fp_state fp; /* the caller's floating-point control state */
 };
 
 static pthread_mutex_t pool_owner = PTHREAD_MUTEX_INITIALIZER; /* held for a whole job */
@@ -157,7 +190,14 @@ static void *worker_main(void *arg)
         joined++;
         in_work++;
         pthread_mutex_unlock(&mu);
+        /* the job runs in its caller's floating-point mode; ours comes back after */
+        fp_state mine = fp_get();
+        int adopt = !fp_same(&mine, &j->fp);
+        if (adopt)
+            fp_set(&j->fp);
         work_on(j);
+        if (adopt)
+            fp_set(&mine);
         pthread_mutex_lock(&mu);
         in_work--;
         atomic_fetch_add(&finished, 1);
@@ -265,6 +305,7 @@ int pyconv_parallel_for(size_t n_tasks, size_t task_cost, size_t n_threads,
     j->n_tasks = n_tasks;
     atomic_init(&j->next, 0);
     atomic_init(&j->stop, 0);
+    j->fp = fp_get();
     size_t threads = helpers + 1;
     /* chunks of about CHUNK_COST, and at least 4 per thread for balance */
     size_t chunk = CHUNK_COST / task_cost;

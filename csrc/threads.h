@@ -12,6 +12,11 @@
  * `interrupted`, if given, is polled on the calling thread every ~20 ms;
  * non-zero stops handing out work and returns PYCONV_EINTR.
  *
+ * Every task runs with the caller's floating-point control state (x86: MXCSR,
+ * i.e. rounding mode, flush-to-zero and denormals-are-zero): workers adopt it
+ * for the job and restore their own after, so results are the same for every
+ * thread count whatever mode the caller set.
+ *
  * fork() at any time is safe (atfork.h): the pool stops between chunks first,
  * so a child forked inside a job (from a signal handler run by `interrupted`)
  * finishes that job exactly, on its own thread. */
