@@ -39,6 +39,7 @@ struct pyconv_conv_op {
     size_t capacity;    /* bytes of the block this struct heads (pyconv_buffer_acquire) */
     size_t packed_bytes; /* bytes of packed (pyconv_wcache_acquire) */
     const void **indirection; /* n_ptiles * ks * mr pointers */
+    int indirection_built; /* indirection points into the current input */
     unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
     size_t zero_len;    /* elements of the zero vector */
     void *zero;         /* zero_len zeros */
@@ -386,20 +387,23 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
  * padding). A tile is merged so when no row's window is cut by the left or
  * right edge. The kernel then runs kernel_h taps of kernel_w * in_c
  * channels: fewer, longer reductions (it matters when in_c is small) with
- * the same multiply-adds in the same order, so the sums are identical. */
-void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output)
+ * the same multiply-adds in the same order, so the sums are identical.
+ *
+ * Built by the first run after setup, on all its threads, one task per pixel
+ * tile, polling for Ctrl-C like the rest of the run (a buffer of gigabytes
+ * takes seconds to write). */
+static void build_tiles(struct pyconv_conv_op *op, size_t first, size_t count)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t mr = op->mr, row_bytes = p->in_w * p->in_c * op->elsize;
     const size_t px_bytes = p->in_c * op->elsize;
     const int can_merge = p->dilation_w == 1 && p->kernel_w > 1;
-    op->input = input;
-    op->output = output;
+    const char *input = (const char *)op->input;
     /* Unsigned arithmetic: positions left of/above the image wrap to huge
      * values and fail the bound test like those past it. */
     size_t top[PYCONV_MAX_MR], left[PYCONV_MAX_MR]; /* input corner of each row's window */
-    size_t oy = 0, ox = 0;                            /* the next output pixel */
-    for (size_t t = 0; t < op->n_ptiles; t++) {
+    for (size_t t = first; t < first + count; t++) {
+        size_t oy = t * mr / op->out_w, ox = t * mr % op->out_w; /* the tile's first pixel */
         const void **ind = op->indirection + t * op->ks * mr;
         int merge = can_merge;
         for (size_t m = 0; m < mr; m++) {
@@ -414,12 +418,19 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
                 top[m] = top[m - 1];
                 left[m] = left[m - 1];
             }
-            /* cut by an edge: some of the window's columns inside, some not */
-            size_t inside = 0;
-            for (size_t kx = 0; kx < p->kernel_w && merge; kx++)
-                inside += left[m] + kx < p->in_w;
-            if (inside != 0 && inside != p->kernel_w)
-                merge = 0;
+            /* cut by an edge: some of the window's columns inside, some not.
+             * Columns x0 + kx (kx < kernel_w, x0 = ox * stride - pad_left) are
+             * inside for kx in [pad_left - ox * stride, pad_left + in_w -
+             * ox * stride) (sums fit: the padded size was checked) */
+            if (merge) {
+                size_t x = left[m] + p->pad_left; /* ox * stride_w, no wrap */
+                size_t lo = p->pad_left > x ? p->pad_left - x : 0;
+                size_t end = p->pad_left + p->in_w > x ? p->pad_left + p->in_w - x : 0;
+                size_t hi = end < p->kernel_w ? end : p->kernel_w;
+                size_t inside = hi > lo ? hi - lo : 0;
+                if (inside != 0 && inside != p->kernel_w)
+                    merge = 0;
+            }
         }
         op->merged[t] = (unsigned char)merge;
         for (size_t ky = 0; ky < p->kernel_h; ky++) {
@@ -428,12 +439,24 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
                     size_t iy = top[m] + ky * p->dilation_h;
                     size_t ix = left[m] + kx * p->dilation_w;
                     *ind++ = (iy < p->in_h && ix < p->in_w)
-                                 ? (const char *)input + iy * row_bytes + ix * px_bytes
+                                 ? input + iy * row_bytes + ix * px_bytes
                                  : op->zero;
                 }
             }
         }
     }
+}
+
+static void build_tiles_cb(void *ctx, size_t first, size_t count)
+{
+    build_tiles(ctx, first, count);
+}
+
+void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output)
+{
+    op->input = input;
+    op->output = output;
+    op->indirection_built = 0; /* for this input: built by the next run */
 }
 
 /* Tasks are (channel group, image, pixel tile), pixel tile fastest: the
@@ -487,6 +510,14 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
     size_t n_tasks = op->n_groups * op->p.batch * op->n_ptiles;
     if (n_tasks == 0)
         return PYCONV_OK;
+    if (!op->indirection_built) {
+        /* pointers written per tile as the cost */
+        int rc = pyconv_parallel_for(op->n_ptiles, op->ks * op->mr, n_threads, build_tiles_cb,
+                                     op, interrupted, ctx);
+        if (rc != PYCONV_OK)
+            return rc;
+        op->indirection_built = 1;
+    }
     if (!op->is_packed) {
         /* rows of weights; bytes per row as the cost: both are streams of bytes */
         size_t rows = op->ks * op->p.in_c, row_bytes = op->p.out_c * op->elsize;

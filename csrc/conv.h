@@ -40,8 +40,9 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
                        const void *weights, const void *bias, struct pyconv_conv_op **op_out,
                        char err[PYCONV_ERRLEN]);
 
-/* Points the operator at an input and an output buffer (builds the
- * indirection buffer for this input). */
+/* Points the operator at an input and an output buffer. The indirection
+ * buffer for this input is built by the next pyconv_conv_run, on its threads
+ * and interruptible like the rest of the run. */
 void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output);
 
 /* Called between chunks of work on the calling thread; non-zero stops the run. */
