@@ -699,6 +699,60 @@ end:
 }
 /* ---- end of the operators between convolutions */
 
+PyDoc_STRVAR(conv2d_workspace_doc,
+             "conv2d_workspace(batch, in_h, in_w, in_c, kernel_h, kernel_w, out_c,\n"
+             "                 pad_top, pad_bottom, pad_left, pad_right, stride_h, stride_w,\n"
+             "                 dilation_h, dilation_w, itemsize) -> (packed, block) or None\n\n"
+             "Bytes conv2d would allocate besides its output with the active kernels: the\n"
+             "packed filters (for the tile it would pick) and the block of the indirection\n"
+             "buffer. None if a size would overflow (conv2d then refuses the call).");
+
+static PyObject *py_conv2d_workspace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 16) {
+        PyErr_Format(PyExc_TypeError,
+                     "conv2d_workspace() takes 16 positional arguments (%zd given)", nargs);
+        return NULL;
+    }
+    static const char *const names[] = {
+        "batch",     "in_h",       "in_w",     "in_c",      "kernel_h",   "kernel_w",
+        "out_c",     "pad_top",    "pad_bottom", "pad_left", "pad_right", "stride_h",
+        "stride_w",  "dilation_h", "dilation_w", "itemsize"};
+    size_t v[16];
+    for (int i = 0; i < 16; i++)
+        if (as_size(args[i], names[i], 0, &v[i]) < 0)
+            return NULL;
+    if (v[15] != 4 && v[15] != 8) {
+        PyErr_Format(PyExc_ValueError, "conv2d_workspace: itemsize must be 4 or 8, got %zu",
+                     v[15]);
+        return NULL;
+    }
+    struct pyconv_conv_params p;
+    memset(&p, 0, sizeof(p));
+    p.batch = v[0];
+    p.in_h = v[1];
+    p.in_w = v[2];
+    p.in_c = v[3];
+    p.kernel_h = v[4];
+    p.kernel_w = v[5];
+    p.out_c = v[6];
+    p.pad_top = v[7];
+    p.pad_bottom = v[8];
+    p.pad_left = v[9];
+    p.pad_right = v[10];
+    p.stride_h = v[11];
+    p.stride_w = v[12];
+    p.dilation_h = v[13];
+    p.dilation_w = v[14];
+    p.dtype = v[15] == 8 ? PYCONV_F64 : PYCONV_F32;
+    char err[PYCONV_ERRLEN];
+    size_t packed, block;
+    if (pyconv_conv_workspace(&p, active_kernels, &packed, &block, err) != PYCONV_OK)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nn)", (Py_ssize_t)packed, (Py_ssize_t)block);
+}
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -804,10 +858,15 @@ static PyObject *py_fma_peak_gflops(PyObject *self, PyObject *args, PyObject *kw
 static PyObject *set_cache_limit(PyObject *arg, const char *name, size_t (*set)(size_t))
 {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred())
-        return NULL;
+    if (n == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        n = -1; /* out of range: reported below with the value */
+    }
     if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "%s: nbytes must be >= 0, got %zd", name, n);
+        PyErr_Format(PyExc_ValueError, "%s: nbytes must be between 0 and 2**63 - 1, got %R",
+                     name, arg);
         return NULL;
     }
     return PyLong_FromSize_t(set((size_t)n));
@@ -916,6 +975,8 @@ static PyMethodDef methods[] = {
      depthwise_conv2d_doc},
     {"pool2d", (PyCFunction)(void (*)(void))py_pool2d, METH_FASTCALL, pool2d_doc},
     {"eltwise", (PyCFunction)(void (*)(void))py_eltwise, METH_FASTCALL, eltwise_doc},
+    {"conv2d_workspace", (PyCFunction)(void (*)(void))py_conv2d_workspace, METH_FASTCALL,
+     conv2d_workspace_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "The number of threads."},
     {"isa", py_isa, METH_NOARGS, "The instruction set of the active microkernels."},

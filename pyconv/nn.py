@@ -133,15 +133,22 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
             )
     es, pixels, taps = cd.itemsize, oh * ow, kh * kw
     out = n * pixels * cout
+    # the operator's own figures for the tile it will pick (packed filters:
+    # out_c rounded up to the tile width, not out_c + 64); nothing is
+    # allocated for an empty output. None: a size overflows in C, and the
+    # bound below makes the MemoryError say how much
+    ws = (_conv.conv2d_workspace(n, h, wd, c, kh, kw, cout, pt, pb, pl, pr, s[0], s[1],
+                                 d[0], d[1], es) if out else (0, 0))
+    if ws is None:
+        ws = (-(-cout // 32) * 32 * (taps * cin + 1) * es, (pixels + 16) * taps * 8)
     _memory.check(
         f"conv2d of input shape {x.shape} ({fmt}) with filters shape {w.shape} "
         f"(output shape {(n, cout, oh, ow) if fmt == 'NCHW' else (n, oh, ow, cout)})",
         {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
          "input copy": n * h * wd * c * es,
-         # nothing below is allocated for an empty output
-         "indirection buffer": (pixels + 64) * taps * 8 if out else 0,
-         "packed filters": (kh * kw * cin * cout + (cout + 64) * (taps * cin + 1)) * es
-         if out else 0})
+         "indirection buffer": ws[1],
+         # and a converted copy of the filters, if one is needed
+         "packed filters": ws[0] + (kh * kw * cin * cout * es if out else 0)})
     args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
     return cd, od, fmt == "NCHW", cout, args
 

@@ -24,6 +24,7 @@ from reference import conv2d_reference
 
 import pyconv
 import pyconv as slim
+from pyconv import _conv
 from pyconv import _conv, _memory
 
 nn = pyconv.nn
@@ -649,6 +650,18 @@ MISC_CASES = [
          "between 1 and 256"),
     case("set_num_threads-negative-huge", lambda: slim.set_num_threads(-2**70), ValueError,
          "between 1 and 256"),
+    # limits beyond size_t: a ValueError naming the argument, not an OverflowError
+    # (the raw C functions too: the Python layer is not trusted)
+    case("set_output_cache_limit-2**63", lambda: slim.set_output_cache_limit(2**63),
+         ValueError, "set_output_cache_limit", "nbytes", "2**63 - 1", str(2**63)),
+    case("set_weight_cache_limit-2**63", lambda: slim.set_weight_cache_limit(2**63),
+         ValueError, "set_weight_cache_limit", "nbytes", "2**63 - 1", str(2**63)),
+    case("set_weight_cache_limit-2**100", lambda: slim.set_weight_cache_limit(2**100),
+         ValueError, "nbytes", "2**63 - 1"),
+    case("_conv.set_output_cache_limit-2**64", lambda: _conv.set_output_cache_limit(2**64),
+         ValueError, "nbytes", "2**63 - 1", str(2**64)),
+    case("_conv.set_weight_cache_limit--2**64", lambda: _conv.set_weight_cache_limit(-2**64),
+         ValueError, "nbytes", "2**63 - 1"),
 ]
 
 
@@ -665,6 +678,12 @@ def test_misc_bad_arguments(call, exc, words):
     ({"PYCONV_NUM_THREADS": "abc"}, ["PYCONV_NUM_THREADS", "'abc'"]),
     ({"PYCONV_NUM_THREADS": "0"}, ["PYCONV_NUM_THREADS", "between 1 and 256"]),
     ({"PYCONV_ISA": "bogus"}, ["PYCONV_ISA", "bogus"]),
+    # sizes whose bytes overflow size_t: a ValueError naming the variable and the
+    # range, not an OverflowError from the C setter
+    ({"PYCONV_WEIGHT_CACHE_MB": "8796093022208"},
+     ["PYCONV_WEIGHT_CACHE_MB", "8796093022208", "between 0 and 8796093022207"]),
+    ({"PYCONV_OUTPUT_CACHE_MB": str(2**70)}, ["PYCONV_OUTPUT_CACHE_MB", str(2**70)]),
+    ({"PYCONV_NUM_THREADS": str(2**70)}, ["PYCONV_NUM_THREADS", "between 1 and 256"]),
 ])
 def test_bad_environment_is_a_value_error_at_import(env, words):
     code = "import pyconv\n"

@@ -3,6 +3,7 @@
  * kernel's throughput on full tiles relative to its set's first kernel (a
  * tile measured as fast as the first gets 97: on ties the first wins). Pool
  * and eltwise kernels have one variant per dtype and ISA (memory-bound). */
+#include <pthread.h>
 #include <string.h>
 
 #include "ukernels.h"
@@ -109,24 +110,31 @@ const struct pyconv_ukernels *pyconv_select_ukernels(const char *name)
     return best ? &scalar_kernels : NULL;
 }
 
+/* Built once (pthread_once: concurrent first callers must not see it half
+ * written), then read-only. */
+static char isa_names[64];
+static pthread_once_t isa_names_once = PTHREAD_ONCE_INIT;
+
+static void build_isa_names(void)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < N_KERNEL_SETS; i++) {
+        if (!cpu_runs(all_kernels[i]) ||
+            (i > 0 && strcmp(all_kernels[i]->isa, all_kernels[i - 1]->isa) == 0))
+            continue;
+        size_t len = strlen(all_kernels[i]->isa);
+        if (used + len + 2 > sizeof(isa_names))
+            break;
+        if (used > 0)
+            isa_names[used++] = ',';
+        memcpy(isa_names + used, all_kernels[i]->isa, len);
+        used += len;
+        isa_names[used] = '\0';
+    }
+}
+
 const char *pyconv_available_isas(void)
 {
-    static char names[64];
-    if (names[0] == '\0') {
-        size_t used = 0;
-        for (size_t i = 0; i < N_KERNEL_SETS; i++) {
-            if (!cpu_runs(all_kernels[i]) ||
-                (i > 0 && strcmp(all_kernels[i]->isa, all_kernels[i - 1]->isa) == 0))
-                continue;
-            size_t len = strlen(all_kernels[i]->isa);
-            if (used + len + 2 > sizeof(names))
-                break;
-            if (used > 0)
-                names[used++] = ',';
-            memcpy(names + used, all_kernels[i]->isa, len);
-            used += len;
-            names[used] = '\0';
-        }
-    }
-    return names;
+    pthread_once(&isa_names_once, build_isa_names);
+    return isa_names;
 }

@@ -59,6 +59,18 @@ typedef void (*pyconv_f64_eltwise_fn)(size_t n, const double *x, const double *p
 /* The largest MR any kernel set may use (the operator keeps per-row state on
  * the stack). */
 #define PYCONV_MAX_MR 16
+/* The largest NR (the operator's size checks bound the packed weights with
+ * it; tiles wider than this are refused). */
+#define PYCONV_MAX_NR 32
+
+/* Every kernel sums a reduction of kc * ks > PYCONV_SUM_BLOCK terms in blocks
+ * of PYCONV_SUM_BLOCK terms, counted across taps: ((bias + block 0) + block 1)
+ * + ..., the same order in every kernel (so every instruction set and thread
+ * count gives the same bits). Shorter reductions, nearly every layer, are one
+ * block: one accumulator per output from the bias on. */
+#ifndef PYCONV_SUM_BLOCK /* overridable for measurements only */
+#define PYCONV_SUM_BLOCK 4096
+#endif
 
 /* One microkernel and its tile. `speed` is its throughput on full tiles in
  * percent of the set's first kernel (measured, see README.md); the operator
