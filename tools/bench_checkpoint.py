@@ -9,7 +9,8 @@ TensorFlow writes both checkpoints (tf.raw_ops.SaveV2 / SaveSlices, the writers
 behind Saver) into --dir (default /tmp/pyconv_bench_ckpt) with the reference
 venv's python (--tf-python). Every measurement runs in a fresh subprocess
 that imports its reader, notes its RSS, opens the checkpoint and calls
-``get_tensor`` on every tensor, keeping them all (as loading a model does);
+``get_tensor`` on every tensor, keeping them all (as loading a model does;
+``pyconv-store`` is ``VariableStore().load(path)``, the values kept pending);
 the time is that of opening and reading, the memory is the process's peak
 RSS (``resource.getrusage``) minus the RSS before reading minus the bytes of
 the tensors: what a reader needs beyond the arrays it returns. The files are
@@ -71,14 +72,20 @@ if which == "tf":
     import tensorflow as tf
     load = tf.train.load_checkpoint
 else:
+    import pyconv
     from pyconv import train
     load = train.load_checkpoint
 import numpy as np
 before = rss()
 peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 t0 = time.perf_counter()
-reader = load(path)
-kept = [np.asarray(reader.get_tensor(n)) for n in sorted(reader.get_variable_to_shape_map())]
+if which == "pyconv-store":       # VariableStore.load: every value kept as pending
+    store = pyconv.VariableStore()
+    store.load(path)
+    kept = [store._vars[n]._value for n in store.unused_values()]
+else:
+    reader = load(path)
+    kept = [np.asarray(reader.get_tensor(n)) for n in sorted(reader.get_variable_to_shape_map())]
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 tensor_bytes = sum(a.nbytes for a in kept)
@@ -113,7 +120,7 @@ def main(argv=None):
         subprocess.run([args.tf_python, "-c", WRITE, json.dumps(VGG16), args.dir], check=True)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_ENABLE_ONEDNN_OPTS="0")
-    pythons = {"pyconv": sys.executable, "tf": args.tf_python}
+    pythons = {"pyconv": sys.executable, "pyconv-store": sys.executable, "tf": args.tf_python}
     runs = {(fmt, who): [] for fmt in paths for who in pythons}
     def warm(path):
         # into the page cache right before each run: on a shared machine other
@@ -151,10 +158,10 @@ def main(argv=None):
                          "time_vs_tf": secs / med["tf"][0]})
     print(f"\nVGG-16-sized checkpoint: {len(VGG16)} tensors; median of {args.repeat} fresh "
           "processes each; files in the page cache")
-    print(f"{'format':6} {'reader':8} {'size MB':>8} {'median s':>9} {'vs TF':>6} "
+    print(f"{'format':6} {'reader':12} {'size MB':>8} {'median s':>9} {'vs TF':>6} "
           f"{'best s':>7} {'vs TF':>6} {'extra RSS MB':>13} {'% of ckpt':>10}")
     for r in rows:
-        print(f"{r['format']:6} {r['reader']:8} {r['checkpoint_bytes'] / 1e6:8.1f} "
+        print(f"{r['format']:6} {r['reader']:12} {r['checkpoint_bytes'] / 1e6:8.1f} "
               f"{r['seconds']:9.3f} {r['time_vs_tf']:6.2f} {r['best_seconds']:7.3f} "
               f"{r['best_vs_tf']:6.2f} {r['extra_rss_bytes'] / 1e6:13.1f} "
               f"{r['extra_rss_pct_of_checkpoint']:9.1f}%")
