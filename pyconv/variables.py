@@ -1139,16 +1139,24 @@ def _model_variable(store, scope, short_name, shape, dtype, initializer, regular
                                   [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MODEL_VARIABLES], scope,
                                   loss_base)
     if variables_collections:
-        if isinstance(variables_collections, dict):
-            keys = variables_collections.get(collections_key)
-        else:
-            keys = variables_collections
-        if keys:
-            for key in (keys,) if isinstance(keys, str) else keys:
-                coll = store.get_collection_ref(key)
-                if not any(v is var for v in coll):
-                    coll.append(var)
+        _add_to_variables_collections(store, var, variables_collections, collections_key)
     return var
+
+
+def _add_to_variables_collections(store, var, variables_collections, key):
+    """slim's ``_add_variable_to_collections``: the entry for ``key`` (of a dict)
+    or the whole value, iterated as TF-Slim iterates it: a string gives one
+    collection per character (``'ab'`` -> ``'a'`` and ``'b'``), each item of a
+    list is a name (or an iterable of names), a set or dict gives its keys."""
+    names = variables_collections.get(key) if isinstance(variables_collections, dict) \
+        else variables_collections
+    if not names:
+        return
+    for item in names:
+        for name in (item,) if isinstance(item, str) else item:
+            coll = store.get_collection_ref(name)
+            if not any(v is var for v in coll):
+                coll.append(var)
 
 
 # --------------------------------------------------------------------------- lookups

@@ -375,7 +375,7 @@ LAYER_CASES = [
         x4(), 2, outputs_collections=1), TypeError, "outputs_collections"),
     # batch_norm
     case("batch_norm-inputs-none", lambda: slim.batch_norm(None), ValueError, "inputs", "rank"),
-    case("batch_norm-inputs-rank1", lambda: slim.batch_norm(np.zeros(3)), ValueError, "inputs",
+    case("batch_norm-inputs-rank0", lambda: slim.batch_norm(np.zeros(())), ValueError, "inputs",
          "rank"),
     case("batch_norm-inputs-complex", lambda: slim.batch_norm(x4(dtype=complex)), TypeError,
          "inputs", "complex"),
@@ -909,6 +909,7 @@ def test_nan_and_inf_in_batch_norm():
     x[0, 0, 0, 0] = np.nan
     x[1, 1, 1, 1] = np.inf
     y = slim.batch_norm(x, scope="bn")
+    slim.run_update_ops()
     assert np.isnan(y[..., 0]).all()   # the channel's mean is NaN
     assert np.isnan(y[..., 1]).all()   # Inf - Inf
     store = slim.get_default_store()

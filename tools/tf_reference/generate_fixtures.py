@@ -1367,9 +1367,8 @@ def _error_configs(T, rng, arrays):
         {'input': x4, 'input2': np.ones((1, 8, 8, 3), np.float32)},
         'reusing conv1 with a different number of input channels (weights 3x3x2x3 vs 3x3x3x3)')
     add([{'function': 'conv2d', 'input': 'input', 'kwargs': cv}], {'input': np.ones((1, 4, 4, 2), np.int32)},
-        'integer input: TF refuses (no initializer for int variables). pyconv DIVERGES on purpose: '
-        'SPEC computes integer input as float32, so pyconv must NOT raise here',
-        pyconv_type='none (SPEC: computed as float32)')
+        'integer input: TF refuses (no initializer for int variables); so does pyconv',
+        pyconv_type='TypeError')
     return cfgs
 
 
