@@ -145,7 +145,7 @@ def _dim(n, k, s, padding, rate, label=""):
             f"floor((n + before + after - k_eff) / s) + 1 = "
             f"floor(({n} + {before} + {after} - {k_eff}) / {s}) + 1"
         )
-    if out < 1:
+    if out < 1 and not (n == 0 and padding == "SAME"):  # TF: SAME keeps an empty input empty
         name = padding if isinstance(padding, str) else "explicit"
         where = f" along the {label}" if label else ""
         raise ValueError(

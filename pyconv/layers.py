@@ -68,14 +68,21 @@ def _variable_dtype(dtype, layer="conv2d"):
     raise TypeError(f"inputs have dtype {dtype}; pyconv computes float16, float32, float64")
 
 
+# slim's convolution takes every rank's names and only asks whether they start with 'NC'
+_CONV_DATA_FORMATS = {"NHWC": "NHWC", "NWC": "NHWC", "NDHWC": "NHWC",
+                      "NCHW": "NCHW", "NCW": "NCHW", "NCDHW": "NCHW"}
+
+
 def _conv_data_format(data_format):
     if data_format is None:
         return "NHWC"
     if isinstance(data_format, str):
-        upper = data_format.upper()
-        if upper == "NHWC" or upper == "NCHW":
-            return upper
-    raise ValueError(f"Invalid data_format: {data_format!r}; conv2d takes None, 'NHWC' or 'NCHW'")
+        fmt = _CONV_DATA_FORMATS.get(data_format.upper())
+        if fmt is not None:
+            return fmt
+    raise ValueError(f"Invalid data_format: {data_format!r}; conv2d takes None, 'NHWC' or "
+                     "'NCHW' (also slim's 'NWC'/'NDHWC' = channels last, 'NCW'/'NCDHW' = "
+                     "channels first)")
 
 
 def _pool_data_format(data_format):
@@ -99,13 +106,19 @@ def _square_or_pair(value, name):
 
 
 def _check_num_outputs(num_outputs):
+    """An int >= 0; a float is truncated to an int, as TF's layer does (``int(4.0)``)."""
     if type(num_outputs) is int and num_outputs > 0:
         return num_outputs
-    if isinstance(num_outputs, (bool, np.bool_)) or not isinstance(num_outputs,
-                                                                   (int, np.integer)):
-        raise TypeError(f"num_outputs must be a positive int, got {num_outputs!r}")
-    if num_outputs <= 0:
-        raise ValueError(f"num_outputs must be a positive int, got {num_outputs}")
+    if num_outputs is None:  # TF: ValueError (no valid initializer shape)
+        raise TypeValueError("num_outputs must be an int >= 0, got None")
+    if isinstance(num_outputs, (bool, np.bool_)) or not isinstance(num_outputs, numbers.Real):
+        raise TypeError(f"num_outputs must be an int >= 0, got {num_outputs!r}")
+    if not isinstance(num_outputs, numbers.Integral):
+        if not np.isfinite(num_outputs):
+            raise ValueError(f"num_outputs must be an int >= 0, got {num_outputs!r}")
+        num_outputs = int(num_outputs)
+    if num_outputs < 0:
+        raise ValueError(f"num_outputs must be an int >= 0, got {num_outputs}")
     return int(num_outputs)
 
 

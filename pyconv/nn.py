@@ -116,8 +116,6 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
         )
     if cin == 0 or kh == 0 or kw == 0:
         raise ValueError(f"filters shape {w.shape} has a zero kernel size or input channel count")
-    if h == 0 or wd == 0:
-        raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
     s = _spatial(strides, "strides", fmt)
     d = _spatial(dilations, "dilations", fmt)
     pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
@@ -141,6 +139,8 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
          "packed filters": (kh * kw * cin * cout + (cout + 64) * (taps * cin + 1)) * es
          if out else 0})
     args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
+    if oh == 0 or ow == 0:  # SAME on an empty height or width (as TF): nothing to compute
+        args = (None, (n, cout, oh, ow) if fmt == "NCHW" else (n, oh, ow, cout))
     return cd, od, fmt == "NCHW", cout, args
 
 
@@ -216,6 +216,8 @@ def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilati
         w = w.astype(cd)
     if bias is not None:
         bias = _as_bias(bias, cd, cout)
+    if args[0] is None:
+        return np.zeros(args[1], od)
     if nchw:
         out = _conv.conv2d(x.transpose(0, 2, 3, 1), w, bias, *args)
         out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
@@ -281,9 +283,10 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     if fmt == "NCHW":
         x = x.transpose(0, 2, 3, 1)
     n, h, w, c = x.shape
-    if h == 0 or w == 0:
-        raise ValueError(f"input shape {x.shape} has a zero height or width")
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, w), k, s, pad, (1, 1))
+    if oh == 0 or ow == 0:  # SAME on an empty height or width (as TF)
+        shape = (n, c, oh, ow) if fmt == "NCHW" else (n, oh, ow, c)
+        return np.zeros(shape, od)
     if max(pt, pb) >= k[0] or max(pl, pr) >= k[1]:
         raise ValueError(
             f"padding {padding!r} gives pooling windows that lie entirely in the padding: "

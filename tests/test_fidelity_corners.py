@@ -138,3 +138,67 @@ def test_batch_norm_rank1_normalises_each_element_as_its_own_channel():
         assert slim.run_update_ops() == 2
         np.testing.assert_allclose(store["BatchNorm/moving_mean"], x * 0.5)
         np.testing.assert_allclose(store["BatchNorm/moving_variance"], [0.5] * 3)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def test_leaky_relu_alpha_is_float32_as_tf_repro_r4():
+    # TF: leaky_relu(-1.0) on float64 = -0.20000000298023224 (alone and as activation_fn)
+    assert slim.leaky_relu(np.array([-1.0, 2.0]))[0] == -0.20000000298023224
+    assert slim.leaky_relu(np.array([-1.0], np.float32))[0] == np.float32(-0.2)
+    with slim.VariableStore(seed=0):
+        y = slim.conv2d(-np.ones((1, 1, 1, 1)), 1, 1, activation_fn=slim.leaky_relu,
+                        weights_initializer=np.ones((1, 1, 1, 1)))
+    assert y.ravel()[0] == -0.20000000298023224
+    # float16: alpha is rounded to float16 (0.199951171875), then x * alpha rounded
+    assert slim.leaky_relu(np.array([-1.0], np.float16))[0] == np.float16(-0.2)
+    assert slim.leaky_relu(np.array([-1.0]), alpha=0.1)[0] == float(np.float32(-0.1))
+
+
+# --------------------------------------------------------------------------- errors and acceptance
+
+
+def test_float_num_outputs_is_truncated_and_zero_gives_empty_outputs():
+    x = np.ones((1, 4, 4, 2), np.float32)
+    with slim.VariableStore(seed=0) as store:
+        assert slim.conv2d(x, 4.0, 3).shape == (1, 4, 4, 4)      # TF: int(4.0)
+        assert slim.conv2d(x, np.float32(2.7), 3, scope="c").shape == (1, 4, 4, 2)
+        y = slim.conv2d(x, 0, 3, scope="empty")                   # TF: (1, 4, 4, 0)
+        assert y.shape == (1, 4, 4, 0) and y.dtype == np.float32
+        assert store["empty/weights"].shape == (3, 3, 2, 0)
+        assert store["empty/biases"].shape == (0,)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_same_padding_on_empty_height_or_width_gives_empty_outputs(stride):
+    # TF: conv2d(1x0x4x2, 3, SAME) -> (1, 0, 4, 3); stride 2 -> (1, 0, 2, 3);
+    # max/avg_pool2d(3, SAME, stride 2) -> (1, 0, 2, 2); VALID raises
+    x0 = np.ones((1, 0, 4, 2), np.float32)
+    w = -(-4 // stride)
+    with slim.VariableStore(seed=0):
+        assert slim.conv2d(x0, 3, 3, stride=stride).shape == (1, 0, w, 3)
+        assert slim.conv2d(x0.transpose(0, 3, 1, 2), 3, 3, stride=stride,
+                           data_format="NCHW", scope="nchw").shape == (1, 3, 0, w)
+        with pytest.raises(ValueError, match="output size"):
+            slim.conv2d(x0, 3, 3, padding="VALID", scope="valid")
+    assert slim.nn.conv2d(x0, np.ones((3, 3, 2, 3), np.float32), stride).shape == (1, 0, w, 3)
+    assert slim.nn.conv2d(np.ones((2, 5, 0, 2)), np.ones((1, 2, 2, 1)), stride,
+                          bias=np.ones(1)).shape == (2, -(-5 // stride), 0, 1)
+    for pool in (slim.max_pool2d, slim.avg_pool2d):
+        assert pool(x0, 3, stride=stride, padding="SAME").shape == (1, 0, w, 2)
+        with pytest.raises(ValueError, match="output size"):
+            pool(x0, 3, stride=stride)
+
+
+@pytest.mark.parametrize("fmt, channels_first", [("NWC", False), ("NDHWC", False),
+                                                 ("NCW", True), ("NCDHW", True)])
+def test_conv2d_takes_slims_data_format_names_of_other_ranks(fmt, channels_first):
+    # slim's convolution only asks whether data_format starts with 'NC'
+    x = np.random.default_rng(0).standard_normal((1, 4, 5, 2)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((3, 3, 2, 3)).astype(np.float32)
+    with slim.VariableStore(seed=0):
+        ref = slim.conv2d(x, 3, 3, weights_initializer=w, scope="ref")
+        xin = x.transpose(0, 3, 1, 2) if channels_first else x
+        y = slim.conv2d(xin, 3, 3, data_format=fmt, weights_initializer=w)
+    np.testing.assert_array_equal(y.transpose(0, 2, 3, 1) if channels_first else y, ref)

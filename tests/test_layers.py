@@ -416,7 +416,7 @@ def test_rank_error_message():
         slim.conv2d(np.zeros((6, 7, 3)), 32, 3)
 
 
-@pytest.mark.parametrize("fmt", ["CHWN", "NWC", 3, ""])
+@pytest.mark.parametrize("fmt", ["CHWN", "NHW", 3, ""])
 def test_bad_data_format_mentions_data_format(fmt):
     with pytest.raises(ValueError, match="data_format"):
         slim.conv2d(rand(5, 7, 9, 3), 32, 3, data_format=fmt)
@@ -424,6 +424,14 @@ def test_bad_data_format_mentions_data_format(fmt):
         slim.max_pool2d(rand(5, 7, 9, 3), 2, data_format=fmt)
     with pytest.raises(ValueError, match="data_format has to be either NCHW or NHWC"):
         slim.batch_norm(rand(5, 7, 9, 3), data_format=fmt)
+
+
+def test_pools_and_batch_norm_refuse_other_ranks_data_format_names():
+    # TF: slim.max_pool2d / batch_norm take only 'NHWC'/'NCHW' ("data_format has to be ...")
+    with pytest.raises(ValueError, match="data_format"):
+        slim.max_pool2d(rand(5, 7, 9, 3), 2, data_format="NWC")
+    with pytest.raises(ValueError, match="data_format has to be either NCHW or NHWC"):
+        slim.batch_norm(rand(5, 7, 9, 3), data_format="NWC")
 
 
 def test_stride_with_rate_is_error():
@@ -435,9 +443,10 @@ def test_stride_with_rate_is_error():
     assert slim.get_variables() == []  # nothing created by a refused call
 
 
-@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-3, ValueError), (2.0, TypeError),
+@pytest.mark.parametrize("bad, exc", [(-3, ValueError), (-1.0, ValueError), (None, TypeError),
+                                      (None, ValueError), (float("nan"), ValueError),
                                       ("8", TypeError), (True, TypeError)])
-def test_num_outputs_must_be_positive_int(bad, exc):
+def test_num_outputs_must_be_an_int_at_least_0(bad, exc):
     with pytest.raises(exc, match="num_outputs"):
         slim.conv2d(rand(1, 4, 4, 2), bad, 3)
 

@@ -267,7 +267,8 @@ def _w():
     (lambda: pyconv.nn.conv2d(None, _w()), TypeError, ["input"]),
     (lambda: pyconv.nn.conv2d(_x(), np.zeros((9, 9, 3, 2)), padding="VALID"), ValueError,
      ["VALID", "output size", "ceil((5 - 9 + 1) / 1)"]),
-    (lambda: pyconv.nn.conv2d(np.zeros((1, 0, 5, 3)), _w()), ValueError, ["height"]),
+    (lambda: pyconv.nn.conv2d(np.zeros((1, 0, 5, 3)), _w(), padding="VALID"), ValueError,
+     ["height"]),
     (lambda: pyconv.nn.conv2d(_x(), np.zeros((3, 3, 3, 2)), padding=[(1, 1)]), ValueError,
      ["padding"]),
 ])
