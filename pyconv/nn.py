@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from . import _conv, _memory
+from . import _conv, _integer, _memory
 from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
 
 __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d"]
@@ -187,6 +187,12 @@ def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilati
     """
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
+    if x.dtype.kind in "biu":  # as tf.nn.conv2d: int32 in, exact int32 out (pyconv/_integer.py)
+        w = _integer.check_conv_dtypes(x, w, bias)
+        plan = _plan_conv2d(x, w, strides, padding, data_format, dilations, activation)
+        if bias is not None:
+            bias = _as_bias(bias, np.dtype(np.int64), plan[3])
+        return _integer.conv2d(x, w, plan, bias, plan[2])
     # Normalise what could compare equal across types (2.0 == 2, True == 1)
     # before it becomes part of the cache key; plain ints skip this.
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
@@ -241,7 +247,14 @@ def _as_bias(bias, dtype, channels):
 def bias_add(value, bias, data_format="NHWC"):
     """``value + bias`` along the channel axis (last for NHWC, 1 for NCHW), as ``tf.nn.bias_add``."""
     x = _as_array(value, "value")
-    cd, od = compute_dtype(x.dtype, "value")
+    if x.dtype.kind in "iu":  # as TF: integers stay integers (with wrap-around)
+        cd = od = x.dtype.newbyteorder("=")
+        b = _as_array(bias, "bias")
+        if b.dtype.kind not in "iu":
+            raise TypeError(f"bias has dtype {b.dtype} but value is {x.dtype}: adding to an "
+                            "integer value needs an integer bias")
+    else:
+        cd, od = compute_dtype(x.dtype, "value")
     fmt = check_data_format(data_format)
     if x.ndim < 2:
         raise ValueError(f"bias_add expects value with rank >= 2, got {x.ndim}")
@@ -255,6 +268,8 @@ def bias_add(value, bias, data_format="NHWC"):
 
 def _float_array(x, name):
     a = _as_array(x, name)
+    if a.dtype.kind in "iu":  # as tf.nn.relu: integers keep their dtype
+        return a
     cd, od = compute_dtype(a.dtype, name)
     return a.astype(od, copy=False) if a.dtype != od else a
 
@@ -322,11 +337,31 @@ def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
 
     ``ksize`` and ``strides`` take an int, a pair or TF's 4-element form;
     ``padding`` is any of pyconv's paddings (pads must be smaller than the window).
+    Integer inputs keep their dtype, as TF (bool is a TypeError).
     """
-    return _pool("max", input, ksize, strides, padding, data_format)
+    x = _as_array(input, "input")
+    if x.dtype.kind in "biu":
+        _integer_only(x, "max_pool2d", "iu")
+        fmt = check_data_format(data_format)
+        _check_rank(x, "input", "Pooling")
+        k, s = _spatial(ksize, "ksize", fmt), _spatial(strides, "strides", fmt)
+        return _integer.max_pool2d(x, k, s, padding, fmt)
+    return _pool("max", x, ksize, strides, padding, data_format)
 
 
 def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     """Average pooling, as ``tf.nn.avg_pool2d``: padded positions are left out
-    of each window's count (SAME at the border averages fewer values)."""
-    return _pool("avg", input, ksize, strides, padding, data_format)
+    of each window's count (SAME at the border averages fewer values).
+    Integer and bool inputs are a TypeError, as TF."""
+    x = _as_array(input, "input")
+    if x.dtype.kind in "biu":
+        _integer_only(x, "avg_pool2d", "")
+    return _pool("avg", x, ksize, strides, padding, data_format)
+
+
+def _integer_only(x, op, kinds):
+    """TF's integer dtype rules for ``op``: ``kinds`` are the accepted kinds."""
+    if x.dtype.kind not in kinds:
+        raise TypeError(f"input has dtype {x.dtype}; {op} takes float16, float32, float64"
+                        + (" and integer dtypes" if kinds else "")
+                        + f", as tf.nn.{op}: cast it, e.g. input.astype(np.float32)")

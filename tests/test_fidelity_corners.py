@@ -202,3 +202,84 @@ def test_conv2d_takes_slims_data_format_names_of_other_ranks(fmt, channels_first
         xin = x.transpose(0, 3, 1, 2) if channels_first else x
         y = slim.conv2d(xin, 3, 3, data_format=fmt, weights_initializer=w)
     np.testing.assert_array_equal(y.transpose(0, 2, 3, 1) if channels_first else y, ref)
+
+
+# --------------------------------------------------------------------------- integers (A8)
+
+
+def _exact_conv_mod_2_32(x, w, stride, pads):
+    """Python-int convolution (NHWC, explicit pads), reduced as int32 wraps."""
+    (pt, pb), (pl, pr) = pads
+    n, h, wd, c = x.shape
+    kh, kw, _, co = w.shape
+    xp = np.pad(x.astype(object), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    oh, ow = (h + pt + pb - kh) // stride + 1, (wd + pl + pr - kw) // stride + 1
+    out = np.zeros((n, oh, ow, co), np.int64)
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                for o in range(co):
+                    total = int((xp[b, i * stride:i * stride + kh, j * stride:j * stride + kw]
+                                 * w[..., o].astype(object)).sum())
+                    out[b, i, j, o] = (total + 2**31) % 2**32 - 2**31
+    return out
+
+
+def test_int32_conv2d_is_exact_with_tf_wraparound_repro_r8():
+    # TF: [16777217, 3, 5, 7] int32 through a 1x1 conv of ones stays exact, int32
+    xi = np.array([16777217, 3, 5, 7], np.int32).reshape(1, 2, 2, 1)
+    out = slim.nn.conv2d(xi, np.ones((1, 1, 1, 1), np.int32), 1, "VALID")
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out.ravel(), [16777217, 3, 5, 7])
+    # TF: 2**20 * 2**12 wraps to 0
+    xi = np.array([2**20, 3, 5, 7], np.int32).reshape(1, 2, 2, 1)
+    out = slim.nn.conv2d(xi, np.full((1, 1, 1, 1), 2**12, np.int32), 1, "VALID")
+    np.testing.assert_array_equal(out.ravel(), [0, 12288, 20480, 28672])
+    # TF: SAME 3x3 ones over [-5, -3, -7, -9] -> -24 everywhere; max_pool SAME -> -3
+    xi = np.array([-5, -3, -7, -9], np.int32).reshape(1, 2, 2, 1)
+    np.testing.assert_array_equal(slim.nn.conv2d(xi, np.ones((3, 3, 1, 1), np.int32)).ravel(),
+                                  [-24] * 4)
+    np.testing.assert_array_equal(slim.nn.max_pool2d(xi, 3, 1, "SAME").ravel(), [-3] * 4)
+    assert slim.max_pool2d(np.array([16777217, 3, 5, 7], np.int32).reshape(1, 2, 2, 1),
+                           2).ravel()[0] == 16777217
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_int32_conv2d_matches_python_integers(big):
+    rng = np.random.default_rng(5 + big)
+    hi = 2**31 if big else 100  # big: products overflow float64's mantissa
+    x = rng.integers(-hi, hi, (2, 5, 4, 3)).astype(np.int32)
+    w = rng.integers(-hi, hi, (3, 2, 3, 2)).astype(np.int32)
+    pads = ((1, 1), (0, 1))
+    expected = _exact_conv_mod_2_32(x, w, 2, pads)
+    out = slim.nn.conv2d(x, w, 2, [(1, 1), (0, 1)])
+    np.testing.assert_array_equal(out, expected)
+    nchw = slim.nn.conv2d(x.transpose(0, 3, 1, 2), w, 2, [(1, 1), (0, 1)], "NCHW")
+    np.testing.assert_array_equal(nchw, expected.transpose(0, 3, 1, 2))
+    b = np.array([2**31 - 1, -5], np.int32)
+    out = slim.nn.conv2d(x, w, 2, [(1, 1), (0, 1)], bias=b, activation="relu")
+    wrapped = (expected + b.astype(np.int64) + 2**31) % 2**32 - 2**31
+    np.testing.assert_array_equal(out, np.maximum(wrapped, 0))
+
+
+def test_integer_dtypes_follow_tf_nn():
+    # TF: conv2d takes int32 only; max_pool2d every integer dtype (not bool);
+    # avg_pool2d no integers; slim.conv2d / batch_norm / avg_pool2d refuse them
+    for dt in (np.int8, np.int16, np.int64, np.uint8, np.uint16, np.bool_):
+        x = np.ones((1, 2, 2, 1), dt)
+        with pytest.raises(TypeError, match=np.dtype(dt).name):
+            slim.nn.conv2d(x, np.ones((1, 1, 1, 1), dt))
+        with pytest.raises(TypeError, match=np.dtype(dt).name):
+            slim.nn.avg_pool2d(x, 2, 2)
+        with pytest.raises(TypeError, match=np.dtype(dt).name):
+            slim.avg_pool2d(x, 2)
+        if dt is np.bool_:
+            with pytest.raises(TypeError, match="bool"):
+                slim.max_pool2d(x, 2)
+        else:
+            y = slim.max_pool2d(x, 2)
+            assert y.dtype == dt and y.ravel()[0] == 1
+    with pytest.raises(TypeError, match="filters"):
+        slim.nn.conv2d(np.ones((1, 2, 2, 1), np.int32), np.ones((1, 1, 1, 1), np.float32))
+    big = np.array([2**62, -2**62, 3, 2**62 + 1], np.int64).reshape(1, 2, 2, 1)
+    assert slim.nn.max_pool2d(big, 2, 2).ravel()[0] == 2**62 + 1   # exact, not via float
