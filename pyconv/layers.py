@@ -124,6 +124,8 @@ def _check_num_outputs(num_outputs):
 
 def _check_callable(value, name):
     if value is not None and not callable(value):
+        if name.endswith("regularizer"):  # TF: ValueError "Could not interpret regularizer"
+            raise TypeValueError(f"{name} must be a callable or None, got {value!r}")
         raise TypeError(f"{name} must be a callable or None, got {value!r}")
 
 

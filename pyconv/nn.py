@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from . import _conv, _integer, _memory
+from ._errors import UnimplementedValueError
 from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
 
 __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d"]
@@ -63,8 +64,8 @@ def _spatial(value, name, data_format, minimum=1):
             outer, hw = (items[0], items[1]), items[2:]
         else:
             outer, hw = (items[0], items[3]), items[1:3]
-        if any(v != 1 for v in outer):
-            raise ValueError(
+        if any(v != 1 for v in outer):  # TF: UnimplementedError when the kernel runs
+            raise UnimplementedValueError(
                 f"{name}: the batch and channel entries of the 4-element form must be 1 "
                 f"({data_format} order), got {value!r}"
             )
@@ -187,6 +188,10 @@ def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilati
     """
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
+    if strides is None or dilations is None or data_format is None:  # tf.nn.conv2d's defaults
+        strides = 1 if strides is None else strides
+        dilations = 1 if dilations is None else dilations
+        data_format = "NHWC" if data_format is None else data_format
     if x.dtype.kind in "biu":  # as tf.nn.conv2d: int32 in, exact int32 out (pyconv/_integer.py)
         w = _integer.check_conv_dtypes(x, w, bias)
         plan = _plan_conv2d(x, w, strides, padding, data_format, dilations, activation)

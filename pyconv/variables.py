@@ -51,6 +51,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _memory
+from ._errors import TypeValueError
 from . import initializers as _initializers
 from .arg_scope import add_arg_scope
 
@@ -796,7 +797,7 @@ class VariableStore:
         shape = _check_shape(shape, full)
         collections = _check_collection_names(collections, full)
         if regularizer is not None and not callable(regularizer):
-            raise TypeError(f"regularizer of variable {full} must be a callable or None, "
+            raise TypeValueError(f"regularizer of variable {full} must be a callable or None, "
                             f"got {regularizer!r}")
         if pending is not None:
             value = pending._value

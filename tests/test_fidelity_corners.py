@@ -283,3 +283,81 @@ def test_integer_dtypes_follow_tf_nn():
         slim.nn.conv2d(np.ones((1, 2, 2, 1), np.int32), np.ones((1, 1, 1, 1), np.float32))
     big = np.array([2**62, -2**62, 3, 2**62 + 1], np.int64).reshape(1, 2, 2, 1)
     assert slim.nn.max_pool2d(big, 2, 2).ravel()[0] == 2**62 + 1   # exact, not via float
+
+
+def test_nn_conv2d_none_means_tfs_defaults():
+    x = np.random.default_rng(0).standard_normal((1, 4, 4, 2)).astype(np.float32)
+    w = np.ones((3, 3, 2, 3), np.float32)
+    np.testing.assert_array_equal(
+        slim.nn.conv2d(x, w, strides=None, padding="SAME", data_format=None, dilations=None),
+        slim.nn.conv2d(x, w, 1, "SAME", "NHWC", 1))
+
+
+def test_collections_given_as_sets_or_dicts_or_strings_as_tf_slim_iterates_them():
+    x = np.ones((1, 4, 4, 2), np.float32)
+    with slim.VariableStore(seed=0):
+        slim.conv2d(x, 3, 3, variables_collections={"a", "b"}, outputs_collections={"oa", "ob"})
+        assert [v.name for v in slim.get_collection("a")] == ["Conv/weights", "Conv/biases"]
+        assert [v.name for v in slim.get_collection("b")] == ["Conv/weights", "Conv/biases"]
+        assert len(slim.get_collection("oa")) == len(slim.get_collection("ob")) == 1
+        # TF: {'weights': {'a': 1}, 'biases': 'bc'} -> a: weights; b, c: biases (characters)
+        slim.conv2d(x, 3, 3, variables_collections={"weights": {"d": 1}, "biases": "ef"},
+                    outputs_collections={"od": 1}, scope="c2")
+        assert [v.name for v in slim.get_collection("d")] == ["c2/weights"]
+        assert [v.name for v in slim.get_collection("e")] == ["c2/biases"]
+        assert [v.name for v in slim.get_collection("f")] == ["c2/biases"]
+        assert slim.get_collection("ef") == [] and len(slim.get_collection("od")) == 1
+        # B1 (repro B1): a string is iterated: 'ab' -> collections 'a' and 'b'
+        slim.conv2d(x, 1, 1, variables_collections="gh", scope="c3")
+        assert [v.name for v in slim.get_collection("g")] == ["c3/weights", "c3/biases"]
+        assert [v.name for v in slim.get_collection("h")] == ["c3/weights", "c3/biases"]
+        assert slim.get_collection("gh") == []
+
+
+def test_negative_stddev_and_reversed_uniform_bounds_work_as_tf():
+    rng = np.random.default_rng(0)
+    v = slim.random_normal_initializer(mean=1.0, stddev=-2.0)((10000,), rng=rng)
+    assert abs(v.mean() - 1.0) < 0.1 and abs(v.std() - 2.0) < 0.1
+    v = slim.truncated_normal_initializer(stddev=-1.0)((10000,), rng=rng)
+    assert np.abs(v).max() <= 2.0 and v.std() > 0.8
+    v = slim.random_uniform_initializer(minval=1.0, maxval=0.0)((10000,), rng=rng)
+    assert v.min() >= 0.0 and v.max() <= 1.0 and abs(v.mean() - 0.5) < 0.02
+
+
+@pytest.mark.parametrize("call, tf_type", [
+    (lambda: slim.conv2d(np.ones((1, 4, 4, 2)), 3, 3.0), ValueError),
+    (lambda: slim.conv2d(np.ones((1, 4, 4, 2)), 3, None), ValueError),
+    (lambda: slim.conv2d(np.ones((1, 4, 4, 2)), 3, 3, stride=2.0), ValueError),
+    (lambda: slim.max_pool2d(np.ones((1, 4, 4, 2)), None), ValueError),
+    (lambda: slim.subsample(np.ones((1, 4, 4, 2)), 2.0), ValueError),
+    (lambda: slim.conv2d(np.ones((1, 4, 4, 2)), None, 3), ValueError),
+    (lambda: slim.conv2d(np.ones((1, 4, 4, 2)), 3, 3, weights_regularizer=0.1), ValueError),
+    (lambda: slim.conv2d(np.ones((1, 4, 4, 2)), 3, 3, biases_regularizer=0.1), ValueError),
+    (lambda: slim.batch_norm(np.ones((2, 2)), param_regularizers={"beta": 0.1}), ValueError),
+    (lambda: slim.batch_norm(np.ones((2, 2)), param_initializers=[1]), AttributeError),
+    (lambda: slim.batch_norm(np.ones((2, 2)), param_regularizers=[1]), AttributeError),
+    (lambda: slim.arg_scope(["conv2d"], rate=1).__enter__(), AttributeError),
+    (lambda: slim.nn.conv2d(np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 3)), [2, 1, 1, 1]),
+     NotImplementedError),
+    (lambda: slim.nn.max_pool2d(np.ones((1, 4, 4, 2)), [2, 2, 2, 1], 1), NotImplementedError),
+])
+def test_refusals_have_tfs_exception_type_and_pyconvs_message(call, tf_type):
+    # the types TF 2.21 / tf-slim 1.1 raise for these (UnimplementedError for the last two)
+    with slim.VariableStore(seed=0), pytest.raises(tf_type) as info:
+        call()
+    assert isinstance(info.value, (TypeError, ValueError))  # pyconv's own type is kept too
+    assert len(slim.current_arg_scope()) == 0
+
+
+def test_failing_nested_arg_scope_keeps_the_outer_scope_deliberate_difference_a6():
+    # TF-Slim pops the *outer* scope when a nested arg_scope raises (repro R6: TF gives
+    # (1, 3, 3, 1)); pyconv keeps it, a documented deliberate difference
+    def undecorated(a, b=1):
+        return a
+
+    x = np.ones((1, 5, 5, 1), np.float32)
+    with slim.arg_scope([slim.max_pool2d], padding="SAME"):
+        with pytest.raises(ValueError):
+            with slim.arg_scope([undecorated], b=2):
+                pass
+        assert slim.max_pool2d(x, 3, stride=1).shape == (1, 5, 5, 1)

@@ -265,7 +265,7 @@ def _w():
     (lambda: pyconv.nn.conv2d(_x(), _w(), strides=[2, 1, 1, 1]), ValueError, ["strides"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), strides=(1, 2, 3)), ValueError, ["strides"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), dilations=-2), ValueError, ["dilations"]),
-    (lambda: pyconv.nn.conv2d(_x(), _w(), dilations=None), TypeError, ["dilations"]),
+    (lambda: pyconv.nn.conv2d(_x(), _w(), dilations="2"), TypeError, ["dilations"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), activation="gelu"), ValueError, ["activation"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), bias=np.zeros(3)), ValueError, ["bias", "(2,)"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), bias=np.zeros(2, complex)), TypeError, ["bias"]),
