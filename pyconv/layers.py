@@ -439,7 +439,9 @@ def subsample(inputs, factor, scope=None):
     """Keep every ``factor``-th row and column (``resnet_utils.subsample``).
 
     ``factor == 1`` returns ``inputs`` itself (the same object, no copy);
-    otherwise ``max_pool2d(inputs, [1, 1], stride=factor, scope=scope)``.
+    otherwise ``max_pool2d(inputs, [1, 1], stride=factor, scope=scope)`` (as
+    in TF-Slim, also for ``factor=(1, 1)``: only the int 1 is a short cut, so a
+    pair still shows in ``max_pool2d``'s ``outputs_collections``).
 
     Parameters
     ----------
@@ -456,7 +458,8 @@ def subsample(inputs, factor, scope=None):
     ValueError, TypeError
         ``factor`` is not a positive int or pair.
     """
-    if pair(factor, "factor") == (1, 1):
+    pair(factor, "factor")
+    if type(factor) is not bool and isinstance(factor, numbers.Integral) and factor == 1:
         return inputs
     return max_pool2d(inputs, [1, 1], stride=factor, scope=scope)
 

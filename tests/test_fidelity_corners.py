@@ -361,3 +361,48 @@ def test_failing_nested_arg_scope_keeps_the_outer_scope_deliberate_difference_a6
             with slim.arg_scope([undecorated], b=2):
                 pass
         assert slim.max_pool2d(x, 3, stride=1).shape == (1, 5, 5, 1)
+
+
+# --------------------------------------------------------------------------- names and collections
+
+
+def test_subsample_pair_one_still_pools_as_tf_b10():
+    # TF: subsample(x, (1, 1)) then max_pool2d under arg_scope(outputs_collections='oc')
+    # -> convert_collection_to_dict('oc') == ['MaxPool2D', 'MaxPool2D_1']
+    x = np.ones((1, 4, 4, 1), np.float32)
+    with slim.VariableStore(seed=0):
+        with slim.arg_scope([slim.max_pool2d], outputs_collections="oc"):
+            y = slim.subsample(x, (1, 1))
+            slim.max_pool2d(x, 2)
+            assert slim.subsample(x, 1) is x
+        assert list(slim.convert_collection_to_dict("oc")) == ["MaxPool2D", "MaxPool2D_1"]
+    assert y is not x
+    np.testing.assert_array_equal(y, x)
+
+
+def test_batch_norm_custom_collections_order_of_tfs_layer_b2():
+    # TF (repro B2): ['BatchNorm/moving_mean', 'BatchNorm/moving_variance', 'BatchNorm/beta',
+    # 'BatchNorm/gamma'] on the default (layer) path
+    x = np.ones((2, 2, 2, 2), np.float32)
+    with slim.VariableStore(seed=0):
+        slim.batch_norm(x, scale=True, variables_collections=["c"])
+        assert [v.name for v in slim.get_collection("c")] == [
+            "BatchNorm/moving_mean", "BatchNorm/moving_variance", "BatchNorm/beta",
+            "BatchNorm/gamma"]
+        slim.batch_norm(x, scale=True, variables_collections=["d"], fused=False,
+                        updates_collections=None, scope="legacy")
+        assert [v.name for v in slim.get_collection("d")] == [
+            "legacy/beta", "legacy/gamma", "legacy/moving_mean", "legacy/moving_variance"]
+
+
+def test_legacy_batch_norm_ignores_param_regularizers_b3():
+    # TF (repro R3b): REGULARIZATION_LOSSES == [] on the legacy path, even for a
+    # non-callable regularizer
+    x = np.random.default_rng(0).standard_normal((4, 3, 3, 2)).astype(np.float32)
+    with slim.VariableStore(seed=0):
+        slim.batch_norm(x, fused=False, updates_collections=None, scale=True,
+                        param_regularizers={"beta": slim.l2_regularizer(0.1), "gamma": 0.5})
+        assert slim.get_collection(slim.GraphKeys.REGULARIZATION_LOSSES) == []
+        slim.batch_norm(x, scale=True, scope="layer",
+                        param_regularizers={"beta": slim.l2_regularizer(0.1)})
+        assert len(slim.get_collection(slim.GraphKeys.REGULARIZATION_LOSSES)) == 1
