@@ -73,6 +73,10 @@ def close(actual, expected, dtype, what, tier, tf_error=0.0):
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != TF {expected.shape}"
+    if dtype not in TOLERANCE:  # integers: exact, in TF's dtype
+        assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != TF's"
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+        return
     err = scaled_error(actual, expected)
     key = (tier, dtype)
     if err > MAX_ERROR.get(key, (-1.0,))[0]:
@@ -106,6 +110,10 @@ def resolve(obj, data, cid):
             return function(obj["__fn__"])
         if set(obj) == {"__regularizer__"}:
             return regularizer(*obj["__regularizer__"])
+        if set(obj) == {"__np__"}:  # a NumPy scalar argument, e.g. decay=np.float64(0.9)
+            return np.dtype(obj["__np__"][0]).type(obj["__np__"][1])
+        if set(obj) == {"__set__"}:
+            return set(obj["__set__"])
         return {k: resolve(v, data, cid) for k, v in obj.items()}
     if isinstance(obj, list):
         return [resolve(v, data, cid) for v in obj]
@@ -158,6 +166,12 @@ def check_variables(cfg):
                 assert not any(v is var for v in slim.get_collection(key)), (var.name, coll)
 
 
+def check_collection_order(cfg):
+    """Custom variable collections hold TF's variables in TF's order."""
+    for key, names in (cfg.get("collection_order") or {}).items():
+        assert [v.name for v in slim.get_collection(key)] == names, key
+
+
 def check_after(cfg, data, store, tier):
     """Batch-norm moving statistics after the call vs TF after its UPDATE_OPS:
     as many updates queued as TF's, then run as TF's generator ran them."""
@@ -201,6 +215,7 @@ def _single(cfg, data, tier):
         close(out, data[f"{cid}/expected"], cfg["dtype"], _where(cfg), tier,
               cfg.get("ref_max_abs_err", 0.0))
         check_variables(cfg)
+        check_collection_order(cfg)
         check_after(cfg, data, store, tier)
         check_regularization(cfg, data, tier)
         if cfg["function"] == "conv2d_same":
@@ -276,8 +291,9 @@ def _error(cfg, data, tier):
         if error["pyconv_expected_type"].startswith("none"):
             call(*args)  # pyconv computes what TF refuses (SPEC: integers as float32)
             return
-        exc_type = {"ValueError": ValueError, "TypeError": TypeError}[
-            error["pyconv_expected_type"]]
+        exc_type = {"ValueError": ValueError, "TypeError": TypeError,
+                    "AttributeError": AttributeError,
+                    "UnimplementedError": NotImplementedError}[error["pyconv_expected_type"]]
         with pytest.raises(exc_type) as exc:
             call(*args)
         message, tf_message = str(exc.value), error["tf_message"]
