@@ -351,6 +351,7 @@ def convolution2d(inputs,
                       {"weights": n * dtype.itemsize, "their float64 random draw": n * 8})
     store = get_default_store()
     frame = store._push_scope(scope, "Conv", reuse)
+    frame.state.model_getter += 1  # slim's model-variable getter (kernel -> weights)
     try:
         sc = frame.scope
         weights = _model_variable(store, sc, "weights", (kh, kw, cin, num_outputs), dtype,
@@ -372,6 +373,7 @@ def convolution2d(inputs,
             collect_named_outputs(outputs_collections, sc.name, outputs)
         return outputs
     finally:
+        frame.state.model_getter -= 1
         store._pop_scope(frame)
 
 
@@ -716,6 +718,8 @@ def batch_norm(inputs,
 
     store = get_default_store()
     frame = store._push_scope(scope, "BatchNorm", reuse)
+    getter = 1 if keras_layer else 0  # TF's layer path opens the scope with slim's getter
+    frame.state.model_getter += getter
     try:
         sc = frame.scope
         params = {}
@@ -727,7 +731,8 @@ def batch_norm(inputs,
                     store, sc, name, shape, var_dtype,
                     inits.get(name, zeros_initializer() if name == "beta" else ones_initializer()),
                     regs.get(name), trainable, _keras_collections(variables_collections,
-                                                                  keras_layer), name)
+                                                                  keras_layer), name,
+                    name if keras_layer else None)  # TF's layer: loss in its name scope
         gamma, beta = params.get("gamma"), params.get("beta")
         moving_mean = _model_variable(store, sc, "moving_mean", shape, var_dtype,
                                       inits.get("moving_mean", zeros_initializer()), None,
@@ -785,4 +790,5 @@ def batch_norm(inputs,
             collect_named_outputs(outputs_collections, sc.name, outputs)
         return outputs
     finally:
+        frame.state.model_getter -= getter
         store._pop_scope(frame)

@@ -323,11 +323,12 @@ class VariableScope:
 class _ThreadState:
     """A thread's current scopes (TF keeps these per thread, too)."""
 
-    __slots__ = ("children", "counts", "name_stack", "scope")
+    __slots__ = ("children", "counts", "model_getter", "name_stack", "scope")
 
     def __init__(self):
         self.scope = VariableScope(False)
         self.name_stack = ""
+        self.model_getter = 0  # > 0 inside a slim layer's scope: its custom getter applies
         self.counts = {}    # variable scope name -> times opened (TF's variable_scopes_count)
         self.children = {}  # variable scope name -> set of scope names opened directly below it
 
@@ -344,6 +345,9 @@ class _ScopeFrame:
         self.old_name_stack = old_name_stack
         self.scope = scope
         self.snapshot = snapshot
+
+
+_LAYER_RENAMES = {"kernel": "weights", "bias": "biases"}
 
 
 def _stable_seed(seed, name):
@@ -753,7 +757,14 @@ class VariableStore:
         """
         if not isinstance(name, str) or not name:
             raise TypeError(f"get_variable: name must be a non-empty string, got {name!r}")
-        scope = self._state().scope
+        state = self._state()
+        scope = state.scope
+        if state.model_getter:
+            # slim's layers open their scope with a model-variable getter that renames
+            # the Keras names: variables that callables create there are model variables
+            name = _LAYER_RENAMES.get(name, name)
+            collections = list(collections or []) + [GraphKeys.GLOBAL_VARIABLES,
+                                                      GraphKeys.MODEL_VARIABLES]
         full = scope.name + "/" + name if scope.name else name
         if shape is not None and not isinstance(shape, tuple):
             shape = _check_shape(shape, full)
@@ -785,6 +796,7 @@ class VariableStore:
             initializer = scope.initializer
         if regularizer is None:
             regularizer = scope.regularizer
+            loss_base = None  # the scope's regularizer: TF names the loss after the variable
         with self._lock:
             return self._create(full, shape, dtype, initializer, regularizer, trainable,
                                 collections, loss_base or full)
@@ -1135,7 +1147,10 @@ def _model_variable(store, scope, short_name, shape, dtype, initializer, regular
     else:
         loss_base = None
         if loss_name is not None:
-            loss_base = scope.name + "/" + loss_name if scope.name else loss_name
+            # TF's layer names the loss inside its *name* scope ('foo/c/kernel/...' in
+            # name_scope('foo'), 'net_1/b/kernel/...' in a re-entered variable_scope)
+            name_scope = store._state().name_stack
+            loss_base = name_scope + "/" + loss_name if name_scope else loss_name
         var = store._get_variable(full, shape, dtype, initializer, regularizer, trainable,
                                   [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MODEL_VARIABLES], scope,
                                   loss_base)

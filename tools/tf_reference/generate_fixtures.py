@@ -1947,6 +1947,22 @@ def coverage(families):
         cs = families.get(fam, {}).get('configs', [])
         if cs:
             add(fam, 'configs', ['total'] * len(cs))
+    cs = families.get('corners', {}).get('configs', [])
+    if cs:
+        add('corners', 'configs', ['total'] * len(cs))
+        add('corners', 'class (issue 14)', [c.get('corner', '?') for c in cs])
+        add('corners', 'dtype', [c['dtype'] for c in cs])
+        bn = [c for c in cs if c.get('function') == 'batch_norm']
+        add('corners', 'batch_norm TF path', [
+            ('fused' if c['tf']['fused_batch_norm'] else 'non-fused') + ' rank %d' % len(c['input_shape'])
+            for c in bn])
+        add('corners', 'batch_norm decay type', [
+            c['kwargs']['decay']['__np__'][0] if isinstance(c['kwargs']['decay'], dict) else 'float'
+            for c in bn])
+        add('corners', 'batch_norm updates_collections', [
+            str(c['kwargs'].get('updates_collections', 'UPDATE_OPS')) for c in bn])
+        add('corners', 'batch_norm trainable=False: UPDATE_OPS queued', [
+            c['n_update_ops'] for c in bn if c['kwargs'].get('trainable') is False])
     cs = families.get('errors', {}).get('configs', [])
     if cs:
         add('errors', 'TF error type', [c['error']['type'] for c in cs])
