@@ -123,12 +123,18 @@ def resolve(obj, data, cid):
 class Scopes:
     """Enter a config's variable_scope and arg_scope list around a call."""
 
-    def __init__(self, arg_scopes, variable_scope, data, cid):
+    def __init__(self, arg_scopes, variable_scope, data, cid, name_scope=None):
         self.managers = []
+        if name_scope:
+            self.managers.append(slim.name_scope(name_scope))
         if variable_scope:
             if isinstance(variable_scope, dict):
+                reuse = variable_scope.get("reuse")
+                reuse = slim.AUTO_REUSE if reuse == "AUTO_REUSE" else reuse
+                reg = variable_scope.get("regularizer")
                 self.managers.append(slim.variable_scope(
-                    variable_scope["name"], reuse=variable_scope.get("reuse")))
+                    variable_scope["name"], reuse=reuse,
+                    regularizer=resolve(reg, data, cid) if reg else None))
             else:
                 self.managers.append(slim.variable_scope(variable_scope))
         for entry in arg_scopes or []:
@@ -144,9 +150,10 @@ class Scopes:
             m.__exit__(*exc)
 
 
-def call(name, inputs, kwargs, data, cid, arg_scopes=None, variable_scope=None):
+def call(name, inputs, kwargs, data, cid, arg_scopes=None, variable_scope=None,
+         name_scope=None):
     kwargs = resolve(kwargs, data, cid)
-    with Scopes(arg_scopes, variable_scope, data, cid):
+    with Scopes(arg_scopes, variable_scope, data, cid, name_scope):
         return function(name)(inputs, **kwargs)
 
 
@@ -259,7 +266,7 @@ def _sequence(cfg, data, tier):
             if inputs is None:
                 inputs = data[f"{cid}/{step['input']}"]
             out = call(step["function"], inputs, step["kwargs"], data, cid,
-                       step.get("arg_scope"), step.get("variable_scope"))
+                       step.get("arg_scope"), step.get("variable_scope"), step.get("name_scope"))
             outputs[f"step{i}"] = out
             if step.get("expected"):
                 close(out, data[f"{cid}/{step['expected']}"], cfg["dtype"],

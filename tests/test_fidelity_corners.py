@@ -406,3 +406,43 @@ def test_legacy_batch_norm_ignores_param_regularizers_b3():
         slim.batch_norm(x, scale=True, scope="layer",
                         param_regularizers={"beta": slim.l2_regularizer(0.1)})
         assert len(slim.get_collection(slim.GraphKeys.REGULARIZATION_LOSSES)) == 1
+
+
+def test_loss_names_follow_name_scopes_b4_b5():
+    # TF (repros B4, B5)
+    x = np.ones((1, 3, 3, 1), np.float32)
+    with slim.VariableStore(seed=0):
+        with slim.name_scope("foo"):
+            slim.conv2d(x, 1, 1, scope="c", weights_regularizer=slim.l2_regularizer(0.1))
+        with slim.variable_scope("net"):
+            slim.conv2d(x, 1, 1, scope="a")
+        with slim.variable_scope("net", reuse=slim.AUTO_REUSE):
+            slim.conv2d(x, 1, 1, scope="b", weights_regularizer=slim.l2_regularizer(0.1))
+        with slim.variable_scope("s", regularizer=slim.l2_regularizer(0.1)):
+            slim.conv2d(x, 1, 1, scope="c")
+        names = [r.name for r in slim.get_collection(slim.GraphKeys.REGULARIZATION_LOSSES)]
+        assert names == ["foo/c/kernel/Regularizer/l2_regularizer",
+                         "net_1/b/kernel/Regularizer/l2_regularizer",
+                         "s/c/weights/Regularizer/l2_regularizer",
+                         "s/c/biases/Regularizer/l2_regularizer"]
+        assert len(slim.get_regularization_losses("c")) == 0   # TF: n(scope="c") = 0
+
+
+def test_variables_made_by_callables_inside_conv2d_are_model_variables_b8():
+    # TF (repro B8): MODEL_VARIABLES ['c/weights', 'c/biases', 'c/alpha']; the layer's
+    # getter also renames kernel -> weights, bias -> biases
+    x = np.ones((1, 3, 3, 1), np.float32)
+
+    def act(t):
+        return t * slim.get_variable("alpha", shape=[1], initializer=slim.ones_initializer())
+
+    def act_bias(t):
+        return t + slim.get_variable("bias", shape=[1], initializer=slim.zeros_initializer())
+
+    with slim.VariableStore(seed=0):
+        slim.conv2d(x, 1, 1, scope="c", activation_fn=act)
+        slim.conv2d(x, 1, 1, scope="d", activation_fn=act_bias, biases_initializer=None)
+        slim.get_variable("outside", shape=[1])
+        assert [v.name for v in slim.get_model_variables()] == [
+            "c/weights", "c/biases", "c/alpha", "d/weights", "d/biases"]
+        assert "outside" in [v.name for v in slim.get_variables()]

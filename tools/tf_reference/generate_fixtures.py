@@ -418,7 +418,12 @@ def _custom_collection_order(T, graph):
 
 
 def _enter_scopes(T, stack, cfg_or_step):
-    """Enter arg_scopes and variable_scope of a config/step on an ExitStack."""
+    """Enter name_scope, arg_scopes and variable_scope of a config/step on an ExitStack.
+
+    A variable_scope dict may carry "reuse" (true or "AUTO_REUSE") and
+    "regularizer" ({"__regularizer__": [...]})."""
+    if cfg_or_step.get('name_scope'):
+        stack.enter_context(T.v1.name_scope(cfg_or_step['name_scope']))
     for a in cfg_or_step.get('arg_scope') or []:
         ops = [T.ops[n] for n in a['ops']]
         stack.enter_context(T.slim.arg_scope(ops, **a['_tf_kwargs']))
@@ -427,7 +432,10 @@ def _enter_scopes(T, stack, cfg_or_step):
         if isinstance(vs, str):
             stack.enter_context(T.v1.variable_scope(vs))
         else:
-            stack.enter_context(T.v1.variable_scope(vs['name'], reuse=vs.get('reuse')))
+            reuse = T.v1.AUTO_REUSE if vs.get('reuse') == 'AUTO_REUSE' else vs.get('reuse')
+            reg = vs.get('regularizer')
+            reg = T.regularizer(*reg['__regularizer__']) if reg else None
+            stack.enter_context(T.v1.variable_scope(vs['name'], reuse=reuse, regularizer=reg))
 
 
 def _prepare_arg_scope(T, cfg, arrays, prefix):
@@ -1722,8 +1730,54 @@ def _corner_subsample(T, arrays, rng, cid):
     return cfg
 
 
+def _corner_loss_names(T, arrays, rng, cid):
+    """B4/B5: regularization-loss names follow the layer's name scope (name_scope,
+    re-entered variable_scope, a name scope taken by the user), and a scope-level
+    regularizer's losses are named after the variables."""
+    prefix = cid + '/'
+    x = _rand_input(rng, (1, int(rng.randint(2, 6)), int(rng.randint(2, 6)), 2), np.float32)
+    reg = {'__regularizer__': [str(rng.choice(['l1', 'l2'])), float(rng.choice([0.1, 0.5]))]}
+    kind = int(rng.randint(0, 5))
+    ns = str(rng.choice(['foo', 'block', 'ns1']))
+    sc = str(rng.choice(['c', 'conv', 'a1']))
+
+    def conv(base, scope=None, **extra):
+        kw = _conv_kw(rng, arrays, prefix, base, 2, 2, 1, **extra)
+        if scope:
+            kw['scope'] = scope
+        return kw
+
+    if kind == 0:
+        steps = [{'function': 'conv2d', 'input': 'input', 'name_scope': ns,
+                  'kwargs': conv(sc, sc, weights_regularizer=reg, biases_regularizer=reg)}]
+    elif kind == 1:
+        steps = [{'function': 'conv2d', 'input': 'input', 'variable_scope': {'name': 'net'},
+                  'kwargs': conv('net/a', 'a')},
+                 {'function': 'conv2d', 'input': 'input',
+                  'variable_scope': {'name': 'net', 'reuse': 'AUTO_REUSE'},
+                  'kwargs': conv('net/' + sc, sc, weights_regularizer=reg)}]
+    elif kind == 2:
+        steps = [{'function': 'conv2d', 'input': 'input',
+                  'variable_scope': {'name': ns, 'regularizer': reg}, 'kwargs': conv(ns + '/' + sc, sc)}]
+    elif kind == 3:
+        steps = [{'function': 'conv2d', 'input': 'input', 'kwargs': conv('Conv')},
+                 {'function': 'max_pool2d', 'input': 'input', 'name_scope': 'Conv_1',
+                  'kwargs': {'kernel_size': 1}},
+                 {'function': 'conv2d', 'input': 'input', 'kwargs': conv('Conv_1', None,
+                                                                          weights_regularizer=reg)}]
+    else:
+        steps = [{'function': 'batch_norm', 'input': 'input', 'name_scope': ns,
+                  'kwargs': _bn_kw(rng, arrays, prefix, sc, 2, scope=sc,
+                                   param_regularizers={'beta': reg, 'gamma': reg})}]
+    cfg = _program(T, arrays, cid, steps, {'input': x},
+                   'regularization-loss names (issue 14 B4/B5), program %d' % kind)
+    cfg['family'] = 'corners'
+    cfg['corner'] = 'loss_names'
+    return cfg
+
+
 _CORNERS = ('batch_norm', 'batch_norm', 'batch_norm', 'conv2d', 'conv2d', 'int_pool',
-            'nn_conv2d', 'empty_pool', 'subsample')
+            'nn_conv2d', 'empty_pool', 'subsample', 'loss_names')
 
 
 def _corner_configs(T, rng, n, arrays):
@@ -1737,6 +1791,8 @@ def _corner_configs(T, rng, n, arrays):
         try:
             if kind == 'subsample':
                 cfg = _corner_subsample(T, arrays, rng, cid)
+            elif kind == 'loss_names':
+                cfg = _corner_loss_names(T, arrays, rng, cid)
             elif kind == 'batch_norm' and len(cfgs) < 2 * len(_CORNERS):
                 cfg = _corner_batch_norm(T, rng, cid, arrays, ('R1', 'R2')[len(cfgs) % 2])
             else:
@@ -1760,7 +1816,7 @@ def _corner_configs(T, rng, n, arrays):
 # ---------------------------------------------------------------------------
 
 def generate(seed=0, n_conv=320, n_conv_same=80, n_subsample=30, n_pool=120,
-             n_full_explicit=60, n_batch_norm=60, n_corners=180, families=FAMILIES):
+             n_full_explicit=60, n_batch_norm=60, n_corners=200, families=FAMILIES):
     """Run TensorFlow on seeded random configurations.
 
     Returns {family: {'configs': [dict, ...], 'arrays': {key: ndarray},
