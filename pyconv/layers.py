@@ -196,6 +196,18 @@ def _check_real(value, name):
 _CHECKED_WEIGHT_ELEMENTS = 1 << 20
 
 
+_TF_ACTIVATION_OPS = {"relu": "Relu", "relu6": "Relu6", "elu": "Elu", "leaky_relu": "LeakyRelu",
+                      "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
+
+
+def _tf_output_op(activation_fn, default):
+    """The name of the TF op whose tensor a slim layer returns (for scope filters)."""
+    if activation_fn is None:
+        return default
+    name = getattr(activation_fn, "__name__", "")
+    return _TF_ACTIVATION_OPS.get(name, name if name.isidentifier() else default)
+
+
 def _fused_activation(activation_fn):
     if activation_fn is relu or activation_fn is _nn.relu:
         return "relu"
@@ -370,7 +382,9 @@ def convolution2d(inputs,
         if activation_fn is not None and fused is None:
             outputs = activation_fn(outputs)
         if outputs_collections:
-            collect_named_outputs(outputs_collections, sc.name, outputs)
+            op = _tf_output_op(activation_fn, "BiasAdd" if bias is not None else "Conv2D")
+            collect_named_outputs(outputs_collections, sc.name, outputs,
+                                  f"{frame.state.name_stack}/{op}:0")
         return outputs
     finally:
         frame.state.model_getter -= 1
@@ -479,7 +493,8 @@ def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
     try:
         op = _nn.max_pool2d if kind == "max" else _nn.avg_pool2d
         outputs = op(inputs, k, s, padding, df)
-        return collect_named_outputs(outputs_collections, sc, outputs)
+        tf_op = "MaxPool" if kind == "max" else "AvgPool"
+        return collect_named_outputs(outputs_collections, sc, outputs, f"{sc}/{tf_op}:0")
     finally:
         store._pop_name_scope(frame)
 
@@ -787,7 +802,10 @@ def batch_norm(inputs,
         if activation_fn is not None:
             outputs = activation_fn(outputs)
         if outputs_collections:
-            collect_named_outputs(outputs_collections, sc.name, outputs)
+            op = _tf_output_op(activation_fn, "FusedBatchNormV3" if is_fused else
+                               "batchnorm/add_1")
+            collect_named_outputs(outputs_collections, sc.name, outputs,
+                                  f"{frame.state.name_stack}/{op}:0")
         return outputs
     finally:
         frame.state.model_getter -= getter

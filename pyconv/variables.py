@@ -395,7 +395,7 @@ class VariableStore:
                            else int.from_bytes(os.urandom(8), "little"))
         self._vars = {}
         self._collections = {}
-        self._aliases = {}       # id(output) -> (output, [aliases])
+        self._aliases = {}       # id(output) -> (output, [aliases], TF tensor name or None)
         # Name scopes made unique, as TF's graph.unique_name, stored compactly so
         # that a model called in a loop does not grow them: requested names
         # with their use counts; names generated from a base ('c_1', 'c_2', ...)
@@ -556,7 +556,8 @@ class VariableStore:
             return name
         entry = self._aliases.get(id(item))
         if entry is not None and entry[0] is item:
-            return entry[1][-1] + "/"
+            # TF filters outputs by their tensor name ('ns/c/Relu:0'), when the layer knows it
+            return entry[2] if entry[2] else entry[1][-1] + "/"
         name = getattr(item, "name", None)
         return name if isinstance(name, str) else None
 
@@ -583,11 +584,11 @@ class VariableStore:
         return list(self._collections)
 
     # -- aliases of outputs (arrays cannot carry attributes)
-    def _append_alias(self, output, alias):
+    def _append_alias(self, output, alias, tensor_name=None):
         with self._lock:
             entry = self._aliases.get(id(output))
             if entry is None or entry[0] is not output:
-                self._aliases[id(output)] = (output, [alias])
+                self._aliases[id(output)] = (output, [alias], tensor_name)
             else:
                 entry[1].append(alias)
 
@@ -1345,14 +1346,16 @@ def append_tensor_alias(tensor, alias):
     return tensor
 
 
-def collect_named_outputs(collections, alias, outputs):
+def collect_named_outputs(collections, alias, outputs, tensor_name=None):
     """Add ``outputs`` to ``collections`` under ``alias``, as slim's
     ``utils.collect_named_outputs``; returns ``outputs``. Nothing happens when
-    ``collections`` is empty."""
+    ``collections`` is empty. ``tensor_name`` (pyconv's layers pass TF's, e.g.
+    ``'ns/c/Relu:0'``) is what ``get_collection(key, scope)`` matches, as TF
+    matches the tensor's name; without it, the alias and a '/'."""
     if collections:
         store = get_default_store()
         alias = alias.removesuffix("/")
-        store._append_alias(outputs, alias)
+        store._append_alias(outputs, alias, tensor_name)
         store.add_to_collections(collections, outputs)
     return outputs
 

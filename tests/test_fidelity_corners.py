@@ -446,3 +446,31 @@ def test_variables_made_by_callables_inside_conv2d_are_model_variables_b8():
         assert [v.name for v in slim.get_model_variables()] == [
             "c/weights", "c/biases", "c/alpha", "d/weights", "d/biases"]
         assert "outside" in [v.name for v in slim.get_variables()]
+
+
+def test_output_collections_filter_on_tfs_tensor_names_b11():
+    # TF: ['ns/c/Relu:0', 'ns/d/BiasAdd:0', 'ns/e/Relu6:0', 'ns/MaxPool2D/MaxPool:0',
+    # 'ns/BatchNorm/FusedBatchNormV3:0', 'ns/bn2/batchnorm/add_1:0', 'c2/Conv2D:0'] and
+    # get_collection('oc', scope) counts c 1, ns/c 1, ns 6, MaxPool2D 0, ns/MaxPool2D 1, c2 1
+    x = np.ones((1, 4, 4, 2), np.float32)
+    with slim.VariableStore(seed=0) as store:
+        with slim.name_scope("ns"):
+            slim.conv2d(x, 2, 1, scope="c", outputs_collections="oc")
+            slim.conv2d(x, 2, 1, scope="d", activation_fn=None, outputs_collections="oc")
+            slim.conv2d(x, 2, 1, scope="e", activation_fn=slim.relu6, biases_initializer=None,
+                        outputs_collections="oc")
+            slim.max_pool2d(x, 2, outputs_collections="oc")
+            slim.batch_norm(x, outputs_collections="oc")
+            slim.batch_norm(x, outputs_collections="oc", fused=False, scope="bn2")
+        slim.conv2d(x, 2, 1, scope="c2", activation_fn=None, biases_initializer=None,
+                    outputs_collections="oc")
+        names = [store._match_name(t) for t in slim.get_collection("oc")]
+        assert names == ["ns/c/Relu:0", "ns/d/BiasAdd:0", "ns/e/Relu6:0",
+                         "ns/MaxPool2D/MaxPool:0", "ns/BatchNorm/FusedBatchNormV3:0",
+                         "ns/bn2/batchnorm/add_1:0", "c2/Conv2D:0"]
+        counts = {sc: len(slim.get_collection("oc", sc))
+                  for sc in ["c", "ns/c", "ns", "MaxPool2D", "ns/MaxPool2D", "c2"]}
+        assert counts == {"c": 1, "ns/c": 1, "ns": 6, "MaxPool2D": 0, "ns/MaxPool2D": 1, "c2": 1}
+        # the aliases are slim's (variable scope names), as convert_collection_to_dict gives
+        assert list(slim.convert_collection_to_dict("oc")) == [
+            "c", "d", "e", "ns/MaxPool2D", "BatchNorm", "bn2", "c2"]
