@@ -192,7 +192,7 @@ def fully_connected(inputs,
         raise ValueError("Input 0 of layer fully_connected is incompatible with the layer: "
                          f"expected min_ndim=2, found ndim={x.ndim}. Full shape received: "
                          f"{x.shape}")
-    dtype = _variable_dtype(x.dtype)
+    dtype = _variable_dtype(x.dtype, "fully_connected")
     reuse = _check_reuse_arg(reuse)
     _check_callable(activation_fn, "activation_fn")
     _check_callable(normalizer_fn, "normalizer_fn")
@@ -796,7 +796,7 @@ def bias_add(inputs,
     if x.ndim < 2:
         raise ValueError(f"Shape must be at least rank 2 but is rank {x.ndim}: bias_add "
                          f"expects inputs with rank >= 2, got shape {x.shape}")
-    dtype = _variable_dtype(x.dtype)
+    dtype = _variable_dtype(x.dtype, "bias_add")
     reuse = _check_reuse_arg(reuse)
     _check_callable(activation_fn, "activation_fn")
     _check_callable(regularizer, "regularizer")
@@ -903,7 +903,7 @@ def layer_norm(inputs,
     if norm_axis < 0:
         raise ValueError(f"begin_norm_axis ({begin_norm_axis}) must be >= -rank(inputs) "
                          f"(-{rank})")
-    dtype = _variable_dtype(x.dtype)
+    dtype = _variable_dtype(x.dtype, "layer_norm")
     reuse = _check_reuse_arg(reuse)
     _check_callable(activation_fn, "activation_fn")
     _check_collections(variables_collections, "variables_collections")

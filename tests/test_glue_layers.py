@@ -163,8 +163,10 @@ def test_fully_connected_empty_inputs(fresh_store):
     assert slim.fully_connected(np.ones((2, 3)), 0).shape == (2, 0)
 
 
-def test_fully_connected_integer_inputs_are_float32(fresh_store):
-    assert slim.fully_connected(np.ones((2, 3), np.int64), 2).dtype == np.float32
+def test_fully_connected_integer_inputs_are_refused_as_tf_slim(fresh_store):
+    with pytest.raises(TypeError, match="fully_connected takes float16, float32 or float64"):
+        slim.fully_connected(np.ones((2, 3), np.int64), 2)
+    assert slim.get_variables() == []
 
 
 def test_fully_connected_arguments_checked_before_variables(fresh_store):
@@ -581,9 +583,10 @@ def test_bias_add_layer_variables_formats_and_nn_op(fresh_store):
     np.testing.assert_array_equal(z, x + c[:, None, None])
     assert [(v.name, v.shape) for v in slim.get_variables()] == [("b/biases", (5,)),
                                                                 ("BiasAdd/biases", (3,))]
-    assert slim.bias_add(np.ones((2, 3), np.int32)).dtype == np.float32
+    with pytest.raises(TypeError, match="bias_add takes float16"):
+        slim.bias_add(np.ones((2, 3), np.int32))
     f16 = slim.bias_add(np.ones((2, 3), np.float16))
-    assert f16.dtype == np.float16 and fresh_store["BiasAdd_2/biases"].dtype == np.float16
+    assert f16.dtype == np.float16 and fresh_store["BiasAdd_1/biases"].dtype == np.float16
     reused = slim.bias_add(x, scope="b", reuse=True)
     np.testing.assert_array_equal(reused, x + b)
     # pyconv.nn.bias_add, the op without a variable, is unchanged
@@ -662,7 +665,8 @@ def test_layer_norm_options_and_dtypes(fresh_store):
     assert h.dtype == np.float16 and fresh_store["LayerNorm_1/gamma"].dtype == np.float16
     ref16 = layer_norm_reference(x.astype(np.float16), (1,), None, None, 1e-3)
     np.testing.assert_allclose(h, ref16, atol=1e-2)
-    assert slim.layer_norm(np.ones((2, 2), np.int32)).dtype == np.float32
+    with pytest.raises(TypeError, match="layer_norm takes float16"):
+        slim.layer_norm(np.ones((2, 2), np.int32))
     const = slim.layer_norm(np.full((2, 4), 7.0))  # zero variance: eps keeps it finite
     np.testing.assert_array_equal(const, np.zeros((2, 4)))
     # one value per row: exactly beta (TF 2.21's float32 gives beta +- 0.06 there)
