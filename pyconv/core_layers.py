@@ -98,8 +98,9 @@ def _check_fc_num_outputs(num_outputs):
     if isinstance(num_outputs, (bool, np.bool_)):
         raise TypeError(f"num_outputs must be an int, got the bool {num_outputs!r}")
     if not isinstance(num_outputs, numbers.Integral):
-        raise ValueError(f"num_outputs type should be one of [<class 'int'>], got "
-                         f"{type(num_outputs)}: num_outputs must be an int >= 0")
+        raise ValueError(  # noqa: TRY004 - slim's error type
+            f"num_outputs type should be one of [<class 'int'>], got {type(num_outputs)}: "
+            "num_outputs must be an int >= 0")
     if num_outputs < 0:
         raise ValueError("Received an invalid value for `units`, expected a positive integer, "
                          f"got {int(num_outputs)}: num_outputs must be an int >= 0")
@@ -558,7 +559,8 @@ def stack(inputs, layer, stack_args, **kwargs):
     """
     scope = kwargs.pop("scope", None)
     if not isinstance(stack_args, (list, tuple)):
-        raise ValueError(f"stack_args need to be a list or tuple, got {stack_args!r}")
+        raise ValueError(  # noqa: TRY004 - slim's error type
+            f"stack_args need to be a list or tuple, got {stack_args!r}")
     _check_layer(layer, scope, "stack")
     store = get_default_store()
     frame = store._push_scope(scope, "Stack")

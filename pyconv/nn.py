@@ -334,7 +334,7 @@ def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
 # --------------------------------------------------------------------------- softmax, dropout
 # (tf.nn.softmax and the TF2 tf.nn.dropout; the slim layers in core_layers.py build on them)
 
-__all__ += ["softmax", "dropout"]
+__all__ += ["dropout", "softmax"]
 
 
 def _axis(axis, ndim, name="axis"):

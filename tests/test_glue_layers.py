@@ -5,9 +5,14 @@ tools/tf_reference/gen_glue.py (tests/fixtures/tf/glue.npz) replayed without
 TensorFlow, and the same generator live under ``-m tf``."""
 
 import functools
+import json
+import os
+import sys
+import time
 
 import numpy as np
 import pytest
+import slim_replay
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import dense_error_scale, dense_reference
@@ -470,9 +475,8 @@ def test_stack_args_and_outputs_collections(fresh_store):
 def test_repeat_stack_are_not_arg_scoped_as_slim():
     assert not slim.has_arg_scope(slim.repeat)
     assert not slim.has_arg_scope(slim.stack)
-    with pytest.raises(ValueError):
-        with slim.arg_scope([slim.repeat], scope="x"):
-            pass
+    with pytest.raises(ValueError), slim.arg_scope([slim.repeat], scope="x"):
+        pass
 
 
 @pytest.mark.parametrize("call, exc, words", [
@@ -829,13 +833,6 @@ def test_huge_views_pass_through_the_identity_layers():
 
 
 # --------------------------------------------------------------------------- TF fixtures
-
-import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-import slim_replay  # noqa: E402
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "tf", "glue.npz")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools", "tf_reference"))

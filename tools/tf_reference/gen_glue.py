@@ -49,7 +49,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import generate_fixtures as gf  # noqa: E402
+import generate_fixtures as gf
 
 FORMAT_VERSION = 1
 DEFAULT_OUT = gf.DEFAULT_OUT
@@ -129,7 +129,7 @@ def _add(T, cfgs, arrays, rng, cfg, x, error=None):
         ', ' + json.dumps(a) for a in cfg.get('args', [])), ', ' + kw if kw else '')}
     try:
         out, values, records, regs, aliases, op, same = _run(T, cfg, rng, x)
-    except Exception as e:  # noqa: BLE001 - recorded for the error configs
+    except Exception as e:  # recorded for the error configs
         if error is None:
             raise
         cfg['error'] = {'type': type(e).__name__,
