@@ -597,6 +597,20 @@ def test_bias_add_layer_variables_formats_and_nn_op(fresh_store):
     assert len(losses) == 1 and float(losses[0]) == 0.0  # zero biases
 
 
+@pytest.mark.parametrize("fmt", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, ">f8", np.int32])
+def test_bias_add_fused_activation_equals_the_two_steps(fmt, dtype, fresh_store):
+    x = (rand((2, 3, 4, 5), np.float64) * 4).astype(dtype)
+    b = rand((3 if fmt == "NCHW" else 5,), np.float64, 1)
+    for act in (slim.relu, slim.relu6):
+        y = slim.bias_add(x, activation_fn=act, initializer=b, data_format=fmt, scope="b",
+                          reuse=slim.AUTO_REUSE)
+        biases = fresh_store["b/biases"]
+        expected = act(nn.bias_add(x, biases, fmt))
+        assert y.dtype == expected.dtype
+        np.testing.assert_array_equal(y, expected)
+
+
 def test_bias_add_as_normalizer_of_fully_connected(fresh_store):
     x = rand((4, 3), np.float64)
     y = slim.fully_connected(x, 2, normalizer_fn=slim.bias_add, activation_fn=None,
