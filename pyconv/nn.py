@@ -462,7 +462,7 @@ def add_relu(x, y):
 # --------------------------------------------------------------------------- softmax, dropout
 # (tf.nn.softmax and the TF2 tf.nn.dropout; the slim layers in core_layers.py build on them)
 
-__all__ += ["softmax", "dropout"]
+__all__ += ["dropout", "softmax"]
 
 
 def _axis(axis, ndim, name="axis"):
