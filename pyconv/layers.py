@@ -60,6 +60,22 @@ def _variable_dtype(dtype):
                     "(integer and bool arrays are computed as float32)")
 
 
+def _adopt_variable_dtype(store, scope, short_name, dtype, x):
+    """Variables that exist (created earlier, or loaded and pending) decide the
+    compute dtype: the input is cast to theirs, so float64 images
+    (``np.random.rand``, ``img / 255.0``) run a float32 checkpoint in
+    float32, and a model built from float64 input keeps its dtype for float32
+    input. Without such a variable the input's dtype decides (float64 input
+    then makes float64 variables)."""
+    var = store._vars.get(scope.name + "/" + short_name if scope.name else short_name)
+    if var is None:
+        return dtype, x
+    var_dtype = var._value.dtype.newbyteorder("=")  # a loaded value may be byte-swapped
+    if var_dtype == dtype or var_dtype.kind != "f" or var_dtype.itemsize not in (2, 4, 8):
+        return dtype, x
+    return var_dtype, x.astype(var_dtype)
+
+
 def _conv_data_format(data_format):
     if data_format is None:
         return "NHWC"
@@ -290,6 +306,7 @@ def convolution2d(inputs,
     frame = store._push_scope(scope, "Conv", reuse)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "weights", dtype, x)
         weights = _model_variable(store, sc, "weights", (kh, kw, cin, num_outputs), dtype,
                                   weights_initializer, weights_regularizer, trainable,
                                   variables_collections, "weights", "kernel")
