@@ -566,9 +566,15 @@ class VariableStore:
 
     def clear_collection(self, key):
         with self._lock:
-            for item in self._collections.pop(key, []):
+            items = self._collections.pop(key, [])
+            if not items:
+                return
+            # one pass over the other collections (a net's end points are
+            # cleared after every call; a scan per item was quadratic)
+            kept = {id(x) for coll in self._collections.values() for x in coll}
+            for item in items:
                 entry = self._aliases.get(id(item))
-                if entry is not None and entry[0] is item and not self._in_any_collection(item):
+                if entry is not None and entry[0] is item and id(item) not in kept:
                     del self._aliases[id(item)]
 
     def _in_any_collection(self, item):
