@@ -317,7 +317,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->capacity = capacity;
     op->packed_bytes = packed_bytes;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
-                                    p->in_c, p->out_c, nr};
+                                    p->in_c, p->out_c, nr, 0};
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     if (op->packed == NULL) {
         pyconv_buffer_release(block, capacity);

@@ -33,6 +33,8 @@ __all__ = [
     "conv2d_same",
     "convolution2d",
     "max_pool2d",
+    "separable_conv2d",
+    "separable_convolution2d",
     "subsample",
 ]
 
@@ -413,6 +415,205 @@ def subsample(inputs, factor, scope=None):
     if pair(factor, "factor") == (1, 1):
         return inputs
     return max_pool2d(inputs, [1, 1], stride=factor, scope=scope)
+
+
+@add_arg_scope
+def separable_convolution2d(inputs,
+                            num_outputs,
+                            kernel_size,
+                            depth_multiplier=1,
+                            stride=1,
+                            padding="SAME",
+                            data_format="NHWC",
+                            rate=1,
+                            activation_fn=relu,
+                            normalizer_fn=None,
+                            normalizer_params=None,
+                            weights_initializer=xavier_initializer(),  # noqa: B008 - slim's
+                            pointwise_initializer=None,
+                            weights_regularizer=None,
+                            biases_initializer=zeros_initializer(),  # noqa: B008
+                            biases_regularizer=None,
+                            reuse=None,
+                            variables_collections=None,
+                            outputs_collections=None,
+                            trainable=True,
+                            scope=None):
+    """A depthwise-separable 2-D convolution, as ``slim.separable_conv2d``.
+
+    First a depthwise convolution (each input channel with its own
+    ``depth_multiplier`` filters) with ``<scope>/depthwise_weights`` of shape
+    ``[kh, kw, in_channels, depth_multiplier]``. If ``num_outputs`` is not
+    None, then a pointwise (1x1) convolution with
+    ``<scope>/pointwise_weights`` of shape ``[1, 1, in_channels *
+    depth_multiplier, num_outputs]``; with ``num_outputs=None`` the layer is
+    depthwise only (MobileNet's), with ``in_channels * depth_multiplier``
+    outputs (channel ``c * depth_multiplier + m`` from filter ``[:, :, c,
+    m]``). Then ``<scope>/biases`` (one per output channel) when
+    ``normalizer_fn`` is None and ``biases_initializer`` is not None, else
+    ``normalizer_fn(outputs, **normalizer_params)`` inside the scope; then
+    ``activation_fn``. Biases, ``relu`` and ``relu6`` are fused into the C
+    kernels when there is no normalizer.
+
+    Variables have the inputs' dtype and go to ``GLOBAL_VARIABLES``,
+    ``MODEL_VARIABLES`` (and ``TRAINABLE_VARIABLES`` when ``trainable``) and
+    to ``variables_collections`` ('weights' for both weights, 'biases').
+    ``weights_regularizer`` regularizes both weights, each with its own loss,
+    as slim (loss names ``<scope>/depthwise_kernel/Regularizer/...`` and
+    ``pointwise_kernel`` with ``num_outputs``, ``<scope>/depthwise_weights/...``
+    without).
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4
+    num_outputs : int or None
+        Pointwise output channels; None for a depthwise-only layer.
+    kernel_size : int or (int, int)
+    depth_multiplier : int, default 1
+        Depthwise output channels per input channel.
+    stride : int or (int, int), default 1
+        Must be 1 when any ``rate`` is > 1.
+    padding : str or [(top, bottom), (left, right)], default 'SAME'
+        'SAME', 'VALID' or (pyconv's extension) 'FULL' or explicit pads.
+    data_format : 'NHWC' or 'NCHW', default 'NHWC'
+        Any case (slim accepts only upper case; None is an error, as slim).
+    rate : int or (int, int), default 1
+        Dilation rate of the depthwise step.
+    activation_fn : callable or None, default pyconv.relu
+    normalizer_fn : callable, optional
+        Replaces the biases.
+    normalizer_params : dict, optional
+    weights_initializer : initializer or array, default xavier_initializer()
+        For the depthwise weights.
+    pointwise_initializer : initializer, array or None
+        For the pointwise weights; None means ``weights_initializer``.
+    weights_regularizer : callable, optional
+    biases_initializer : initializer, array or None, default zeros_initializer()
+    biases_regularizer : callable, optional
+    reuse : None, True or AUTO_REUSE
+    variables_collections : list of str, or dict {'weights': [...], 'biases': [...]}
+    outputs_collections : str or list of str, optional
+    trainable : bool, default True
+    scope : str or VariableScope, optional
+        Default ``'SeparableConv2d'``, made unique.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        Input rank other than 4; ``data_format`` not 'NHWC'/'NCHW' ("data_format
+        has to be either NCHW or NHWC"); stride > 1 together with rate > 1; bad
+        kernel_size, depth_multiplier, padding; existing weights of another
+        shape; TF's reuse errors; an output size below 1.
+    TypeError
+        ``num_outputs`` or ``depth_multiplier`` not an int, or an input dtype
+        pyconv does not compute.
+
+    Every argument is checked before the layer touches the store.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> x = np.ones((1, 8, 8, 3), np.float32)
+    >>> with slim.VariableStore(seed=0) as store:
+    ...     y = slim.separable_conv2d(x, 16, [3, 3], depth_multiplier=2, scope='sep')
+    ...     z = slim.separable_conv2d(x, None, 3, stride=2)
+    >>> y.shape, z.shape
+    ((1, 8, 8, 16), (1, 4, 4, 3))
+    >>> [(v.name, v.shape) for v in store.variables()]  # doctest: +NORMALIZE_WHITESPACE
+    [('sep/depthwise_weights', (3, 3, 3, 2)), ('sep/pointwise_weights', (1, 1, 6, 16)),
+     ('sep/biases', (16,)), ('SeparableConv2d/depthwise_weights', (3, 3, 3, 1)),
+     ('SeparableConv2d/biases', (3,))]
+    """
+    df = _pool_data_format(data_format)
+    x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
+    if x.ndim != 4:
+        raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
+    dtype = _variable_dtype(x.dtype)
+    if num_outputs is not None:
+        num_outputs = _check_num_outputs(num_outputs)
+    if isinstance(depth_multiplier, (bool, np.bool_)) or not isinstance(
+            depth_multiplier, (int, np.integer)):
+        raise TypeError(f"depth_multiplier must be a positive int, got {depth_multiplier!r}")
+    if depth_multiplier <= 0:
+        raise ValueError(f"depth_multiplier must be a positive int, got {depth_multiplier}")
+    dm = int(depth_multiplier)
+    _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
+    nn_strides, strides = _square_or_pair(stride, "stride")
+    nn_rates, rates = _square_or_pair(rate, "rate")
+    if (strides[0] > 1 or strides[1] > 1) and (rates[0] > 1 or rates[1] > 1):
+        raise ValueError("stride > 1 is not supported in conjunction with rate > 1 (TF: strides "
+                         "> 1 not supported in conjunction with dilation_rate > 1); got "
+                         f"stride={stride!r}, rate={rate!r}")
+    if reuse is not None and reuse is not True:
+        reuse = _check_reuse(reuse) or None
+    _check_callable(activation_fn, "activation_fn")
+    _check_callable(normalizer_fn, "normalizer_fn")
+    _check_mapping(normalizer_params, "normalizer_params")
+    _check_callable(weights_regularizer, "weights_regularizer")
+    _check_callable(biases_regularizer, "biases_regularizer")
+    _check_collections(variables_collections, "variables_collections")
+    _check_collections(outputs_collections, "outputs_collections")
+    if df == "NHWC":
+        hw, cin = x.shape[1:3], x.shape[3]
+    else:
+        hw, cin = x.shape[2:4], x.shape[1]
+    # bad padding or an empty output raise here, before any variable exists
+    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    mid = cin * dm
+    n_weights = kh * kw * mid + (mid * num_outputs if num_outputs is not None else 0)
+    if n_weights > _CHECKED_WEIGHT_ELEMENTS:
+        _memory.check(f"separable_conv2d with kernel_size {(kh, kw)}, {cin} input channels, "
+                      f"depth_multiplier={dm} and num_outputs={num_outputs}",
+                      {"weights": n_weights * dtype.itemsize,
+                       "their float64 random draw": n_weights * 8})
+    if pointwise_initializer is None:
+        pointwise_initializer = weights_initializer
+    store = get_default_store()
+    frame = store._push_scope(scope, "SeparableConv2d", reuse)
+    try:
+        sc = frame.scope
+        # slim's Keras layer names the losses after its own variables
+        keras = num_outputs is not None
+        depthwise = _model_variable(store, sc, "depthwise_weights", (kh, kw, cin, dm), dtype,
+                                    weights_initializer, weights_regularizer, trainable,
+                                    variables_collections, "weights",
+                                    "depthwise_kernel" if keras else None)
+        pointwise = None
+        if keras:
+            pointwise = _model_variable(store, sc, "pointwise_weights",
+                                        (1, 1, mid, num_outputs), dtype, pointwise_initializer,
+                                        weights_regularizer, trainable, variables_collections,
+                                        "weights", "pointwise_kernel")
+        bias = None
+        if normalizer_fn is None and biases_initializer is not None:
+            bias = _model_variable(store, sc, "biases",
+                                   (num_outputs if keras else mid,), dtype, biases_initializer,
+                                   biases_regularizer, trainable, variables_collections,
+                                   "biases", "bias" if keras else None)._value
+        fused = _fused_activation(activation_fn) if normalizer_fn is None else None
+        if keras:
+            outputs = _nn.separable_conv2d(x, depthwise._value, pointwise._value, nn_strides,
+                                           padding, df, nn_rates, bias=bias, activation=fused)
+        else:
+            outputs = _nn.depthwise_conv2d(x, depthwise._value, nn_strides, padding, df,
+                                           nn_rates, bias=bias, activation=fused)
+        if normalizer_fn is not None:
+            outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+        if activation_fn is not None and fused is None:
+            outputs = activation_fn(outputs)
+        if outputs_collections:
+            collect_named_outputs(outputs_collections, sc.name, outputs)
+        return outputs
+    finally:
+        store._pop_scope(frame)
+
+
+separable_conv2d = separable_convolution2d
 
 
 def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,

@@ -10,6 +10,8 @@ static const struct pyconv_ukernels scalar_kernels = {
     .isa = "scalar",
     .f32 = {{pyconv_f32_igemm_4x4__scalar, 4, 4, 100}},
     .f64 = {{pyconv_f64_igemm_4x4__scalar, 4, 4, 100}},
+    .f32_dwconv = {pyconv_f32_dwconv_4c__scalar, 4},
+    .f64_dwconv = {pyconv_f64_dwconv_4c__scalar, 4},
 };
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,12 +20,16 @@ static const struct pyconv_ukernels scalar_fma_kernels = {
     .isa = "scalar",
     .f32 = {{pyconv_f32_igemm_4x4__scalar_fma, 4, 4, 100}},
     .f64 = {{pyconv_f64_igemm_4x4__scalar_fma, 4, 4, 100}},
+    .f32_dwconv = {pyconv_f32_dwconv_4c__scalar_fma, 4},
+    .f64_dwconv = {pyconv_f64_dwconv_4c__scalar_fma, 4},
 };
 
 static const struct pyconv_ukernels avx2_kernels = {
     .isa = "avx2",
     .f32 = {{pyconv_f32_igemm_6x16__avx2, 6, 16, 100}, {pyconv_f32_igemm_7x8__avx2, 7, 8, 83}},
     .f64 = {{pyconv_f64_igemm_6x8__avx2, 6, 8, 100}, {pyconv_f64_igemm_7x4__avx2, 7, 4, 82}},
+    .f32_dwconv = {pyconv_f32_dwconv_16c__avx2, 16},
+    .f64_dwconv = {pyconv_f64_dwconv_8c__avx2, 8},
 };
 
 /* Every AVX-512 CPU also runs AVX2+FMA; 8-float and 4-double wide tiles
@@ -36,6 +42,8 @@ static const struct pyconv_ukernels avx512_kernels = {
     .f64 = {{pyconv_f64_igemm_7x16__avx512, 7, 16, 100},
             {pyconv_f64_igemm_7x8__avx512, 7, 8, 97},
             {pyconv_f64_igemm_7x4__avx2, 7, 4, 80}},
+    .f32_dwconv = {pyconv_f32_dwconv_32c__avx512, 32},
+    .f64_dwconv = {pyconv_f64_dwconv_16c__avx512, 16},
 };
 #endif
 

@@ -51,6 +51,42 @@ struct pyconv_f64_tile {
 
 #define PYCONV_MAX_TILES 3
 
+/* One run of depthwise-convolution outputs (dwconv_*.inc): `pixels` output
+ * pixels of one row, `channels` channels each (a block of the output's; with
+ * a depth multiplier the input has been expanded to one channel per output
+ * channel). The kernel knows nothing of padding, stride or dilation.
+ *   channels  channels to compute, >= 1
+ *   pixels    output pixels, >= 1
+ *   ks        taps per pixel (kernel_h * kernel_w), >= 1
+ *   a         pixel p's ks input pointers are a[p * a_step + t], t < ks
+ *   w         packed weights: per tile of CT channels, CT biases, then ks * CT
+ *             weights in the pointers' tap order (channels past the end zero)
+ *   c         output, pixel p at c + p * c_stride (elements)
+ *   a_offset  bytes added to every pointer of a that is not `zero` (the
+ *             image and the first channel of the block)
+ *   zero      the shared zero vector (>= channels elements) for padding taps
+ *   minmax    {lo, hi}: the fused activation as a clamp (NaN passes through)
+ * Each output is bias, then one fused multiply-add per tap in tap order: the
+ * same bits on every instruction set and channel tile. */
+typedef void (*pyconv_f32_dwconv_fn)(size_t channels, size_t pixels, size_t ks,
+                                     const float *const *a, size_t a_step, const float *w,
+                                     float *c, size_t c_stride, size_t a_offset,
+                                     const float *zero, const float *minmax);
+typedef void (*pyconv_f64_dwconv_fn)(size_t channels, size_t pixels, size_t ks,
+                                     const double *const *a, size_t a_step, const double *w,
+                                     double *c, size_t c_stride, size_t a_offset,
+                                     const double *zero, const double *minmax);
+
+/* A dwconv microkernel and its channel tile CT. */
+struct pyconv_f32_dwconv {
+    pyconv_f32_dwconv_fn fn;
+    size_t ct;
+};
+struct pyconv_f64_dwconv {
+    pyconv_f64_dwconv_fn fn;
+    size_t ct;
+};
+
 /* The kernels of one instruction set, chosen once at import: per dtype the
  * default (widest) tile first, then narrower ones for layers with few output
  * channels; unused entries have igemm == NULL. */
@@ -58,6 +94,8 @@ struct pyconv_ukernels {
     const char *isa;
     struct pyconv_f32_tile f32[PYCONV_MAX_TILES];
     struct pyconv_f64_tile f64[PYCONV_MAX_TILES];
+    struct pyconv_f32_dwconv f32_dwconv; /* depthwise convolution (dwconv.c) */
+    struct pyconv_f64_dwconv f64_dwconv;
 };
 
 /* ISA selection (the one place): name is NULL/"" for the best the CPU has,
@@ -110,5 +148,18 @@ void pyconv_f64_igemm_6x8__avx2(size_t, size_t, size_t, size_t, const double *co
 void pyconv_f64_igemm_7x4__avx2(size_t, size_t, size_t, size_t, const double *const *,
                                 const double *, double *, size_t, size_t, const double *,
                                 const double *);
+
+/* dwconv microkernels, <dtype>_dwconv_<CT>c_<isa>.c */
+#define PYCONV_DWCONV_DECL(name, T)                                                             \
+    void name(size_t, size_t, size_t, const T *const *, size_t, const T *, T *, size_t, size_t, \
+              const T *, const T *)
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_4c__scalar, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_4c__scalar, double);
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_4c__scalar_fma, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_4c__scalar_fma, double);
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_16c__avx2, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_8c__avx2, double);
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_32c__avx512, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_16c__avx512, double);
 
 #endif
