@@ -23,8 +23,10 @@ def _generator(seed, name):
 
 
 def _uniform(rng, shape, low, high):
-    return (rng.random(shape, dtype=np.float32) * np.float32(high - low)
-            + np.float32(low)).astype(np.float32)
+    values = rng.random(shape, dtype=np.float32)
+    values *= np.float32(high - low)
+    values += np.float32(low)
+    return values
 
 
 def weight_value(name, shape, seed):
@@ -50,9 +52,24 @@ def weight_value(name, shape, seed):
     raise ValueError(f"no rule for a variable named {name!r}")
 
 
+_LAST = {}  # the previous call's values: a net at two sizes draws its weights once
+
+
 def net_weights(variables, seed):
-    """``{name: value}`` for ``variables``, a list of ``(name, shape)``."""
-    return {name: weight_value(name, shape, seed) for name, shape in variables}
+    """``{name: value}`` for ``variables``, a list of ``(name, shape, ...)``.
+
+    Do not modify the arrays: they are kept for the next call.
+    """
+    global _LAST
+    values, kept = {}, {}
+    for v in variables:
+        key = (seed, v[0], tuple(v[1]))
+        value = _LAST.get(key)
+        if value is None:
+            value = weight_value(v[0], v[1], seed)
+        values[v[0]] = kept[key] = value
+    _LAST = kept
+    return values
 
 
 def net_input(shape, seed):
