@@ -856,7 +856,11 @@ class VariableStore:
             keys.append(GraphKeys.TRAINABLE_VARIABLES)
         for key in dict.fromkeys(keys):
             self.get_collection_ref(key).append(var)
-        if regularizer is not None and regularizer(var._value) is not None:
+        # TF adds the loss unless the regularizer returns None; pyconv's own never
+        # do (a zero scale gives None instead of a function), so they are not
+        # evaluated here: on VGG's 100M-weight fc6 that took seconds at every build
+        if regularizer is not None and (getattr(regularizer, "_never_none", False)
+                                        or regularizer(var._value) is not None):
             reg_name = getattr(regularizer, "__name__", "regularizer")
             self.get_collection_ref(GraphKeys.REGULARIZATION_LOSSES).append(
                 RegularizationLoss(f"{loss_base}/Regularizer/{reg_name}", var, regularizer))
