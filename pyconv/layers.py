@@ -78,6 +78,13 @@ def _adopt_variable_dtype(store, scope, short_name, dtype, x):
     return var_dtype, x.astype(var_dtype)
 
 
+def _layer_name(scope, default_name):
+    """The full scope name a layer is about to get (for error messages)."""
+    inner = getattr(scope, "name", scope) or default_name
+    outer = get_default_store()._state().scope.name
+    return f"{outer}/{inner}" if outer and not hasattr(scope, "name") else inner
+
+
 def _conv_data_format(data_format):
     if data_format is None:
         return "NHWC"
@@ -298,7 +305,10 @@ def convolution2d(inputs,
         hw, cin = x.shape[2:4], x.shape[1]
     # Bad padding or an empty output raise here, before any variable exists:
     # a refused call leaves the store as it was.
-    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    try:
+        resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    except ValueError as exc:  # name the layer: in a whole net the shape alone is a riddle
+        raise ValueError(f"{_layer_name(scope, 'Conv')}: {exc}") from None
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
         n = kh * kw * cin * num_outputs
         _memory.check(f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
@@ -577,6 +587,7 @@ def separable_convolution2d(inputs,
     frame = store._push_scope(scope, "SeparableConv2d", reuse)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "depthwise_weights", dtype, x)
         # slim's Keras layer names the losses after its own variables
         keras = num_outputs is not None
         depthwise = _model_variable(store, sc, "depthwise_weights", (kh, kw, cin, dm), dtype,
@@ -628,7 +639,10 @@ def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
     frame, sc = store._push_name_scope(scope, default_name)
     try:
         op = _nn.max_pool2d if kind == "max" else _nn.avg_pool2d
-        outputs = op(inputs, k, s, padding, df)
+        try:
+            outputs = op(inputs, k, s, padding, df)
+        except ValueError as exc:
+            raise ValueError(f"{sc}: {exc}") from None
         return collect_named_outputs(outputs_collections, sc, outputs)
     finally:
         store._pop_name_scope(frame)
