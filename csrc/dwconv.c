@@ -60,6 +60,11 @@ struct pyconv_dwconv_op {
     size_t capacity;     /* bytes of the block this struct heads */
     pyconv_f32_dwconv_fn f32_dwconv;
     pyconv_f64_dwconv_fn f64_dwconv;
+    /* 3x3, dilation 1 along x, stride 1 or 2 along x: the row kernel takes the
+     * interior pixels [row_lo, row_hi) of every row (NULL: not used) */
+    pyconv_f32_dwconv3x3_fn f32_row3x3;
+    pyconv_f64_dwconv3x3_fn f64_row3x3;
+    size_t row_lo, row_hi;
     union {
         float f32[2];
         double f64[2];
@@ -199,7 +204,21 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
     const size_t step_w = p->dilation_w == 1 ? p->stride_w : p->kernel_w;
     const size_t row_ptrs = row_slots(p, out_w, &of) * p->kernel_h;
     const size_t head = round_up64(sizeof(struct pyconv_dwconv_op));
-    const size_t zero_bytes = round_up64(mul(channels, es, &of));
+    /* the row kernel reads a zero row where a kernel row lies in the padding */
+    const int use_row = (f64 ? uk->f64_dwconv.row3x3 != NULL : uk->f32_dwconv.row3x3 != NULL) &&
+                        p->kernel_h == 3 && p->kernel_w == 3 && p->dilation_w == 1 &&
+                        (p->stride_w == 1 || p->stride_w == 2);
+    size_t row_lo = 0, row_hi = 0; /* interior pixels: no tap left or right of the image */
+    if (use_row && p->in_w + p->pad_left >= 3 && p->in_w >= 3) {
+        row_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
+        row_hi = (p->in_w - 3 + p->pad_left) / p->stride_w + 1;
+        if (row_hi > out_w)
+            row_hi = out_w;
+        if (row_lo >= row_hi)
+            row_lo = row_hi = 0;
+    }
+    const size_t zero_len = row_hi > row_lo ? mul(p->in_w, channels, &of) : channels;
+    const size_t zero_bytes = round_up64(mul(zero_len, es, &of));
     const size_t ind_bytes = round_up64(mul(mul(out_h, row_ptrs, &of), sizeof(void *), &of));
     const size_t tile_elems = (ks + 1) * ct;
     const size_t packed_bytes = round_up64(mul(mul(n_tiles, tile_elems, &of), es, &of));
@@ -254,7 +273,13 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
     op->tile_elems = tile_elems;
     op->zero = block + head;
     op->indirection = (const void **)(block + head + zero_bytes);
-    memset(op->zero, 0, channels * es);
+    memset(op->zero, 0, zero_len * es);
+    op->row_lo = row_lo;
+    op->row_hi = row_hi;
+    if (row_hi > row_lo) {
+        op->f32_row3x3 = f64 ? NULL : uk->f32_dwconv.row3x3;
+        op->f64_row3x3 = f64 ? uk->f64_dwconv.row3x3 : NULL;
+    }
     op->weights = weights;
     op->bias = bias;
     if (f64)
@@ -390,6 +415,50 @@ static void expand_rows_cb(void *ctx, size_t first, size_t count)
     }
 }
 
+/* Output pixels [px0, px1) of a row by the generic kernel. */
+static void run_generic(const struct pyconv_dwconv_op *op, const void *const *a, const char *w,
+                        char *c, size_t nc, size_t a_offset, size_t px0, size_t px1)
+{
+    if (px1 <= px0)
+        return;
+    a += px0 * op->a_step;
+    c += px0 * op->channels * op->elsize;
+    if (op->p.dtype == PYCONV_F64)
+        op->f64_dwconv(nc, px1 - px0, op->ks, (const double *const *)a, op->a_step,
+                       (const double *)w, (double *)c, op->channels, a_offset,
+                       (const double *)op->zero, op->minmax.f64);
+    else
+        op->f32_dwconv(nc, px1 - px0, op->ks, (const float *const *)a, op->a_step,
+                       (const float *)w, (float *)c, op->channels, a_offset,
+                       (const float *)op->zero, op->minmax.f32);
+}
+
+/* The interior pixels of output row oy by the 3x3 row kernel. */
+static void run_row3x3(const struct pyconv_dwconv_op *op, size_t n, size_t oy, size_t c0,
+                       const char *w, char *c, size_t nc)
+{
+    const struct pyconv_dwconv_params *p = &op->p;
+    const size_t es = op->elsize, chans = op->channels;
+    const char *base = op->expanded != NULL ? (const char *)op->expanded
+                                            : (const char *)op->input + n * op->in_image;
+    const size_t row_bytes = p->in_w * chans * es;
+    /* the first interior pixel's window starts at column lo * stride - pad_left >= 0 */
+    const size_t col = (op->row_lo * p->stride_w - p->pad_left) * chans + c0;
+    const void *rows[3];
+    for (size_t ky = 0; ky < 3; ky++) {
+        size_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        rows[ky] = (iy < p->in_h ? base + iy * row_bytes : (const char *)op->zero) + col * es;
+    }
+    c += op->row_lo * chans * es;
+    const size_t pixels = op->row_hi - op->row_lo;
+    if (p->dtype == PYCONV_F64)
+        op->f64_row3x3(nc, pixels, (const double *const *)rows, p->stride_w, chans,
+                       (const double *)w, (double *)c, chans, op->minmax.f64);
+    else
+        op->f32_row3x3(nc, pixels, (const float *const *)rows, p->stride_w, chans,
+                       (const float *)w, (float *)c, chans, op->minmax.f32);
+}
+
 /* Tasks (image, output row, channel block), block fastest; with a
  * multiplier the image is op->image and tasks cover one image. */
 static void run_tasks_cb(void *ctx, size_t first, size_t count)
@@ -411,14 +480,13 @@ static void run_tasks_cb(void *ctx, size_t first, size_t count)
         const char *w = (const char *)op->packed + (c0 / op->ct) * op->tile_elems * es;
         char *c = (char *)op->output + n * op->out_image +
                   (oy * op->out_w * op->channels + c0) * es;
-        if (op->p.dtype == PYCONV_F64)
-            op->f64_dwconv(nc, op->out_w, op->ks, (const double *const *)a, op->a_step,
-                           (const double *)w, (double *)c, op->channels, a_offset,
-                           (const double *)op->zero, op->minmax.f64);
-        else
-            op->f32_dwconv(nc, op->out_w, op->ks, (const float *const *)a, op->a_step,
-                           (const float *)w, (float *)c, op->channels, a_offset,
-                           (const float *)op->zero, op->minmax.f32);
+        if (op->row_hi > op->row_lo) {
+            run_generic(op, a, w, c, nc, a_offset, 0, op->row_lo);
+            run_row3x3(op, n, oy, c0, w, c, nc);
+            run_generic(op, a, w, c, nc, a_offset, op->row_hi, op->out_w);
+        } else {
+            run_generic(op, a, w, c, nc, a_offset, 0, op->out_w);
+        }
     }
 }
 

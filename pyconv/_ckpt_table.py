@@ -220,7 +220,8 @@ class Table:
                     shared, pos = read_varint(block, pos, end)
                     non_shared, pos = read_varint(block, pos, end)
                     value_len, pos = read_varint(block, pos, end)
-                if shared > len(key) or non_shared > end - pos or value_len > end - pos - non_shared:
+                if (shared > len(key) or non_shared > end - pos
+                        or value_len > end - pos - non_shared):
                     raise FormatError(f"entry at offset {pos} (shared {shared}, key "
                                       f"{non_shared}, value {value_len} bytes) does not fit")
                 key = key[:shared] + bytes(block[pos:pos + non_shared])

@@ -12,6 +12,7 @@ Snappy-compressed (TF 2015-16 wrote them so by default).
 
 import glob
 import math
+import os
 
 import numpy as np
 
@@ -36,13 +37,7 @@ def matching_files(pattern):
     """The files a V1 path names: itself, or every match of a glob pattern."""
     if any(c in pattern for c in "*?["):
         return sorted(p for p in glob.glob(pattern) if not p.endswith(".tempstate"))
-    return [pattern] if _is_file(pattern) else []
-
-
-def _is_file(path):
-    import os
-
-    return os.path.isfile(path)
+    return [pattern] if os.path.isfile(pattern) else []
 
 
 class V1Reader:

@@ -44,6 +44,7 @@ __all__ = [
     "flatten",
     "fully_connected",
     "layer_norm",
+    "linear",
     "one_hot_encoding",
     "repeat",
     "softmax",
@@ -238,6 +239,12 @@ def fully_connected(inputs,
         store._pop_scope(frame)
 
 
+# slim 1.1's alias. (slim's relu, relu6 and elu are fully_connected partials too;
+# pyconv's are the activation functions, as SPEC says, so they are not redefined.)
+linear = functools.partial(fully_connected, activation_fn=None)
+linear.__doc__ = """``fully_connected`` with ``activation_fn=None`` (slim's ``linear``)."""
+
+
 def _matmul(x, rows, w, bias, fused):
     """``x @ w (+ bias, relu/relu6)`` over the last axis, through the igemm operator."""
     cin, cout = w.shape
@@ -350,8 +357,9 @@ def dropout(inputs,
             raise ValueError("`rate` must be a scalar tensor or a float in the range [0, 1). "
                              f"Received: rate={float(rate)}: keep_prob must be > 0 when "
                              "training")
-        _float_inputs(x, "dropout")
-        _nn._noise_shape(noise_shape, x.shape)
+        if rate > 0:  # TF returns the input before looking at noise_shape
+            _float_inputs(x, "dropout")
+            _nn._noise_shape(noise_shape, x.shape)
     store = get_default_store()
     frame = store._push_scope(scope, "Dropout")
     try:
@@ -375,7 +383,9 @@ def flatten(inputs, outputs_collections=None, scope=None):
     order, as ``slim.flatten``; rank 1 ``[n]`` gives ``[n, 1]`` (as Keras).
 
     Returns a C-contiguous array: a view of ``inputs`` when they are
-    C-contiguous (no copy; a distinct object), else a copy. Any dtype.
+    C-contiguous (no copy; a distinct object), else a copy. Any dtype. An
+    input with an empty inner dimension gives ``[batch, 0]`` (TF 2.21's
+    reshape to ``[-1, 0]`` makes ``[2, 2, 0, 4, 4]`` into ``[64, 0]``).
 
     Parameters
     ----------

@@ -159,7 +159,12 @@ class CheckpointReader:
             (quantized, resource, variant).
         """
         self._check_name(name)
-        return self._impl.read(name)
+        try:
+            return self._impl.read(name)
+        except FormatError as exc:
+            if "checkpoint file '" in str(exc):
+                raise
+            raise FormatError(f"checkpoint {self.path!r}: {exc}") from None
 
     def get_variable_to_shape_map(self):
         """``{name: [dims]}`` of every tensor (slices of partitioned variables

@@ -127,3 +127,60 @@ def snappy_reencode(src, dst, compress_raw=None):
     with open(dst, "wb") as f:
         f.write(out)
     return len(new_index)
+
+
+# -- replaying a fixture case (committed: tests/test_checkpoints.py; live:
+#    tests/test_checkpoints_tf_live.py)
+
+NP_NAME = {"bfloat16": "float32", "string": "object"}
+
+
+def assert_same_tensor(value, entry, values):
+    """``value`` (from pyconv) is what TF read (``entry`` of the manifest, arrays
+    in ``values``): same type, dtype, shape and bytes."""
+    import numpy as np
+
+    if "strings" in entry:
+        if entry["is_numpy_scalar"]:
+            assert isinstance(value, bytes)
+            got = [value.hex()]
+        else:
+            assert isinstance(value, np.ndarray) and value.dtype == object
+            assert list(value.shape) == entry["shape"]
+            assert all(isinstance(s, bytes) for s in value.reshape(-1))
+            got = [s.hex() for s in value.reshape(-1)]
+        assert got == entry["strings"]
+        return
+    expected = values[entry["npz"]]
+    if entry["is_numpy_scalar"]:
+        assert isinstance(value, np.generic) and not isinstance(value, np.ndarray)
+    else:
+        assert isinstance(value, np.ndarray) and value.flags.writeable
+    got = np.asarray(value)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()    # bit for bit (NaN, -0.0 included)
+
+
+def assert_case_matches(root, entry, values):
+    """Every reader answer of pyconv for one case equals TF's."""
+    import numpy as np
+    from pyconv import train
+
+    path = os.path.join(root, *entry["path"].split("/"))
+    assert [[n, s] for n, s in train.list_variables(path)] == entry["list_variables"]
+    with train.load_checkpoint(path) as reader:
+        assert reader.format == entry["format"]
+        dtypes = reader.get_variable_to_dtype_map()
+        assert {n: d.name for n, d in dtypes.items()} == {
+            n: NP_NAME.get(d, d) for n, d in entry["dtypes"].items()}
+        shapes = reader.get_variable_to_shape_map()
+        assert shapes == {n: t["shape"] for n, t in entry["tensors"].items()}
+        for name, t in entry["tensors"].items():
+            assert reader.has_tensor(name)
+            value = reader.get_tensor(name)
+            assert_same_tensor(value, t, values)
+            if not t["is_numpy_scalar"] and "strings" not in t:
+                assert np.asarray(value).dtype == dtypes[name]
+        # TF lists V1 entries in hash order: compare as sets
+        got = reader.debug_string().decode("latin-1").splitlines()
+        assert sorted(got) == sorted(entry["debug_string"].splitlines())

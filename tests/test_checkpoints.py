@@ -24,7 +24,6 @@ with open(os.path.join(FIXTURES, "manifest.json")) as _f:
     MANIFEST = json.load(_f)
 CASES = MANIFEST["cases"]
 VALUES = np.load(os.path.join(FIXTURES, "values.npz"))
-NP_NAME = {"bfloat16": "float32", "string": "object"}
 
 
 def fixture(*parts):
@@ -38,25 +37,7 @@ def copy_case(tmp_path, case):
 
 
 def assert_same_tensor(value, entry):
-    if "strings" in entry:
-        if entry["is_numpy_scalar"]:
-            assert isinstance(value, bytes)
-            got = [value.hex()]
-        else:
-            assert isinstance(value, np.ndarray) and value.dtype == object
-            assert list(value.shape) == entry["shape"]
-            assert all(isinstance(s, bytes) for s in value.reshape(-1))
-            got = [s.hex() for s in value.reshape(-1)]
-        assert got == entry["strings"]
-        return
-    expected = VALUES[entry["npz"]]
-    if entry["is_numpy_scalar"]:
-        assert isinstance(value, np.generic) and not isinstance(value, np.ndarray)
-    else:
-        assert isinstance(value, np.ndarray) and value.flags.writeable
-    got = np.asarray(value)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    assert got.tobytes() == expected.tobytes()    # bit for bit (NaN, -0.0 included)
+    ckpt_util.assert_same_tensor(value, entry, VALUES)
 
 
 # --------------------------------------------------------------------------- CRC-32C
@@ -110,25 +91,7 @@ def test_crc32c_buffers_and_errors():
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_replay_against_tf(case):
-    entry = CASES[case]
-    path = fixture(*entry["path"].split("/"))
-    assert [[n, s] for n, s in train.list_variables(path)] == entry["list_variables"]
-    with train.load_checkpoint(path) as reader:
-        assert reader.format == entry["format"]
-        dtypes = reader.get_variable_to_dtype_map()
-        assert {n: d.name for n, d in dtypes.items()} == {
-            n: NP_NAME.get(d, d) for n, d in entry["dtypes"].items()}
-        shapes = reader.get_variable_to_shape_map()
-        assert shapes == {n: t["shape"] for n, t in entry["tensors"].items()}
-        for name, t in entry["tensors"].items():
-            assert reader.has_tensor(name)
-            value = reader.get_tensor(name)
-            assert_same_tensor(value, t)
-            if not t["is_numpy_scalar"] and "strings" not in t:
-                assert np.asarray(value).dtype == dtypes[name]
-        # TF lists V1 entries in hash order: compare as sets
-        got = reader.debug_string().decode("latin-1").splitlines()
-        assert sorted(got) == sorted(entry["debug_string"].splitlines())
+    ckpt_util.assert_case_matches(FIXTURES, CASES[case], VALUES)
 
 
 def test_fixture_coverage():
@@ -649,7 +612,7 @@ def test_fuzz_regressions():
         _ckpt_table.VERIFY_CHECKSUMS = True
 
 
-# --------------------------------------------------------------------------- python -m pyconv inspect
+# ------------------------------------------------------------------ python -m pyconv inspect
 
 
 def test_inspect_command(capsys):
@@ -684,3 +647,50 @@ def test_inspect_errors(capsys, args, message):
     assert main(["inspect", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def _write_v1(path, meta_tensors, records):
+    """A V1 file from hand-made protobuf pieces (meta tensors, {key: SavedSlice bytes})."""
+    pb = _ckpt_proto
+    meta = b"".join(pb.field_bytes(1, t) for t in meta_tensors)
+    with open(path, "wb") as f:
+        t = _ckpt_table.TableWriter(f)
+        t.add(b"", pb.field_bytes(1, meta))
+        for key, saved in sorted(records.items()):
+            t.add(key, pb.field_bytes(2, saved))
+        t.finish()
+
+
+@pytest.mark.parametrize("dims, dtype, payload, match", [
+    ([1 << 40], 1, b"\x2a\x08" + b"\x00" * 8, "holds 2 values, its shape \\[1099511627776\\]"),
+    ([2], 1, b"\x2a\x07" + b"\x00" * 7, "not a multiple of 4"),
+    ([2], 3, b"\x3a\x02\x01\x80", "truncated varint"),
+    ([2], 7, b"\x42\x01a", "holds 1 strings"),
+    ([3], 19, b"\x6a\x02\x01\x02", "holds 2 values"),
+    ([2], 20, b"", "DT_RESOURCE, which pyconv cannot read"),
+])
+def test_v1_bad_records(tmp_path, dims, dtype, payload, match):
+    from pyconv._ckpt_v2 import slice_key
+
+    pb = _ckpt_proto
+    shape = b"".join(pb.field_bytes(2, pb.field_varint(1, d)) for d in dims)
+    extents = b"".join(pb.field_bytes(1, b"") for _ in dims)
+    meta = (pb.field_bytes(1, b"x") + pb.field_bytes(2, shape) + pb.field_varint(3, dtype)
+            + pb.field_bytes(4, extents))
+    key = slice_key(b"x", [(0, d, True) for d in dims])
+    saved = pb.field_bytes(1, b"x") + pb.field_bytes(2, extents) + pb.field_bytes(3, payload)
+    path = str(tmp_path / "v1.ckpt")
+    _write_v1(path, [meta], {key: saved})
+    with pytest.raises(ValueError, match=match) as info:
+        _read_all(path)
+    assert path in str(info.value)
+    # the record is missing
+    _write_v1(path, [meta], {})
+    with pytest.raises(ValueError, match="data record is missing|cannot read"):
+        _read_all(path)
+    # the same name twice with another shape in a second shard
+    _write_v1(str(tmp_path / "s-00000-of-00002"), [meta], {key: saved})
+    other = meta.replace(pb.field_varint(3, dtype), pb.field_varint(3, 2))
+    _write_v1(str(tmp_path / "s-00001-of-00002"), [other], {})
+    with pytest.raises(ValueError, match="in another file"):
+        _read_all(str(tmp_path / "s-?????-of-00002"))

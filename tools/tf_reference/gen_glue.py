@@ -156,8 +156,35 @@ def _add(T, cfgs, arrays, rng, cfg, x, error=None):
     if aliases is not None:
         cfg['collection'] = COLLECTION
         cfg['aliases'] = aliases
+    if cfg['function'] == 'layer_norm':
+        ref = _layer_norm_reference(x, cfg['kwargs'], values)
+        cfg['ref_max_abs_err'] = float(np.max(np.abs(out.astype(np.float64) - ref))) \
+            if out.size else 0.0
     cfgs.append(cfg)
     return cfg
+
+
+def _layer_norm_reference(x, kw, values):
+    """The float64 formula of slim.layer_norm with TF's variable values: how far
+    TF itself is from it (large when a normalised axis has one element: TF's
+    float32 x * 1e6 + (beta - mean * 1e6) cancels)."""
+    rank = x.ndim
+    axis = kw.get('begin_norm_axis', 1) % rank
+    axes = tuple(range(axis, rank))
+    y = x.astype(np.float64)
+    mean = y.mean(axis=axes, keepdims=True)
+    var = ((y - mean) ** 2).mean(axis=axes, keepdims=True)
+    eps = 1e-3 if x.dtype == np.float16 else 1e-12
+    out = (y - mean) / np.sqrt(var + eps)
+    for name, op in (('gamma', np.multiply), ('beta', np.add)):
+        v = [val for key, val in values.items() if key.endswith('/' + name)]
+        if v:
+            out = op(out, v[0].astype(np.float64))
+    act = kw.get('activation_fn')
+    if act:
+        out = {'relu': lambda a: np.maximum(a, 0), 'relu6': lambda a: np.clip(a, 0, 6),
+               'tanh': np.tanh}[act['__fn__']](out)
+    return out
 
 
 def _dtype(rng, p16=0.1, p64=0.3):
@@ -247,7 +274,9 @@ def _flatten_configs(T, rng, n, cfgs, arrays):
     dtypes = [np.float32, np.float64, np.float16, np.int32, np.uint8]
     for i in range(n):
         rank = int(rng.integers(1, 6))
-        shape = _shape(rng, rank, 0 if _maybe(rng, 0.1) else 1, 5)
+        shape = _shape(rng, rank, 1, 5)
+        if _maybe(rng, 0.1):  # an empty batch; empty inner dimensions: see _flatten_note
+            shape = (0,) + shape[1:]
         dtype = dtypes[int(rng.integers(len(dtypes)))]
         x = (rng.standard_normal(shape) * 10).astype(dtype)
         kw = {}
@@ -347,6 +376,11 @@ def _layer_norm_configs(T, rng, n, cfgs, arrays):
             kw['scope'] = 'ln%d' % i
         if _maybe(rng, 0.3):
             kw['outputs_collections'] = COLLECTION
+        norm = kw.get('begin_norm_axis', 1) % rank
+        while int(np.prod(shape[norm:])) < 2:
+            # one value per row: TF's float32 output is cancellation noise
+            # (x * 1e6 + (beta - mean * 1e6)); a unit test covers that case
+            shape = _shape(rng, rank, 1, 6)
         shift = float(rng.choice([0.0, 3.0]))
         x = (rng.standard_normal(shape) * 2 + shift).astype(dtype)
         _add(T, cfgs, arrays, rng, {'function': 'layer_norm', 'kwargs': kw}, x)
