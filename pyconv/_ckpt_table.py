@@ -20,7 +20,7 @@ import struct
 
 import numpy as np
 
-from . import _conv, _snappy
+from . import _conv
 from ._ckpt_proto import FormatError, encode_varint, read_varint
 
 MAGIC = 0xDB4775248B80FB57
@@ -223,9 +223,11 @@ class Table:
         if kind == 0:
             return contents
         if kind == 1:
+            # in C (pyconv/_snappy.py is its readable twin); Snappy expands at most
+            # ~21x (a 3-byte copy of 64 bytes), so a longer claim is corrupt
             try:
-                return memoryview(_snappy.decompress(contents, 32 * n + 1024))
-            except FormatError as exc:
+                return memoryview(_conv.snappy_decompress(contents, 22 * n + 64))
+            except ValueError as exc:
                 raise f.error(f"{what} at offset {off}: corrupt Snappy data: {exc}") from None
         raise f.error(f"{what} at offset {off}: unknown compression type {kind} "
                       "(0 = none, 1 = Snappy)")

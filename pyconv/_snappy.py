@@ -2,10 +2,11 @@
 the Snappy-compressed table blocks of V1 checkpoints written by TF 2015-16.
 
 Why no package: reading checkpoints must work with NumPy alone, and only the
-few V1 files of that era need it (their blocks are at most a few hundred KB,
-except a large tensor's block of its own); a decoder is a few dozen lines.
-The tests check it against an independent compressor (cramjam, a test extra)
-and hand-made vectors.
+few V1 files of that era need it; a decoder is a few dozen lines. This is the
+readable reference: the readers use its C twin (``csrc/snappy.c``,
+``_conv.snappy_decompress``; this loop decodes compressible data at ~3 MB/s).
+The tests check both against an independent compressor (cramjam, a test
+extra), hand-made vectors and each other.
 
 Every length and offset is checked: the output never grows beyond the length
 the stream declares (itself bounded by the caller), and a copy may not reach

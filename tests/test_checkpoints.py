@@ -281,27 +281,38 @@ def _literal(data):
     return bytes([(59 + nbytes) << 2]) + n.to_bytes(nbytes, "little") + data
 
 
-def test_snappy_hand_vectors():
-    """Streams built by hand from format_description.txt."""
+def _c_snappy(stream, max_length):
+    return _conv.snappy_decompress(stream, max_length)
+
+
+SNAPPY = pytest.mark.parametrize("decompress", [_snappy.decompress, _c_snappy],
+                                 ids=["python", "c"])
+
+
+@SNAPPY
+def test_snappy_hand_vectors(decompress):
+    """Streams built by hand from format_description.txt, in the Python reference
+    and its C twin."""
+    _snappy_decompress = decompress
     v = _ckpt_proto.encode_varint
     # literal + copy with 1-byte offset (len 4..11), overlapping (offset 1 = run)
     stream = v(3 + 9) + _literal(b"abc") + bytes([0b000_101_01, 1])   # len 4+5=9, offset 1
-    assert bytes(_snappy.decompress(stream, 100)) == b"abc" + b"c" * 9
+    assert bytes(_snappy_decompress(stream, 100)) == b"abc" + b"c" * 9
     # copy with 2-byte offset, len 1..64
     stream = v(8) + _literal(b"wxyz") + bytes([(4 - 1) << 2 | 2]) + (4).to_bytes(2, "little")
-    assert bytes(_snappy.decompress(stream, 100)) == b"wxyzwxyz"
+    assert bytes(_snappy_decompress(stream, 100)) == b"wxyzwxyz"
     # the 1-byte-offset copy's offset high bits come from the tag: offset 0x103
     stream = v(0x103 + 4) + _literal(bytes(range(256)) + b"abc") + bytes([0b001_000_01, 3])
-    assert bytes(_snappy.decompress(stream, 0x107))[-4:] == bytes(range(4))
+    assert bytes(_snappy_decompress(stream, 0x107))[-4:] == bytes(range(4))
     # copy with 4-byte offset, overlapping by 2
     stream = v(2 + 7) + _literal(b"ab") + bytes([(7 - 1) << 2 | 3]) + (2).to_bytes(4, "little")
-    assert bytes(_snappy.decompress(stream, 100)) == b"ab" + b"abababa"
+    assert bytes(_snappy_decompress(stream, 100)) == b"ab" + b"abababa"
     # long literals: 1- and 2-byte length fields
     for n in (61, 300, 70000):
         data = bytes(range(256)) * (n // 256) + bytes(n % 256)
-        assert bytes(_snappy.decompress(v(n) + _literal(data), n)) == data
+        assert bytes(_snappy_decompress(v(n) + _literal(data), n)) == data
     # an empty stream
-    assert bytes(_snappy.decompress(v(0), 0)) == b""
+    assert bytes(_snappy_decompress(v(0), 0)) == b""
 
 
 @pytest.mark.parametrize("stream, match", [
@@ -317,6 +328,8 @@ def test_snappy_hand_vectors():
 def test_snappy_malformed(stream, match):
     with pytest.raises(_ckpt_proto.FormatError, match=match):
         _snappy.decompress(stream, 1000)
+    with pytest.raises(ValueError):            # the C twin refuses it too
+        _conv.snappy_decompress(stream, 1000)
 
 
 def test_snappy_against_cramjam():
@@ -328,6 +341,7 @@ def test_snappy_against_cramjam():
                      (b"pyconv checkpoints " * (n // 19 + 1))[:n]):
             comp = bytes(cramjam.snappy.compress_raw(data))
             assert bytes(_snappy.decompress(comp, n)) == data
+            assert bytes(_conv.snappy_decompress(comp, n)) == data
 
 
 @pytest.mark.parametrize("case", ["v1_dtypes", "v1_partitioned", "v1_saver"])
@@ -736,19 +750,43 @@ def test_many_slices(tmp_path, rows):
         train.load_checkpoint(prefix).get_tensor("x")
 
 
-def test_snappy_claims_are_not_allocated():
+@SNAPPY
+def test_snappy_claims_are_not_allocated(decompress):
     """A stream claiming 20 MB that fails after a byte allocates nothing like 20 MB."""
     import tracemalloc
 
     stream = _ckpt_proto.encode_varint(20_000_000) + _literal(b"a") + bytes([1, 9])
     tracemalloc.start()
     try:
-        with pytest.raises(_ckpt_proto.FormatError, match="offset"):
-            _snappy.decompress(stream, 30_000_000)
+        with pytest.raises(ValueError, match="offset"):
+            decompress(stream, 30_000_000)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 1_000_000
+
+
+def test_snappy_twins_agree_on_mutated_streams():
+    """The C decoder and the Python reference accept and refuse the same streams."""
+    cramjam = pytest.importorskip("cramjam")
+    rng = np.random.default_rng(9)
+    data = (b"abcabcabd" * 50 + bytes(rng.integers(0, 4, 300, dtype=np.uint8))) * 3
+    comp = bytearray(cramjam.snappy.compress_raw(data))
+    for _ in range(2000):
+        bad = bytearray(comp)
+        for _ in range(int(rng.integers(1, 4))):
+            bad[int(rng.integers(len(bad)))] = int(rng.integers(256))
+        if rng.integers(4) == 0:
+            del bad[int(rng.integers(len(bad))):]
+        try:
+            ref = bytes(_snappy.decompress(bytes(bad), 10_000))
+        except ValueError:
+            ref = None
+        try:
+            got = bytes(_conv.snappy_decompress(bytes(bad), 10_000))
+        except ValueError:
+            got = None
+        assert got == ref
 
 
 def test_packed_varint_over_64_bits():
