@@ -29,11 +29,13 @@ def _gen():
     return gen_nets
 
 
-@pytest.mark.parametrize("version", ["V2", "V1"])
-@pytest.mark.parametrize("config_id", LIVE)
+# V1 for the nets whose 2016 zoo checkpoints are V1 files
+V1 = ["resnet_v1_50", "inception_v1", "vgg_a_256"]
+
+
+@pytest.mark.parametrize(("config_id", "version"),
+                         [(c, "V2") for c in LIVE] + [(c, "V1") for c in V1])
 def test_net_from_a_tf_checkpoint(config_id, version, tmp_path):
-    if version == "V1" and config_id not in ("resnet_v1_50", "inception_v1", "vgg_a_256"):
-        pytest.skip("V1 is checked on the nets whose 2016 zoo checkpoints are V1 files")
     gen_nets = _gen()
     cfg = next(c for c in gen_nets.CONFIGS if c["id"] == config_id)
     [(record, arrays, prefix)] = gen_nets.generate([cfg], SEED, str(tmp_path), version)
