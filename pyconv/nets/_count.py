@@ -23,17 +23,16 @@ _OPERATORS = {
 
 
 class OperatorCounts:
-    """Totals while counting: ``seconds`` in C operators, ``calls``, ``macs``."""
+    """Totals while counting: ``seconds`` (wall) in C operators, ``cpu_seconds``
+    (the calling thread's CPU time in them), ``calls``, ``macs``."""
 
-    __slots__ = ("calls", "macs", "seconds")
+    __slots__ = ("calls", "cpu_seconds", "macs", "seconds")
 
     def __init__(self):
-        self.seconds = 0.0
-        self.calls = 0
-        self.macs = 0
+        self.reset()
 
     def reset(self):
-        self.seconds, self.calls, self.macs = 0.0, 0, 0
+        self.seconds, self.cpu_seconds, self.calls, self.macs = 0.0, 0.0, 0, 0
 
 
 @contextlib.contextmanager
@@ -57,11 +56,12 @@ def count_operators():
 def _wrap(fn, counts, taps):
     @functools.wraps(fn)
     def counted(*args, **kwargs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             out = fn(*args, **kwargs)
         finally:
             counts.seconds += time.perf_counter() - t0
+            counts.cpu_seconds += time.thread_time() - c0
             counts.calls += 1
         if taps is not None:
             counts.macs += int(getattr(out, "size", 0)) * taps(args[1])
