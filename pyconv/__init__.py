@@ -15,7 +15,7 @@ from .geometry import __all__ as _geometry_all
 __version__ = "0.1.0"
 
 _layer_modules = ("activations", "initializers", "regularizers", "arg_scope", "variables",
-                  "layers", "core_layers")
+                  "updates", "layers", "core_layers")
 __all__ = list(_geometry_all) + ["nn", "set_num_threads", "get_num_threads",
                                  "set_output_cache_limit", "clear_output_cache",
                                  "set_weight_cache_limit", "clear_weight_cache"]

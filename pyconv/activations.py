@@ -47,9 +47,20 @@ def elu(features, name=None):
 
 
 def leaky_relu(features, alpha=0.2, name=None):
-    """``features`` where positive, ``alpha * features`` elsewhere, as ``tf.nn.leaky_relu``."""
+    """``features`` where positive, ``alpha * features`` elsewhere, as ``tf.nn.leaky_relu``.
+
+    As in TF, ``alpha`` is a float32 attribute cast to the features' dtype, so
+    on float64 ``leaky_relu(-1.0) == -0.20000000298023224`` (float32(0.2)),
+    and on float16 it is rounded to float16.
+
+    Examples
+    --------
+    >>> float(leaky_relu(np.array([-1.0]))[0])
+    -0.20000000298023224
+    """
     x, out = _float(features)
-    return np.where(x > 0, x, x * x.dtype.type(alpha)).astype(out, copy=False)
+    a = np.float32(alpha).astype(out)  # TF: float alpha attribute, static_cast<T>(alpha)
+    return np.where(x > 0, x, x * x.dtype.type(a)).astype(out, copy=False)
 
 
 def sigmoid(x, name=None):

@@ -9,7 +9,8 @@ import numbers
 
 import numpy as np
 
-from . import _conv, _memory
+from . import _conv, _integer, _memory
+from ._errors import UnimplementedValueError
 from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
 
 __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d",
@@ -65,8 +66,8 @@ def _spatial(value, name, data_format, minimum=1):
             outer, hw = (items[0], items[1]), items[2:]
         else:
             outer, hw = (items[0], items[3]), items[1:3]
-        if any(v != 1 for v in outer):
-            raise ValueError(
+        if any(v != 1 for v in outer):  # TF: UnimplementedError when the kernel runs
+            raise UnimplementedValueError(
                 f"{name}: the batch and channel entries of the 4-element form must be 1 "
                 f"({data_format} order), got {value!r}"
             )
@@ -118,8 +119,6 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
         )
     if cin == 0 or kh == 0 or kw == 0:
         raise ValueError(f"filters shape {w.shape} has a zero kernel size or input channel count")
-    if h == 0 or wd == 0:
-        raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
     s = _spatial(strides, "strides", fmt)
     d = _spatial(dilations, "dilations", fmt)
     pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
@@ -150,6 +149,8 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
          # and a converted copy of the filters, if one is needed
          "packed filters": ws[0] + (kh * kw * cin * cout * es if out else 0)})
     args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
+    if oh == 0 or ow == 0:  # SAME on an empty height or width (as TF): nothing to compute
+        args = (None, (n, cout, oh, ow) if fmt == "NCHW" else (n, oh, ow, cout))
     return cd, od, fmt == "NCHW", cout, args
 
 
@@ -207,6 +208,16 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
     :func:`_eltwise` on the plain convolution gives."""
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
+    if strides is None or dilations is None or data_format is None:  # tf.nn.conv2d's defaults
+        strides = 1 if strides is None else strides
+        dilations = 1 if dilations is None else dilations
+        data_format = "NHWC" if data_format is None else data_format
+    if x.dtype.kind in "biu":  # as tf.nn.conv2d: int32 in, exact int32 out (pyconv/_integer.py)
+        w = _integer.check_conv_dtypes(x, w, bias)
+        plan = _plan_conv2d(x, w, strides, padding, data_format, dilations, activation)
+        if bias is not None:
+            bias = _as_bias(bias, np.dtype(np.int64), plan[3])
+        return _integer.conv2d(x, w, plan, bias, plan[2])
     # Normalise what could compare equal across types (2.0 == 2, True == 1)
     # before it becomes part of the cache key; plain ints skip this.
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
@@ -236,6 +247,8 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
         w = w.astype(cd)
     if bias is not None:
         bias = _as_bias(bias, cd, cout)
+    if args[0] is None:
+        return np.zeros(args[1], od)
     if epilogue is not None:
         pre, scale, shift, residual = epilogue
         if residual is not None and nchw:
@@ -264,18 +277,31 @@ def _as_bias(bias, dtype, channels):
 def bias_add(value, bias, data_format="NHWC"):
     """``value + bias`` along the channel axis (last for NHWC, 1 for NCHW), as ``tf.nn.bias_add``."""
     x = _as_array(value, "value")
-    cd, od = compute_dtype(x.dtype, "value")
+    if x.dtype.kind in "iu":  # as TF: integers stay integers (with wrap-around)
+        cd = od = x.dtype.newbyteorder("=")
+        b = _as_array(bias, "bias")
+        if b.dtype.kind not in "iu":
+            raise TypeError(f"bias has dtype {b.dtype} but value is {x.dtype}: adding to an "
+                            "integer value needs an integer bias")
+    else:
+        cd, od = compute_dtype(x.dtype, "value")
     fmt = check_data_format(data_format)
     if x.ndim < 2:
         raise ValueError(f"bias_add expects value with rank >= 2, got {x.ndim}")
     axis = 1 if fmt == "NCHW" else x.ndim - 1
     b = _as_bias(bias, cd, x.shape[axis])
+    if x.dtype.kind in "iu":  # integer wrap-around: NumPy's add (the C pass is f32/f64)
+        shape = [1] * x.ndim
+        shape[axis] = b.shape[0]
+        return np.add(x, b.reshape(shape), order="C")
     out = _eltwise(x.astype(cd, copy=False), axis, shift=b)
     return out.astype(od, copy=False)
 
 
 def _float_array(x, name):
     a = _as_array(x, name)
+    if a.dtype.kind in "iu":  # as tf.nn.relu: integers keep their dtype
+        return a
     cd, od = compute_dtype(a.dtype, name)
     return a.astype(od, copy=False) if a.dtype != od else a
 
@@ -283,7 +309,7 @@ def _float_array(x, name):
 def relu(features):
     """``max(features, 0)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    if x.dtype.itemsize == 2 or x.ndim == 0:
+    if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
         return np.maximum(x, x.dtype.type(0), order="C")
     return _eltwise(x, x.ndim - 1, activation="relu")
 
@@ -291,7 +317,7 @@ def relu(features):
 def relu6(features):
     """``min(max(features, 0), 6)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    if x.dtype.itemsize == 2 or x.ndim == 0:
+    if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
         out = np.maximum(x, x.dtype.type(0), order="C")
         return np.minimum(out, x.dtype.type(6), out=out)
     return _eltwise(x, x.ndim - 1, activation="relu6")
@@ -308,9 +334,10 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     if fmt == "NCHW":
         x = x.transpose(0, 2, 3, 1)
     n, h, w, c = x.shape
-    if h == 0 or w == 0:
-        raise ValueError(f"input shape {x.shape} has a zero height or width")
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, w), k, s, pad, (1, 1))
+    if oh == 0 or ow == 0:  # SAME on an empty height or width (as TF)
+        shape = (n, c, oh, ow) if fmt == "NCHW" else (n, oh, ow, c)
+        return np.zeros(shape, od)
     if max(pt, pb) >= k[0] or max(pl, pr) >= k[1]:
         raise ValueError(
             f"padding {padding!r} gives pooling windows that lie entirely in the padding: "
@@ -347,14 +374,34 @@ def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
 
     ``ksize`` and ``strides`` take an int, a pair or TF's 4-element form;
     ``padding`` is any of pyconv's paddings (pads must be smaller than the window).
+    Integer inputs keep their dtype, as TF (bool is a TypeError).
     """
-    return _pool("max", input, ksize, strides, padding, data_format)
+    x = _as_array(input, "input")
+    if x.dtype.kind in "biu":
+        _integer_only(x, "max_pool2d", "iu")
+        fmt = check_data_format(data_format)
+        _check_rank(x, "input", "Pooling")
+        k, s = _spatial(ksize, "ksize", fmt), _spatial(strides, "strides", fmt)
+        return _integer.max_pool2d(x, k, s, padding, fmt)
+    return _pool("max", x, ksize, strides, padding, data_format)
 
 
 def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     """Average pooling, as ``tf.nn.avg_pool2d``: padded positions are left out
-    of each window's count (SAME at the border averages fewer values)."""
-    return _pool("avg", input, ksize, strides, padding, data_format)
+    of each window's count (SAME at the border averages fewer values).
+    Integer and bool inputs are a TypeError, as TF."""
+    x = _as_array(input, "input")
+    if x.dtype.kind in "biu":
+        _integer_only(x, "avg_pool2d", "")
+    return _pool("avg", x, ksize, strides, padding, data_format)
+
+
+def _integer_only(x, op, kinds):
+    """TF's integer dtype rules for ``op``: ``kinds`` are the accepted kinds."""
+    if x.dtype.kind not in kinds:
+        raise TypeError(f"input has dtype {x.dtype}; {op} takes float16, float32, float64"
+                        + (" and integer dtypes" if kinds else "")
+                        + f", as tf.nn.{op}: cast it, e.g. input.astype(np.float32)")
 
 
 # ---- The elementwise epilogue operator (csrc/eltwise.c): batch norm at
@@ -415,7 +462,7 @@ def add_relu(x, y):
 # --------------------------------------------------------------------------- softmax, dropout
 # (tf.nn.softmax and the TF2 tf.nn.dropout; the slim layers in core_layers.py build on them)
 
-__all__ += ["softmax", "dropout"]
+__all__ += ["dropout", "softmax"]
 
 
 def _axis(axis, ndim, name="axis"):

@@ -54,6 +54,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _memory, _restore
+from ._errors import TypeValueError
 from . import initializers as _initializers
 from .arg_scope import add_arg_scope
 
@@ -327,11 +328,12 @@ class VariableScope:
 class _ThreadState:
     """A thread's current scopes (TF keeps these per thread, too)."""
 
-    __slots__ = ("children", "counts", "name_stack", "scope")
+    __slots__ = ("children", "counts", "model_getter", "name_stack", "scope")
 
     def __init__(self):
         self.scope = VariableScope(False)
         self.name_stack = ""
+        self.model_getter = 0  # > 0 inside a slim layer's scope: its custom getter applies
         self.counts = {}    # variable scope name -> times opened (TF's variable_scopes_count)
         self.children = {}  # variable scope name -> set of scope names opened directly below it
 
@@ -348,6 +350,9 @@ class _ScopeFrame:
         self.old_name_stack = old_name_stack
         self.scope = scope
         self.snapshot = snapshot
+
+
+_LAYER_RENAMES = {"kernel": "weights", "bias": "biases"}
 
 
 def _stable_seed(seed, name):
@@ -395,7 +400,7 @@ class VariableStore:
                            else int.from_bytes(os.urandom(8), "little"))
         self._vars = {}
         self._collections = {}
-        self._aliases = {}       # id(output) -> (output, [aliases])
+        self._aliases = {}       # id(output) -> (output, [aliases], TF tensor name or None)
         # Name scopes made unique, as TF's graph.unique_name, stored compactly so
         # that a model called in a loop does not grow them: requested names
         # with their use counts; names generated from a base ('c_1', 'c_2', ...)
@@ -580,7 +585,8 @@ class VariableStore:
             return name
         entry = self._aliases.get(id(item))
         if entry is not None and entry[0] is item:
-            return entry[1][-1] + "/"
+            # TF filters outputs by their tensor name ('ns/c/Relu:0'), when the layer knows it
+            return entry[2] if entry[2] else entry[1][-1] + "/"
         name = getattr(item, "name", None)
         return name if isinstance(name, str) else None
 
@@ -613,11 +619,11 @@ class VariableStore:
         return list(self._collections)
 
     # -- aliases of outputs (arrays cannot carry attributes)
-    def _append_alias(self, output, alias):
+    def _append_alias(self, output, alias, tensor_name=None):
         with self._lock:
             entry = self._aliases.get(id(output))
             if entry is None or entry[0] is not output:
-                self._aliases[id(output)] = (output, [alias])
+                self._aliases[id(output)] = (output, [alias], tensor_name)
             else:
                 entry[1].append(alias)
 
@@ -787,7 +793,14 @@ class VariableStore:
         """
         if not isinstance(name, str) or not name:
             raise TypeError(f"get_variable: name must be a non-empty string, got {name!r}")
-        scope = self._state().scope
+        state = self._state()
+        scope = state.scope
+        if state.model_getter:
+            # slim's layers open their scope with a model-variable getter that renames
+            # the Keras names: variables that callables create there are model variables
+            name = _LAYER_RENAMES.get(name, name)
+            collections = list(collections or []) + [GraphKeys.GLOBAL_VARIABLES,
+                                                      GraphKeys.MODEL_VARIABLES]
         full = scope.name + "/" + name if scope.name else name
         if shape is not None and not isinstance(shape, tuple):
             shape = _check_shape(shape, full)
@@ -819,6 +832,7 @@ class VariableStore:
             initializer = scope.initializer
         if regularizer is None:
             regularizer = scope.regularizer
+            loss_base = None  # the scope's regularizer: TF names the loss after the variable
         with self._lock:
             return self._create(full, shape, dtype, initializer, regularizer, trainable,
                                 collections, loss_base or full)
@@ -831,7 +845,7 @@ class VariableStore:
         shape = _check_shape(shape, full)
         collections = _check_collection_names(collections, full)
         if regularizer is not None and not callable(regularizer):
-            raise TypeError(f"regularizer of variable {full} must be a callable or None, "
+            raise TypeValueError(f"regularizer of variable {full} must be a callable or None, "
                             f"got {regularizer!r}")
         if pending is not None:
             _restore.claimed(self, full)
@@ -1175,21 +1189,32 @@ def _model_variable(store, scope, short_name, shape, dtype, initializer, regular
     else:
         loss_base = None
         if loss_name is not None:
-            loss_base = scope.name + "/" + loss_name if scope.name else loss_name
+            # TF's layer names the loss inside its *name* scope ('foo/c/kernel/...' in
+            # name_scope('foo'), 'net_1/b/kernel/...' in a re-entered variable_scope)
+            name_scope = store._state().name_stack
+            loss_base = name_scope + "/" + loss_name if name_scope else loss_name
         var = store._get_variable(full, shape, dtype, initializer, regularizer, trainable,
                                   [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MODEL_VARIABLES], scope,
                                   loss_base)
     if variables_collections:
-        if isinstance(variables_collections, dict):
-            keys = variables_collections.get(collections_key)
-        else:
-            keys = variables_collections
-        if keys:
-            for key in (keys,) if isinstance(keys, str) else keys:
-                coll = store.get_collection_ref(key)
-                if not any(v is var for v in coll):
-                    coll.append(var)
+        _add_to_variables_collections(store, var, variables_collections, collections_key)
     return var
+
+
+def _add_to_variables_collections(store, var, variables_collections, key):
+    """slim's ``_add_variable_to_collections``: the entry for ``key`` (of a dict)
+    or the whole value, iterated as TF-Slim iterates it: a string gives one
+    collection per character (``'ab'`` -> ``'a'`` and ``'b'``), each item of a
+    list is a name (or an iterable of names), a set or dict gives its keys."""
+    names = variables_collections.get(key) if isinstance(variables_collections, dict) \
+        else variables_collections
+    if not names:
+        return
+    for item in names:
+        for name in (item,) if isinstance(item, str) else item:
+            coll = store.get_collection_ref(name)
+            if not any(v is var for v in coll):
+                coll.append(var)
 
 
 # --------------------------------------------------------------------------- lookups
@@ -1362,14 +1387,16 @@ def append_tensor_alias(tensor, alias):
     return tensor
 
 
-def collect_named_outputs(collections, alias, outputs):
+def collect_named_outputs(collections, alias, outputs, tensor_name=None):
     """Add ``outputs`` to ``collections`` under ``alias``, as slim's
     ``utils.collect_named_outputs``; returns ``outputs``. Nothing happens when
-    ``collections`` is empty."""
+    ``collections`` is empty. ``tensor_name`` (pyconv's layers pass TF's, e.g.
+    ``'ns/c/Relu:0'``) is what ``get_collection(key, scope)`` matches, as TF
+    matches the tensor's name; without it, the alias and a '/'."""
     if collections:
         store = get_default_store()
         alias = alias.removesuffix("/")
-        store._append_alias(outputs, alias)
+        store._append_alias(outputs, alias, tensor_name)
         store.add_to_collections(collections, outputs)
     return outputs
 
