@@ -474,3 +474,20 @@ def test_output_collections_filter_on_tfs_tensor_names_b11():
         # the aliases are slim's (variable scope names), as convert_collection_to_dict gives
         assert list(slim.convert_collection_to_dict("oc")) == [
             "c", "d", "e", "ns/MaxPool2D", "BatchNorm", "bn2", "c2"]
+
+
+def test_variable_op_names_are_unique_case_insensitively_b7():
+    # TF (repro B7): ['Conv/weights', 'Conv/biases', 'conv/weights_1', 'conv/biases_1'];
+    # get_variable('W') then ('w') -> 'w_1'
+    x = np.ones((1, 3, 3, 1), np.float32)
+    with slim.VariableStore(seed=0) as store:
+        slim.conv2d(x, 1, 1, scope="Conv")
+        slim.conv2d(x, 1, 1, scope="conv")
+        assert [v.name for v in slim.get_variables()] == [
+            "Conv/weights", "Conv/biases", "conv/weights_1", "conv/biases_1"]
+        assert store["conv/weights"].shape == (1, 1, 1, 1)   # keyed by the requested name
+        assert slim.conv2d(x, 1, 1, scope="conv", reuse=True).shape == (1, 3, 3, 1)
+        assert slim.get_variable("W", [1]).name == "W"
+        assert slim.get_variable("w", [1]).name == "w_1"
+        assert [v.name for v in slim.get_variables("conv/")] == ["conv/weights_1",
+                                                                 "conv/biases_1"]
