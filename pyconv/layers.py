@@ -9,6 +9,7 @@ returns a new ndarray. Variables live in the default
 """
 
 import numbers
+import threading
 
 import numpy as np
 
@@ -36,6 +37,8 @@ __all__ = [
     "conv2d_same",
     "convolution2d",
     "max_pool2d",
+    "separable_conv2d",
+    "separable_convolution2d",
     "subsample",
 ]
 
@@ -53,14 +56,17 @@ def _as_input(inputs):
         raise TypeError(f"inputs could not be converted to a numeric array: {exc}") from None
 
 
-def _variable_dtype(dtype, layer="conv2d"):
+def _variable_dtype(dtype, layer="this layer", integers_as_float32=False):
     """The dtype of a layer's variables for inputs of ``dtype``: floats keep theirs.
 
     Integer and bool inputs are a TypeError, as in TF-Slim (which cannot create
     initializers for them); ``pyconv.nn`` computes int32 convolutions.
+    ``integers_as_float32`` keeps the older rule (float32) for a layer that has it.
     """
     if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):  # any byte order
         return dtype.newbyteorder("=")
+    if dtype.kind in "biu" and integers_as_float32:
+        return _FLOAT32
     if dtype.kind in "biu":
         raise TypeError(f"inputs have dtype {dtype}; {layer} takes float16, float32 or float64 "
                         "inputs, as TF-Slim (which cannot create float variables for integer "
@@ -103,6 +109,18 @@ def _square_or_pair(value, name):
             return (a if a == b else (a, b)), (a, b)
     p = pair(value, name)
     return (p[0] if p[0] == p[1] else p), p
+
+
+def _check_positive_num_outputs(num_outputs):
+    """A positive int (separable_conv2d: TF's float and zero cases are unchecked there)."""
+    if type(num_outputs) is int and num_outputs > 0:
+        return num_outputs
+    if isinstance(num_outputs, (bool, np.bool_)) or not isinstance(num_outputs,
+                                                                   (int, np.integer)):
+        raise TypeError(f"num_outputs must be a positive int, got {num_outputs!r}")
+    if num_outputs <= 0:
+        raise ValueError(f"num_outputs must be a positive int, got {num_outputs}")
+    return int(num_outputs)
 
 
 def _check_num_outputs(num_outputs):
@@ -216,6 +234,62 @@ def _fused_activation(activation_fn):
     return None
 
 
+# ---- Fusion at inference (DESIGN.md: epilogues are the fusion point).
+# conv2d with normalizer_fn=batch_norm asks batch_norm, through a request
+# seen only by the call it makes, for its folded terms instead of a pass over
+# the output: batch_norm runs as usual on a zero-strided stand-in of the
+# convolution's output (same shape and dtype, no memory), so its variables
+# are created or reused with their usual names, collections and initial
+# values, then hands back (pre, scale, shift) and computes nothing. It
+# declines, before touching the store, whenever the fused result could
+# differ from the separate passes (training, its own activation_fn or
+# outputs_collections, other dtypes or channel axis); conv2d then takes the
+# unfused path.
+
+class _FoldRequest:
+    __slots__ = ("probe", "nchw", "terms", "declined")
+
+    def __init__(self, probe, nchw):
+        self.probe, self.nchw, self.terms, self.declined = probe, nchw, None, False
+
+
+_fold = threading.local()
+_ZERO_BYTES = bytes(8)
+
+
+def _take_fold_request(inputs):
+    """The pending request if it is meant for this call (then consumed)."""
+    req = getattr(_fold, "request", None)
+    if req is None or req.probe is not inputs:
+        return None
+    _fold.request = None
+    return req
+
+
+def _bn_inference_terms(is_fused, gamma, beta, mean, variance, epsilon, dtype):
+    """(pre, scale, shift) of ``y = ((x + pre) * scale + shift)`` in ``dtype``,
+    with TF's arithmetic for inference batch norm:
+
+    - fused kernel (FusedBatchNormV3 on CPU, float32 statistics):
+      ``(x - mean) * (rsqrt(variance + epsilon) * gamma) + beta``;
+    - otherwise ``nn.batch_normalization``: ``inv = rsqrt(variance + epsilon)
+      * gamma``, ``x * inv + (beta - mean * inv)``.
+    Each intermediate is rounded to the statistics' dtype as TF does.
+    """
+    t = dtype.type
+    var = variance._value.astype(dtype, copy=False)
+    inv = t(1) / np.sqrt(var + t(epsilon))
+    if gamma is not None:
+        inv = inv * gamma._value.astype(dtype, copy=False)
+    m = mean._value.astype(dtype, copy=False)
+    if is_fused:
+        shift = (beta._value.astype(dtype, copy=False) if beta is not None
+                 else np.zeros_like(inv))
+        return np.ascontiguousarray(-m), np.ascontiguousarray(inv), np.ascontiguousarray(shift)
+    shift = beta._value.astype(dtype, copy=False) - m * inv if beta is not None else -m * inv
+    return None, np.ascontiguousarray(inv), np.ascontiguousarray(shift)
+
+
 @add_arg_scope
 def convolution2d(inputs,
                   num_outputs,
@@ -248,7 +322,8 @@ def convolution2d(inputs,
     when there is no normalizer.
 
     Variables have the inputs' dtype (float16/32/64; integer and bool inputs
-    give float32) and go to ``GLOBAL_VARIABLES`` and ``MODEL_VARIABLES``, and
+    are a TypeError, as in TF-Slim) and go to ``GLOBAL_VARIABLES`` and
+    ``MODEL_VARIABLES``, and
     to ``TRAINABLE_VARIABLES`` when ``trainable``.
 
     Parameters
@@ -327,7 +402,7 @@ def convolution2d(inputs,
     x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
     if x.ndim != 4:
         raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
-    dtype = _variable_dtype(x.dtype)
+    dtype = _variable_dtype(x.dtype, "conv2d")
     num_outputs = _check_num_outputs(num_outputs)
     _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
     nn_strides, strides = _square_or_pair(stride, "stride")
@@ -375,9 +450,18 @@ def convolution2d(inputs,
                                    biases_initializer, biases_regularizer, trainable,
                                    variables_collections, "biases", "bias")._value
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
-        outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
-                             activation=fused)
-        if normalizer_fn is not None:
+        terms = None
+        if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
+            terms = _fold_batch_norm(x, weights._value, nn_strides, padding, df, nn_rates,
+                                     normalizer_params)
+        if terms is not None:
+            fused = _fused_activation(activation_fn)
+            outputs = _nn._conv2d(x, weights._value, nn_strides, padding, df, nn_rates, None,
+                                  fused, epilogue=terms + (None,))
+        else:
+            outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
+                                 activation=fused)
+        if normalizer_fn is not None and terms is None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))
         if activation_fn is not None and fused is None:
             outputs = activation_fn(outputs)
@@ -392,6 +476,27 @@ def convolution2d(inputs,
 
 
 conv2d = convolution2d
+
+
+def _fold_batch_norm(x, w, strides, padding, data_format, rates, normalizer_params):
+    """batch_norm's folded (pre, scale, shift) for the output of this
+    convolution, or None when it declines (see _FoldRequest)."""
+    nchw = data_format == "NCHW"
+    n = x.shape[0]
+    hw = x.shape[2:4] if nchw else x.shape[1:3]
+    (oh, ow), _ = resolve(hw, w.shape[:2], pair(strides, "stride"),
+                          explicit_padding_from_tf(padding, data_format), pair(rates, "rate"))
+    cout = w.shape[3]
+    shape = (n, cout, oh, ow) if nchw else (n, oh, ow, cout)
+    # zero strides over 8 read-only zero bytes: no memory, and cheaper than broadcast_to
+    probe = np.ndarray(shape, x.dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
+    req = _FoldRequest(probe, nchw)
+    _fold.request = req
+    try:
+        batch_norm(probe, **(normalizer_params or {}))
+    finally:
+        _fold.request = None
+    return req.terms
 
 
 @add_arg_scope
@@ -478,6 +583,205 @@ def subsample(inputs, factor, scope=None):
     if type(factor) is not bool and isinstance(factor, numbers.Integral) and factor == 1:
         return inputs
     return max_pool2d(inputs, [1, 1], stride=factor, scope=scope)
+
+
+@add_arg_scope
+def separable_convolution2d(inputs,
+                            num_outputs,
+                            kernel_size,
+                            depth_multiplier=1,
+                            stride=1,
+                            padding="SAME",
+                            data_format="NHWC",
+                            rate=1,
+                            activation_fn=relu,
+                            normalizer_fn=None,
+                            normalizer_params=None,
+                            weights_initializer=xavier_initializer(),  # noqa: B008 - slim's
+                            pointwise_initializer=None,
+                            weights_regularizer=None,
+                            biases_initializer=zeros_initializer(),  # noqa: B008
+                            biases_regularizer=None,
+                            reuse=None,
+                            variables_collections=None,
+                            outputs_collections=None,
+                            trainable=True,
+                            scope=None):
+    """A depthwise-separable 2-D convolution, as ``slim.separable_conv2d``.
+
+    First a depthwise convolution (each input channel with its own
+    ``depth_multiplier`` filters) with ``<scope>/depthwise_weights`` of shape
+    ``[kh, kw, in_channels, depth_multiplier]``. If ``num_outputs`` is not
+    None, then a pointwise (1x1) convolution with
+    ``<scope>/pointwise_weights`` of shape ``[1, 1, in_channels *
+    depth_multiplier, num_outputs]``; with ``num_outputs=None`` the layer is
+    depthwise only (MobileNet's), with ``in_channels * depth_multiplier``
+    outputs (channel ``c * depth_multiplier + m`` from filter ``[:, :, c,
+    m]``). Then ``<scope>/biases`` (one per output channel) when
+    ``normalizer_fn`` is None and ``biases_initializer`` is not None, else
+    ``normalizer_fn(outputs, **normalizer_params)`` inside the scope; then
+    ``activation_fn``. Biases, ``relu`` and ``relu6`` are fused into the C
+    kernels when there is no normalizer.
+
+    Variables have the inputs' dtype and go to ``GLOBAL_VARIABLES``,
+    ``MODEL_VARIABLES`` (and ``TRAINABLE_VARIABLES`` when ``trainable``) and
+    to ``variables_collections`` ('weights' for both weights, 'biases').
+    ``weights_regularizer`` regularizes both weights, each with its own loss,
+    as slim (loss names ``<scope>/depthwise_kernel/Regularizer/...`` and
+    ``pointwise_kernel`` with ``num_outputs``, ``<scope>/depthwise_weights/...``
+    without).
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4
+    num_outputs : int or None
+        Pointwise output channels; None for a depthwise-only layer.
+    kernel_size : int or (int, int)
+    depth_multiplier : int, default 1
+        Depthwise output channels per input channel.
+    stride : int or (int, int), default 1
+        Must be 1 when any ``rate`` is > 1.
+    padding : str or [(top, bottom), (left, right)], default 'SAME'
+        'SAME', 'VALID' or (pyconv's extension) 'FULL' or explicit pads.
+    data_format : 'NHWC' or 'NCHW', default 'NHWC'
+        Any case (slim accepts only upper case; None is an error, as slim).
+    rate : int or (int, int), default 1
+        Dilation rate of the depthwise step.
+    activation_fn : callable or None, default pyconv.relu
+    normalizer_fn : callable, optional
+        Replaces the biases.
+    normalizer_params : dict, optional
+    weights_initializer : initializer or array, default xavier_initializer()
+        For the depthwise weights.
+    pointwise_initializer : initializer, array or None
+        For the pointwise weights; None means ``weights_initializer``.
+    weights_regularizer : callable, optional
+    biases_initializer : initializer, array or None, default zeros_initializer()
+    biases_regularizer : callable, optional
+    reuse : None, True or AUTO_REUSE
+    variables_collections : list of str, or dict {'weights': [...], 'biases': [...]}
+    outputs_collections : str or list of str, optional
+    trainable : bool, default True
+    scope : str or VariableScope, optional
+        Default ``'SeparableConv2d'``, made unique.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        Input rank other than 4; ``data_format`` not 'NHWC'/'NCHW' ("data_format
+        has to be either NCHW or NHWC"); stride > 1 together with rate > 1; bad
+        kernel_size, depth_multiplier, padding; existing weights of another
+        shape; TF's reuse errors; an output size below 1.
+    TypeError
+        ``num_outputs`` or ``depth_multiplier`` not an int, or an input dtype
+        pyconv does not compute.
+
+    Every argument is checked before the layer touches the store.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> x = np.ones((1, 8, 8, 3), np.float32)
+    >>> with slim.VariableStore(seed=0) as store:
+    ...     y = slim.separable_conv2d(x, 16, [3, 3], depth_multiplier=2, scope='sep')
+    ...     z = slim.separable_conv2d(x, None, 3, stride=2)
+    >>> y.shape, z.shape
+    ((1, 8, 8, 16), (1, 4, 4, 3))
+    >>> [(v.name, v.shape) for v in store.variables()]  # doctest: +NORMALIZE_WHITESPACE
+    [('sep/depthwise_weights', (3, 3, 3, 2)), ('sep/pointwise_weights', (1, 1, 6, 16)),
+     ('sep/biases', (16,)), ('SeparableConv2d/depthwise_weights', (3, 3, 3, 1)),
+     ('SeparableConv2d/biases', (3,))]
+    """
+    df = _pool_data_format(data_format)
+    x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
+    if x.ndim != 4:
+        raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
+    dtype = _variable_dtype(x.dtype, "separable_conv2d")
+    if num_outputs is not None:
+        num_outputs = _check_positive_num_outputs(num_outputs)
+    if isinstance(depth_multiplier, (bool, np.bool_)) or not isinstance(
+            depth_multiplier, (int, np.integer)):
+        raise TypeError(f"depth_multiplier must be a positive int, got {depth_multiplier!r}")
+    if depth_multiplier <= 0:
+        raise ValueError(f"depth_multiplier must be a positive int, got {depth_multiplier}")
+    dm = int(depth_multiplier)
+    _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
+    nn_strides, strides = _square_or_pair(stride, "stride")
+    nn_rates, rates = _square_or_pair(rate, "rate")
+    if (strides[0] > 1 or strides[1] > 1) and (rates[0] > 1 or rates[1] > 1):
+        raise ValueError("stride > 1 is not supported in conjunction with rate > 1 (TF: strides "
+                         "> 1 not supported in conjunction with dilation_rate > 1); got "
+                         f"stride={stride!r}, rate={rate!r}")
+    if reuse is not None and reuse is not True:
+        reuse = _check_reuse(reuse) or None
+    _check_callable(activation_fn, "activation_fn")
+    _check_callable(normalizer_fn, "normalizer_fn")
+    _check_mapping(normalizer_params, "normalizer_params")
+    _check_callable(weights_regularizer, "weights_regularizer")
+    _check_callable(biases_regularizer, "biases_regularizer")
+    _check_collections(variables_collections, "variables_collections")
+    _check_collections(outputs_collections, "outputs_collections")
+    if df == "NHWC":
+        hw, cin = x.shape[1:3], x.shape[3]
+    else:
+        hw, cin = x.shape[2:4], x.shape[1]
+    # bad padding or an empty output raise here, before any variable exists
+    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    mid = cin * dm
+    n_weights = kh * kw * mid + (mid * num_outputs if num_outputs is not None else 0)
+    if n_weights > _CHECKED_WEIGHT_ELEMENTS:
+        _memory.check(f"separable_conv2d with kernel_size {(kh, kw)}, {cin} input channels, "
+                      f"depth_multiplier={dm} and num_outputs={num_outputs}",
+                      {"weights": n_weights * dtype.itemsize,
+                       "their float64 random draw": n_weights * 8})
+    if pointwise_initializer is None:
+        pointwise_initializer = weights_initializer
+    store = get_default_store()
+    frame = store._push_scope(scope, "SeparableConv2d", reuse)
+    try:
+        sc = frame.scope
+        # slim's Keras layer names the losses after its own variables
+        keras = num_outputs is not None
+        depthwise = _model_variable(store, sc, "depthwise_weights", (kh, kw, cin, dm), dtype,
+                                    weights_initializer, weights_regularizer, trainable,
+                                    variables_collections, "weights",
+                                    "depthwise_kernel" if keras else None)
+        pointwise = None
+        if keras:
+            pointwise = _model_variable(store, sc, "pointwise_weights",
+                                        (1, 1, mid, num_outputs), dtype, pointwise_initializer,
+                                        weights_regularizer, trainable, variables_collections,
+                                        "weights", "pointwise_kernel")
+        bias = None
+        if normalizer_fn is None and biases_initializer is not None:
+            bias = _model_variable(store, sc, "biases",
+                                   (num_outputs if keras else mid,), dtype, biases_initializer,
+                                   biases_regularizer, trainable, variables_collections,
+                                   "biases", "bias" if keras else None)._value
+        fused = _fused_activation(activation_fn) if normalizer_fn is None else None
+        if keras:
+            outputs = _nn.separable_conv2d(x, depthwise._value, pointwise._value, nn_strides,
+                                           padding, df, nn_rates, bias=bias, activation=fused)
+        else:
+            outputs = _nn.depthwise_conv2d(x, depthwise._value, nn_strides, padding, df,
+                                           nn_rates, bias=bias, activation=fused)
+        if normalizer_fn is not None:
+            outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+        if activation_fn is not None and fused is None:
+            outputs = activation_fn(outputs)
+        if outputs_collections:
+            collect_named_outputs(outputs_collections, sc.name, outputs)
+        return outputs
+    finally:
+        store._pop_scope(frame)
+
+
+separable_conv2d = separable_convolution2d
 
 
 def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
@@ -731,6 +1035,11 @@ def batch_norm(inputs,
         regs = {}  # slim's legacy ops never pass param_regularizers on (TF ignores them there)
     shape = (channels,)
 
+    fold = _take_fold_request(inputs)
+    if fold is not None and (is_training or activation_fn is not None or outputs_collections
+                             or nchw != fold.nchw or var_dtype != x.dtype):
+        fold.declined = True
+        return None  # nothing touched: conv2d runs the separate passes instead
     store = get_default_store()
     frame = store._push_scope(scope, "BatchNorm", reuse)
     getter = 1 if keras_layer else 0  # TF's layer path opens the scope with slim's getter
@@ -789,16 +1098,20 @@ def batch_norm(inputs,
                     for update in updates:
                         store.add_to_collections(updates_collections, update)
         else:
-            work = _FLOAT64 if x.dtype.kind == "f" and x.dtype.itemsize == 8 else _FLOAT32
-            multiplier = (1.0 / np.sqrt(moving_variance._value.astype(np.float64) + epsilon))
-            if gamma is not None:
-                multiplier = multiplier * gamma._value
-            y = np.array(x, dtype=work, order="C")  # a new C-contiguous array, changed in place
-            y -= moving_mean._value.astype(work).reshape(bshape)
-            y *= multiplier.astype(work).reshape(bshape)
-            if beta is not None:
-                y += beta._value.astype(work).reshape(bshape)
-            outputs = y.astype(out_dtype, copy=False)
+            # TF's arithmetic in the statistics' dtype (float32 for float16 and
+            # integer inputs on the fused and Keras paths); one C pass
+            pre, mult, shift = _bn_inference_terms(is_fused, gamma, beta, moving_mean,
+                                                   moving_variance, epsilon, var_dtype)
+            if fold is not None:
+                fold.terms = (pre, mult, shift)
+                return inputs
+            if var_dtype == _FLOAT16:  # slim's legacy ops on float16 variables: float16 math
+                y = x.astype(_FLOAT16) * mult.reshape(bshape) + shift.reshape(bshape)
+                outputs = np.ascontiguousarray(y, dtype=out_dtype)
+            else:
+                work = x.astype(var_dtype, copy=False)
+                outputs = _nn._eltwise(work, channel_axis, pre, mult, shift)
+                outputs = outputs.astype(out_dtype, copy=False)
         if activation_fn is not None:
             outputs = activation_fn(outputs)
         if outputs_collections:
