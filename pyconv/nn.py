@@ -112,11 +112,20 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
     else:
         n, h, wd, c = x.shape
     kh, kw, cin, cout = w.shape
-    if cin != c:
+    # grouped convolution, as tf.nn.conv2d: input channels a multiple of the
+    # filters', c // cin groups, each with cout // groups outputs (in C)
+    grouped = cin != 0 and c > cin and c % cin == 0
+    if cin != c and not grouped:
         raise ValueError(
             f"filters expect {cin} input channels but the input has {c}: input shape "
-            f"{x.shape} ({fmt}), filters shape {w.shape} [kh, kw, in, out]"
+            f"{x.shape} ({fmt}), filters shape {w.shape} [kh, kw, in, out] (a grouped "
+            f"convolution needs input channels a multiple of {cin})"
         )
+    if grouped and cout % (c // cin):
+        raise ValueError(
+            f"a grouped convolution of {c} input channels with filters of {cin} input "
+            f"channels has {c // cin} groups, which must divide the {cout} output channels "
+            f"(filters shape {w.shape})")
     if cin == 0 or kh == 0 or kw == 0:
         raise ValueError(f"filters shape {w.shape} has a zero kernel size or input channel count")
     s = _spatial(strides, "strides", fmt)

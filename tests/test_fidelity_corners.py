@@ -491,3 +491,48 @@ def test_variable_op_names_are_unique_case_insensitively_b7():
         assert slim.get_variable("w", [1]).name == "w_1"
         assert [v.name for v in slim.get_variables("conv/")] == ["conv/weights_1",
                                                                  "conv/biases_1"]
+
+
+# --------------------------------------------------------------------------- grouped nn.conv2d
+
+
+@pytest.mark.parametrize("groups, cg, og, dtype", [(2, 3, 4, np.float32), (3, 1, 5, np.float64),
+                                                   (4, 2, 1, np.float32), (2, 17, 33, np.float32),
+                                                   (8, 8, 16, np.float64)])
+def test_grouped_nn_conv2d_matches_the_reference_per_group(groups, cg, og, dtype):
+    # tf.nn.conv2d (TF 2.21): input channels a multiple of the filters' -> groups
+    from reference import conv2d_reference
+
+    from pyconv import _conv
+    rng = np.random.default_rng(groups * 100 + cg)
+    x = rng.standard_normal((2, 7, 6, groups * cg)).astype(dtype)
+    w = rng.standard_normal((3, 2, cg, groups * og)).astype(dtype)
+    b = rng.standard_normal(groups * og).astype(dtype)
+    pads = ((1, 1), (0, 1))
+    ref = np.concatenate([conv2d_reference(x[..., g * cg:(g + 1) * cg],
+                                           w[..., g * og:(g + 1) * og], (2, 1), pads, (1, 2))
+                          for g in range(groups)], axis=-1) + b
+    ref = np.maximum(ref, 0)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    before_isa, before_threads = _conv.isa(), slim.get_num_threads()
+    outs = []
+    try:
+        for isa in _conv.available_isas():
+            _conv.set_isa(isa)
+            for threads in (1, 2):
+                slim.set_num_threads(threads)
+                out = slim.nn.conv2d(x, w, (2, 1), [(1, 1), (0, 1)], dilations=(1, 2), bias=b,
+                                     activation="relu")
+                np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+                outs.append(out)
+    finally:
+        _conv.set_isa(before_isa)
+        slim.set_num_threads(before_threads)
+    for out in outs[1:2]:
+        np.testing.assert_array_equal(out, outs[0])  # same ISA, other thread count: same bits
+    nchw = slim.nn.conv2d(x.transpose(0, 3, 1, 2), w, (2, 1), [(1, 1), (0, 1)], "NCHW", (1, 2),
+                          bias=b, activation="relu")
+    np.testing.assert_allclose(nchw.transpose(0, 2, 3, 1), ref, rtol=tol,
+                               atol=tol * np.abs(ref).max())
+    with pytest.raises(ValueError, match="groups"):
+        slim.nn.conv2d(x, w[..., :groups * og - 1] if groups * og > 1 else w, 1)
