@@ -210,7 +210,7 @@ def test_conv2d_takes_slims_data_format_names_of_other_ranks(fmt, channels_first
 def _exact_conv_mod_2_32(x, w, stride, pads):
     """Python-int convolution (NHWC, explicit pads), reduced as int32 wraps."""
     (pt, pb), (pl, pr) = pads
-    n, h, wd, c = x.shape
+    n, h, wd, _ = x.shape
     kh, kw, _, co = w.shape
     xp = np.pad(x.astype(object), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     oh, ow = (h + pt + pb - kh) // stride + 1, (wd + pl + pr - kw) // stride + 1
@@ -357,9 +357,8 @@ def test_failing_nested_arg_scope_keeps_the_outer_scope_deliberate_difference_a6
 
     x = np.ones((1, 5, 5, 1), np.float32)
     with slim.arg_scope([slim.max_pool2d], padding="SAME"):
-        with pytest.raises(ValueError):
-            with slim.arg_scope([undecorated], b=2):
-                pass
+        with pytest.raises(ValueError), slim.arg_scope([undecorated], b=2):
+            pass
         assert slim.max_pool2d(x, 3, stride=1).shape == (1, 5, 5, 1)
 
 
