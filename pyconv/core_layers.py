@@ -28,6 +28,7 @@ from .arg_scope import add_arg_scope
 from .initializers import ones_initializer, xavier_initializer, zeros_initializer
 from .layers import (
     _CHECKED_WEIGHT_ELEMENTS,
+    _adopt_variable_dtype,
     _as_input,
     _check_callable,
     _check_collections,
@@ -98,8 +99,9 @@ def _check_fc_num_outputs(num_outputs):
     if isinstance(num_outputs, (bool, np.bool_)):
         raise TypeError(f"num_outputs must be an int, got the bool {num_outputs!r}")
     if not isinstance(num_outputs, numbers.Integral):
-        raise ValueError(f"num_outputs type should be one of [<class 'int'>], got "
-                         f"{type(num_outputs)}: num_outputs must be an int >= 0")
+        raise ValueError(  # noqa: TRY004 - slim's error type
+            f"num_outputs type should be one of [<class 'int'>], got {type(num_outputs)}: "
+            "num_outputs must be an int >= 0")
     if num_outputs < 0:
         raise ValueError("Received an invalid value for `units`, expected a positive integer, "
                          f"got {int(num_outputs)}: num_outputs must be an int >= 0")
@@ -216,6 +218,7 @@ def fully_connected(inputs,
     frame = store._push_scope(scope, "fully_connected", reuse)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "weights", dtype, x)
         weights = _model_variable(store, sc, "weights", (cin, num_outputs), dtype,
                                   weights_initializer, weights_regularizer, trainable,
                                   variables_collections, "weights", "kernel")
@@ -558,7 +561,8 @@ def stack(inputs, layer, stack_args, **kwargs):
     """
     scope = kwargs.pop("scope", None)
     if not isinstance(stack_args, (list, tuple)):
-        raise ValueError(f"stack_args need to be a list or tuple, got {stack_args!r}")
+        raise ValueError(  # noqa: TRY004 - slim's error type
+            f"stack_args need to be a list or tuple, got {stack_args!r}")
     _check_layer(layer, scope, "stack")
     store = get_default_store()
     frame = store._push_scope(scope, "Stack")
@@ -749,7 +753,8 @@ def bias_add(inputs,
     Creates (or reuses) ``<scope>/biases`` of shape ``[C]`` (``C`` = the last
     axis, or axis 1 for ``NCHW``) in the inputs' dtype (integer and bool
     inputs give float32), adds it (:func:`pyconv.nn.bias_add`), then
-    ``activation_fn``. ``pyconv.nn.bias_add(value, bias)`` is the op
+    ``activation_fn`` (``relu``/``relu6`` in the same pass of the C
+    elementwise operator). ``pyconv.nn.bias_add(value, bias)`` is the op
     without a variable.
 
     Parameters
@@ -796,7 +801,7 @@ def bias_add(inputs,
     if x.ndim < 2:
         raise ValueError(f"Shape must be at least rank 2 but is rank {x.ndim}: bias_add "
                          f"expects inputs with rank >= 2, got shape {x.shape}")
-    dtype = _variable_dtype(x.dtype, "bias_add", integers_as_float32=True)
+    dtype = _variable_dtype(x.dtype, "bias_add")
     reuse = _check_reuse_arg(reuse)
     _check_callable(activation_fn, "activation_fn")
     _check_callable(regularizer, "regularizer")
@@ -812,9 +817,17 @@ def bias_add(inputs,
         sc = frame.scope
         biases = _model_variable(store, sc, "biases", (channels,), dtype, initializer,
                                  regularizer, trainable, variables_collections, "biases")
-        outputs = _nn.bias_add(x if x.dtype.kind == "f" else x.astype(dtype), biases._value, fmt)
-        if activation_fn is not None:
-            outputs = activation_fn(outputs)
+        fused = _fused_activation(activation_fn)
+        if fused is None:
+            outputs = _nn.bias_add(x, biases._value, fmt)
+            if activation_fn is not None:
+                outputs = activation_fn(outputs)
+        else:  # bias and relu/relu6 in one pass of the C elementwise operator
+            cd, od = _nn.compute_dtype(x.dtype, "inputs")
+            b = _nn._as_bias(biases._value, cd, channels)
+            outputs = _nn._eltwise(x.astype(cd.newbyteorder("="), copy=False),
+                                   1 if fmt == "NCHW" else x.ndim - 1, shift=b,
+                                   activation=fused).astype(od, copy=False)
         return collect_named_outputs(outputs_collections, sc.name, outputs)
     finally:
         store._pop_scope(frame)

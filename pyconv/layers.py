@@ -79,6 +79,29 @@ _CONV_DATA_FORMATS = {"NHWC": "NHWC", "NWC": "NHWC", "NDHWC": "NHWC",
                       "NCHW": "NCHW", "NCW": "NCHW", "NCDHW": "NCHW"}
 
 
+def _adopt_variable_dtype(store, scope, short_name, dtype, x):
+    """Variables that exist (created earlier, or loaded and pending) decide the
+    compute dtype: the input is cast to theirs, so float64 images
+    (``np.random.rand``, ``img / 255.0``) run a float32 checkpoint in
+    float32, and a model built from float64 input keeps its dtype for float32
+    input. Without such a variable the input's dtype decides (float64 input
+    then makes float64 variables)."""
+    var = store._vars.get(scope.name + "/" + short_name if scope.name else short_name)
+    if var is None:
+        return dtype, x
+    var_dtype = var._value.dtype.newbyteorder("=")  # a loaded value may be byte-swapped
+    if var_dtype == dtype or var_dtype.kind != "f" or var_dtype.itemsize not in (2, 4, 8):
+        return dtype, x
+    return var_dtype, x.astype(var_dtype)
+
+
+def _layer_name(scope, default_name):
+    """The full scope name a layer is about to get (for error messages)."""
+    inner = getattr(scope, "name", scope) or default_name
+    outer = get_default_store()._state().scope.name
+    return f"{outer}/{inner}" if outer and not hasattr(scope, "name") else inner
+
+
 def _conv_data_format(data_format):
     if data_format is None:
         return "NHWC"
@@ -109,18 +132,6 @@ def _square_or_pair(value, name):
             return (a if a == b else (a, b)), (a, b)
     p = pair(value, name)
     return (p[0] if p[0] == p[1] else p), p
-
-
-def _check_positive_num_outputs(num_outputs):
-    """A positive int (separable_conv2d: TF's float and zero cases are unchecked there)."""
-    if type(num_outputs) is int and num_outputs > 0:
-        return num_outputs
-    if isinstance(num_outputs, (bool, np.bool_)) or not isinstance(num_outputs,
-                                                                   (int, np.integer)):
-        raise TypeError(f"num_outputs must be a positive int, got {num_outputs!r}")
-    if num_outputs <= 0:
-        raise ValueError(f"num_outputs must be a positive int, got {num_outputs}")
-    return int(num_outputs)
 
 
 def _check_num_outputs(num_outputs):
@@ -204,6 +215,8 @@ def _batch_norm_training(x, channel_axis, bshape, epsilon, gamma, beta, out_dtyp
 
 
 def _check_real(value, name):
+    if type(value) is float:  # the common case, without the ABC check (per layer call)
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a float, got {value!r}")
     return float(value)
@@ -430,7 +443,10 @@ def convolution2d(inputs,
         hw, cin = x.shape[2:4], x.shape[1]
     # Bad padding or an empty output raise here, before any variable exists:
     # a refused call leaves the store as it was.
-    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    try:
+        resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    except ValueError as exc:  # name the layer: in a whole net the shape alone is a riddle
+        raise ValueError(f"{_layer_name(scope, 'Conv')}: {exc}") from None
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
         n = kh * kw * cin * num_outputs
         _memory.check(f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
@@ -441,6 +457,7 @@ def convolution2d(inputs,
     frame.state.model_getter += 1  # slim's model-variable getter (kernel -> weights)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "weights", dtype, x)
         weights = _model_variable(store, sc, "weights", (kh, kw, cin, num_outputs), dtype,
                                   weights_initializer, weights_regularizer, trainable,
                                   variables_collections, "weights", "kernel")
@@ -703,7 +720,7 @@ def separable_convolution2d(inputs,
         raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
     dtype = _variable_dtype(x.dtype, "separable_conv2d")
     if num_outputs is not None:
-        num_outputs = _check_positive_num_outputs(num_outputs)
+        num_outputs = _check_num_outputs(num_outputs)
     if isinstance(depth_multiplier, (bool, np.bool_)) or not isinstance(
             depth_multiplier, (int, np.integer)):
         raise TypeError(f"depth_multiplier must be a positive int, got {depth_multiplier!r}")
@@ -745,6 +762,7 @@ def separable_convolution2d(inputs,
     frame = store._push_scope(scope, "SeparableConv2d", reuse)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "depthwise_weights", dtype, x)
         # slim's Keras layer names the losses after its own variables
         keras = num_outputs is not None
         depthwise = _model_variable(store, sc, "depthwise_weights", (kh, kw, cin, dm), dtype,
@@ -796,7 +814,10 @@ def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
     frame, sc = store._push_name_scope(scope, default_name)
     try:
         op = _nn.max_pool2d if kind == "max" else _nn.avg_pool2d
-        outputs = op(inputs, k, s, padding, df)
+        try:
+            outputs = op(inputs, k, s, padding, df)
+        except ValueError as exc:
+            raise ValueError(f"{sc}: {exc}") from None
         tf_op = "MaxPool" if kind == "max" else "AvgPool"
         return collect_named_outputs(outputs_collections, sc, outputs, f"{sc}/{tf_op}:0")
     finally:

@@ -256,7 +256,7 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
         w = w.astype(cd)
     if bias is not None:
         bias = _as_bias(bias, cd, cout)
-    if args[0] is None:  # an empty height or width: nothing to compute
+    if args[0] is None:
         return np.zeros(args[1], od)
     if epilogue is not None:
         pre, scale, shift, residual = epilogue
@@ -299,39 +299,34 @@ def bias_add(value, bias, data_format="NHWC"):
         raise ValueError(f"bias_add expects value with rank >= 2, got {x.ndim}")
     axis = 1 if fmt == "NCHW" else x.ndim - 1
     b = _as_bias(bias, cd, x.shape[axis])
-    if cd.kind in "iu":  # integer arithmetic wraps around, as TF's
+    if x.dtype.kind in "iu":  # integer wrap-around: NumPy's add (the C pass is f32/f64)
         shape = [1] * x.ndim
         shape[axis] = b.shape[0]
-        return np.add(x.astype(cd, copy=False), b.reshape(shape), order="C")
+        return np.add(x, b.reshape(shape), order="C")
     out = _eltwise(x.astype(cd, copy=False), axis, shift=b)
     return out.astype(od, copy=False)
 
 
 def _float_array(x, name):
     a = _as_array(x, name)
+    if a.dtype.kind in "iu":  # as tf.nn.relu: integers keep their dtype
+        return a
     cd, od = compute_dtype(a.dtype, name)
     return a.astype(od, copy=False) if a.dtype != od else a
 
 
 def relu(features):
-    """``max(features, 0)``; NaN stays NaN; integers keep their dtype, as ``tf.nn.relu``."""
-    x = _as_array(features, "features")
-    if x.dtype.kind in "iu":
-        return np.maximum(x, x.dtype.type(0), order="C")
-    x = _float_array(x, "features")
-    if x.dtype.itemsize == 2 or x.ndim == 0:
+    """``max(features, 0)``; NaN stays NaN."""
+    x = _float_array(features, "features")
+    if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
         return np.maximum(x, x.dtype.type(0), order="C")
     return _eltwise(x, x.ndim - 1, activation="relu")
 
 
 def relu6(features):
-    """``min(max(features, 0), 6)``; NaN stays NaN; integers keep their dtype."""
-    x = _as_array(features, "features")
-    if x.dtype.kind in "iu":
-        out = np.maximum(x, x.dtype.type(0), order="C")
-        return np.minimum(out, x.dtype.type(6), out=out)
-    x = _float_array(x, "features")
-    if x.dtype.itemsize == 2 or x.ndim == 0:
+    """``min(max(features, 0), 6)``; NaN stays NaN."""
+    x = _float_array(features, "features")
+    if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
         out = np.maximum(x, x.dtype.type(0), order="C")
         return np.minimum(out, x.dtype.type(6), out=out)
     return _eltwise(x, x.ndim - 1, activation="relu6")
@@ -451,8 +446,9 @@ def add_relu(x, y):
     Parameters
     ----------
     x, y : array_like
-        Real arrays; the result has their common float dtype (integer and bool
-        inputs compute as float32, float16 in float16 as NumPy).
+        Real arrays; the result has their common dtype (integers stay integers,
+        as TF's add and relu; bool computes as float32; float16 in float16 as
+        NumPy).
 
     Returns
     -------
@@ -467,7 +463,7 @@ def add_relu(x, y):
     a = _float_array(x, "x")
     b = _float_array(y, "y")
     dtype = np.result_type(a.dtype, b.dtype)
-    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0:
+    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0 or dtype.kind != "f":
         return relu(np.add(a, b, dtype=dtype))
     a = a.astype(dtype.newbyteorder("="), copy=False)
     b = b.astype(a.dtype, copy=False)
@@ -476,7 +472,7 @@ def add_relu(x, y):
 # --------------------------------------------------------------------------- softmax, dropout
 # (tf.nn.softmax and the TF2 tf.nn.dropout; the slim layers in core_layers.py build on them)
 
-__all__ += ["softmax", "dropout"]
+__all__ += ["dropout", "softmax"]
 
 
 def _axis(axis, ndim, name="axis"):
