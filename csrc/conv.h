@@ -22,6 +22,10 @@ struct pyconv_conv_params {
     size_t pad_top, pad_bottom, pad_left, pad_right;
     enum pyconv_activation activation;
     enum pyconv_dtype dtype;
+    /* grouped convolution (tf.nn.conv2d with in_c a multiple of the filters'):
+     * in_c / groups input and out_c / groups output channels per group, filters
+     * [kernel_h, kernel_w, in_c / groups, out_c]; 0 or 1: one group */
+    size_t groups;
 };
 
 /* Checks every size and computes the output's spatial size. Returns

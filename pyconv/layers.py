@@ -56,14 +56,17 @@ def _as_input(inputs):
         raise TypeError(f"inputs could not be converted to a numeric array: {exc}") from None
 
 
-def _variable_dtype(dtype, layer="conv2d"):
+def _variable_dtype(dtype, layer="this layer", integers_as_float32=False):
     """The dtype of a layer's variables for inputs of ``dtype``: floats keep theirs.
 
     Integer and bool inputs are a TypeError, as in TF-Slim (which cannot create
     initializers for them); ``pyconv.nn`` computes int32 convolutions.
+    ``integers_as_float32`` keeps the older rule (float32) for a layer that has it.
     """
     if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):  # any byte order
         return dtype.newbyteorder("=")
+    if dtype.kind in "biu" and integers_as_float32:
+        return _FLOAT32
     if dtype.kind in "biu":
         raise TypeError(f"inputs have dtype {dtype}; {layer} takes float16, float32 or float64 "
                         "inputs, as TF-Slim (which cannot create float variables for integer "
@@ -332,7 +335,8 @@ def convolution2d(inputs,
     when there is no normalizer.
 
     Variables have the inputs' dtype (float16/32/64; integer and bool inputs
-    give float32) and go to ``GLOBAL_VARIABLES`` and ``MODEL_VARIABLES``, and
+    are a TypeError, as in TF-Slim) and go to ``GLOBAL_VARIABLES`` and
+    ``MODEL_VARIABLES``, and
     to ``TRAINABLE_VARIABLES`` when ``trainable``.
 
     Parameters
@@ -411,7 +415,7 @@ def convolution2d(inputs,
     x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
     if x.ndim != 4:
         raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
-    dtype = _variable_dtype(x.dtype)
+    dtype = _variable_dtype(x.dtype, "conv2d")
     num_outputs = _check_num_outputs(num_outputs)
     _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
     nn_strides, strides = _square_or_pair(stride, "stride")

@@ -112,11 +112,20 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
     else:
         n, h, wd, c = x.shape
     kh, kw, cin, cout = w.shape
-    if cin != c:
+    # grouped convolution, as tf.nn.conv2d: input channels a multiple of the
+    # filters', c // cin groups, each with cout // groups outputs (in C)
+    grouped = cin != 0 and c > cin and c % cin == 0
+    if cin != c and not grouped:
         raise ValueError(
             f"filters expect {cin} input channels but the input has {c}: input shape "
-            f"{x.shape} ({fmt}), filters shape {w.shape} [kh, kw, in, out]"
+            f"{x.shape} ({fmt}), filters shape {w.shape} [kh, kw, in, out] (a grouped "
+            f"convolution needs input channels a multiple of {cin})"
         )
+    if grouped and cout % (c // cin):
+        raise ValueError(
+            f"a grouped convolution of {c} input channels with filters of {cin} input "
+            f"channels has {c // cin} groups, which must divide the {cout} output channels "
+            f"(filters shape {w.shape})")
     if cin == 0 or kh == 0 or kw == 0:
         raise ValueError(f"filters shape {w.shape} has a zero kernel size or input channel count")
     s = _spatial(strides, "strides", fmt)
@@ -437,8 +446,9 @@ def add_relu(x, y):
     Parameters
     ----------
     x, y : array_like
-        Real arrays; the result has their common float dtype (integer and bool
-        inputs compute as float32, float16 in float16 as NumPy).
+        Real arrays; the result has their common dtype (integers stay integers,
+        as TF's add and relu; bool computes as float32; float16 in float16 as
+        NumPy).
 
     Returns
     -------
@@ -453,7 +463,7 @@ def add_relu(x, y):
     a = _float_array(x, "x")
     b = _float_array(y, "y")
     dtype = np.result_type(a.dtype, b.dtype)
-    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0:
+    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0 or dtype.kind != "f":
         return relu(np.add(a, b, dtype=dtype))
     a = a.astype(dtype.newbyteorder("="), copy=False)
     b = b.astype(a.dtype, copy=False)
