@@ -108,6 +108,14 @@ def test_max_pool_nan_and_inf_rule(dtype):
             np.testing.assert_array_equal(out, -np.ones((1, 4, 4, c), dtype))
 
 
+def test_max_pool_float16_lowest_is_float16s():
+    """TF 2.21: a float16 window of only -inf/NaN gives -65504 (float16's lowest)."""
+    x = np.array([-np.inf, -np.inf, np.nan, 1, np.nan, 2, -1, -np.inf], np.float16)
+    out = nn.max_pool2d(x.reshape(1, 1, 8, 1), (1, 2), (1, 2))
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out.ravel(), np.array([-65504, 1, 2, -1], np.float16))
+
+
 def test_huge_window_over_a_small_input_costs_the_output():
     """issue 15 item 5: 47 s (200x200) and 228 s (300x300) in the NumPy path;
     now each output reads at most the 36 input pixels."""

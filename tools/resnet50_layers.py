@@ -141,14 +141,15 @@ def load_before(path):
     return importlib.import_module("pyconv_before")
 
 
-def median_ms(fn, repeat):
+def timings_ms(fn, repeat):
+    """(median, min) of `repeat` calls after a warm-up, in ms."""
     fn()  # warm-up: packs weights, fills the output cache
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+    return 1e3 * statistics.median(times), 1e3 * min(times)
 
 
 def conv_share(slim, forward, repeat):
@@ -199,9 +200,9 @@ def main():
         for threads in args.threads:
             sess = session(threads)
             ref = sess.run(logits_t, {images_t: x})
-            row = {"batch": batch, "threads": threads,
-                   "tf_slim_ms": median_ms(lambda: sess.run(logits_t, {images_t: x}),
-                                           args.repeat)}
+            row = {"batch": batch, "threads": threads}
+            row["tf_slim_ms"], row["tf_slim_min_ms"] = timings_ms(
+                lambda: sess.run(logits_t, {images_t: x}), args.repeat)
             for label, slim in impls:
                 slim.set_num_threads(threads)
                 store = slim.VariableStore()
@@ -215,7 +216,7 @@ def main():
                 err = float(np.abs(out - ref).max() / max(1.0, np.abs(ref).max()))
                 if err > 1e-4:
                     raise SystemExit(f"{label} differs from TF-Slim: {err:.3g}")
-                row[f"{label}_ms"] = median_ms(forward, args.repeat)
+                row[f"{label}_ms"], row[f"{label}_min_ms"] = timings_ms(forward, args.repeat)
                 row[f"{label}_conv_share"] = conv_share(slim, forward, args.repeat)
                 row[f"{label}_err"] = err
             sess.close()
@@ -224,18 +225,21 @@ def main():
 
     labels = [label for label, _ in impls]
     print()
-    head = f"{'batch':>5} {'thr':>3} {'TF-Slim ms':>10}"
+    head = f"{'batch':>5} {'thr':>3} {'TF-Slim ms':>15}"
     for label in labels:
-        head += f" {label + ' ms':>17} {'ratio':>6} {'conv %':>6}"
+        head += f" {label + ' ms':>17} {'ratio':>11} {'conv %':>6}"
     print(head)
     for r in rows:
-        line = f"{r['batch']:>5} {r['threads']:>3} {r['tf_slim_ms']:>10.1f}"
+        line = (f"{r['batch']:>5} {r['threads']:>3} "
+                f"{r['tf_slim_ms']:>7.1f} ({r['tf_slim_min_ms']:>5.1f})")
         for label in labels:
-            line += (f" {r[label + '_ms']:>17.1f} {r[label + '_ms'] / r['tf_slim_ms']:>6.2f}"
-                     f" {100 * r[label + '_conv_share']:>5.0f}%")
+            ms, mn = r[label + "_ms"], r[label + "_min_ms"]
+            line += (f" {ms:>9.1f} ({mn:>5.1f}) {ms / r['tf_slim_ms']:>5.2f} "
+                     f"({mn / r['tf_slim_min_ms']:>4.2f}) {100 * r[label + '_conv_share']:>5.0f}%")
         print(line)
-    print("ratio = pyconv / TF-Slim (below 1: pyconv faster); conv % = share of pyconv's "
-          "time inside convolution calls (with their fused epilogues)")
+    print("median (min) of the forwards; ratio = pyconv / TF-Slim, of medians (of minimums), "
+          "below 1: pyconv faster; conv % = share of pyconv's time inside convolution calls "
+          "(with their fused epilogues)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
