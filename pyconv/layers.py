@@ -337,7 +337,8 @@ def convolution2d(inputs,
         hw, cin = x.shape[2:4], x.shape[1]
     # Bad padding or an empty output raise here, before any variable exists:
     # a refused call leaves the store as it was.
-    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    (out_h, out_w), _ = resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df),
+                                rates)
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
         n = kh * kw * cin * num_outputs
         _memory.check(f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
@@ -358,8 +359,9 @@ def convolution2d(inputs,
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         terms = None
         if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
-            terms = _fold_batch_norm(x, weights._value, nn_strides, padding, df, nn_rates,
-                                     normalizer_params)
+            shape = ((x.shape[0], num_outputs, out_h, out_w) if df == "NCHW"
+                     else (x.shape[0], out_h, out_w, num_outputs))
+            terms = _fold_batch_norm(x.dtype, shape, df == "NCHW", normalizer_params)
         if terms is not None:
             fused = _fused_activation(activation_fn)
             outputs = _nn._conv2d(x, weights._value, nn_strides, padding, df, nn_rates, None,
@@ -381,18 +383,11 @@ def convolution2d(inputs,
 conv2d = convolution2d
 
 
-def _fold_batch_norm(x, w, strides, padding, data_format, rates, normalizer_params):
-    """batch_norm's folded (pre, scale, shift) for the output of this
-    convolution, or None when it declines (see _FoldRequest)."""
-    nchw = data_format == "NCHW"
-    n = x.shape[0]
-    hw = x.shape[2:4] if nchw else x.shape[1:3]
-    (oh, ow), _ = resolve(hw, w.shape[:2], pair(strides, "stride"),
-                          explicit_padding_from_tf(padding, data_format), pair(rates, "rate"))
-    cout = w.shape[3]
-    shape = (n, cout, oh, ow) if nchw else (n, oh, ow, cout)
+def _fold_batch_norm(dtype, shape, nchw, normalizer_params):
+    """batch_norm's folded (pre, scale, shift) for a convolution output of
+    this dtype and shape, or None when it declines (see _FoldRequest)."""
     # zero strides over 8 read-only zero bytes: no memory, and cheaper than broadcast_to
-    probe = np.ndarray(shape, x.dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
+    probe = np.ndarray(shape, dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
     req = _FoldRequest(probe, nchw)
     _fold.request = req
     try:
