@@ -11,6 +11,8 @@
 
 #include "buffers.h"
 #include "conv.h"
+#include "crc32c.h"
+#include "dwconv.h"
 #include "eltwise.h"
 #include "pool.h"
 #include "wcache.h"
@@ -329,6 +331,152 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------ depthwise */
+
+PyDoc_STRVAR(depthwise_conv2d_doc,
+             "depthwise_conv2d(input, filter, bias, pad_top, pad_bottom, pad_left, pad_right,\n"
+             "                 stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
+             "The raw depthwise operator: NHWC input [n, h, w, c], filter [kh, kw, c, m],\n"
+             "bias [c * m] or None, all of one dtype (float32 or float64); output channel\n"
+             "c * m + j uses filter[:, :, c, j]. Explicit pads; activation 0 none, 1 relu,\n"
+             "2 relu6. Use pyconv.nn.depthwise_conv2d instead: it handles padding names,\n"
+             "layouts and dtypes.");
+
+static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 12) {
+        PyErr_Format(PyExc_TypeError,
+                     "depthwise_conv2d() takes 12 positional arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyArray_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be a numpy.ndarray, got %s",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
+    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
+        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be float32 or float64, got %R",
+                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
+        return NULL;
+    }
+    struct pyconv_dwconv_params p;
+    memset(&p, 0, sizeof(p));
+    size_t act;
+    static const char *const int_names[] = {"pad_top",    "pad_bottom", "pad_left",
+                                            "pad_right",  "stride_h",   "stride_w",
+                                            "dilation_h", "dilation_w", "activation"};
+    size_t *const int_slots[] = {&p.pad_top,    &p.pad_bottom, &p.pad_left,
+                                 &p.pad_right,  &p.stride_h,   &p.stride_w,
+                                 &p.dilation_h, &p.dilation_w, &act};
+    for (int i = 0; i < 9; i++)
+        if (as_size(args[3 + i], int_names[i], i < 4 ? 0 : (i < 8 ? 1 : 0), int_slots[i]) < 0)
+            return NULL;
+    if (act > 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "depthwise_conv2d: activation must be 0 (none), 1 (relu) or 2 (relu6), "
+                     "got %zu", act);
+        return NULL;
+    }
+    p.activation = (enum pyconv_activation)act;
+    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
+
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
+    x = usable_array(args[0], typenum, 4, "input");
+    if (x == NULL)
+        goto fail;
+    w = usable_array(args[1], typenum, 4, "filter");
+    if (w == NULL)
+        goto fail;
+    if (args[2] != Py_None) {
+        b = usable_array(args[2], typenum, 1, "bias");
+        if (b == NULL)
+            goto fail;
+    }
+    const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
+    if (ws[2] != xs[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "depthwise_conv2d: the filter has %zd input channels but the input has %zd "
+                     "(input shape (%zd, %zd, %zd, %zd), filter shape (%zd, %zd, %zd, %zd))",
+                     (Py_ssize_t)ws[2], (Py_ssize_t)xs[3], (Py_ssize_t)xs[0], (Py_ssize_t)xs[1],
+                     (Py_ssize_t)xs[2], (Py_ssize_t)xs[3], (Py_ssize_t)ws[0], (Py_ssize_t)ws[1],
+                     (Py_ssize_t)ws[2], (Py_ssize_t)ws[3]);
+        goto fail;
+    }
+    size_t out_c;
+    if (__builtin_mul_overflow((size_t)ws[2], (size_t)ws[3], &out_c)) {
+        PyErr_SetString(PyExc_ValueError, "depthwise_conv2d: channels * multiplier overflows");
+        goto fail;
+    }
+    if (b != NULL && (size_t)PyArray_DIM(b, 0) != out_c) {
+        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: bias must have %zu elements (channels "
+                     "* multiplier), got %zd", out_c, (Py_ssize_t)PyArray_DIM(b, 0));
+        goto fail;
+    }
+    p.batch = (size_t)xs[0];
+    p.in_h = (size_t)xs[1];
+    p.in_w = (size_t)xs[2];
+    p.channels = (size_t)xs[3];
+    p.kernel_h = (size_t)ws[0];
+    p.kernel_w = (size_t)ws[1];
+    p.multiplier = (size_t)ws[3];
+
+    char err[PYCONV_ERRLEN];
+    size_t out_h, out_w;
+    if (pyconv_dwconv_output_shape(&p, &out_h, &out_w, err) != PYCONV_OK) {
+        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: %s", err);
+        goto fail;
+    }
+    npy_intp dims[4] = {(npy_intp)p.batch, (npy_intp)out_h, (npy_intp)out_w, (npy_intp)out_c};
+    out = new_output_array(4, dims, typenum);
+    if (out == NULL)
+        goto fail;
+    if (PyArray_SIZE(out) == 0)
+        goto done;
+
+    /* planning, packing and every row run without the GIL; our references keep the arrays */
+    struct pyconv_dwconv_op *op = NULL;
+    const struct pyconv_ukernels *kernels = active_kernels;
+    size_t threads = (size_t)num_threads;
+    struct interrupt_ctx ictx;
+    ictx.state = PyEval_SaveThread();
+    int rc = pyconv_dwconv_create(&p, kernels, PyArray_DATA(w),
+                                  b != NULL ? PyArray_DATA(b) : NULL, &op, err);
+    if (rc == PYCONV_OK) {
+        pyconv_dwconv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
+        rc = pyconv_dwconv_run(op, threads, check_signals, &ictx);
+        pyconv_dwconv_destroy(op);
+    }
+    PyEval_RestoreThread(ictx.state);
+    if (rc == PYCONV_ENOMEM) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (rc == PYCONV_EINVAL) {
+        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: %s", err);
+        goto fail;
+    }
+    if (rc == PYCONV_EINTR) {
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto fail;
+    }
+done:
+    Py_DECREF(x);
+    Py_DECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)out;
+fail:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- end depthwise */
+
 /* ---- The operators between convolutions: pooling and the elementwise
  * epilogue (pool.c, eltwise.c). Same rules as conv2d: validated again here,
  * never cast, computed without the GIL, Ctrl-C polled. */
@@ -551,6 +699,60 @@ end:
 }
 /* ---- end of the operators between convolutions */
 
+PyDoc_STRVAR(conv2d_workspace_doc,
+             "conv2d_workspace(batch, in_h, in_w, in_c, kernel_h, kernel_w, out_c,\n"
+             "                 pad_top, pad_bottom, pad_left, pad_right, stride_h, stride_w,\n"
+             "                 dilation_h, dilation_w, itemsize) -> (packed, block) or None\n\n"
+             "Bytes conv2d would allocate besides its output with the active kernels: the\n"
+             "packed filters (for the tile it would pick) and the block of the indirection\n"
+             "buffer. None if a size would overflow (conv2d then refuses the call).");
+
+static PyObject *py_conv2d_workspace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 16) {
+        PyErr_Format(PyExc_TypeError,
+                     "conv2d_workspace() takes 16 positional arguments (%zd given)", nargs);
+        return NULL;
+    }
+    static const char *const names[] = {
+        "batch",     "in_h",       "in_w",     "in_c",      "kernel_h",   "kernel_w",
+        "out_c",     "pad_top",    "pad_bottom", "pad_left", "pad_right", "stride_h",
+        "stride_w",  "dilation_h", "dilation_w", "itemsize"};
+    size_t v[16];
+    for (int i = 0; i < 16; i++)
+        if (as_size(args[i], names[i], 0, &v[i]) < 0)
+            return NULL;
+    if (v[15] != 4 && v[15] != 8) {
+        PyErr_Format(PyExc_ValueError, "conv2d_workspace: itemsize must be 4 or 8, got %zu",
+                     v[15]);
+        return NULL;
+    }
+    struct pyconv_conv_params p;
+    memset(&p, 0, sizeof(p));
+    p.batch = v[0];
+    p.in_h = v[1];
+    p.in_w = v[2];
+    p.in_c = v[3];
+    p.kernel_h = v[4];
+    p.kernel_w = v[5];
+    p.out_c = v[6];
+    p.pad_top = v[7];
+    p.pad_bottom = v[8];
+    p.pad_left = v[9];
+    p.pad_right = v[10];
+    p.stride_h = v[11];
+    p.stride_w = v[12];
+    p.dilation_h = v[13];
+    p.dilation_w = v[14];
+    p.dtype = v[15] == 8 ? PYCONV_F64 : PYCONV_F32;
+    char err[PYCONV_ERRLEN];
+    size_t packed, block;
+    if (pyconv_conv_workspace(&p, active_kernels, &packed, &block, err) != PYCONV_OK)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(nn)", (Py_ssize_t)packed, (Py_ssize_t)block);
+}
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -656,10 +858,15 @@ static PyObject *py_fma_peak_gflops(PyObject *self, PyObject *args, PyObject *kw
 static PyObject *set_cache_limit(PyObject *arg, const char *name, size_t (*set)(size_t))
 {
     Py_ssize_t n = PyLong_AsSsize_t(arg);
-    if (n == -1 && PyErr_Occurred())
-        return NULL;
+    if (n == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return NULL;
+        PyErr_Clear();
+        n = -1; /* out of range: reported below with the value */
+    }
     if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "%s: nbytes must be >= 0, got %zd", name, n);
+        PyErr_Format(PyExc_ValueError, "%s: nbytes must be between 0 and 2**63 - 1, got %R",
+                     name, arg);
         return NULL;
     }
     return PyLong_FromSize_t(set((size_t)n));
@@ -707,10 +914,69 @@ static PyObject *py_clear_weight_cache(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ---- checkpoints: CRC-32C of any buffer (pyconv.train verifies every block
+ * and tensor of a TF checkpoint with it) */
+void pyconv_crc32c_force_portable(int portable);
+
+PyDoc_STRVAR(crc32c_doc,
+             "crc32c(buffer, value=0) -> int\n\n"
+             "The CRC-32C (Castagnoli) of `buffer` (any contiguous buffer: bytes, memoryview,\n"
+             "a C-contiguous ndarray), continuing from the CRC `value` of the data before it.\n"
+             "Uses the CPU's SSE4.2 crc32 instruction when it has it, else a table; the GIL\n"
+             "is released for buffers of 64 KiB and more.");
+
+static PyObject *py_crc32c(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"buffer", "value", NULL};
+    Py_buffer view;
+    unsigned long long value = 0;
+    PyObject *value_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|O:crc32c", keywords, &view, &value_obj))
+        return NULL;
+    if (value_obj != NULL) {
+        value = PyLong_AsUnsignedLongLong(value_obj);
+        if (PyErr_Occurred() || value > 0xFFFFFFFFull) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "crc32c: value must be an int in [0, 2**32), got %R",
+                         value_obj);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    uint32_t crc;
+    if (view.len >= 65536) {
+        Py_BEGIN_ALLOW_THREADS
+        crc = pyconv_crc32c_extend((uint32_t)value, view.buf, (size_t)view.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        crc = pyconv_crc32c_extend((uint32_t)value, view.buf, (size_t)view.len);
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(crc);
+}
+
+static PyObject *py_crc32c_impl(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (arg != Py_None) {
+        int portable = PyObject_IsTrue(arg);
+        if (portable < 0)
+            return NULL;
+        pyconv_crc32c_force_portable(portable);
+    }
+    return PyUnicode_FromString(pyconv_crc32c_impl());
+}
+/* ---- end of checkpoints */
+
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
+    {"depthwise_conv2d", (PyCFunction)(void (*)(void))py_depthwise_conv2d, METH_FASTCALL,
+     depthwise_conv2d_doc},
     {"pool2d", (PyCFunction)(void (*)(void))py_pool2d, METH_FASTCALL, pool2d_doc},
     {"eltwise", (PyCFunction)(void (*)(void))py_eltwise, METH_FASTCALL, eltwise_doc},
+    {"conv2d_workspace", (PyCFunction)(void (*)(void))py_conv2d_workspace, METH_FASTCALL,
+     conv2d_workspace_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "The number of threads."},
     {"isa", py_isa, METH_NOARGS, "The instruction set of the active microkernels."},
@@ -732,6 +998,11 @@ static PyMethodDef methods[] = {
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,
      METH_VARARGS | METH_KEYWORDS, fma_peak_doc},
+    {"crc32c", (PyCFunction)(void (*)(void))py_crc32c, METH_VARARGS | METH_KEYWORDS,
+     crc32c_doc},
+    {"crc32c_impl", py_crc32c_impl, METH_O,
+     "crc32c_impl(portable) -> str: the CRC-32C code in use ('sse4.2' or 'slice-by-8');\n"
+     "True forces the portable table (for tests), False the CPU's best, None only asks."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -746,6 +1017,7 @@ PyMODINIT_FUNC PyInit__conv(void)
     if (PyType_Ready(&OutputBufferType) < 0)
         return NULL;
     active_kernels = pyconv_select_ukernels(NULL);
+    (void)pyconv_crc32c_impl(); /* builds the tables before any thread calls in */
     pyconv_buffer_hooks(trace_alloc, trace_free);
     return PyModule_Create(&module);
 }

@@ -24,6 +24,8 @@ import contextlib
 import functools
 import inspect
 
+from ._errors import AttributeValueError
+
 __all__ = [
     "add_arg_scope",
     "arg_scope",
@@ -118,6 +120,10 @@ def arg_scope(list_ops_or_scope, **kwargs):
                             "scope (i.e. dict)")
         current_scope = _ARGSTACK[-1].copy()
         for op in list_ops_or_scope:
+            if isinstance(op, str):  # TF-Slim fails with AttributeError on a name
+                raise AttributeValueError(
+                    f"arg_scope takes the ops themselves, not their names: got {op!r} "
+                    f"(e.g. arg_scope([slim.conv2d], ...))")
             if not has_arg_scope(op):
                 raise ValueError(f"{_name_op(op)} is not decorated with @add_arg_scope")
             key = arg_scope_func_key(op)

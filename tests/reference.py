@@ -128,3 +128,60 @@ def slim_test_image(n):
     """TF-Slim's resnet_utils test input: value = row + column, shape [1, n, n, 1]."""
     r = np.arange(n, dtype=np.float64)
     return (r[:, None] + r[None, :]).reshape(1, n, n, 1)
+
+
+def dense_reference(x, w, bias=None, activation=None):
+    """float64 ``x @ w`` over the last axis of ``x`` (any rank >= 2), one
+    input unit at a time, plus ``bias`` and 'relu'/'relu6'."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    out = np.zeros(x.shape[:-1] + (w.shape[1],))
+    for i in range(w.shape[0]):
+        out += x[..., i:i + 1] * w[i]
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)
+    if activation == "relu":
+        out = np.maximum(out, 0)
+    elif activation == "relu6":
+        out = np.clip(out, 0, 6)
+    return out
+
+
+def dense_error_scale(x, w):
+    """sum_i |x_i| |w_ij| per output element: the scale of a dot product's rounding."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    w = np.abs(np.asarray(w, dtype=np.float64))
+    return dense_reference(x, w)
+def depthwise_reference(x, w, strides=(1, 1), pads=((0, 0), (0, 0)), dilations=(1, 1),
+                        bias=None, activation=None):
+    """float64 depthwise convolution of NHWC ``x`` with ``w`` [kh, kw, c, m] over
+    explicit pads, as tf.nn.depthwise_conv2d: output channel ``c * m + j`` is
+    channel c of the input convolved with ``w[:, :, c, j]``.
+
+    One loop over kernel taps; each tap is a strided slice of the padded input
+    times that tap's [c, m] weights, broadcast (no dense [c, c*m] matrix).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    (pt, pb), (pl, pr) = pads
+    sh, sw = strides
+    dh, dw = dilations
+    kh, kw, c, m = w.shape
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    n, hp, wp, _ = xp.shape
+    oh = (hp - ((kh - 1) * dh + 1)) // sh + 1
+    ow = (wp - ((kw - 1) * dw + 1)) // sw + 1
+    out = np.zeros((n, oh, ow, c, m))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh,
+                       j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+            out += patch[..., None] * w[i, j]
+    out = out.reshape(n, oh, ow, c * m)
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)
+    if activation == "relu":
+        out = np.where(out < 0, 0.0, out)
+    elif activation == "relu6":
+        out = np.where(out < 0, 0.0, np.where(out > 6, 6.0, out))
+    return out

@@ -19,7 +19,8 @@ CC="${CC:-clang}"
 
 if [[ "${1:-}" == "threads" ]]; then
     "$CC" -std=c11 -g -O1 -fno-omit-frame-pointer -pthread -fsanitize=thread \
-        -I"$root/csrc" "$root/csrc/threads.c" "$here/stress_threads.c" -o "$out/stress_threads"
+        -I"$root/csrc" "$root/csrc/threads.c" "$root/csrc/atfork.c" "$root/csrc/wcache.c" \
+        "$root/csrc/buffers.c" "$here/stress_threads.c" -o "$out/stress_threads"
     TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
         exec "$out/stress_threads" "${2:-6}"
 fi
@@ -32,8 +33,8 @@ cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -pthread
         -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/ukernels")
 objs="$out/obj"
 rm -rf "$objs" && mkdir -p "$objs"
-for src in "$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/wcache.c "$root"/csrc/buffers.c \
-           "$root"/csrc/pool.c "$root"/csrc/eltwise.c "$root"/csrc/ukernels/*.c; do
+for src in "$root"/csrc/conv.c "$root"/csrc/atfork.c "$root"/csrc/threads.c "$root"/csrc/wcache.c \
+           "$root"/csrc/buffers.c "$root"/csrc/pool.c "$root"/csrc/eltwise.c "$root"/csrc/ukernels/*.c; do
     "$CC" "${cflags[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
 done
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
