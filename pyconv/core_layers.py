@@ -28,6 +28,7 @@ from .arg_scope import add_arg_scope
 from .initializers import ones_initializer, xavier_initializer, zeros_initializer
 from .layers import (
     _CHECKED_WEIGHT_ELEMENTS,
+    _adopt_variable_dtype,
     _as_input,
     _check_callable,
     _check_collections,
@@ -217,6 +218,7 @@ def fully_connected(inputs,
     frame = store._push_scope(scope, "fully_connected", reuse)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "weights", dtype, x)
         weights = _model_variable(store, sc, "weights", (cin, num_outputs), dtype,
                                   weights_initializer, weights_regularizer, trainable,
                                   variables_collections, "weights", "kernel")

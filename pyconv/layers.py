@@ -76,6 +76,29 @@ _CONV_DATA_FORMATS = {"NHWC": "NHWC", "NWC": "NHWC", "NDHWC": "NHWC",
                       "NCHW": "NCHW", "NCW": "NCHW", "NCDHW": "NCHW"}
 
 
+def _adopt_variable_dtype(store, scope, short_name, dtype, x):
+    """Variables that exist (created earlier, or loaded and pending) decide the
+    compute dtype: the input is cast to theirs, so float64 images
+    (``np.random.rand``, ``img / 255.0``) run a float32 checkpoint in
+    float32, and a model built from float64 input keeps its dtype for float32
+    input. Without such a variable the input's dtype decides (float64 input
+    then makes float64 variables)."""
+    var = store._vars.get(scope.name + "/" + short_name if scope.name else short_name)
+    if var is None:
+        return dtype, x
+    var_dtype = var._value.dtype.newbyteorder("=")  # a loaded value may be byte-swapped
+    if var_dtype == dtype or var_dtype.kind != "f" or var_dtype.itemsize not in (2, 4, 8):
+        return dtype, x
+    return var_dtype, x.astype(var_dtype)
+
+
+def _layer_name(scope, default_name):
+    """The full scope name a layer is about to get (for error messages)."""
+    inner = getattr(scope, "name", scope) or default_name
+    outer = get_default_store()._state().scope.name
+    return f"{outer}/{inner}" if outer and not hasattr(scope, "name") else inner
+
+
 def _conv_data_format(data_format):
     if data_format is None:
         return "NHWC"
@@ -414,8 +437,11 @@ def convolution2d(inputs,
         hw, cin = x.shape[2:4], x.shape[1]
     # Bad padding or an empty output raise here, before any variable exists:
     # a refused call leaves the store as it was.
-    (out_h, out_w), _ = resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df),
-                                rates)
+    try:
+        (out_h, out_w), _ = resolve(hw, (kh, kw), strides,
+                                    explicit_padding_from_tf(padding, df), rates)
+    except ValueError as exc:  # name the layer: in a whole net the shape alone is a riddle
+        raise ValueError(f"{_layer_name(scope, 'Conv')}: {exc}") from None
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
         n = kh * kw * cin * num_outputs
         _memory.check(f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
@@ -426,6 +452,7 @@ def convolution2d(inputs,
     frame.state.model_getter += 1  # slim's model-variable getter (kernel -> weights)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "weights", dtype, x)
         weights = _model_variable(store, sc, "weights", (kh, kw, cin, num_outputs), dtype,
                                   weights_initializer, weights_regularizer, trainable,
                                   variables_collections, "weights", "kernel")
@@ -724,6 +751,7 @@ def separable_convolution2d(inputs,
     frame = store._push_scope(scope, "SeparableConv2d", reuse)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "depthwise_weights", dtype, x)
         # slim's Keras layer names the losses after its own variables
         keras = num_outputs is not None
         depthwise = _model_variable(store, sc, "depthwise_weights", (kh, kw, cin, dm), dtype,
@@ -775,7 +803,10 @@ def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
     frame, sc = store._push_name_scope(scope, default_name)
     try:
         op = _nn.max_pool2d if kind == "max" else _nn.avg_pool2d
-        outputs = op(inputs, k, s, padding, df)
+        try:
+            outputs = op(inputs, k, s, padding, df)
+        except ValueError as exc:
+            raise ValueError(f"{sc}: {exc}") from None
         tf_op = "MaxPool" if kind == "max" else "AvgPool"
         return collect_named_outputs(outputs_collections, sc, outputs, f"{sc}/{tf_op}:0")
     finally:

@@ -601,9 +601,15 @@ class VariableStore:
 
     def clear_collection(self, key):
         with self._lock:
-            for item in self._collections.pop(key, []):
+            items = self._collections.pop(key, [])
+            if not items:
+                return
+            # one pass over the other collections (a net's end points are
+            # cleared after every call; a scan per item was quadratic)
+            kept = {id(x) for coll in self._collections.values() for x in coll}
+            for item in items:
                 entry = self._aliases.get(id(item))
-                if entry is not None and entry[0] is item and not self._in_any_collection(item):
+                if entry is not None and entry[0] is item and id(item) not in kept:
                     del self._aliases[id(item)]
 
     def _in_any_collection(self, item):
@@ -864,7 +870,11 @@ class VariableStore:
             keys.append(GraphKeys.TRAINABLE_VARIABLES)
         for key in dict.fromkeys(keys):
             self.get_collection_ref(key).append(var)
-        if regularizer is not None and regularizer(var._value) is not None:
+        # TF adds the loss unless the regularizer returns None; pyconv's own never
+        # do (a zero scale gives None instead of a function), so they are not
+        # evaluated here: on VGG's 100M-weight fc6 that took seconds at every build
+        if regularizer is not None and (getattr(regularizer, "_never_none", False)
+                                        or regularizer(var._value) is not None):
             reg_name = getattr(regularizer, "__name__", "regularizer")
             self.get_collection_ref(GraphKeys.REGULARIZATION_LOSSES).append(
                 RegularizationLoss(f"{loss_base}/Regularizer/{reg_name}", var, regularizer))

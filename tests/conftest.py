@@ -85,3 +85,14 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"live TF tier: seed {live.SEED} (repeat with PYCONV_TF_SEED={live.SEED}), "
             f"{live.GENERATED}")
+    nets = sys.modules.get("nets_replay")
+    for tier in ("replay", "live"):
+        found = sorted((net, e, cid) for (t, net), (e, cid) in
+                       (getattr(nets, "MAX_ERROR", None) or {}).items() if t == tier)
+        if found:
+            source = "TF net fixtures" if tier == "replay" else "live TensorFlow checkpoints"
+            terminalreporter.write_line(
+                f"largest error per net vs {source}, max|diff| / max(1, max|TF|) over output, "
+                f"sampled end points and moving statistics (tolerance {nets.TOLERANCE:g}):")
+            terminalreporter.write_line(
+                "  " + ", ".join(f"{net} {e:.1e}" for net, e, _ in found))

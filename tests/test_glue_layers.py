@@ -601,7 +601,7 @@ def test_bias_add_layer_variables_formats_and_nn_op(fresh_store):
 
 
 @pytest.mark.parametrize("fmt", ["NHWC", "NCHW"])
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, ">f8", np.int32])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, ">f8"])  # ints: refused (TF-Slim)
 def test_bias_add_fused_activation_equals_the_two_steps(fmt, dtype, fresh_store):
     x = (rand((2, 3, 4, 5), np.float64) * 4).astype(dtype)
     b = rand((3 if fmt == "NCHW" else 5,), np.float64, 1)

@@ -400,10 +400,16 @@ def test_float16_matches_reference_within_half_precision():
     assert (np.abs(out.astype(np.float64) - ref) <= 2e-3 * scale + 1e-3).all()
 
 
-def test_reuse_with_other_dtype_is_error_like_tf():
-    slim.conv2d(rand(1, 4, 4, 2), 3, 3, scope="c")
-    with pytest.raises(ValueError, match=r"c/weights.*float16.*float32"):
-        slim.conv2d(rand(1, 4, 4, 2, dtype=np.float16), 3, 3, scope="c", reuse=True)
+def test_reuse_with_other_dtype_computes_in_the_variables_dtype():
+    # TF raises; pyconv casts the input to the existing variables' dtype (README "Nets")
+    x = rand(1, 4, 4, 2, dtype=np.float16)
+    y32 = slim.conv2d(x.astype(np.float32), 3, 3, scope="c")
+    y16 = slim.conv2d(x, 3, 3, scope="c", reuse=True)
+    assert y16.dtype == np.float32
+    np.testing.assert_array_equal(y16, y32)
+    y64 = slim.conv2d(x.astype(np.float64), 3, 3, scope="c", reuse=True)
+    assert y64.dtype == np.float32
+    np.testing.assert_array_equal(y64, y32)
 
 
 # --------------------------------------------------------------------------- errors
