@@ -1087,6 +1087,7 @@ def batch_norm(inputs,
 
         bshape = [1] * x.ndim
         bshape[channel_axis] = channels
+        act = None  # relu/relu6 fused into the inference pass
         if is_training:
             outputs, mean, variance = _batch_norm_training(x, channel_axis, bshape, epsilon,
                                                            gamma, beta, out_dtype)
@@ -1120,9 +1121,11 @@ def batch_norm(inputs,
                 outputs = np.ascontiguousarray(y, dtype=out_dtype)
             else:
                 work = x.astype(var_dtype, copy=False)
-                outputs = _nn._eltwise(work, channel_axis, pre, mult, shift)
+                # relu/relu6 join the pass (same bits as a second pass over the output)
+                act = _fused_activation(activation_fn) if out_dtype == var_dtype else None
+                outputs = _nn._eltwise(work, channel_axis, pre, mult, shift, activation=act)
                 outputs = outputs.astype(out_dtype, copy=False)
-        if activation_fn is not None:
+        if activation_fn is not None and act is None:
             outputs = activation_fn(outputs)
         if outputs_collections:
             op = _tf_output_op(activation_fn, "FusedBatchNormV3" if is_fused else

@@ -430,3 +430,15 @@ def test_sigint_interrupts_a_long_pooling(kind):
         assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
         assert read_message(proc) == {"state": "ok"}
         assert proc.wait(60) == 0
+
+
+@pytest.mark.parametrize("act", [slim.relu, slim.relu6])
+def test_inference_batch_norm_fuses_its_relu(act):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 5, 4, 7)).astype(np.float32) * 4
+    with slim.VariableStore(seed=0) as store:
+        store.load({"bn/moving_mean": rng.standard_normal(7).astype(np.float32),
+                    "bn/moving_variance": rng.uniform(0.5, 2, 7).astype(np.float32)})
+        fused = slim.batch_norm(x, is_training=False, activation_fn=act, scope="bn")
+        plain = act(slim.batch_norm(x, is_training=False, scope="bn", reuse=True))
+    assert fused.tobytes() == plain.tobytes()
