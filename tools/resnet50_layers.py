@@ -23,6 +23,7 @@ Timings are medians on a shared machine: compare the ratios within a run.
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -79,6 +80,15 @@ def resnet_v1_50(slim, images, num_classes=1000):
                     net = slim.conv2d(net, num_classes, [1, 1], activation_fn=None,
                                       normalizer_fn=None, scope="logits")
     return net[:, 0, 0, :]
+
+
+def resnet_v1_50_nets(slim, images):
+    """The same net from pyconv.nets (when the package has it)."""
+    from_nets = importlib.import_module(slim.__name__ + ".nets.resnet_v1")
+    with slim.arg_scope(from_nets.resnet_arg_scope()):
+        logits, _ = from_nets.resnet_v1_50(images, 1000, is_training=False,
+                                           reuse=slim.AUTO_REUSE)
+    return logits
 
 
 def tf_model(batch, seed=0):
@@ -185,6 +195,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--before", help="directory of another pyconv build to time too")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--nets", action="store_true",
+                    help="build pyconv's net with pyconv.nets.resnet_v1 where the build has it")
     args = ap.parse_args()
 
     sys.path.insert(0, ROOT)
@@ -208,9 +220,13 @@ def main():
                 store = slim.VariableStore()
                 store.load(values)
 
-                def forward(slim=slim, store=store):
+                build = resnet_v1_50
+                if args.nets and importlib.util.find_spec(slim.__name__ + ".nets"):
+                    build = resnet_v1_50_nets
+
+                def forward(slim=slim, store=store, build=build):
                     with store:
-                        return resnet_v1_50(slim, x)
+                        return build(slim, x)
 
                 out = forward()
                 err = float(np.abs(out - ref).max() / max(1.0, np.abs(ref).max()))
