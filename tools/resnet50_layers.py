@@ -88,7 +88,7 @@ def resnet_v1_50_nets(slim, images):
     with slim.arg_scope(from_nets.resnet_arg_scope()):
         logits, _ = from_nets.resnet_v1_50(images, 1000, is_training=False,
                                            reuse=slim.AUTO_REUSE)
-    return logits
+    return logits[:, 0, 0, :]  # tf_slim's resnet_v1 has no spatial_squeeze
 
 
 def tf_model(batch, seed=0):
@@ -229,6 +229,7 @@ def main():
                         return build(slim, x)
 
                 out = forward()
+                assert out.shape == ref.shape, (out.shape, ref.shape)
                 err = float(np.abs(out - ref).max() / max(1.0, np.abs(ref).max()))
                 if err > 1e-4:
                     raise SystemExit(f"{label} differs from TF-Slim: {err:.3g}")
