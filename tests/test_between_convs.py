@@ -125,8 +125,9 @@ def test_huge_window_over_a_small_input_costs_the_output():
         assert out.shape == (1, 5 + k, 5 + k, 3)
         # windows containing the bottom-right pixel see the global max
         np.testing.assert_array_equal(out[0, 5:k, 5:k], np.broadcast_to(x[0, 5, 5], (k - 5, k - 5, 3)))
-        ref = pool_reference("max", x, (k, k), (1, 1), ((k - 1, k - 1), (k - 1, k - 1)))
-        np.testing.assert_array_equal(out, ref)
+        if k == 200:  # the reference loops over every window: once is enough
+            ref = pool_reference("max", x, (k, k), (1, 1), ((k - 1, k - 1), (k - 1, k - 1)))
+            np.testing.assert_array_equal(out, ref)
         avg = nn.avg_pool2d(x, (k, k), 1, "FULL")
         np.testing.assert_allclose(avg[0, 5:k, 5:k], np.broadcast_to(x[0].mean(axis=(0, 1)),
                                                                   (k - 5, k - 5, 3)), rtol=1e-6)
