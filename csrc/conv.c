@@ -440,6 +440,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
         op->minmax.f32[0] = (float)lo;
         op->minmax.f32[1] = (float)hi;
     }
+    op->ep_minmax = op->minmax;
     *op_out = op;
     return PYCONV_OK;
 }
@@ -544,8 +545,7 @@ void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epi
 {
     op->ep = *ep;
     op->has_ep = 1;
-    /* the clamp moves behind the epilogue's terms */
-    op->ep_minmax = op->minmax;
+    /* the clamp moves behind the epilogue's terms (ep_minmax, set by create) */
     if (op->p.dtype == PYCONV_F64) {
         op->minmax.f64[0] = -__builtin_inf();
         op->minmax.f64[1] = __builtin_inf();

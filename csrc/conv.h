@@ -73,7 +73,8 @@ void pyconv_conv_destroy(struct pyconv_conv_op *op);
  * convolution followed by pyconv_eltwise. acc includes the bias; the clamp
  * is the operator's activation (moved out of the microkernel). pre, scale,
  * shift (out_c elements) and residual (NHWC, the output's shape) may each
- * be NULL and must stay valid until the run ends. Call before the run. */
+ * be NULL and must stay valid until the run ends. Call before the run
+ * (again: the last description counts). */
 struct pyconv_epilogue {
     const void *pre, *scale, *shift, *residual;
 };

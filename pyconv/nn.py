@@ -368,6 +368,10 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     # over a 6 x 6 input reads at most 36 pixels per output).
     out = _conv.pool2d(x.astype(cd, copy=False), 0 if kind == "max" else 1, k[0], k[1],
                        s[0], s[1], pt, pb, pl, pr)
+    if kind == "max" and od != cd and od.kind == "f":
+        # float16 computes in float32: a window with nothing above float32's
+        # lowest gets float16's lowest, as TF (-65504, not the cast's -inf)
+        out[out == np.finfo(cd).min] = np.finfo(od).min
     if fmt == "NCHW":
         out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
     return out if od == cd else out.astype(od)
@@ -379,7 +383,7 @@ def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     As TF's CPU kernel, each window's maximum starts from the lowest finite
     value and NaN never wins: ``[nan, 1, -inf, 2]`` gives 2, a window of
     only -inf (or NaN) gives -3.4028235e38 in float32 (the lowest float64
-    in float64).
+    in float64, -65504 in float16).
 
     ``ksize`` and ``strides`` take an int, a pair or TF's 4-element form;
     ``padding`` is any of pyconv's paddings (pads must be smaller than the window).
