@@ -738,3 +738,40 @@ def test_depthwise_releases_the_gil_and_runs_from_many_threads():
     assert not errors and len(results) == 20
     for r in results:
         assert r.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sigint_interrupts_a_long_depthwise_convolution(threads):
+    """Ctrl-C is polled as in conv (test_interrupt.py): a depthwise call of
+    ~28 G multiply-adds (41x41 taps, multiplier 4: the expansion and the
+    generic kernel) stops within 3 s of SIGINT, and the pool works after."""
+    import signal
+    import time
+
+    from test_interrupt import BOUND, read_message, run_child
+
+    with run_child("""
+        pyconv.set_num_threads(int(sys.argv[1]))
+        x = np.ones((1, 256, 256, 64), np.float32)
+        w = np.full((41, 41, 64, 4), 1e-3, np.float32)
+        say(state="started")
+        try:
+            nn.depthwise_conv2d(x, w, 1, "SAME")
+        except KeyboardInterrupt:
+            say(state="interrupted")
+        else:
+            say(state="finished")
+        small = nn.depthwise_conv2d(x[:, :8, :8, :4], w[:3, :3, :4], 1, "VALID")
+        assert np.allclose(small, 9e-3, rtol=1e-5)
+        say(state="ok")
+    """, str(threads)) as proc:
+        assert read_message(proc) == {"state": "started"}
+        time.sleep(0.3)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        msg = read_message(proc)
+        elapsed = time.monotonic() - sent
+        assert msg["state"] == "interrupted", msg
+        assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
+        assert read_message(proc) == {"state": "ok"}
+        assert proc.wait(60) == 0
