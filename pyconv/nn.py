@@ -452,7 +452,9 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilation
     data_format : None, 'NHWC' or 'NCHW'
         None is 'NHWC'.
     dilations : None, int, (h, w) or a 4-element form
-        None is 1. Unlike TF, dilations and strides may both exceed 1.
+        None is 1. Dilations and strides may both exceed 1: pyconv computes
+        the strided dilated convolution (TF 2.21 warns and returns something
+        else).
     bias : array_like ``[in_channels * channel_multiplier]``, optional
         Added in the kernel (fused); pyconv's extension.
     activation : None, 'relu' or 'relu6'

@@ -775,3 +775,30 @@ def test_sigint_interrupts_a_long_depthwise_convolution(threads):
         assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
         assert read_message(proc) == {"state": "ok"}
         assert proc.wait(60) == 0
+
+
+def _depthwise_workload():
+    """Successful and raising depthwise calls (C errors after the arrays are copied too)."""
+    x = np.ones((2, 9, 9, 6), np.float32)
+    w = np.ones((3, 3, 6, 2), np.float32)
+    nn.depthwise_conv2d(x, w, 1, "SAME", bias=np.zeros(12, np.float32), activation="relu6")
+    nn.depthwise_conv2d(x, w[:2, :2], 2, "VALID")                      # generic kernel, dm 2
+    nn.separable_conv2d(x, w, np.ones((1, 1, 12, 4), np.float32), 1, "SAME")
+    slim.separable_conv2d(x, 4, 3, depth_multiplier=2, scope="sep", reuse=slim.AUTO_REUSE)
+    for call, exc in ((lambda: nn.depthwise_conv2d(x, w[:, :, :5], 1, "SAME"), ValueError),
+                      (lambda: _conv.depthwise_conv2d(x, w, np.zeros(3, np.float32), 0, 0, 0, 0,
+                                                      1, 1, 1, 1, 0), ValueError),
+                      (lambda: _conv.depthwise_conv2d(x, w, None, 2**62, 2**62, 0, 0, 1, 1, 1,
+                                                      1, 0), ValueError)):
+        try:
+            call()
+        except exc:
+            pass
+    return 7
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_depthwise_calls_keep_memory_flat():
+    from test_leaks import check_flat, measure
+
+    check_flat(*measure(7_000, _depthwise_workload, warmup_calls=700))
