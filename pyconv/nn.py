@@ -364,7 +364,7 @@ def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation, 
         raise ValueError(f"{fname} shape {w.shape} has a zero kernel size or input channel count")
     if h == 0 or wd == 0:
         raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
-    s = _spatial(1 if strides is None else strides, "strides", fmt)
+    s = _spatial(strides, "strides", fmt)
     d = _spatial(1 if dilations is None else dilations, "dilations", fmt)
     pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, wd), (kh, kw), s, pad, d)
@@ -398,7 +398,7 @@ def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, act
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
         fmt = check_data_format(data_format, allow_none=True)
         if type(strides) is not int:
-            strides = _spatial(1 if strides is None else strides, "strides", fmt)
+            strides = _spatial(strides, "strides", fmt)
         if type(dilations) is not int:
             dilations = _spatial(1 if dilations is None else dilations, "dilations", fmt)
         if type(padding) is not str:

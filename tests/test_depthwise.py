@@ -525,6 +525,8 @@ BAD = [
          ValueError, "VALID", "output size", "height"),
     case("strides-str", lambda: nn.depthwise_conv2d(x4(), f4(), "1", "SAME"), TypeError,
          "strides"),
+    case("strides-none", lambda: nn.depthwise_conv2d(x4(), f4(), None, "SAME"), TypeError,
+         "strides"),
     case("strides-zero", lambda: nn.depthwise_conv2d(x4(), f4(), 0, "SAME"), ValueError,
          "strides"),
     case("strides-float", lambda: nn.depthwise_conv2d(x4(), f4(), 1.5, "SAME"), TypeError,
