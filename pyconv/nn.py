@@ -395,6 +395,8 @@ def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, act
     """The depthwise step: (NHWC output in the compute dtype, output dtype, NCHW?)."""
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filter if type(filter) is np.ndarray else _as_array(filter, fname)
+    if dilations is None:
+        dilations = 1
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
         fmt = check_data_format(data_format, allow_none=True)
         if type(strides) is not int:
