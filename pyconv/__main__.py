@@ -1,4 +1,5 @@
-"""Commands: ``python -m pyconv demo`` and ``python -m pyconv explain N --kernel K --stride S``."""
+"""Commands: ``python -m pyconv demo``, ``python -m pyconv explain N --kernel K --stride S``
+and ``python -m pyconv inspect CKPT [--tensor NAME] [--all]``."""
 
 import argparse
 import sys
@@ -124,6 +125,65 @@ def explain(args):
     return 0
 
 
+# -- inspect: a TensorFlow checkpoint's tensors (like TF's inspect_checkpoint)
+
+def _human_bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def _print_value(name, value):
+    print(f"tensor_name:  {name}")
+    with np.printoptions(threshold=np.inf if _print_value.full else 1000):
+        print(np.asarray(value, dtype=object) if isinstance(value, bytes) else value)
+
+
+def inspect_checkpoint(args):
+    try:
+        reader = pyconv.train.load_checkpoint(args.checkpoint)
+        with reader:
+            shapes = reader.get_variable_to_shape_map()
+            dtypes = reader.get_variable_to_tf_dtype_name_map()
+            _print_value.full = args.all
+            if args.tensor is not None:
+                _print_value(args.tensor, reader.get_tensor(args.tensor))
+                return 0
+            if args.all:
+                for name in sorted(shapes):
+                    _print_value(name, reader.get_tensor(name))
+                return 0
+            np_dtypes = reader.get_variable_to_dtype_map()
+            itemsize = {"DT_STRING": 0, "DT_BFLOAT16": 2}
+            rows = []
+            total_elems = total_bytes = 0
+            for name in sorted(shapes):
+                shape = shapes[name]
+                n = int(np.prod(shape, dtype=object)) if shape else 1
+                dt = dtypes[name]
+                size = n * itemsize.get(dt, np_dtypes[name].itemsize)
+                total_elems += n
+                total_bytes += size
+                shown = {"DT_BFLOAT16": "bfloat16", "DT_STRING": "string"}.get(
+                    dt, np_dtypes[name].name if np_dtypes[name] != object else dt)
+                rows.append((name, shown, "[" + ",".join(map(str, shape)) + "]",
+                             f"{n:,}", _human_bytes(size) if dt != "DT_STRING" else "-"))
+            header = ("name", "dtype", "shape", "elements", "size")
+            widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
+            print(f"{args.checkpoint}: format {reader.format}, {len(rows)} tensors")
+            for row in [header] + rows:
+                print("  ".join(v.rjust(w) if i == 3 or i == 4 else v.ljust(w)
+                                for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+            print(f"total: {len(rows)} tensors, {total_elems:,} elements, "
+                  f"{_human_bytes(total_bytes)}")
+        return 0
+    except (OSError, KeyError) as exc:
+        print(f"error: {str(exc) if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m pyconv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +196,13 @@ def main(argv=None):
     p_exp.add_argument("--stride", type=int, default=1, metavar="S")
     p_exp.add_argument("--rate", type=int, default=1, metavar="R")
     p_exp.set_defaults(func=explain)
+    p_ins = sub.add_parser("inspect", help="list a TensorFlow checkpoint's tensors, or print "
+                                           "one (like TF's inspect_checkpoint)")
+    p_ins.add_argument("checkpoint", metavar="CKPT",
+                       help="a checkpoint prefix, directory, .index or V1 file")
+    p_ins.add_argument("--tensor", metavar="NAME", help="print this tensor's values")
+    p_ins.add_argument("--all", action="store_true", help="print every tensor's values")
+    p_ins.set_defaults(func=inspect_checkpoint)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

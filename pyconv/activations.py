@@ -13,7 +13,8 @@ import numpy as np
 
 from . import nn as _nn
 
-__all__ = ["elu", "leaky_relu", "relu", "relu6", "sigmoid", "softmax", "tanh"]
+# softmax is not exported: the top-level pyconv.softmax is slim's layer (core_layers.py)
+__all__ = ["elu", "leaky_relu", "relu", "relu6", "sigmoid", "tanh"]
 
 
 def _float(x, name="features"):
@@ -65,17 +66,14 @@ def tanh(x, name=None):
 
 
 def softmax(logits, axis=-1, name=None, scope=None):
-    """``exp(logits) / sum(exp(logits))`` along ``axis`` (default last), as
-    ``tf.nn.softmax``; also accepts slim's ``scope=`` (ignored).
+    """``exp(logits) / sum(exp(logits))`` along ``axis`` (default last):
+    :func:`pyconv.nn.softmax` with ``tf.nn.softmax``'s ``name`` and slim's
+    ``scope=`` accepted (and ignored). The top-level ``pyconv.softmax`` is
+    slim's layer (:func:`pyconv.core_layers.softmax`, last axis, rank >= 2).
 
     Examples
     --------
     >>> softmax(np.log(np.array([[1.0, 3.0]])))
     array([[0.25, 0.75]])
     """
-    a, out = _float(logits, "logits")
-    if a.ndim == 0:
-        raise ValueError("softmax expects logits with rank >= 1, got a scalar")
-    shifted = a - a.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return (e / e.sum(axis=axis, keepdims=True)).astype(out, copy=False)
+    return _nn.softmax(logits, axis)

@@ -236,17 +236,26 @@ def conv_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
     return pads if as_pair else pads[0]
 
 
+def _window_inside(start, k, r, n):
+    """Taps ``start + i * r`` (``0 <= i < k``) inside ``[0, n)``: ``(first, last,
+    count)``, or ``None`` if none is. Constant time for any size."""
+    lo = max(0, -(start // r))           # first i with start + i * r >= 0
+    hi = min(k - 1, (n - 1 - start) // r)  # last i with start + i * r <= n - 1
+    if lo > hi:
+        return None
+    return start + lo * r, start + hi * r, hi - lo + 1
+
+
 def _explain_dim(n, k, s, pad, r):
     out, before, after = _dim(n, k, s, pad, r)
     k_eff = effective_kernel(k, r)
 
     def window(o):
-        start = o * s - before
-        taps = [start + i * r for i in range(k)]
-        inside = [t for t in taps if 0 <= t < n]
-        padded = len(taps) - len(inside)
-        seen = f"input {inside[0]}..{inside[-1]}" if inside else "only padding"
-        step = f" every {r}" if r > 1 and len(inside) > 1 else ""
+        inside = _window_inside(o * s - before, k, r, n)
+        count = inside[2] if inside else 0
+        padded = k - count
+        seen = f"input {inside[0]}..{inside[1]}" if inside else "only padding"
+        step = f" every {r}" if r > 1 and count > 1 else ""
         extra = f" (+{padded} padding tap{'s' if padded != 1 else ''})" if padded else ""
         return f"{seen}{step}{extra}"
 

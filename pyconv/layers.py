@@ -9,6 +9,7 @@ returns a new ndarray. Variables live in the default
 """
 
 import numbers
+import threading
 
 import numpy as np
 
@@ -141,6 +142,62 @@ def _fused_activation(activation_fn):
     if activation_fn is relu6 or activation_fn is _nn.relu6:
         return "relu6"
     return None
+
+
+# ---- Fusion at inference (DESIGN.md: epilogues are the fusion point).
+# conv2d with normalizer_fn=batch_norm asks batch_norm, through a request
+# seen only by the call it makes, for its folded terms instead of a pass over
+# the output: batch_norm runs as usual on a zero-strided stand-in of the
+# convolution's output (same shape and dtype, no memory), so its variables
+# are created or reused with their usual names, collections and initial
+# values, then hands back (pre, scale, shift) and computes nothing. It
+# declines, before touching the store, whenever the fused result could
+# differ from the separate passes (training, its own activation_fn or
+# outputs_collections, other dtypes or channel axis); conv2d then takes the
+# unfused path.
+
+class _FoldRequest:
+    __slots__ = ("probe", "nchw", "terms", "declined")
+
+    def __init__(self, probe, nchw):
+        self.probe, self.nchw, self.terms, self.declined = probe, nchw, None, False
+
+
+_fold = threading.local()
+_ZERO_BYTES = bytes(8)
+
+
+def _take_fold_request(inputs):
+    """The pending request if it is meant for this call (then consumed)."""
+    req = getattr(_fold, "request", None)
+    if req is None or req.probe is not inputs:
+        return None
+    _fold.request = None
+    return req
+
+
+def _bn_inference_terms(is_fused, gamma, beta, mean, variance, epsilon, dtype):
+    """(pre, scale, shift) of ``y = ((x + pre) * scale + shift)`` in ``dtype``,
+    with TF's arithmetic for inference batch norm:
+
+    - fused kernel (FusedBatchNormV3 on CPU, float32 statistics):
+      ``(x - mean) * (rsqrt(variance + epsilon) * gamma) + beta``;
+    - otherwise ``nn.batch_normalization``: ``inv = rsqrt(variance + epsilon)
+      * gamma``, ``x * inv + (beta - mean * inv)``.
+    Each intermediate is rounded to the statistics' dtype as TF does.
+    """
+    t = dtype.type
+    var = variance._value.astype(dtype, copy=False)
+    inv = t(1) / np.sqrt(var + t(epsilon))
+    if gamma is not None:
+        inv = inv * gamma._value.astype(dtype, copy=False)
+    m = mean._value.astype(dtype, copy=False)
+    if is_fused:
+        shift = (beta._value.astype(dtype, copy=False) if beta is not None
+                 else np.zeros_like(inv))
+        return np.ascontiguousarray(-m), np.ascontiguousarray(inv), np.ascontiguousarray(shift)
+    shift = beta._value.astype(dtype, copy=False) - m * inv if beta is not None else -m * inv
+    return None, np.ascontiguousarray(inv), np.ascontiguousarray(shift)
 
 
 @add_arg_scope
@@ -301,9 +358,18 @@ def convolution2d(inputs,
                                    biases_initializer, biases_regularizer, trainable,
                                    variables_collections, "biases", "bias")._value
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
-        outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
-                             activation=fused)
-        if normalizer_fn is not None:
+        terms = None
+        if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
+            terms = _fold_batch_norm(x, weights._value, nn_strides, padding, df, nn_rates,
+                                     normalizer_params)
+        if terms is not None:
+            fused = _fused_activation(activation_fn)
+            outputs = _nn._conv2d(x, weights._value, nn_strides, padding, df, nn_rates, None,
+                                  fused, epilogue=terms + (None,))
+        else:
+            outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
+                                 activation=fused)
+        if normalizer_fn is not None and terms is None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))
         if activation_fn is not None and fused is None:
             outputs = activation_fn(outputs)
@@ -315,6 +381,27 @@ def convolution2d(inputs,
 
 
 conv2d = convolution2d
+
+
+def _fold_batch_norm(x, w, strides, padding, data_format, rates, normalizer_params):
+    """batch_norm's folded (pre, scale, shift) for the output of this
+    convolution, or None when it declines (see _FoldRequest)."""
+    nchw = data_format == "NCHW"
+    n = x.shape[0]
+    hw = x.shape[2:4] if nchw else x.shape[1:3]
+    (oh, ow), _ = resolve(hw, w.shape[:2], pair(strides, "stride"),
+                          explicit_padding_from_tf(padding, data_format), pair(rates, "rate"))
+    cout = w.shape[3]
+    shape = (n, cout, oh, ow) if nchw else (n, oh, ow, cout)
+    # zero strides over 8 read-only zero bytes: no memory, and cheaper than broadcast_to
+    probe = np.ndarray(shape, x.dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
+    req = _FoldRequest(probe, nchw)
+    _fold.request = req
+    try:
+        batch_norm(probe, **(normalizer_params or {}))
+    finally:
+        _fold.request = None
+    return req.terms
 
 
 @add_arg_scope
@@ -819,6 +906,11 @@ def batch_norm(inputs,
     regs = param_regularizers or {}
     shape = (channels,)
 
+    fold = _take_fold_request(inputs)
+    if fold is not None and (is_training or activation_fn is not None or outputs_collections
+                             or nchw != fold.nchw or var_dtype != x.dtype):
+        fold.declined = True
+        return None  # nothing touched: conv2d runs the separate passes instead
     store = get_default_store()
     frame = store._push_scope(scope, "BatchNorm", reuse)
     try:
@@ -864,16 +956,20 @@ def batch_norm(inputs,
                 old = var._value.astype(np.float64)
                 var.assign(old - (old - batch_value) * keep)
         else:
-            work = _FLOAT64 if x.dtype.kind == "f" and x.dtype.itemsize == 8 else _FLOAT32
-            multiplier = (1.0 / np.sqrt(moving_variance._value.astype(np.float64) + epsilon))
-            if gamma is not None:
-                multiplier = multiplier * gamma._value
-            y = np.array(x, dtype=work, order="C")  # a new C-contiguous array, changed in place
-            y -= moving_mean._value.astype(work).reshape(bshape)
-            y *= multiplier.astype(work).reshape(bshape)
-            if beta is not None:
-                y += beta._value.astype(work).reshape(bshape)
-            outputs = y.astype(out_dtype, copy=False)
+            # TF's arithmetic in the statistics' dtype (float32 for float16 and
+            # integer inputs on the fused and Keras paths); one C pass
+            pre, mult, shift = _bn_inference_terms(is_fused, gamma, beta, moving_mean,
+                                                   moving_variance, epsilon, var_dtype)
+            if fold is not None:
+                fold.terms = (pre, mult, shift)
+                return inputs
+            if var_dtype == _FLOAT16:  # slim's legacy ops on float16 variables: float16 math
+                y = x.astype(_FLOAT16) * mult.reshape(bshape) + shift.reshape(bshape)
+                outputs = np.ascontiguousarray(y, dtype=out_dtype)
+            else:
+                work = x.astype(var_dtype, copy=False)
+                outputs = _nn._eltwise(work, channel_axis, pre, mult, shift)
+                outputs = outputs.astype(out_dtype, copy=False)
         if activation_fn is not None:
             outputs = activation_fn(outputs)
         if outputs_collections:

@@ -4,6 +4,7 @@ Argument checking happens here; arithmetic happens in the C operator
 (``pyconv._conv``), which only ever sees NHWC arrays and explicit pads.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -12,7 +13,7 @@ from . import _conv, _memory
 from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
 
 __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d",
-           "depthwise_conv2d", "separable_conv2d"]
+           "depthwise_conv2d", "separable_conv2d", "add_relu"]
 
 _ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
 _INDEX_MAX = np.iinfo(np.intp).max
@@ -132,15 +133,22 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
             )
     es, pixels, taps = cd.itemsize, oh * ow, kh * kw
     out = n * pixels * cout
+    # the operator's own figures for the tile it will pick (packed filters:
+    # out_c rounded up to the tile width, not out_c + 64); nothing is
+    # allocated for an empty output. None: a size overflows in C, and the
+    # bound below makes the MemoryError say how much
+    ws = (_conv.conv2d_workspace(n, h, wd, c, kh, kw, cout, pt, pb, pl, pr, s[0], s[1],
+                                 d[0], d[1], es) if out else (0, 0))
+    if ws is None:
+        ws = (-(-cout // 32) * 32 * (taps * cin + 1) * es, (pixels + 16) * taps * 8)
     _memory.check(
         f"conv2d of input shape {x.shape} ({fmt}) with filters shape {w.shape} "
         f"(output shape {(n, cout, oh, ow) if fmt == 'NCHW' else (n, oh, ow, cout)})",
         {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
          "input copy": n * h * wd * c * es,
-         # nothing below is allocated for an empty output
-         "indirection buffer": (pixels + 64) * taps * 8 if out else 0,
-         "packed filters": (kh * kw * cin * cout + (cout + 64) * (taps * cin + 1)) * es
-         if out else 0})
+         "indirection buffer": ws[1],
+         # and a converted copy of the filters, if one is needed
+         "packed filters": ws[0] + (kh * kw * cin * cout * es if out else 0)})
     args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
     return cd, od, fmt == "NCHW", cout, args
 
@@ -186,6 +194,17 @@ def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilati
     >>> conv2d(x, np.ones((3, 3, 1, 1), np.float32), strides=2).shape
     (1, 2, 2, 1)
     """
+    return _conv2d(input, filters, strides, padding, data_format, dilations, bias, activation)
+
+
+def _conv2d(input, filters, strides, padding, data_format, dilations, bias, activation,
+            epilogue=None):
+    """:func:`conv2d`, optionally with the fused epilogue ``epilogue = (pre,
+    scale, shift, residual)`` (each None or an array of the compute dtype;
+    the three vectors ``[out_channels]``, ``residual`` the output's shape in
+    ``data_format``): every output tile becomes ``activation(((conv + bias +
+    pre) * scale + shift) + residual)`` before it is stored, bit for bit what
+    :func:`_eltwise` on the plain convolution gives."""
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
     # Normalise what could compare equal across types (2.0 == 2, True == 1)
@@ -217,6 +236,11 @@ def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilati
         w = w.astype(cd)
     if bias is not None:
         bias = _as_bias(bias, cd, cout)
+    if epilogue is not None:
+        pre, scale, shift, residual = epilogue
+        if residual is not None and nchw:
+            residual = np.ascontiguousarray(residual.transpose(0, 2, 3, 1))
+        args = args + (pre, scale, shift, residual)
     if nchw:
         out = _conv.conv2d(x.transpose(0, 2, 3, 1), w, bias, *args)
         out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
@@ -246,9 +270,7 @@ def bias_add(value, bias, data_format="NHWC"):
         raise ValueError(f"bias_add expects value with rank >= 2, got {x.ndim}")
     axis = 1 if fmt == "NCHW" else x.ndim - 1
     b = _as_bias(bias, cd, x.shape[axis])
-    shape = [1] * x.ndim
-    shape[axis] = b.shape[0]
-    out = np.add(x.astype(cd, copy=False), b.reshape(shape), order="C")
+    out = _eltwise(x.astype(cd, copy=False), axis, shift=b)
     return out.astype(od, copy=False)
 
 
@@ -261,14 +283,18 @@ def _float_array(x, name):
 def relu(features):
     """``max(features, 0)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    return np.maximum(x, x.dtype.type(0), order="C")
+    if x.dtype.itemsize == 2 or x.ndim == 0:
+        return np.maximum(x, x.dtype.type(0), order="C")
+    return _eltwise(x, x.ndim - 1, activation="relu")
 
 
 def relu6(features):
     """``min(max(features, 0), 6)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    out = np.maximum(x, x.dtype.type(0), order="C")
-    return np.minimum(out, x.dtype.type(6), out=out)
+    if x.dtype.itemsize == 2 or x.ndim == 0:
+        out = np.maximum(x, x.dtype.type(0), order="C")
+        return np.minimum(out, x.dtype.type(6), out=out)
+    return _eltwise(x, x.ndim - 1, activation="relu6")
 
 
 def _pool(kind, input, ksize, strides, padding, data_format):
@@ -290,33 +316,34 @@ def _pool(kind, input, ksize, strides, padding, data_format):
             f"padding {padding!r} gives pooling windows that lie entirely in the padding: "
             f"every pad must be smaller than the window ({k[0]} x {k[1]})"
         )
-    es, padded = cd.itemsize, (h + pt + pb) * (w + pl + pr)
+    for name, values in (("ksize", k), ("strides", s), ("padding", (pt, pb, pl, pr))):
+        if max(values) > _INDEX_MAX:
+            raise ValueError(f"{name}: {values} (from padding={padding!r}) exceeds the largest "
+                             f"array index {_INDEX_MAX}")
+    es = cd.itemsize
     _memory.check(
         f"{kind}_pool2d of input shape {x.shape} (NHWC) with ksize {k}, strides {s} and "
         f"padding {padding!r} (output {oh} x {ow})",
-        {"padded input": n * c * padded * es, "input copy": n * h * w * c * es,
-         "output": 3 * n * oh * ow * c * es,
-         "window counts": (padded + oh * ow) * es if kind == "avg" else 0})
-    x = x.astype(cd, copy=False)
-    fill = -np.inf if kind == "max" else 0.0
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
-    win = np.lib.stride_tricks.sliding_window_view(xp, k, axis=(1, 2))
-    win = win[:, : (oh - 1) * s[0] + 1 : s[0], : (ow - 1) * s[1] + 1 : s[1]]
-    if kind == "max":
-        out = win.max(axis=(-2, -1))
-    else:
-        total = win.sum(axis=(-2, -1))
-        ones = np.pad(np.ones((h, w), cd), ((pt, pb), (pl, pr)))
-        cw = np.lib.stride_tricks.sliding_window_view(ones, k)
-        count = cw[: (oh - 1) * s[0] + 1 : s[0], : (ow - 1) * s[1] + 1 : s[1]].sum(axis=(-2, -1))
-        out = total / count[None, :, :, None]
+        {"input copy": n * h * w * c * es,
+         "output": n * oh * ow * c * (es * (2 if fmt == "NCHW" else 1)
+                                      + (od.itemsize if od != cd else 0))})
+    # The C operator walks the in-bounds part of each window: the work is the
+    # output times that part, whatever the padding (a 200 x 200 FULL window
+    # over a 6 x 6 input reads at most 36 pixels per output).
+    out = _conv.pool2d(x.astype(cd, copy=False), 0 if kind == "max" else 1, k[0], k[1],
+                       s[0], s[1], pt, pb, pl, pr)
     if fmt == "NCHW":
-        out = out.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(out, dtype=od)
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out if od == cd else out.astype(od)
 
 
 def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     """Max pooling, as ``tf.nn.max_pool2d`` (padding never wins the max).
+
+    As TF's CPU kernel, each window's maximum starts from the lowest finite
+    value and NaN never wins: ``[nan, 1, -inf, 2]`` gives 2, a window of
+    only -inf (or NaN) gives -3.4028235e38 in float32 (the lowest float64
+    in float64).
 
     ``ksize`` and ``strides`` take an int, a pair or TF's 4-element form;
     ``padding`` is any of pyconv's paddings (pads must be smaller than the window).
@@ -330,6 +357,233 @@ def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     return _pool("avg", input, ksize, strides, padding, data_format)
 
 
+# ---- The elementwise epilogue operator (csrc/eltwise.c): batch norm at
+# inference, bias, residual add and ReLU/ReLU6 as one threaded pass.
+
+def _eltwise(x, axis, pre=None, scale=None, shift=None, residual=None, activation=None):
+    """``activation(((x + pre) * scale + shift) + residual)`` with per-channel
+    ``pre``, ``scale``, ``shift`` along ``axis`` (each None to skip; same
+    dtype as ``x``, float32 or float64) and ``residual`` of ``x``'s shape.
+
+    The C operator sees ``x`` as ``[outer, channels, inner]``: channels-last
+    arrays as rows of channels, channels-first ones as runs of one channel.
+    Returns a new C-contiguous array of ``x``'s shape.
+    """
+    shape = x.shape
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+    view = (outer, shape[axis], inner)
+    if residual is not None:
+        residual = residual.reshape(view) if residual.flags.c_contiguous else \
+            np.ascontiguousarray(residual).reshape(view)
+    x3 = x.reshape(view) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(view)
+    out = _conv.eltwise(x3, pre, scale, shift, residual, _ACTIVATIONS[activation])
+    return out.reshape(shape)
+
+
+def add_relu(x, y):
+    """``relu(x + y)`` in one pass: ResNet's ``relu(shortcut + residual)``.
+
+    Same numbers as ``relu(x + y)`` (one rounding for the sum, NaN stays
+    NaN), computed in C on all threads without the intermediate sum array.
+    Arrays of different shapes broadcast as in NumPy (then in two passes).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Real arrays; the result has their common float dtype (integer and bool
+        inputs compute as float32, float16 in float16 as NumPy).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new C-contiguous array.
+
+    Examples
+    --------
+    >>> add_relu(np.array([1.0, -3.0]), np.array([0.5, 1.0]))
+    array([1.5, 0. ])
+    """
+    a = _float_array(x, "x")
+    b = _float_array(y, "y")
+    dtype = np.result_type(a.dtype, b.dtype)
+    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0:
+        return relu(np.add(a, b, dtype=dtype))
+    a = a.astype(dtype.newbyteorder("="), copy=False)
+    b = b.astype(a.dtype, copy=False)
+    return _eltwise(a, a.ndim - 1, residual=b, activation="relu")
+
+# --------------------------------------------------------------------------- softmax, dropout
+# (tf.nn.softmax and the TF2 tf.nn.dropout; the slim layers in core_layers.py build on them)
+
+__all__ += ["softmax", "dropout"]
+
+
+def _axis(axis, ndim, name="axis"):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {axis!r}")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}={axis} is out of range for a tensor of rank {ndim}: it must be "
+                         f"in [{-ndim}, {ndim})")
+    return axis % ndim
+
+
+def softmax(logits, axis=None):
+    """``exp(logits) / sum(exp(logits))`` along ``axis``, as ``tf.nn.softmax``.
+
+    Computed as TF's CPU kernel: the maximum along ``axis`` is subtracted
+    first (no overflow for large logits), then ``exp(shifted) * (1 / sum)``.
+    float16 is computed in float32 and returned as float16; integer and bool
+    logits are computed as float32 (pyconv's rule; ``tf.nn.softmax`` refuses them).
+
+    Parameters
+    ----------
+    logits : array_like, rank >= 1
+    axis : int, optional
+        Default None: the last axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new C-contiguous array with the shape of ``logits``.
+
+    Raises
+    ------
+    ValueError
+        A scalar ``logits``; ``axis`` out of range.
+    TypeError
+        ``axis`` not an int; a dtype pyconv does not compute.
+
+    Examples
+    --------
+    >>> softmax(np.log(np.array([[1.0, 3.0]])))
+    array([[0.25, 0.75]])
+    """
+    x = _as_array(logits, "logits")
+    cd, od = compute_dtype(x.dtype, "logits")
+    if x.ndim == 0:
+        raise ValueError("softmax expects logits with rank >= 1, got a scalar (shape ())")
+    ax = x.ndim - 1 if axis is None else _axis(axis, x.ndim)
+    _memory.check(f"softmax of logits of shape {x.shape}",
+                  {"working copies": 2 * x.size * cd.itemsize})
+    if x.size == 0:
+        return np.zeros(x.shape, od)
+    a = np.array(x, dtype=cd, order="C")  # the working copy, changed in place
+    a -= a.max(axis=ax, keepdims=True)
+    np.exp(a, out=a)
+    total = a.sum(axis=ax, keepdims=True)
+    a *= np.reciprocal(total, out=total)
+    return a if od == cd else a.astype(od)
+
+
+def _noise_shape(noise_shape, shape):
+    """TF's ``_get_noise_shape``: None entries take x's size (same rank only);
+    the mask must broadcast to exactly ``shape``."""
+    if noise_shape is None:
+        return shape
+    if isinstance(noise_shape, np.ndarray) and noise_shape.ndim == 1:
+        noise_shape = noise_shape.tolist()
+    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__len__"):
+        raise TypeError(f"noise_shape must be None or a 1-D list of ints, got {noise_shape!r}")
+    dims = list(noise_shape)
+    if len(dims) == len(shape):
+        dims = [s if d is None else d for d, s in zip(dims, shape)]
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"noise_shape must be None or a 1-D list of ints, got {noise_shape!r}")
+    dims = tuple(int(d) for d in dims)
+    try:
+        ok = len(dims) <= len(shape) and min(dims, default=0) >= 0 and \
+            np.broadcast_shapes(dims, shape) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"noise_shape {list(noise_shape)} does not broadcast to the input's "
+                         f"shape {tuple(shape)}: each entry must be 1 or the input's size, "
+                         "counted from the last axis")
+    return dims
+
+
+def _generator(seed):
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return np.random.default_rng(int(seed))
+
+
+def _dropout(x, rate, noise_shape, seed, what):
+    """x * 1/(1 - rate) where a uniform [0, 1) draw >= rate, else 0 (TF's rule)."""
+    cd, od = compute_dtype(x.dtype, "x")
+    rng = _generator(seed)
+    if rate == 0:  # TF's fast path: before noise_shape is looked at
+        return x if x.dtype == od else x.astype(od)
+    dims = _noise_shape(noise_shape, x.shape)
+    n_noise = math.prod(dims)
+    _memory.check(f"{what} of an input of shape {x.shape} with noise_shape {list(dims)}",
+                  {"output": x.size * cd.itemsize * 2, "random draw": n_noise * 9})
+    # TF: scale = 1 / (1 - rate) in Python floats, then cast to x's dtype;
+    # the uniform draw in x's dtype is compared with rate in x's dtype.
+    scale = cd.type(od.type(1.0 / (1.0 - rate)))  # float16 inputs: a float16 scale, as TF
+    keep = rng.random(dims, dtype=np.float64 if cd.itemsize == 8 else np.float32) \
+        >= cd.type(rate)
+    out = np.multiply(x, scale, dtype=cd)
+    np.copyto(out, cd.type(0), where=~keep)  # TF's where(): a dropped NaN or Inf is 0 too
+    return out if od == cd else out.astype(od)
+
+
+def dropout(x, rate, noise_shape=None, seed=None):
+    """Sets elements to 0 with probability ``rate`` and scales the rest by
+    ``1 / (1 - rate)``, as TF2's ``tf.nn.dropout``.
+
+    The mask is drawn with NumPy's ``Generator`` (PCG64), so it cannot equal
+    TF's (Philox) bit for bit: the distribution, the scaling and the
+    ``noise_shape`` broadcasting are TF's. An element is kept where a
+    uniform ``[0, 1)`` draw is ``>= rate``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16/32/64 keep their dtype; integer and bool inputs are computed
+        as float32 (``tf.nn.dropout`` refuses them).
+    rate : float in [0, 1)
+        The probability that an element is dropped. 0 returns ``x`` itself.
+    noise_shape : list of int, optional
+        The shape of the keep/drop mask, broadcast to ``x``'s shape (e.g.
+        ``[N, 1, 1, C]`` drops whole channels). With ``x``'s rank, ``None``
+        entries take ``x``'s sizes.
+    seed : None, int >= 0 or numpy.random.Generator
+        An int gives the same mask on every call with the same shapes; a
+        Generator continues its stream; None draws fresh entropy.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        ``rate`` outside ``[0, 1)``; a ``noise_shape`` that does not
+        broadcast to ``x``'s shape.
+    TypeError
+        ``rate``, ``noise_shape`` or ``seed`` of the wrong type; a dtype
+        pyconv does not compute.
+
+    Examples
+    --------
+    >>> out = dropout(np.ones((2, 4)), 0.5, seed=0)
+    >>> sorted(set(out.ravel().tolist()))          # dropped or scaled by 2
+    [0.0, 2.0]
+    """
+    a = _as_array(x, "x")
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"rate must be a float in the range [0, 1), got {rate!r}")
+    if not 0 <= rate < 1:  # rate keeps its type: TF computes 1 / (1 - rate) with it
+        raise ValueError("`rate` must be a scalar tensor or a float in the range [0, 1). "
+                         f"Received: rate={float(rate)}")
+    return _dropout(a, rate, noise_shape, seed, "dropout")
 # --------------------------------------------------------------------------- depthwise
 
 # Everything about a depthwise call that depends only on shapes, dtypes and

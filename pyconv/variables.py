@@ -31,10 +31,13 @@ from a stable hash (SHA-256) of the store's seed and the variable's full
 name, so the same seed and name give the same values whatever the order in
 which variables are created.
 
-Variables loaded with :meth:`VariableStore.load` before the model is built
-are *pending*: the layer that first asks for that name takes the loaded
-value (its shape must match what the layer needs) instead of initialising
-it, whatever its ``reuse`` mode.
+Variables loaded with :meth:`VariableStore.load` (a mapping, an ``.npz`` or a
+TensorFlow checkpoint) before the model is built are *pending*: the layer
+that first asks for that name takes the loaded value (its shape must match
+what the layer needs) instead of initialising it, whatever its ``reuse``
+mode. Pending values are not variables (``len``, iteration, ``in``, ``save``
+see variables only); ``unused_values()``, ``variables_not_loaded()`` and
+``check_loaded()`` tell what did not match (``pyconv/_restore.py``).
 """
 
 import enum
@@ -50,7 +53,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import _memory
+from . import _memory, _restore
 from . import initializers as _initializers
 from .arg_scope import add_arg_scope
 
@@ -150,13 +153,15 @@ class Variable:
     trainable : bool
     """
 
-    __slots__ = ("__weakref__", "_claimed", "_match_name", "_value", "name", "trainable")
+    __slots__ = ("__weakref__", "_claimed", "_loaded", "_match_name", "_value", "name",
+                 "trainable")
 
     def __init__(self, name, value, trainable=True, _claimed=True):
         self.name = name
         self._value = value
         self.trainable = bool(trainable)
         self._claimed = _claimed
+        self._loaded = False      # the value came from VariableStore.load / a checkpoint
         self._match_name = name + ":0"  # what TF's scope filters see
 
     @property
@@ -401,6 +406,9 @@ class VariableStore:
         self._names_inside = {}
         self._lock = threading.RLock()
         self._local = threading.local()
+        # pending loaded values by name without the top scope (see _restore.initialised)
+        self._pending_tails = {}
+        self._warned_scope = False
 
     # -- default-store stack
     def __enter__(self):
@@ -417,25 +425,34 @@ class VariableStore:
         stack.pop()
         return False
 
-    # -- mapping-like access
+    # -- mapping-like access: variables only, not pending loaded values
+    def _claimed_var(self, name):
+        var = self._vars.get(_strip_output_index(name))
+        if var is None or not var._claimed:
+            hint = (" (a loaded value of that name waits for the layer that creates it)"
+                    if var is not None else "")
+            raise KeyError(f"no variable named {name!r} in this store{hint}")
+        return var
+
     def __getitem__(self, name):
         """The value (ndarray) of the variable ``name`` (``':0'`` allowed)."""
-        try:
-            return self._vars[_strip_output_index(name)]._value
-        except KeyError:
-            raise KeyError(f"no variable named {name!r} in this store") from None
+        return self._claimed_var(name)._value
 
     def __contains__(self, name):
-        return isinstance(name, str) and _strip_output_index(name) in self._vars
+        if not isinstance(name, str):
+            return False
+        var = self._vars.get(_strip_output_index(name))
+        return var is not None and var._claimed
 
     def __len__(self):
-        return len(self._vars)
+        """The number of variables (pending loaded values do not count)."""
+        return sum(1 for v in self._vars.values() if v._claimed)
 
     def __iter__(self):
-        return iter(list(self._vars))
+        return iter(self.keys())
 
     def keys(self):
-        return list(self._vars)
+        return [n for n, v in self._vars.items() if v._claimed]
 
     def variables(self):
         """Every variable created (or claimed after loading), in creation order."""
@@ -443,17 +460,38 @@ class VariableStore:
 
     def variable(self, name):
         """The :class:`Variable` object called ``name`` (``':0'`` allowed)."""
-        try:
-            return self._vars[_strip_output_index(name)]
-        except KeyError:
-            raise KeyError(f"no variable named {name!r} in this store") from None
+        return self._claimed_var(name)
 
     def __repr__(self):
-        return f"<pyconv.VariableStore seed={self.seed!r} variables={len(self._vars)}>"
+        pending = len(_restore.unused_values(self))
+        extra = f" unused_values={pending}" if pending else ""
+        return f"<pyconv.VariableStore seed={self.seed!r} variables={len(self)}{extra}>"
+
+    # -- what loading left unmatched (pyconv/_restore.py)
+    def unused_values(self):
+        """Names of loaded values that no variable has taken (yet), in load order.
+
+        Before the net is built every loaded value is here; after it, the
+        ones whose names match no variable of the net.
+        """
+        return _restore.unused_values(self)
+
+    def variables_not_loaded(self):
+        """Names of the variables whose value did not come from :meth:`load` (or
+        ``assign_from_checkpoint``): they hold their initial values."""
+        return _restore.variables_not_loaded(self)
+
+    def check_loaded(self):
+        """Raise ``ValueError`` listing :meth:`variables_not_loaded` and
+        :meth:`unused_values` unless both are empty: call it after building a
+        net from loaded values to make sure every weight came from them."""
+        _restore.check_loaded(self)
 
     # -- save / load
     def save(self, path):
-        """Write every variable to an ``.npz`` file, keyed by full name.
+        """Write every variable (not pending loaded values) to an ``.npz`` file,
+        keyed by full name. (:func:`pyconv.train.save_checkpoint` writes a
+        TensorFlow checkpoint.)
 
         Parameters
         ----------
@@ -469,22 +507,35 @@ class VariableStore:
                             f"got {path!r}")
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, var in self._vars.items():
+                if not var._claimed:
+                    continue
                 with zf.open(name + ".npy", "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.ascontiguousarray(var._value),
                                               allow_pickle=False)
 
-    def load(self, values):
-        """Set variables from a mapping ``{name: array}`` or an ``.npz`` path.
+    def load(self, values, strict=False):
+        """Set variables from a mapping, an ``.npz`` file or a TensorFlow checkpoint.
 
         Names may carry TF's ``':0'``. An existing variable is assigned the
         value (shape checked, cast to its dtype). A name not yet created is
-        kept as pending: the layer that creates it takes the loaded value.
+        kept as a pending value: the layer that creates that variable takes
+        it (see :meth:`unused_values`, :meth:`variables_not_loaded`,
+        :meth:`check_loaded`).
 
         Parameters
         ----------
         values : mapping, str or os.PathLike
-            A dict-like of arrays, or the path of an ``.npz`` file (e.g. one
-            written by :meth:`save`).
+            A dict-like of arrays; the path of an ``.npz`` file (e.g. one
+            written by :meth:`save`); or any checkpoint path TF takes, V1 or V2:
+            a prefix (``model.ckpt-1000``), a directory (its latest
+            checkpoint), the ``.index`` file, a V1 file (``resnet_v1_50.ckpt``)
+            or V1 shard pattern (see :mod:`pyconv.train`). String tensors of a
+            checkpoint (e.g. TF2's ``_CHECKPOINTABLE_OBJECT_GRAPH``) are skipped.
+        strict : bool, default False
+            For a net already built: raise ``ValueError`` (after loading) if a
+            variable did not get a loaded value or a loaded value matched no
+            variable. (Loading before building: call :meth:`check_loaded`
+            after building instead.)
 
         Returns
         -------
@@ -495,34 +546,12 @@ class VariableStore:
         ------
         ValueError
             A value's shape differs from an existing variable's (the message
-            names the variable and both shapes).
+            names the variable and both shapes); a corrupt checkpoint; with
+            ``strict``, unmatched names.
+        FileNotFoundError
+            No file or checkpoint at that path.
         """
-        if isinstance(values, (str, os.PathLike)):
-            with np.load(os.fspath(values), allow_pickle=False) as npz:
-                items = [(k, npz[k]) for k in npz.files]
-        elif hasattr(values, "items") and callable(values.items):
-            items = list(values.items())
-        else:
-            raise TypeError("load: values must be a mapping {name: array} or the path of an "
-                            f".npz file, got {values!r}")
-        loaded = []
-        with self._lock:
-            for raw_name, value in items:
-                name = _strip_output_index(raw_name)
-                arr = np.asarray(value)
-                var = self._vars.get(name)
-                if var is None:
-                    self._vars[name] = Variable(name, np.array(arr, copy=True, order="C"),
-                                                True, _claimed=False)
-                elif not var._claimed:
-                    var._value = np.array(arr, copy=True, order="C")
-                else:
-                    if arr.shape != var._value.shape:
-                        raise ValueError(f"Cannot load a value of shape {arr.shape} into "
-                                         f"variable {name!r} of shape {var._value.shape}")
-                    var.assign(arr)
-                loaded.append(name)
-        return loaded
+        return _restore.load(self, values, strict)
 
     # -- collections
     def get_collection_ref(self, key):
@@ -799,6 +828,7 @@ class VariableStore:
             raise TypeError(f"regularizer of variable {full} must be a callable or None, "
                             f"got {regularizer!r}")
         if pending is not None:
+            _restore.claimed(self, full)
             value = pending._value
             if shape is not None and value.shape != shape:
                 raise ValueError(f"Variable {full} was loaded with shape {value.shape}, but "
@@ -813,6 +843,7 @@ class VariableStore:
         else:
             value = self._initial_value(full, shape, dtype, initializer)
             var = Variable(full, value, trainable)
+            _restore.initialised(self, full)
         self._vars[full] = var
         keys = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)
         if trainable and GraphKeys.TRAINABLE_VARIABLES not in keys:

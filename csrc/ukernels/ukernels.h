@@ -31,9 +31,46 @@ typedef void (*pyconv_f64_igemm_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
                                     size_t c_stride, size_t a_offset, const double *zero,
                                     const double *minmax);
 
+/* One output pixel of pooling (max or average; see pool.inc):
+ *   rows, cols  the in-bounds part of the window, >= 1 each
+ *   channels    elements per pixel, >= 1
+ *   in          the window's first in-bounds pixel; pixel (r, q) starts at
+ *               in + r * row_stride + q * channels
+ *   divisor     average: the number of pixels summed (ignored by max)
+ *   out         channels outputs */
+typedef void (*pyconv_f32_pool_fn)(size_t rows, size_t cols, size_t channels, const float *in,
+                                   size_t row_stride, float divisor, float *out);
+typedef void (*pyconv_f64_pool_fn)(size_t rows, size_t cols, size_t channels, const double *in,
+                                   size_t row_stride, double divisor, double *out);
+
+/* The elementwise epilogue over a run of n elements (see eltwise.inc):
+ *   y = clamp(((x + pre) * scale + shift) + res, minmax[0], minmax[1])
+ * pre, scale, shift, res may each be NULL (the term is skipped); pre, scale
+ * and shift hold one value per element (pstride 1) or one for the run
+ * (pstride 0). x may equal y. */
+typedef void (*pyconv_f32_eltwise_fn)(size_t n, const float *x, const float *pre,
+                                      const float *scale, const float *shift, const float *res,
+                                      float *y, size_t pstride, const float *minmax);
+typedef void (*pyconv_f64_eltwise_fn)(size_t n, const double *x, const double *pre,
+                                      const double *scale, const double *shift,
+                                      const double *res, double *y, size_t pstride,
+                                      const double *minmax);
+
 /* The largest MR any kernel set may use (the operator keeps per-row state on
  * the stack). */
 #define PYCONV_MAX_MR 16
+/* The largest NR (the operator's size checks bound the packed weights with
+ * it; tiles wider than this are refused). */
+#define PYCONV_MAX_NR 32
+
+/* Every kernel sums a reduction of kc * ks > PYCONV_SUM_BLOCK terms in blocks
+ * of PYCONV_SUM_BLOCK terms, counted across taps: ((bias + block 0) + block 1)
+ * + ..., the same order in every kernel (so every instruction set and thread
+ * count gives the same bits). Shorter reductions, nearly every layer, are one
+ * block: one accumulator per output from the bias on. */
+#ifndef PYCONV_SUM_BLOCK /* overridable for measurements only */
+#define PYCONV_SUM_BLOCK 4096
+#endif
 
 /* One microkernel and its tile. `speed` is its throughput on full tiles in
  * percent of the set's first kernel (measured, see README.md); the operator
@@ -113,6 +150,12 @@ struct pyconv_ukernels {
     struct pyconv_f64_tile f64[PYCONV_MAX_TILES];
     struct pyconv_f32_dwconv f32_dwconv; /* depthwise convolution (dwconv.c) */
     struct pyconv_f64_dwconv f64_dwconv;
+    /* the operators between convolutions (pool.c, eltwise.c) and the
+     * convolution's fused epilogue */
+    pyconv_f32_pool_fn f32_maxpool, f32_avgpool;
+    pyconv_f64_pool_fn f64_maxpool, f64_avgpool;
+    pyconv_f32_eltwise_fn f32_eltwise;
+    pyconv_f64_eltwise_fn f64_eltwise;
 };
 
 /* ISA selection (the one place): name is NULL/"" for the best the CPU has,
@@ -185,5 +228,31 @@ PYCONV_DWCONV3X3_DECL(pyconv_f32_dwconv_3x3_16c__avx2, float);
 PYCONV_DWCONV3X3_DECL(pyconv_f64_dwconv_3x3_8c__avx2, double);
 PYCONV_DWCONV3X3_DECL(pyconv_f32_dwconv_3x3_32c__avx512, float);
 PYCONV_DWCONV3X3_DECL(pyconv_f64_dwconv_3x3_16c__avx512, double);
+/* Pool and eltwise kernels, <dtype>_<op>_<isa>.c (the x86 ones are only
+ * called when the CPU has the instruction set). */
+void pyconv_f32_maxpool__scalar(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_avgpool__scalar(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_eltwise__scalar(size_t, const float *, const float *, const float *, const float *,
+    const float *, float *, size_t, const float *);
+void pyconv_f64_maxpool__scalar(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_avgpool__scalar(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_eltwise__scalar(size_t, const double *, const double *, const double *, const double *,
+    const double *, double *, size_t, const double *);
+void pyconv_f32_maxpool__avx2(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_avgpool__avx2(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_eltwise__avx2(size_t, const float *, const float *, const float *, const float *,
+    const float *, float *, size_t, const float *);
+void pyconv_f64_maxpool__avx2(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_avgpool__avx2(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_eltwise__avx2(size_t, const double *, const double *, const double *, const double *,
+    const double *, double *, size_t, const double *);
+void pyconv_f32_maxpool__avx512(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_avgpool__avx512(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_eltwise__avx512(size_t, const float *, const float *, const float *, const float *,
+    const float *, float *, size_t, const float *);
+void pyconv_f64_maxpool__avx512(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_avgpool__avx512(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_eltwise__avx512(size_t, const double *, const double *, const double *, const double *,
+    const double *, double *, size_t, const double *);
 
 #endif
