@@ -30,7 +30,7 @@ from pyconv import _conv, _memory
 
 nn = pyconv.nn
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools", "tf_reference"))
-import gen_depthwise  # noqa: E402  pure Python until generate() is called
+import gen_depthwise  # pure Python until generate() is called
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "tf", "depthwise.npz")
 # Tolerance relative to sum |x| |w| (+ |bias|) per output element, by output dtype.
