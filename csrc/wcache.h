@@ -15,6 +15,9 @@
 struct pyconv_wcache_key {
     const void *weights, *bias;
     size_t dtype, kernel_h, kernel_w, in_c, out_c, nr;
+    /* the operator whose layout the block has (0: conv.c, 1: deconv.c) and
+     * the strides that layout depends on (0 where it does not) */
+    size_t layout, stride_h, stride_w;
 };
 
 struct pyconv_wcache_entry;
