@@ -10,6 +10,7 @@
  * zero-stuffed input is built and no multiply-add touches a stuffed zero. */
 #include "deconv.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -52,7 +53,8 @@ struct pyconv_deconv_op {
     size_t packed_bytes;
     const void *weights, *bias;
     int is_packed, cached_valid;
-    atomic_int stale;
+    int nonfinite;           /* the packed weights hold NaN or Inf: run exact_tasks */
+    atomic_int stale, found_nonfinite;
     struct pyconv_wcache_entry *wentry;
     size_t capacity;
     const void *input;
@@ -225,7 +227,8 @@ int pyconv_deconv_create(const struct pyconv_deconv_params *p, const struct pyco
     const size_t pix_bytes = round_up64(mul(mul(n_tiles, mr, &of), sizeof(size_t), &of));
     const size_t ind_bytes = round_up64(mul(n_ind, sizeof(void *), &of));
     const size_t zero_bytes = round_up64(mul(p->in_c, es, &of));
-    const size_t packed_bytes = round_up64(mul(packed_elems, es, &of));
+    /* the last cache line holds a flag: 1 if the packing has NaN or Inf */
+    const size_t packed_bytes = add(round_up64(mul(packed_elems, es, &of)), 64, &of);
     size_t total = add(add(add(add(head, off_bytes, &of), tile_bytes, &of), pix_bytes, &of),
                        add(ind_bytes, zero_bytes, &of), &of);
     if (of || total > PTRDIFF_MAX || packed_bytes > PTRDIFF_MAX)
@@ -247,6 +250,7 @@ int pyconv_deconv_create(const struct pyconv_deconv_params *p, const struct pyco
         return PYCONV_ENOMEM;
     }
     atomic_init(&op->stale, 0);
+    atomic_init(&op->found_nonfinite, 0);
     char *at = block + head;
     op->wphase_off = (size_t *)at;
     at += off_bytes;
@@ -427,8 +431,14 @@ static int pack_or_check_rows(struct pyconv_deconv_op *op, size_t first, size_t 
             for (size_t c = 0; c < ic && !differs; c++)
                 differs = memcmp(dst + c * nr * es, src + c * es, es);
         } else {
-            for (size_t c = 0; c < ic; c++)
+            int finite = 1;
+            for (size_t c = 0; c < ic; c++) {
                 memcpy(dst + c * nr * es, src + c * es, es);
+                finite &= es == sizeof(double) ? isfinite(((const double *)src)[c])
+                                               : isfinite(((const float *)src)[c]);
+            }
+            if (!finite)
+                atomic_store_explicit(&op->found_nonfinite, 1, memory_order_relaxed);
             if (co == oc - 1 && lane + 1 < nr) /* the last block's unused lanes */
                 for (size_t c = 0; c < ic; c++)
                     memset(dst + (c * nr + 1) * es, 0, (nr - lane - 1) * es);
@@ -526,9 +536,84 @@ static void run_tasks(struct pyconv_deconv_op *op, size_t first, size_t count)
     }
 }
 
+/* The path for weights holding NaN or Inf. The kernels multiply the zero
+ * vector by every tap of a phase, and 0 * Inf is NaN; TF's transposed
+ * convolution only forms the products of real input pixels, so a tap whose
+ * input lies outside the image contributes nothing. Here each output element
+ * sums, in the kernels' order (bias, taps, channels, one fused multiply-add
+ * each), only the taps whose input is inside: the same values wherever the
+ * weights are finite (the skipped products are exact zeros), TF's NaN/Inf
+ * pattern where they are not. Slow, and only for such weights. */
+static void exact_tasks(struct pyconv_deconv_op *op, size_t first, size_t count)
+{
+    const struct pyconv_deconv_params *p = &op->p;
+    const size_t mr = op->mr, nr = op->nr, es = op->elsize, oc = p->out_c, ic = p->in_c;
+    const size_t tiles = p->batch * op->n_tiles;
+    const int f64 = p->dtype == PYCONV_F64;
+    for (size_t task = first; task < first + count; task++) {
+        size_t g = task / tiles, rest = task % tiles;
+        size_t n = rest / op->n_tiles, t = rest % op->n_tiles;
+        const struct deconv_tile *tile = &op->tiles[t];
+        const size_t *pix = op->pix + t * mr;
+        size_t cb_end = (g + 1) * op->group < op->n_cblocks ? (g + 1) * op->group : op->n_cblocks;
+        for (size_t cb = g * op->group; cb < cb_end; cb++) {
+            if (tile->ks == 0) {
+                fill_bias(op, pix, tile->rows, n, cb);
+                continue;
+            }
+            size_t n0 = cb * nr, cols = oc - n0 < nr ? oc - n0 : nr;
+            const char *w = (const char *)op->packed + (tile->wphase + cb * tile->wblock) * es;
+            for (size_t m = 0; m < tile->rows; m++) {
+                size_t ty = pix[m] / p->out_w + p->pad_top, tx = pix[m] % p->out_w + p->pad_left;
+                size_t by = ty / p->stride_h, bx = tx / p->stride_w;
+                size_t nty = phase_taps(ty % p->stride_h, p->kernel_h, p->stride_h);
+                size_t ntx = phase_taps(tx % p->stride_w, p->kernel_w, p->stride_w);
+                char *c = (char *)op->output + ((n * op->pixels + pix[m]) * oc + n0) * es;
+                for (size_t j = 0; j < cols; j++) {
+                    double acc64 = f64 ? ((const double *)w)[j] : 0.0;
+                    float acc32 = f64 ? 0.0f : ((const float *)w)[j];
+                    for (size_t jy = 0; jy < nty; jy++) {
+                        size_t iy = by - jy; /* wraps above the image */
+                        for (size_t jx = 0; jx < ntx && iy < p->in_h; jx++) {
+                            size_t ix = bx - jx;
+                            if (ix >= p->in_w)
+                                continue;
+                            const char *x = (const char *)op->input + n * op->in_image +
+                                            (iy * p->in_w + ix) * ic * es;
+                            size_t wt = nr + (jy * ntx + jx) * ic * nr + j;
+                            for (size_t ci = 0; ci < ic; ci++) {
+                                if (f64)
+                                    acc64 = fma(((const double *)x)[ci],
+                                                ((const double *)w)[wt + ci * nr], acc64);
+                                else
+                                    acc32 = fmaf(((const float *)x)[ci],
+                                                 ((const float *)w)[wt + ci * nr], acc32);
+                            }
+                        }
+                    }
+                    if (f64) {
+                        acc64 = acc64 < op->minmax.f64[0] ? op->minmax.f64[0] : acc64;
+                        acc64 = acc64 > op->minmax.f64[1] ? op->minmax.f64[1] : acc64;
+                        ((double *)c)[j] = acc64;
+                    } else {
+                        acc32 = acc32 < op->minmax.f32[0] ? op->minmax.f32[0] : acc32;
+                        acc32 = acc32 > op->minmax.f32[1] ? op->minmax.f32[1] : acc32;
+                        ((float *)c)[j] = acc32;
+                    }
+                }
+            }
+        }
+    }
+}
+
 static void run_tasks_cb(void *ctx, size_t first, size_t count)
 {
     run_tasks(ctx, first, count);
+}
+
+static void exact_tasks_cb(void *ctx, size_t first, size_t count)
+{
+    exact_tasks(ctx, first, count);
 }
 
 int pyconv_deconv_run(struct pyconv_deconv_op *op, size_t n_threads,
@@ -541,6 +626,7 @@ int pyconv_deconv_run(struct pyconv_deconv_op *op, size_t n_threads,
         size_t rows = op->p.kernel_h * op->p.kernel_w * op->p.out_c;
         size_t row_bytes = op->p.in_c * op->elsize;
         int rc;
+        unsigned char *flag = (unsigned char *)op->packed + op->packed_bytes - 64;
         if (op->cached_valid) {
             rc = pyconv_parallel_for(rows, row_bytes, n_threads, check_rows_cb, op, interrupted,
                                      ctx);
@@ -554,14 +640,18 @@ int pyconv_deconv_run(struct pyconv_deconv_op *op, size_t n_threads,
                                      ctx);
             if (rc != PYCONV_OK)
                 return rc;
+            *flag = (unsigned char)atomic_load(&op->found_nonfinite);
             op->is_packed = 1;
         }
+        op->nonfinite = *flag != 0;
     }
     /* multiply-adds per task (a phase's share of the taps), to size chunks */
     size_t taps = phase_taps(0, op->p.kernel_h, op->p.stride_h) *
                   phase_taps(0, op->p.kernel_w, op->p.stride_w);
     size_t task_macs = op->group * op->mr * op->nr * taps * op->p.in_c;
-    return pyconv_parallel_for(n_tasks, task_macs, n_threads, run_tasks_cb, op, interrupted, ctx);
+    return pyconv_parallel_for(n_tasks, task_macs, n_threads,
+                               op->nonfinite ? exact_tasks_cb : run_tasks_cb, op, interrupted,
+                               ctx);
 }
 
 void pyconv_deconv_destroy(struct pyconv_deconv_op *op)

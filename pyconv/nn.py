@@ -385,7 +385,7 @@ def _transpose(fn, x, w, output_shape, shape_name, strides, padding, data_format
     d = _spatial(1 if dilations is None else dilations, "dilations", fmt)
     if d != (1, 1):
         raise ValueError("Current CPU implementations do not yet support dilation rates larger "
-                         f"than 1 (TensorFlow's CPU kernel refuses them too), got dilations="
+                         "than 1. TensorFlow's CPU kernel refuses them too; got dilations="
                          f"{dilations!r}")
     if cin != c:
         raise ValueError(
