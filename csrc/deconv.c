@@ -382,16 +382,22 @@ void pyconv_deconv_setup(struct pyconv_deconv_op *op, const void *input, void *o
 
 /* Packed layout per tap phase (f_y, f_x), per NR block of output channels:
  * NR biases, then for every tap of the phase and input channel NR weights
- * (channels beyond out_c zero). Split by rows of the weights (one tap and
- * output channel, all input channels). With `check`, compares instead of
- * writing and returns non-zero if a byte of the weights or bias differs. */
-static int pack_or_check_rows(struct pyconv_deconv_op *op, size_t first, size_t count, int check)
+ * (channels beyond out_c zero). The weights are [tap][out_c][in_c], so
+ * packing transposes each (tap, block) piece; it is done in squares of
+ * BLOCK_C input channels by NR output channels, so every cache line read or
+ * written is used whole. The unit of work is one (tap, block). With `check`,
+ * compares instead of writing and returns non-zero if a byte of the weights
+ * or bias differs (the zero lanes are ours alone). */
+#define BLOCK_C 16
+
+static int pack_or_check_units(struct pyconv_deconv_op *op, size_t first, size_t count,
+                               int check)
 {
     const struct pyconv_deconv_params *p = &op->p;
     const size_t es = op->elsize, nr = op->nr, oc = p->out_c, ic = p->in_c;
     const size_t sh = p->stride_h, sw = p->stride_w, kw = p->kernel_w;
     char *packed = (char *)op->packed;
-    int differs = 0;
+    int differs = 0, finite = 1;
     if (first == 0 && (op->bias != NULL || !check)) {
         for (size_t q = 0; q < op->wphase_h * op->wphase_w && !differs; q++) {
             size_t ks = phase_taps(q / op->wphase_w, p->kernel_h, sh) *
@@ -414,48 +420,74 @@ static int pack_or_check_rows(struct pyconv_deconv_op *op, size_t first, size_t 
             }
         }
     }
-    for (size_t row = first; row < first + count && !differs; row++) {
-        size_t tap = row / oc, co = row % oc;
+    for (size_t unit = first; unit < first + count && !differs; unit++) {
+        size_t tap = unit / op->n_cblocks, cb = unit % op->n_cblocks;
         size_t ky = tap / kw, kx = tap % kw;
         size_t fy = ky % sh, fx = kx % sw;
         size_t ntx = phase_taps(fx, kw, sw);
         size_t ks = phase_taps(fy, p->kernel_h, sh) * ntx;
         size_t wblock = nr + ks * ic * nr;
-        size_t cb = co / nr, lane = co % nr;
         size_t tap_in_phase = ky / sh * ntx + kx / sw;
-        char *dst = packed +
-                    (op->wphase_off[fy * op->wphase_w + fx] + cb * wblock + nr +
-                     tap_in_phase * ic * nr + lane) * es;
-        const char *src = (const char *)op->weights + row * ic * es;
-        if (check) {
-            for (size_t c = 0; c < ic && !differs; c++)
-                differs = memcmp(dst + c * nr * es, src + c * es, es);
-        } else {
-            int finite = 1;
-            for (size_t c = 0; c < ic; c++) {
-                memcpy(dst + c * nr * es, src + c * es, es);
-                finite &= es == sizeof(double) ? isfinite(((const double *)src)[c])
-                                               : isfinite(((const float *)src)[c]);
+        size_t nc = oc - cb * nr < nr ? oc - cb * nr : nr;
+        char *dst = packed + (op->wphase_off[fy * op->wphase_w + fx] + cb * wblock + nr +
+                              tap_in_phase * ic * nr) * es;
+        const char *src = (const char *)op->weights + (tap * oc + cb * nr) * ic * es;
+        for (size_t c0 = 0; c0 < ic && !differs; c0 += BLOCK_C) {
+            size_t c1 = c0 + BLOCK_C < ic ? c0 + BLOCK_C : ic;
+            if (check) {
+                /* branch-free: the bits of every pair are XORed into one word */
+                if (es == sizeof(double)) {
+                    uint64_t diff = 0, a, b;
+                    for (size_t lane = 0; lane < nc; lane++) {
+                        const char *row = src + lane * ic * es, *col = dst + lane * es;
+                        for (size_t c = c0; c < c1; c++) {
+                            memcpy(&a, row + c * es, sizeof(a));
+                            memcpy(&b, col + c * nr * es, sizeof(b));
+                            diff |= a ^ b;
+                        }
+                    }
+                    differs = diff != 0;
+                } else {
+                    uint32_t diff = 0, a, b;
+                    for (size_t lane = 0; lane < nc; lane++) {
+                        const char *row = src + lane * ic * es, *col = dst + lane * es;
+                        for (size_t c = c0; c < c1; c++) {
+                            memcpy(&a, row + c * es, sizeof(a));
+                            memcpy(&b, col + c * nr * es, sizeof(b));
+                            diff |= a ^ b;
+                        }
+                    }
+                    differs = diff != 0;
+                }
+                continue;
             }
-            if (!finite)
-                atomic_store_explicit(&op->found_nonfinite, 1, memory_order_relaxed);
-            if (co == oc - 1 && lane + 1 < nr) /* the last block's unused lanes */
-                for (size_t c = 0; c < ic; c++)
-                    memset(dst + (c * nr + 1) * es, 0, (nr - lane - 1) * es);
+            for (size_t lane = 0; lane < nc; lane++) {
+                const char *row = src + lane * ic * es;
+                for (size_t c = c0; c < c1; c++) {
+                    memcpy(dst + (c * nr + lane) * es, row + c * es, es);
+                    finite &= es == sizeof(double) ? isfinite(((const double *)row)[c])
+                                                   : isfinite(((const float *)row)[c]);
+                }
+            }
+            if (nc < nr)
+                for (size_t c = c0; c < c1; c++)
+                    memset(dst + (c * nr + nc) * es, 0, (nr - nc) * es);
         }
     }
+    if (!finite)
+        atomic_store_explicit(&op->found_nonfinite, 1, memory_order_relaxed);
     return differs;
 }
 
 static void pack_rows_cb(void *ctx, size_t first, size_t count)
 {
-    pack_or_check_rows(ctx, first, count, 0);
+    pack_or_check_units(ctx, first, count, 0);
 }
 
 static void check_rows_cb(void *ctx, size_t first, size_t count)
 {
     struct pyconv_deconv_op *op = ctx;
-    if (pack_or_check_rows(op, first, count, 1))
+    if (pack_or_check_units(op, first, count, 1))
         atomic_store_explicit(&op->stale, 1, memory_order_relaxed);
 }
 
@@ -623,8 +655,9 @@ int pyconv_deconv_run(struct pyconv_deconv_op *op, size_t n_threads,
     if (n_tasks == 0)
         return PYCONV_OK;
     if (!op->is_packed) {
-        size_t rows = op->p.kernel_h * op->p.kernel_w * op->p.out_c;
-        size_t row_bytes = op->p.in_c * op->elsize;
+        /* units of (tap, channel block); bytes per unit as the cost */
+        size_t rows = op->p.kernel_h * op->p.kernel_w * op->n_cblocks;
+        size_t row_bytes = op->p.in_c * op->nr * op->elsize;
         int rc;
         unsigned char *flag = (unsigned char *)op->packed + op->packed_bytes - 64;
         if (op->cached_valid) {
