@@ -23,6 +23,16 @@ ort     an ONNX ``Conv`` node (NCHW, as ONNX requires) with explicit pads; NCHW
         output copies are not timed.
 numpy   ``sliding_window_view`` over the padded input + ``tensordot``, with BLAS
         limited to one thread (threadpoolctl); timed at one thread only.
+
+Rows have an op kind (``Layer.op``). The layer CSV holds ``conv2d`` rows; the
+built-in suite adds rows of other kinds (``OP_LAYERS``), unless ``--layers``
+names another CSV; ``--ops`` selects kinds. ``conv2d_transpose`` rows (a
+DCGAN-style generator's decoder; ``h``, ``w``, ``cin`` are the input's,
+weights ``[kh, kw, cout, cin]``, TF's output size) run as
+``pyconv.nn.conv2d_transpose``, ``F.conv_transpose2d`` (padding = the forward
+pad before, ``output_padding`` and a crop of the end for TF's asymmetric SAME),
+``tf.nn.conv2d_transpose``, an ONNX ``ConvTranspose`` node with explicit pads,
+and NumPy (``tensordot`` per tap, scattered with strided slices).
 """
 
 import argparse
@@ -93,10 +103,15 @@ class Layer:
     rate: int
     padding: str  # 'SAME', 'VALID' or 'conv2d_same'
     repeats: int
+    op: str = "conv2d"  # or an entry of OP_KINDS: what the row computes
 
     @property
     def key(self):
         return f"{self.suite}/{self.name}"
+
+    @property
+    def transposed(self):
+        return self.op == "conv2d_transpose"
 
     @property
     def k_eff(self):
@@ -107,11 +122,15 @@ class Layer:
         """Explicit ``((top, bottom), (left, right))`` pads."""
         if self.padding == "conv2d_same":
             return tuple(((k - 1) // 2, k - 1 - (k - 1) // 2) for k in self.k_eff)
+        if self.transposed:  # the forward convolution's, from the output to the input
+            return transpose_row_pads(self)
         return pyconv.conv_padding((self.h, self.w), (self.kh, self.kw), self.stride,
                                    self.padding, self.rate)
 
     @property
     def out_hw(self):
+        if self.transposed:
+            return transpose_row_out_hw(self)
         (pt, pb), (pl, pr) = self.pads
         keh, kew = self.k_eff
         return ((self.h + pt + pb - keh) // self.stride + 1,
@@ -123,6 +142,8 @@ class Layer:
         return [list(p) for p in self.pads] if self.padding == "conv2d_same" else self.padding
 
     def flops(self, batch):
+        if self.transposed:  # every input pixel times every tap
+            return 2 * batch * self.h * self.w * self.cout * self.kh * self.kw * self.cin
         oh, ow = self.out_hw
         return 2 * batch * oh * ow * self.cout * self.kh * self.kw * self.cin
 
@@ -160,10 +181,116 @@ def load_layers(path):
 
 def quick_layers(layers):
     by_key = {layer.key: layer for layer in layers}
-    chosen = [by_key[k] for k in QUICK_LAYERS if k in by_key]
+    chosen = [by_key[k] for k in QUICK_LAYERS + QUICK_OP_LAYERS if k in by_key]
     if not chosen:  # another suite: its three cheapest rows
         chosen = sorted(layers, key=lambda layer: layer.flops(1))[:3]
     return chosen
+
+
+# --------------------------------------------------------------------------- op kinds
+# Rows of kinds other than conv2d: built in (the layer CSV is the shared conv2d
+# suite), each kind with its pyconv call, geometry and peer calls below.
+
+OP_KINDS = ("conv2d", "conv2d_transpose")
+
+
+def _dcgan(name, h, cin, cout):
+    return Layer("dcgan", name, h, h, cin, cout, 5, 5, 2, 1, "SAME", 1, op="conv2d_transpose")
+
+
+# A DCGAN-style generator's decoder (Radford et al. 2016: 5x5 kernels, stride 2,
+# SAME; 4x4x1024 -> 64x64x3).
+OP_LAYERS = (
+    _dcgan("deconv1 4x4x1024->8x8x512", 4, 1024, 512),
+    _dcgan("deconv2 8x8x512->16x16x256", 8, 512, 256),
+    _dcgan("deconv3 16x16x256->32x32x128", 16, 256, 128),
+    _dcgan("deconv4 32x32x128->64x64x3", 32, 128, 3),
+)
+QUICK_OP_LAYERS = ("dcgan/deconv4 32x32x128->64x64x3",)
+
+
+def pyconv_call(layer, x, w):
+    """pyconv's call for a row of any op kind."""
+    if layer.transposed:
+        return pyconv.nn.conv2d_transpose(x, w, (x.shape[0], *layer.out_hw, layer.cout),
+                                          layer.stride, layer.padding)
+    return pyconv.nn.conv2d(x, w, layer.stride, layer.pyconv_padding, dilations=layer.rate)
+
+
+def transpose_row_out_hw(layer):
+    """TF-Slim's output size (Keras' deconv_output_length): n*s (SAME), n*s + max(k - s, 0)."""
+    return pyconv.geometry.transpose_output_size((layer.h, layer.w), (layer.kh, layer.kw),
+                                                 layer.stride, layer.padding)
+
+
+def transpose_row_pads(layer):
+    return pyconv.geometry.transpose_padding(transpose_row_out_hw(layer), (layer.h, layer.w),
+                                             (layer.kh, layer.kw), (layer.stride,) * 2,
+                                             layer.padding)
+
+
+def _transpose_full(layer):
+    """Size of the whole scatter (every input pixel's window) per dimension."""
+    return ((layer.h - 1) * layer.stride + layer.kh, (layer.w - 1) * layer.stride + layer.kw)
+
+
+def torch_transpose_args(layer):
+    """(padding, output_padding, crop or None) that make F.conv_transpose2d give TF's
+    output: torch drops `padding` at both ends and adds `output_padding` at the end;
+    TF drops the forward pad before at the start, so what is too much at the end
+    is cropped (a view)."""
+    (pt, _), (pl, _) = layer.pads
+    out = layer.out_hw
+    full = _transpose_full(layer)
+    base = (full[0] - 2 * pt, full[1] - 2 * pl)
+    extra = (max(0, out[0] - base[0]), max(0, out[1] - base[1]))
+    crop = None if (base[0] + extra[0], base[1] + extra[1]) == tuple(out) else tuple(out)
+    return (pt, pl), extra, crop
+
+
+def ort_transpose_node(helper, layer):
+    """An ONNX ConvTranspose node with explicit pads giving TF's output."""
+    (pt, _), (pl, _) = layer.pads
+    out = layer.out_hw
+    full = _transpose_full(layer)
+    end = (full[0] - pt - out[0], full[1] - pl - out[1])
+    return helper.make_node("ConvTranspose", ["x", "w"], ["y"],
+                            kernel_shape=[layer.kh, layer.kw], strides=[layer.stride] * 2,
+                            pads=[pt, pl, max(end[0], 0), max(end[1], 0)],
+                            output_padding=[max(-end[0], 0), max(-end[1], 0)])
+
+
+def numpy_conv2d_transpose(x, w, pads, stride, out_hw):
+    """NumPy's own way: each tap's [in, out] product scattered with strided slices."""
+    n, h, wd, _ = x.shape
+    kh, kw, cout, _ = w.shape
+    (pt, _), (pl, _) = pads
+    full = np.zeros((n, max((h - 1) * stride + kh, pt + out_hw[0]),
+                     max((wd - 1) * stride + kw, pl + out_hw[1]), cout), np.float32)
+    for ky in range(kh):
+        for kx in range(kw):
+            full[:, ky:ky + (h - 1) * stride + 1:stride, kx:kx + (wd - 1) * stride + 1:stride] \
+                += np.tensordot(x, w[ky, kx], axes=([3], [1]))
+    return full[:, pt:pt + out_hw[0], pl:pl + out_hw[1]]
+
+
+def transpose_row_memory(layer, batch, tile):
+    """Like analytic_memory for a transposed row; 'im2col' is the column buffer of the
+    GEMM + col2im method (TF's, Caffe's): every input pixel times every tap."""
+    oh, ow = layer.out_hw
+    s = layer.stride
+    out = {"im2col": batch * layer.h * layer.w * layer.kh * layer.kw * layer.cout * 4,
+           "output": batch * oh * ow * layer.cout * 4}
+    if tile:
+        mr, nr = tile
+        phases = min(s, layer.kh) * min(s, layer.kw)
+        taps = -(-layer.kh // s) * -(-layer.kw // s)
+        out["packed_weights"] = -(-layer.cout // nr) * (
+            nr * phases + layer.kh * layer.kw * layer.cin * nr) * 4 + 64
+        out["indirection"] = (oh * ow + min(s, oh) * min(s, ow) * mr) * taps * 8
+        out["zero"] = layer.cin * 4
+        out["pyconv_total"] = out["packed_weights"] + out["indirection"] + out["zero"]
+    return out
 
 
 # --------------------------------------------------------------------------- timing
@@ -318,10 +445,14 @@ class Case:
         self.layer, self.batch = layer, batch
         rng = np.random.default_rng(seed)
         k = layer.kh * layer.kw * layer.cin
+        w_shape = (layer.kh, layer.kw, layer.cin, layer.cout)
+        if layer.transposed:  # [kh, kw, out, in]; an output sums about k / stride**2 terms
+            k = max(1, k // layer.stride**2)
+            w_shape = (layer.kh, layer.kw, layer.cout, layer.cin)
         self.x = rng.random((batch, layer.h, layer.w, layer.cin), dtype=np.float32)
         self.x *= 2
         self.x -= 1
-        self.w = rng.random((layer.kh, layer.kw, layer.cin, layer.cout), dtype=np.float32)
+        self.w = rng.random(w_shape, dtype=np.float32)
         self.w -= 0.5
         self.w *= np.float32(math.sqrt(12.0 / k))  # unit-variance outputs
         self.workdir = workdir
@@ -436,6 +567,7 @@ class TorchPeer(Peer):
         super().begin(case)
         t = self.torch
         layer = case.layer
+        # conv2d: [out, in, kh, kw]; conv_transpose2d: [in, out, kh, kw]; both transpose(3, 2, 0, 1)
         w_oihw = t.from_numpy(np.ascontiguousarray(case.w.transpose(3, 2, 0, 1)))
         self.inputs = {
             # a channels-last view of the NHWC array itself: no copy
@@ -444,7 +576,9 @@ class TorchPeer(Peer):
             "nchw": (t.from_numpy(case.x_nchw), w_oihw),
         }
         (pt, pb), (pl, pr) = layer.pads
-        if pt == pb and pl == pr:
+        if layer.transposed:
+            self.padding, self.out_pad, self.crop = torch_transpose_args(layer)
+        elif pt == pb and pl == pr:
             self.prepad, self.padding = None, (pt, pl)
         else:
             self.prepad, self.padding = (pl, pr, pt, pb), (0, 0)
@@ -452,6 +586,11 @@ class TorchPeer(Peer):
     def _fn(self, variant):
         F = self.torch.nn.functional
         x, w = self.inputs[variant]
+        if self.case.layer.transposed:
+            s, p, op, (oh, ow) = self.case.layer.stride, self.padding, self.out_pad, self.crop
+            if self.crop is None:
+                return lambda: F.conv_transpose2d(x, w, None, s, p, op)
+            return lambda: F.conv_transpose2d(x, w, None, s, p, op)[:, :, :oh, :ow]
         s, d, p, prepad = self.case.layer.stride, self.case.layer.rate, self.padding, self.prepad
         if prepad is None:
             return lambda: F.conv2d(x, w, None, s, p, d)
@@ -507,9 +646,12 @@ class OrtPeer(Peer):
         y_info = helper.make_tensor_value_info(
             "y", TensorProto.FLOAT, [case.batch, layer.cout, oh, ow])
         weights = numpy_helper.from_array(np.ascontiguousarray(case.w.transpose(3, 2, 0, 1)), "w")
-        node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[layer.kh, layer.kw],
-                                pads=[pt, pl, pb, pr], strides=[layer.stride] * 2,
-                                dilations=[layer.rate] * 2)
+        if layer.transposed:
+            node = ort_transpose_node(helper, layer)
+        else:
+            node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[layer.kh, layer.kw],
+                                    pads=[pt, pl, pb, pr], strides=[layer.stride] * 2,
+                                    dilations=[layer.rate] * 2)
         graph = helper.make_graph([node], "conv", [x_info], [y_info], initializer=[weights])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
@@ -586,6 +728,9 @@ class NumpyPeer(Peer):
 
     def _call(self):
         layer = self.case.layer
+        if layer.transposed:
+            return numpy_conv2d_transpose(self.case.x, self.case.w, layer.pads, layer.stride,
+                                          layer.out_hw)
         return numpy_conv2d(self.case.x, self.case.w, layer.pads, layer.stride, layer.rate)
 
     def _single(self):
@@ -673,8 +818,11 @@ class TFPeer(Peer):
             padding = layer.padding
         xp, wp = self.case.files
         out = os.path.join(self.case.workdir, f"tf-out-{threads}.npy")
-        self._ask(threads, {"op": "prepare", "x": xp, "w": wp, "strides": layer.stride,
-                            "dilations": layer.rate, "padding": padding, "out": out})
+        request = {"op": "prepare", "x": xp, "w": wp, "strides": layer.stride,
+                   "dilations": layer.rate, "padding": padding, "out": out, "kind": layer.op}
+        if layer.transposed:
+            request["output_shape"] = [self.case.batch, *layer.out_hw, layer.cout]
+        self._ask(threads, request)
         try:
             y = np.load(out)
         finally:
@@ -738,7 +886,12 @@ def _tf_worker(threads):
                 x = tf.constant(np.load(request["x"]))
                 w = tf.constant(np.load(request["w"]))
                 kw = {k: request[k] for k in ("strides", "padding", "dilations")}
-                fn = tf.function(lambda t, w=w, kw=kw: tf.nn.conv2d(t, w, **kw))
+                if request.get("kind") == "conv2d_transpose":
+                    shape = request["output_shape"]
+                    fn = tf.function(lambda t, w=w, kw=kw, shape=shape: tf.nn.conv2d_transpose(
+                        t, w, shape, kw["strides"], kw["padding"]))
+                else:
+                    fn = tf.function(lambda t, w=w, kw=kw: tf.nn.conv2d(t, w, **kw))
                 np.save(request["out"], fn(x).numpy())
                 state = {"fn": fn, "x": x}
                 reply()
@@ -860,6 +1013,8 @@ def _tile():
 def analytic_memory(layer, batch, tile):
     """Bytes of pyconv's packed weights, indirection buffer and zero vector, and of a
     whole-batch im2col matrix for comparison."""
+    if layer.transposed:
+        return transpose_row_memory(layer, batch, tile)
     oh, ow = layer.out_hw
     pixels, taps = oh * ow, layer.kh * layer.kw
     out = {"im2col": batch * pixels * taps * layer.cin * 4,
@@ -904,7 +1059,7 @@ def _memory_probe(spec):
         hwm = False
         method = "ru_maxrss - VmRSS (too low if the process was ever larger before the call)"
         before = _status_kb("VmRSS")
-    y = pyconv.nn.conv2d(x, w, layer.stride, layer.pyconv_padding, dilations=layer.rate)
+    y = pyconv_call(layer, x, w)
     if hwm:
         peak = _status_kb("VmHWM")
     else:
@@ -1091,13 +1246,13 @@ class Runner:
             monitor.start([pid for peer in self.peers for pid in peer.pids()])
 
             def call():
-                return pyconv.nn.conv2d(case.x, case.w, layer.stride, layer.pyconv_padding,
-                                        dilations=layer.rate)
+                return pyconv_call(layer, case.x, case.w)
 
             out = call()
             peer_pids = [pid for peer in self.peers for pid in peer.pids()]
             quiesce(peer_pids)
-            record = {"suite": layer.suite, "name": layer.name, "batch": case.batch,
+            record = {"suite": layer.suite, "name": layer.name, "op": layer.op,
+                      "batch": case.batch,
                       "threads": threads, "flops": layer.flops(case.batch),
                       "repeats": layer.repeats, "padding": layer.padding,
                       "out_shape": list(out.shape), "peers": {}}
@@ -1261,6 +1416,24 @@ def summarize(results, peers, layers, peak, threads_all, overhead):
                       if _peer_time(r, p) is not None]
             if ratios:
                 entry["vs"][p] = {"geomean": _geomean(ratios), "layers": len(ratios)}
+        # the same per op kind, when the rows have several
+        kinds = sorted({r.get("op", "conv2d") for r in rs})
+        if len(kinds) > 1:
+            entry["by_op"] = {}
+            for kind in kinds:
+                sub = [r for r in rs if r.get("op", "conv2d") == kind]
+                vs = {}
+                best_k = [r["pyconv"]["median_s"] / min(ts) for r in sub
+                          for ts in [[t for t in (_peer_time(r, "torch"), _peer_time(r, "tf"))
+                                      if t is not None]] if ts]
+                if best_k:
+                    vs["best_torch_tf"] = {"geomean": _geomean(best_k), "layers": len(best_k)}
+                for p in peers:
+                    ratios = [r["pyconv"]["median_s"] / _peer_time(r, p) for r in sub
+                              if _peer_time(r, p) is not None]
+                    if ratios:
+                        vs[p] = {"geomean": _geomean(ratios), "layers": len(ratios)}
+                entry["by_op"][kind] = vs
         geomeans.append(entry)
 
     targets = []
@@ -1273,6 +1446,12 @@ def summarize(results, peers, layers, peak, threads_all, overhead):
                         "value": value, "unit": "ratio",
                         "met": None if value is None else
                         value <= TARGETS["geomean_vs_best_torch_tf"]})
+        for kind, vs in (g or {}).get("by_op", {}).items():
+            value = vs.get("best_torch_tf", {}).get("geomean")
+            targets.append({"target": f"  on the {kind} rows only, batch {batch}",
+                            "value": value, "unit": "ratio",
+                            "met": None if value is None else
+                            value <= TARGETS["geomean_vs_best_torch_tf"]})
     keys_3x3 = {(layer.suite, layer.name) for layer in layers
                 if layer.is_3x3 and layer.suite in ("vgg_16", "resnet_v1_50")}
     for threads in sorted({r["threads"] for r in results}):
@@ -1314,6 +1493,9 @@ def print_summary(summary, peers, memory, overhead, peak, elapsed):
     for e in summary["geomeans"]:
         parts = [f"{k} {v['geomean']:.2f} [{v['layers']}]" for k, v in e["vs"].items()]
         print(f"  b={e['batch']:<2} thr={e['threads']:<3} " + "   ".join(parts))
+        for kind, vs in e.get("by_op", {}).items():
+            parts = [f"{k} {v['geomean']:.2f} [{v['layers']}]" for k, v in vs.items()]
+            print(f"    {kind:<22} " + "   ".join(parts))
     if memory:
         print("\nMemory of pyconv beyond its output, MiB: measured = resident high-water mark "
               "of one call in a fresh\n  process less the output (+-0.3 MiB: the kernel's RSS "
@@ -1386,6 +1568,10 @@ def build_parser():
     p.add_argument("--max-time", type=float, default=None, metavar="S",
                    help="stop a measurement after S seconds even if fewer than 3 calls "
                         "(default 10 x --min-time)")
+    p.add_argument("--ops", default=None, metavar="KINDS",
+                   help=f"comma-separated op kinds of the rows to run, of {','.join(OP_KINDS)} "
+                        "(default: all; rows of kinds other than conv2d are built in and "
+                        "join the default suite, not a --layers CSV)")
     p.add_argument("--filter", default=None, metavar="REGEX",
                    help="only layers whose 'suite/name' matches REGEX (re.search)")
     p.add_argument("--rtol", type=float, default=RTOL,
@@ -1429,6 +1615,16 @@ def main(argv=None):
         print(f"layer suite not found: {layers_path} (pass --layers PATH)", file=sys.stderr)
         return 2
     layers = load_layers(layers_path)
+    if args.layers is None:
+        layers += OP_LAYERS
+    if args.ops:
+        kinds = [k.strip() for k in args.ops.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in OP_KINDS]
+        if unknown:
+            print(f"--ops: unknown kind(s) {unknown}; choose from {', '.join(OP_KINDS)}",
+                  file=sys.stderr)
+            return 2
+        layers = [layer for layer in layers if layer.op in kinds]
     if quick:
         layers = quick_layers(layers)
     if args.filter:

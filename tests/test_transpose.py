@@ -596,3 +596,27 @@ def test_the_c_operator_checks_sizes_itself():
     empty = _conv.conv2d_transpose(np.zeros((0, 4, 4, 2), np.float32), w, None, 8, 8, 0, 1,
                                    0, 1, 2, 2, 0)
     assert empty.shape == (0, 8, 8, 5)
+
+
+# ---------------------------------------------------------------- the benchmark's rows
+
+@pytest.mark.parametrize("h,cin,cout,k,s,padding", [
+    (4, 6, 5, 5, 2, "SAME"), (5, 3, 4, 4, 2, "SAME"), (3, 2, 3, 3, 3, "VALID"),
+    (4, 3, 2, 2, 3, "VALID"), (6, 4, 3, 5, 1, "SAME")])
+def test_bench_transposed_rows_agree_with_pyconv(h, cin, cout, k, s, padding):
+    from pyconv import bench
+
+    layer = bench.Layer("t", "deconv", h, h, cin, cout, k, k, s, 1, padding, 1,
+                        op="conv2d_transpose")
+    case = bench.Case(layer, 2, seed=0, workdir=None)
+    ours = bench.pyconv_call(layer, case.x, case.w)
+    assert ours.shape == (2, *layer.out_hw, cout)
+    assert layer.flops(2) == 2 * 2 * h * h * cout * k * k * cin
+    theirs = bench.numpy_conv2d_transpose(case.x, case.w, layer.pads, s, layer.out_hw)
+    assert bench.rel_error(theirs, ours) < 1e-5
+    # torch's arguments: padding at both ends, output_padding at the end, then a crop
+    (pt, pl), (eh, ew), crop = bench.torch_transpose_args(layer)
+    full = (h - 1) * s + k
+    size = full - 2 * pt + eh
+    assert eh < s and (crop is None) == (size == layer.out_hw[0])
+    assert size >= layer.out_hw[0]

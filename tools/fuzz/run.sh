@@ -2,6 +2,7 @@
 # Builds the libFuzzer target for the C operator and runs it.
 #
 #   tools/fuzz/run.sh [RUNS] [extra libFuzzer flags...]   fuzz RUNS executions (default 1000000)
+#   tools/fuzz/run.sh deconv [RUNS] [flags...]             the same for the transposed convolution
 #   tools/fuzz/run.sh replay                               run every committed regression seed once
 #   tools/fuzz/run.sh threads [CALLERS]                    the thread pool under ThreadSanitizer
 #
@@ -31,10 +32,11 @@ cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -pthread
         -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/ukernels")
 objs="$out/obj"
 rm -rf "$objs" && mkdir -p "$objs"
-for src in "$root"/csrc/conv.c "$root"/csrc/threads.c "$root"/csrc/wcache.c "$root"/csrc/buffers.c "$root"/csrc/ukernels/*.c; do
+for src in "$root"/csrc/conv.c "$root"/csrc/deconv.c "$root"/csrc/threads.c "$root"/csrc/wcache.c "$root"/csrc/buffers.c "$root"/csrc/ukernels/*.c; do
     "$CC" "${cflags[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
 done
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
+"$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_deconv.c" -lm -o "$out/fuzz_deconv"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -42,12 +44,28 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 if [[ "${1:-}" == "replay" ]]; then
     shopt -s nullglob
     seeds=("$here"/regressions/*)
-    if ((${#seeds[@]} == 0)); then
+    deconv_seeds=("$here"/regressions_deconv/*)
+    if ((${#seeds[@]} + ${#deconv_seeds[@]} == 0)); then
         echo "no regression seeds"
         exit 0
     fi
     # strict: known, unfixed bugs (see README.md) fail here too
-    exec "$out/fuzz_conv" "${seeds[@]}"
+    if ((${#deconv_seeds[@]} > 0)); then
+        "$out/fuzz_deconv" "${deconv_seeds[@]}"
+    fi
+    if ((${#seeds[@]} > 0)); then
+        exec "$out/fuzz_conv" "${seeds[@]}"
+    fi
+    exit 0
+fi
+
+if [[ "${1:-}" == "deconv" ]]; then
+    shift
+    mkdir -p "$here/corpus_deconv" "$here/regressions_deconv"
+    runs="${1:-1000000}"
+    shift || true
+    exec "$out/fuzz_deconv" -runs="$runs" -max_len=512 -print_final_stats=1 \
+        -artifact_prefix="$out/" "$@" "$here/corpus_deconv" "$here/regressions_deconv"
 fi
 
 runs="${1:-1000000}"
