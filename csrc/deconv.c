@@ -54,6 +54,12 @@ struct pyconv_deconv_op {
     const void *weights, *bias;
     int is_packed, cached_valid;
     int nonfinite;           /* the packed weights hold NaN or Inf: run exact_tasks */
+    /* the column path (few output channels, see create_columns) */
+    int columns;
+    size_t n_cols;           /* kernel_h * kernel_w * out_c: the GEMM's width */
+    size_t in_pixels, n_ptiles; /* in_h * in_w; MR-row tiles of them per image */
+    void *col;               /* batch * in_pixels * n_cols elements */
+    size_t col_capacity;
     atomic_int stale, found_nonfinite;
     struct pyconv_wcache_entry *wentry;
     size_t capacity;
@@ -175,6 +181,11 @@ int pyconv_deconv_check(const struct pyconv_deconv_params *p, char err[PYCONV_ER
     return PYCONV_OK;
 }
 
+#define COLUMNS_MAX_OUT_C 8 /* out_c up to this: the column path (below) */
+static int create_columns(const struct pyconv_deconv_params *p, const struct pyconv_ukernels *uk,
+                          const void *weights, const void *bias,
+                          struct pyconv_deconv_op **op_out, char err[PYCONV_ERRLEN]);
+
 int pyconv_deconv_create(const struct pyconv_deconv_params *p, const struct pyconv_ukernels *uk,
                          const void *weights, const void *bias,
                          struct pyconv_deconv_op **op_out, char err[PYCONV_ERRLEN])
@@ -185,6 +196,8 @@ int pyconv_deconv_create(const struct pyconv_deconv_params *p, const struct pyco
         return rc;
     if (uk == NULL || weights == NULL)
         return fail(err, "internal error: no microkernels or weights");
+    if (p->out_c <= COLUMNS_MAX_OUT_C)
+        return create_columns(p, uk, weights, bias, op_out, err);
     const int f64 = p->dtype == PYCONV_F64;
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const size_t sh = p->stride_h, sw = p->stride_w, kh = p->kernel_h, kw = p->kernel_w;
@@ -353,6 +366,12 @@ void pyconv_deconv_setup(struct pyconv_deconv_op *op, const void *input, void *o
     const size_t mr = op->mr, px_bytes = p->in_c * op->elsize;
     op->input = input;
     op->output = output;
+    if (op->columns) { /* one tap: each row's input pixel; rows past the last repeat it */
+        for (size_t i = 0; i < op->n_ptiles * mr; i++)
+            op->indirection[i] = (const char *)input +
+                                 (i < op->in_pixels ? i : op->in_pixels - 1) * px_bytes;
+        return;
+    }
     for (size_t t = 0; t < op->n_tiles; t++) {
         const struct deconv_tile *tile = &op->tiles[t];
         if (tile->ks == 0)
@@ -389,6 +408,58 @@ void pyconv_deconv_setup(struct pyconv_deconv_op *op, const void *input, void *o
  * compares instead of writing and returns non-zero if a byte of the weights
  * or bias differs (the zero lanes are ours alone). */
 #define BLOCK_C 16
+
+/* nc rows of ic elements at src (the weights' rows: one output channel each)
+ * into ic rows of nr lanes at dst (the packing), in squares of BLOCK_C x nr;
+ * lanes nc..nr zeroed. With `check`, compares instead (returns non-zero if a
+ * bit differs). *finite is cleared when a copied value is NaN or Inf. */
+static int transpose_block(char *dst, const char *src, size_t nc, size_t nr, size_t ic,
+                           size_t es, int check, int *finite)
+{
+    int differs = 0;
+    for (size_t c0 = 0; c0 < ic && !differs; c0 += BLOCK_C) {
+        size_t c1 = c0 + BLOCK_C < ic ? c0 + BLOCK_C : ic;
+        if (check) {
+            /* branch-free: the bits of every pair are XORed into one word */
+            if (es == sizeof(double)) {
+                uint64_t diff = 0, a, b;
+                for (size_t lane = 0; lane < nc; lane++) {
+                    const char *row = src + lane * ic * es, *col = dst + lane * es;
+                    for (size_t c = c0; c < c1; c++) {
+                        memcpy(&a, row + c * es, sizeof(a));
+                        memcpy(&b, col + c * nr * es, sizeof(b));
+                        diff |= a ^ b;
+                    }
+                }
+                differs = diff != 0;
+            } else {
+                uint32_t diff = 0, a, b;
+                for (size_t lane = 0; lane < nc; lane++) {
+                    const char *row = src + lane * ic * es, *col = dst + lane * es;
+                    for (size_t c = c0; c < c1; c++) {
+                        memcpy(&a, row + c * es, sizeof(a));
+                        memcpy(&b, col + c * nr * es, sizeof(b));
+                        diff |= a ^ b;
+                    }
+                }
+                differs = diff != 0;
+            }
+            continue;
+        }
+        for (size_t lane = 0; lane < nc; lane++) {
+            const char *row = src + lane * ic * es;
+            for (size_t c = c0; c < c1; c++) {
+                memcpy(dst + (c * nr + lane) * es, row + c * es, es);
+                *finite &= es == sizeof(double) ? isfinite(((const double *)row)[c])
+                                               : isfinite(((const float *)row)[c]);
+            }
+        }
+        if (nc < nr)
+            for (size_t c = c0; c < c1; c++)
+                memset(dst + (c * nr + nc) * es, 0, (nr - nc) * es);
+    }
+    return differs;
+}
 
 static int pack_or_check_units(struct pyconv_deconv_op *op, size_t first, size_t count,
                                int check)
@@ -432,51 +503,249 @@ static int pack_or_check_units(struct pyconv_deconv_op *op, size_t first, size_t
         char *dst = packed + (op->wphase_off[fy * op->wphase_w + fx] + cb * wblock + nr +
                               tap_in_phase * ic * nr) * es;
         const char *src = (const char *)op->weights + (tap * oc + cb * nr) * ic * es;
-        for (size_t c0 = 0; c0 < ic && !differs; c0 += BLOCK_C) {
-            size_t c1 = c0 + BLOCK_C < ic ? c0 + BLOCK_C : ic;
-            if (check) {
-                /* branch-free: the bits of every pair are XORed into one word */
-                if (es == sizeof(double)) {
-                    uint64_t diff = 0, a, b;
-                    for (size_t lane = 0; lane < nc; lane++) {
-                        const char *row = src + lane * ic * es, *col = dst + lane * es;
-                        for (size_t c = c0; c < c1; c++) {
-                            memcpy(&a, row + c * es, sizeof(a));
-                            memcpy(&b, col + c * nr * es, sizeof(b));
-                            diff |= a ^ b;
-                        }
-                    }
-                    differs = diff != 0;
-                } else {
-                    uint32_t diff = 0, a, b;
-                    for (size_t lane = 0; lane < nc; lane++) {
-                        const char *row = src + lane * ic * es, *col = dst + lane * es;
-                        for (size_t c = c0; c < c1; c++) {
-                            memcpy(&a, row + c * es, sizeof(a));
-                            memcpy(&b, col + c * nr * es, sizeof(b));
-                            diff |= a ^ b;
-                        }
-                    }
-                    differs = diff != 0;
-                }
-                continue;
-            }
-            for (size_t lane = 0; lane < nc; lane++) {
-                const char *row = src + lane * ic * es;
-                for (size_t c = c0; c < c1; c++) {
-                    memcpy(dst + (c * nr + lane) * es, row + c * es, es);
-                    finite &= es == sizeof(double) ? isfinite(((const double *)row)[c])
-                                                   : isfinite(((const float *)row)[c]);
-                }
-            }
-            if (nc < nr)
-                for (size_t c = c0; c < c1; c++)
-                    memset(dst + (c * nr + nc) * es, 0, (nr - nc) * es);
-        }
+        differs = transpose_block(dst, src, nc, nr, ic, es, check, &finite);
     }
     if (!finite)
         atomic_store_explicit(&op->found_nonfinite, 1, memory_order_relaxed);
     return differs;
+}
+
+/* ---- the column path ----
+ * With few output channels most lanes of an NR-wide tile would multiply
+ * zeros. Then the operator computes, as one GEMM through the same
+ * microkernels (one tap), every input pixel times every (tap, output
+ * channel) - kernel_h * kernel_w * out_c columns - and each output element
+ * gathers its taps' columns in a fixed order (bias, then taps by (ky, kx)).
+ * Only real input pixels form products, so NaN and Inf weights reach
+ * exactly the outputs TF's do. Chosen by out_c alone, so every ISA and
+ * thread count gives the same bits. */
+static void set_minmax(struct pyconv_deconv_op *op)
+{
+    double lo = -__builtin_inf(), hi = __builtin_inf();
+    if (op->p.activation == PYCONV_ACT_RELU) {
+        lo = 0.0;
+    } else if (op->p.activation == PYCONV_ACT_RELU6) {
+        lo = 0.0;
+        hi = 6.0;
+    }
+    if (op->p.dtype == PYCONV_F64) {
+        op->minmax.f64[0] = lo;
+        op->minmax.f64[1] = hi;
+    } else {
+        op->minmax.f32[0] = (float)lo;
+        op->minmax.f32[1] = (float)hi;
+    }
+}
+
+static int create_columns(const struct pyconv_deconv_params *p, const struct pyconv_ukernels *uk,
+                          const void *weights, const void *bias,
+                          struct pyconv_deconv_op **op_out, char err[PYCONV_ERRLEN])
+{
+    const int f64 = p->dtype == PYCONV_F64;
+    const size_t es = f64 ? sizeof(double) : sizeof(float);
+    int of = 0;
+    /* sizes fit: pyconv_deconv_check bounded them */
+    const size_t n_cols = p->kernel_h * p->kernel_w * p->out_c;
+    const size_t in_pixels = p->in_h * p->in_w;
+    const size_t best = pyconv_igemm_pick_tile(uk, f64, in_pixels, n_cols ? n_cols : 1);
+    size_t mr, nr;
+    unsigned speed;
+    if (best == PYCONV_MAX_TILES || !pyconv_igemm_tile_info(uk, f64, best, &mr, &nr, &speed))
+        return fail(err, "internal error: no usable microkernel for this dtype");
+    const size_t n_cblocks = (n_cols + nr - 1) / nr;
+    const size_t wblock = add(nr, mul(p->in_c, nr, &of), &of);
+    const size_t n_ptiles = (in_pixels + mr - 1) / mr;
+    const size_t head = round_up64(sizeof(struct pyconv_deconv_op));
+    const size_t zero_bytes = round_up64(mul(p->in_c, es, &of));
+    const size_t ind_bytes = round_up64(mul(mul(n_ptiles, mr, &of), sizeof(void *), &of));
+    /* packed: the GEMM's blocks, a copy of the bias, the non-finite flag's line */
+    const size_t bias_off = round_up64(mul(mul(n_cblocks, wblock, &of), es, &of));
+    const size_t packed_bytes = add(add(bias_off, round_up64(p->out_c * es), &of), 64, &of);
+    const size_t col_bytes = mul(mul(mul(p->batch, in_pixels, &of), n_cols, &of), es, &of);
+    const size_t total = add(add(head, zero_bytes, &of), ind_bytes, &of);
+    if (of || total > PTRDIFF_MAX || packed_bytes > PTRDIFF_MAX || col_bytes > PTRDIFF_MAX)
+        return fail(err, "the buffers of this transposed convolution would be larger than "
+                         "memory can address");
+    size_t capacity;
+    char *block = pyconv_buffer_acquire(total, &capacity);
+    if (block == NULL)
+        return PYCONV_ENOMEM;
+    struct pyconv_deconv_op *op = (struct pyconv_deconv_op *)block;
+    memset(op, 0, sizeof(*op));
+    op->capacity = capacity;
+    op->col = pyconv_buffer_acquire(col_bytes ? col_bytes : 64, &op->col_capacity);
+    if (op->col == NULL) {
+        pyconv_buffer_release(block, capacity);
+        return PYCONV_ENOMEM;
+    }
+    struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
+                                    p->in_c, p->out_c, nr, 2, 0, 0};
+    op->packed_bytes = packed_bytes;
+    op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
+    if (op->packed == NULL) {
+        pyconv_buffer_release(op->col, op->col_capacity);
+        pyconv_buffer_release(block, capacity);
+        return PYCONV_ENOMEM;
+    }
+    atomic_init(&op->stale, 0);
+    atomic_init(&op->found_nonfinite, 0);
+    op->zero = block + head;
+    memset(op->zero, 0, p->in_c * es);
+    op->indirection = (const void **)(block + head + zero_bytes);
+    op->p = *p;
+    op->columns = 1;
+    op->elsize = es;
+    op->mr = mr;
+    op->nr = nr;
+    op->pixels = p->out_h * p->out_w;
+    op->n_cblocks = n_cblocks;
+    op->n_cols = n_cols;
+    op->in_pixels = in_pixels;
+    op->n_ptiles = n_ptiles;
+    op->in_image = in_pixels * p->in_c * es;
+    op->weights = weights;
+    op->bias = bias;
+    if (f64)
+        op->f64_igemm = uk->f64[best].igemm;
+    else
+        op->f32_igemm = uk->f32[best].igemm;
+    set_minmax(op);
+    *op_out = op;
+    return PYCONV_OK;
+}
+
+/* Unit cb of the packing: NR rows of the weights seen as [n_cols][in_c]. */
+static int pack_or_check_columns(struct pyconv_deconv_op *op, size_t first, size_t count,
+                                 int check)
+{
+    const size_t es = op->elsize, nr = op->nr, ic = op->p.in_c, oc = op->p.out_c;
+    const size_t wblock = nr + ic * nr;
+    char *packed = (char *)op->packed;
+    char *bias_copy = packed + round_up64(op->n_cblocks * wblock * es);
+    int differs = 0;
+    if (first == 0) {
+        if (check) {
+            differs = op->bias != NULL && memcmp(bias_copy, op->bias, oc * es) != 0;
+        } else {
+            if (op->bias != NULL)
+                memcpy(bias_copy, op->bias, oc * es);
+            else
+                memset(bias_copy, 0, oc * es);
+        }
+    }
+    for (size_t cb = first; cb < first + count && !differs; cb++) {
+        char *dst = packed + cb * wblock * es;
+        const char *src = (const char *)op->weights + cb * nr * ic * es;
+        size_t nc = op->n_cols - cb * nr < nr ? op->n_cols - cb * nr : nr;
+        if (!check)
+            memset(dst, 0, nr * es); /* the GEMM has no bias: it is added once per output */
+        int finite = 1; /* NaN and Inf need nothing special here */
+        differs = transpose_block(dst + nr * es, src, nc, nr, ic, es, check, &finite);
+    }
+    return differs;
+}
+
+static void columns_gemm(struct pyconv_deconv_op *op, size_t first, size_t count)
+{
+    const size_t mr = op->mr, nr = op->nr, es = op->elsize, ic = op->p.in_c;
+    const size_t wblock = nr + ic * nr;
+    static const float none32[2] = {-__builtin_inff(), __builtin_inff()};
+    static const double none64[2] = {-__builtin_inf(), __builtin_inf()};
+    for (size_t task = first; task < first + count; task++) {
+        size_t n = task / op->n_ptiles, t = task % op->n_ptiles;
+        size_t rows = op->in_pixels - t * mr < mr ? op->in_pixels - t * mr : mr;
+        const void *const *a = op->indirection + t * mr;
+        for (size_t cb = 0; cb < op->n_cblocks; cb++) {
+            size_t cols = op->n_cols - cb * nr < nr ? op->n_cols - cb * nr : nr;
+            const char *w = (const char *)op->packed + cb * wblock * es;
+            char *c = (char *)op->col + ((n * op->in_pixels + t * mr) * op->n_cols + cb * nr) * es;
+            if (op->p.dtype == PYCONV_F64)
+                op->f64_igemm(rows, cols, ic, 1, (const double *const *)a, (const double *)w,
+                              (double *)c, op->n_cols, n * op->in_image, (const double *)op->zero,
+                              none64);
+            else
+                op->f32_igemm(rows, cols, ic, 1, (const float *const *)a, (const float *)w,
+                              (float *)c, op->n_cols, n * op->in_image, (const float *)op->zero,
+                              none32);
+        }
+    }
+}
+
+/* Task (image, output row): every element is its bias plus the columns of the
+ * taps that reach it from inside the input, in (ky, kx) order, then clamped.
+ * y + pad = iy * stride + ky: ky runs from (y + pad) mod stride in steps of
+ * the stride while iy goes down by one (wrapping above the image: skipped).
+ * Written once per element type. */
+#define DEFINE_GATHER(NAME, T, MINMAX)                                                          \
+    static void NAME(struct pyconv_deconv_op *op, size_t first, size_t count)                  \
+    {                                                                                          \
+        const struct pyconv_deconv_params *p = &op->p;                                         \
+        const size_t oc = p->out_c, ncol = op->n_cols;                                         \
+        const T *bias = (const T *)((const char *)op->packed +                                 \
+                                    round_up64(op->n_cblocks * (op->nr + p->in_c * op->nr) *   \
+                                               sizeof(T)));                                    \
+        const T lo = op->minmax.MINMAX[0], hi = op->minmax.MINMAX[1];                          \
+        const T *col = (const T *)op->col;                                                     \
+        for (size_t task = first; task < first + count; task++) {                              \
+            size_t n = task / p->out_h, y = task % p->out_h;                                   \
+            size_t ty = y + p->pad_top;                                                        \
+            T *out = (T *)op->output + (n * op->pixels + y * p->out_w) * oc;                   \
+            for (size_t x = 0; x < p->out_w; x++, out += oc) {                                 \
+                T acc[COLUMNS_MAX_OUT_C];                                                      \
+                for (size_t o = 0; o < oc; o++)                                                \
+                    acc[o] = bias[o];                                                          \
+                size_t tx = x + p->pad_left;                                                   \
+                for (size_t ky = ty % p->stride_h, iy = ty / p->stride_h; ky < p->kernel_h;    \
+                     ky += p->stride_h, iy--) {                                                \
+                    if (iy >= p->in_h)                                                         \
+                        continue;                                                              \
+                    const T *row = col + (n * op->in_pixels + iy * p->in_w) * ncol +           \
+                                   ky * p->kernel_w * oc;                                      \
+                    for (size_t kx = tx % p->stride_w, ix = tx / p->stride_w;                  \
+                         kx < p->kernel_w; kx += p->stride_w, ix--) {                          \
+                        if (ix >= p->in_w)                                                     \
+                            continue;                                                          \
+                        const T *c = row + ix * ncol + kx * oc;                                \
+                        for (size_t o = 0; o < oc; o++)                                        \
+                            acc[o] += c[o];                                                    \
+                    }                                                                          \
+                }                                                                              \
+                for (size_t o = 0; o < oc; o++) {                                              \
+                    T v = acc[o] < lo ? lo : acc[o]; /* comparisons keep NaN */                \
+                    out[o] = v > hi ? hi : v;                                                  \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+DEFINE_GATHER(columns_gather_f32, float, f32)
+DEFINE_GATHER(columns_gather_f64, double, f64)
+
+static void columns_gemm_cb(void *ctx, size_t first, size_t count)
+{
+    columns_gemm(ctx, first, count);
+}
+
+static void columns_gather_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_deconv_op *op = ctx;
+    if (op->p.dtype == PYCONV_F64)
+        columns_gather_f64(op, first, count);
+    else
+        columns_gather_f32(op, first, count);
+}
+/* ---- end of the column path ---- */
+
+static void pack_columns_cb(void *ctx, size_t first, size_t count)
+{
+    pack_or_check_columns(ctx, first, count, 0);
+}
+
+static void check_columns_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_deconv_op *op = ctx;
+    if (pack_or_check_columns(op, first, count, 1))
+        atomic_store_explicit(&op->stale, 1, memory_order_relaxed);
 }
 
 static void pack_rows_cb(void *ctx, size_t first, size_t count)
@@ -651,32 +920,44 @@ static void exact_tasks_cb(void *ctx, size_t first, size_t count)
 int pyconv_deconv_run(struct pyconv_deconv_op *op, size_t n_threads,
                       pyconv_interrupt_fn interrupted, void *ctx)
 {
-    size_t n_tasks = op->n_groups * op->p.batch * op->n_tiles;
+    size_t n_tasks = op->columns ? op->p.batch * op->n_ptiles * (op->p.out_c != 0)
+                                 : op->n_groups * op->p.batch * op->n_tiles;
     if (n_tasks == 0)
         return PYCONV_OK;
     if (!op->is_packed) {
-        /* units of (tap, channel block); bytes per unit as the cost */
-        size_t rows = op->p.kernel_h * op->p.kernel_w * op->n_cblocks;
+        /* units of (tap, channel block) or of column blocks; bytes per unit as the cost */
+        size_t rows = op->columns ? op->n_cblocks
+                                  : op->p.kernel_h * op->p.kernel_w * op->n_cblocks;
         size_t row_bytes = op->p.in_c * op->nr * op->elsize;
+        void (*check_cb)(void *, size_t, size_t) = op->columns ? check_columns_cb : check_rows_cb;
+        void (*pack_cb)(void *, size_t, size_t) = op->columns ? pack_columns_cb : pack_rows_cb;
         int rc;
         unsigned char *flag = (unsigned char *)op->packed + op->packed_bytes - 64;
         if (op->cached_valid) {
-            rc = pyconv_parallel_for(rows, row_bytes, n_threads, check_rows_cb, op, interrupted,
-                                     ctx);
+            rc = pyconv_parallel_for(rows, row_bytes, n_threads, check_cb, op, interrupted, ctx);
             if (rc != PYCONV_OK)
                 return rc;
             op->cached_valid = 0;
             op->is_packed = !atomic_load(&op->stale);
         }
         if (!op->is_packed) {
-            rc = pyconv_parallel_for(rows, row_bytes, n_threads, pack_rows_cb, op, interrupted,
-                                     ctx);
+            rc = pyconv_parallel_for(rows, row_bytes, n_threads, pack_cb, op, interrupted, ctx);
             if (rc != PYCONV_OK)
                 return rc;
             *flag = (unsigned char)atomic_load(&op->found_nonfinite);
             op->is_packed = 1;
         }
         op->nonfinite = *flag != 0;
+    }
+    if (op->columns) {
+        size_t gemm_macs = op->mr * op->n_cblocks * op->nr * op->p.in_c;
+        int rc = pyconv_parallel_for(n_tasks, gemm_macs, n_threads, columns_gemm_cb, op,
+                                     interrupted, ctx);
+        if (rc != PYCONV_OK)
+            return rc;
+        size_t row_adds = op->p.out_w * op->n_cols;
+        return pyconv_parallel_for(op->p.batch * op->p.out_h, row_adds, n_threads,
+                                   columns_gather_cb, op, interrupted, ctx);
     }
     /* multiply-adds per task (a phase's share of the taps), to size chunks */
     size_t taps = phase_taps(0, op->p.kernel_h, op->p.stride_h) *
@@ -690,5 +971,7 @@ int pyconv_deconv_run(struct pyconv_deconv_op *op, size_t n_threads,
 void pyconv_deconv_destroy(struct pyconv_deconv_op *op)
 {
     pyconv_wcache_release(op->wentry, op->packed, op->packed_bytes, op->is_packed);
+    if (op->columns)
+        pyconv_buffer_release(op->col, op->col_capacity);
     pyconv_buffer_release(op, op->capacity);
 }
