@@ -294,13 +294,14 @@ def test_stride_larger_than_kernel_leaves_bias_only_pixels():
     np.testing.assert_array_equal(y[0], expected)
 
 
-def test_nan_and_inf_propagate_as_tf():
+@pytest.mark.parametrize("cout", [4, 12])  # the column path (out_c <= 8) and the phase path
+def test_nan_and_inf_propagate_as_tf(cout):
     """Input NaN/Inf reach exactly the outputs their taps reach; a NaN or Inf
     weight only the outputs where that tap sees a real input pixel (TF forms no
     products with the padding), on every ISA."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1, 4, 5, 3))
-    w = rng.standard_normal((3, 3, 4, 3))
+    w = rng.standard_normal((3, 3, cout, 3))
     x[0, 1, 2, 0] = np.nan
     x[0, 3, 4, 1] = np.inf
     w2 = w.copy()
@@ -315,7 +316,7 @@ def test_nan_and_inf_propagate_as_tf():
                     for padding, out in (("SAME", (8, 10)), ("VALID", (9, 11)),
                                          ("SAME", (7, 9))):
                         y = nn.conv2d_transpose(xx.astype(dtype), ww.astype(dtype),
-                                                (1,) + out + (4,), 2, padding)
+                                                (1,) + out + (cout,), 2, padding)
                         pads = tuple(transpose_pads(padding, out[d], 3, 2) for d in range(2))
                         _check_against_reference(y, xx.astype(dtype), ww.astype(dtype),
                                                  (2, 2), pads, out)
@@ -337,10 +338,12 @@ def test_bit_identical_for_every_thread_count():
                                             activation="relu"))
             outs.append(nn.conv2d_transpose(x.astype(np.float64), w.astype(np.float64),
                                             [3, 21, 25, 70], [2, 2], "VALID"))
+            outs.append(nn.conv2d_transpose(x, w[:, :, :3], [3, 27, 33, 3], 3, "SAME",
+                                            bias=b[:3], activation="relu6"))
     finally:
         pyconv.set_num_threads(before)
-    for i in range(2, len(outs)):
-        np.testing.assert_array_equal(outs[i], outs[i % 2])
+    for i in range(3, len(outs)):
+        np.testing.assert_array_equal(outs[i], outs[i % 3])
 
 
 def test_memory_layouts_give_the_same_result():
@@ -620,3 +623,48 @@ def test_bench_transposed_rows_agree_with_pyconv(h, cin, cout, k, s, padding):
     size = full - 2 * pt + eh
     assert eh < s and (crop is None) == (size == layer.out_hw[0])
     assert size >= layer.out_hw[0]
+
+
+def test_sigint_interrupts_a_long_transposed_convolution():
+    """Ctrl-C reaches a long call within 3 s (the operator polls like conv2d's),
+    and the pool works afterwards (a child process: see test_interrupt.py)."""
+    import signal
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent("""
+        import json, sys, time
+        import numpy as np
+        import pyconv
+        pyconv.set_num_threads(2)
+        x = np.ones((1, 64, 64, 1536), np.float32)       # ~87 G multiply-adds
+        w = np.full((3, 3, 1536, 1536), 1e-3, np.float32)
+        print(json.dumps({"state": "started"}), flush=True)
+        try:
+            pyconv.nn.conv2d_transpose(x, w, (1, 128, 128, 1536), 2)
+        except KeyboardInterrupt:
+            print(json.dumps({"state": "interrupted"}), flush=True)
+        small = pyconv.nn.conv2d_transpose(x[:, :2, :2, :8], w[:, :, :8, :8], (1, 4, 4, 8), 2)
+        assert small.shape == (1, 4, 4, 8)
+        print(json.dumps({"state": "ok"}), flush=True)
+    """)
+    root = os.path.dirname(os.path.dirname(pyconv.__file__))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=root)
+    try:
+        assert proc.stdout.readline().strip() == '{"state": "started"}'
+        import time
+
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        line = proc.stdout.readline().strip()
+        elapsed = time.monotonic() - sent
+        assert line == '{"state": "interrupted"}', (line, proc.stderr.read())
+        assert elapsed < 3.0, elapsed
+        assert proc.stdout.readline().strip() == '{"state": "ok"}'
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
