@@ -424,7 +424,9 @@ def _transpose(fn, x, w, output_shape, shape_name, strides, padding, data_format
          "input copy": n * h * wd * c * es,
          "tiles and indirection buffer": (pixels + 16 * phases) * (taps * 8 + 64) if out else 0,
          "packed filters": (kh * kw * cin * cout + (cout + 64) * (kh * kw * cin + kh * kw)) * es
-         if out else 0})
+         if out else 0,
+         # few output channels: every input pixel times every (tap, channel), then a gather
+         "columns": n * h * wd * kh * kw * cout * es if out and cout <= 8 else 0})
     if x.dtype != cd:
         x = x.astype(cd)
     if w.dtype != cd:
