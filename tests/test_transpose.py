@@ -668,3 +668,36 @@ def test_sigint_interrupts_a_long_transposed_convolution():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_memory_is_flat_over_many_calls():
+    """Both paths, the exact fallback and raising calls: malloc-in-use, RSS and
+    tracemalloc do not grow (test_leaks.py's meters and bounds)."""
+    import test_leaks
+
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 5, 6, 16)).astype(np.float32)
+    w = rng.standard_normal((4, 4, 12, 16)).astype(np.float32)
+    w_nan = w.copy()
+    w_nan[0, 0, 0, 0] = np.nan
+    b = rng.standard_normal(12).astype(np.float32)
+    # contiguous: a view would be copied by every call, and each copy's new
+    # address would take a slot of the weight cache until it is full
+    w3 = np.ascontiguousarray(w[:, :, :3])
+
+    def work():
+        nn.conv2d_transpose(x, w, [2, 10, 12, 12], 2, bias=b, activation="relu")
+        nn.conv2d_transpose(x, w3, [2, 13, 15, 3], [2, 2], "VALID")
+        nn.conv2d_transpose(x, w_nan, [2, 10, 12, 12], 2)
+        test_leaks._raises(lambda: nn.conv2d_transpose(x, w, [2, 11, 12, 12], 2), ValueError)
+        test_leaks._raises(lambda: _conv.conv2d_transpose(x, w, None, 9, 12, 0, 0, 1, 1, 2, 2,
+                                                          0), ValueError)
+        return 5
+
+    before_threads = pyconv.get_num_threads()
+    pyconv.set_num_threads(2)
+    try:
+        test_leaks.check_flat(*test_leaks.measure(4_000, work, warmup_calls=500))
+    finally:
+        pyconv.set_num_threads(before_threads)
