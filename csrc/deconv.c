@@ -22,6 +22,11 @@
 #include "threads.h"
 #include "wcache.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
+
 /* the widest NR a kernel set may use here: the scatter tile lives on the stack */
 #define MAX_NR 64
 
@@ -434,7 +439,32 @@ static int transpose_block(char *dst, const char *src, size_t nc, size_t nr, siz
                 differs = diff != 0;
             } else {
                 uint32_t diff = 0, a, b;
-                for (size_t lane = 0; lane < nc; lane++) {
+                size_t lane = 0;
+#ifdef __SSE2__
+                /* 4 lanes x 4 channels at a time: four source rows, transposed in
+                 * registers, against four packed rows (SSE2 is part of x86-64) */
+                if ((c1 - c0) % 4 == 0) {
+                    __m128 acc = _mm_setzero_ps();
+                    for (; lane + 4 <= nc; lane += 4) {
+                        const float *r0 = (const float *)(src + lane * ic * es);
+                        const float *d0 = (const float *)(dst + lane * es);
+                        for (size_t c = c0; c < c1; c += 4) {
+                            __m128 s0 = _mm_loadu_ps(r0 + c), s1 = _mm_loadu_ps(r0 + ic + c);
+                            __m128 s2 = _mm_loadu_ps(r0 + 2 * ic + c);
+                            __m128 s3 = _mm_loadu_ps(r0 + 3 * ic + c);
+                            _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+                            acc = _mm_or_ps(acc, _mm_xor_ps(s0, _mm_loadu_ps(d0 + c * nr)));
+                            acc = _mm_or_ps(acc, _mm_xor_ps(s1, _mm_loadu_ps(d0 + (c + 1) * nr)));
+                            acc = _mm_or_ps(acc, _mm_xor_ps(s2, _mm_loadu_ps(d0 + (c + 2) * nr)));
+                            acc = _mm_or_ps(acc, _mm_xor_ps(s3, _mm_loadu_ps(d0 + (c + 3) * nr)));
+                        }
+                    }
+                    diff |= (uint32_t)_mm_movemask_epi8(
+                                _mm_cmpeq_epi8(_mm_castps_si128(acc), _mm_setzero_si128())) !=
+                            0xFFFF;
+                }
+#endif
+                for (; lane < nc; lane++) {
                     const char *row = src + lane * ic * es, *col = dst + lane * es;
                     for (size_t c = c0; c < c1; c++) {
                         memcpy(&a, row + c * es, sizeof(a));

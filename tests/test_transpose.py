@@ -365,23 +365,31 @@ def test_memory_layouts_give_the_same_result():
     assert np.array_equal(x, variants[0])  # inputs untouched
 
 
-def test_filters_changed_in_place_are_seen():
+@pytest.mark.parametrize("cout,cin", [(6, 6), (12, 16), (37, 20)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_filters_changed_in_place_are_seen(cout, cin, dtype):
     """The packed weights are cached between calls and checked against the
-    filters: an in-place change must give the new result (and conv2d on the
-    same array has its own packing)."""
+    filters: a change in place, anywhere, must give the new result (and conv2d
+    on the same array has its own packing). Both paths, every check branch."""
     rng = np.random.default_rng(8)
-    x = rng.standard_normal((1, 4, 4, 6)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 6, 6)).astype(np.float32)
-    a = nn.conv2d_transpose(x, w, [1, 8, 8, 6], 2)
-    c = nn.conv2d(x, w, 1)
-    np.testing.assert_array_equal(nn.conv2d_transpose(x, w, [1, 8, 8, 6], 2), a)
-    w[1, 1, 2, 3] += 1.0
-    b = nn.conv2d_transpose(x, w, [1, 8, 8, 6], 2)
-    ref = conv2d_transpose_reference(x, w, (2, 2), ((0, 1), (0, 1)), (8, 8))
-    assert not np.array_equal(a, b)
-    assert np.abs(b - ref).max() < 1e-4
-    w[1, 1, 2, 3] -= 1.0
-    np.testing.assert_allclose(nn.conv2d(x, w, 1), c, rtol=1e-6, atol=1e-6)
+    x = rng.standard_normal((1, 4, 4, cin)).astype(dtype)
+    w = rng.standard_normal((3, 3, cout, cin)).astype(dtype)
+    a = nn.conv2d_transpose(x, w, [1, 8, 8, cout], 2)
+    if cin == cout:
+        c = nn.conv2d(x, w, 1)
+    np.testing.assert_array_equal(nn.conv2d_transpose(x, w, [1, 8, 8, cout], 2), a)
+    for where in [(0, 0, 0, 0), (1, 1, cout // 2, cin - 1), (2, 2, cout - 1, cin // 3),
+                  (2, 0, cout - 1, cin - 1)]:
+        saved = w[where]
+        w[where] += 1.0
+        b = nn.conv2d_transpose(x, w, [1, 8, 8, cout], 2)
+        ref = conv2d_transpose_reference(x, w, (2, 2), ((0, 1), (0, 1)), (8, 8))
+        assert not np.array_equal(a, b), where
+        assert np.abs(b - ref).max() < 1e-4, where
+        w[where] = saved
+    np.testing.assert_array_equal(nn.conv2d_transpose(x, w, [1, 8, 8, cout], 2), a)
+    if cin == cout:
+        np.testing.assert_allclose(nn.conv2d(x, w, 1), c, rtol=1e-6, atol=1e-6)
 
 
 def test_integer_and_bool_inputs_are_float32():
