@@ -281,7 +281,16 @@ def transpose_row_memory(layer, batch, tile):
     s = layer.stride
     out = {"im2col": batch * layer.h * layer.w * layer.kh * layer.kw * layer.cout * 4,
            "output": batch * oh * ow * layer.cout * 4}
-    if tile:
+    if tile and layer.cout <= 8:  # the column path: one GEMM into columns, then a gather
+        mr, nr = tile
+        cols = layer.kh * layer.kw * layer.cout
+        out["packed_weights"] = -(-cols // nr) * (nr + layer.cin * nr) * 4 + 128
+        out["indirection"] = -(-(layer.h * layer.w) // mr) * mr * 8
+        out["columns"] = batch * layer.h * layer.w * cols * 4
+        out["zero"] = layer.cin * 4
+        out["pyconv_total"] = (out["packed_weights"] + out["indirection"] + out["columns"]
+                               + out["zero"])
+    elif tile:
         mr, nr = tile
         phases = min(s, layer.kh) * min(s, layer.kw)
         taps = -(-layer.kh // s) * -(-layer.kw // s)
