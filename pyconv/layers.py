@@ -16,8 +16,13 @@ from . import _memory
 from . import nn as _nn
 from .activations import relu, relu6
 from .arg_scope import add_arg_scope
-from .geometry import (conv2d_same_padding, explicit_padding_from_tf, pair, resolve,
-                       transpose_output_size)
+from .geometry import (
+    conv2d_same_padding,
+    explicit_padding_from_tf,
+    pair,
+    resolve,
+    transpose_output_size,
+)
 from .initializers import ones_initializer, xavier_initializer, zeros_initializer
 from .variables import (
     GraphKeys,

@@ -9,8 +9,7 @@ import numbers
 import numpy as np
 
 from . import _conv, _memory
-from .geometry import (explicit_padding_from_tf, normalize_padding, pair, resolve,
-                       transpose_padding)
+from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve, transpose_padding
 
 __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d"]
 
@@ -332,7 +331,7 @@ def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
 
 # ---- transposed convolution (csrc/deconv.c) ----
 
-__all__ += ["conv2d_transpose", "conv2d_backprop_input"]
+__all__ += ["conv2d_backprop_input", "conv2d_transpose"]
 
 
 def _output_shape(output_shape, name):
@@ -508,7 +507,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data
                       data_format, dilations, bias, activation)
 
 
-def conv2d_backprop_input(input_sizes, filter=None, out_backprop=None, strides=None,  # noqa: A002
+def conv2d_backprop_input(input_sizes, filter=None, out_backprop=None, strides=None,
                           padding=None, use_cudnn_on_gpu=True, data_format="NHWC",
                           dilations=(1, 1, 1, 1), name=None, filters=None):
     """The gradient of ``conv2d`` with respect to its input, as

@@ -74,8 +74,8 @@ def pytest_terminal_summary(terminalreporter):
             f"{live.GENERATED}")
     transpose = sys.modules.get("test_transpose")
     for name, what in (("MAX_ERROR", "transposed conv vs TF, max|diff| / max(1, max|TF|)"),
-                       ("MAX_REF_ERROR", "transposed conv vs the float64 definition, "
-                                         "relative to sum|x||w|")):
+                       ("MAX_REF_ERROR", ("transposed conv vs the float64 definition, "
+                                          "relative to sum|x||w|"))):
         found = getattr(transpose, name, None) if transpose is not None else None
         if found:
             parts = ", ".join(f"{k if isinstance(k, str) else '/'.join(k)} "

@@ -32,7 +32,7 @@ from pyconv import _conv, _memory
 nn = pyconv.nn
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.join(HERE, "..", "tools", "tf_reference"))
-import generate_fixtures  # noqa: E402  (pure Python until TF is asked for)
+import generate_fixtures  # pure Python until TF is asked for
 
 FIXTURE = os.path.join(HERE, "fixtures", "tf", "transpose.npz")
 ISAS = _conv.available_isas()
@@ -626,7 +626,7 @@ def test_bench_transposed_rows_agree_with_pyconv(h, cin, cout, k, s, padding):
     theirs = bench.numpy_conv2d_transpose(case.x, case.w, layer.pads, s, layer.out_hw)
     assert bench.rel_error(theirs, ours) < 1e-5
     # torch's arguments: padding at both ends, output_padding at the end, then a crop
-    (pt, pl), (eh, ew), crop = bench.torch_transpose_args(layer)
+    (pt, _), (eh, _), crop = bench.torch_transpose_args(layer)
     full = (h - 1) * s + k
     size = full - 2 * pt + eh
     assert eh < s and (crop is None) == (size == layer.out_hw[0])

@@ -41,7 +41,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import generate_fixtures as G  # noqa: E402
+import generate_fixtures as G
 
 FAMILY = "transpose"
 
