@@ -591,7 +591,10 @@ static int create_columns(const struct pyconv_deconv_params *p, const struct pyc
     /* packed: the GEMM's blocks, a copy of the bias, the non-finite flag's line */
     const size_t bias_off = round_up64(mul(mul(n_cblocks, wblock, &of), es, &of));
     const size_t packed_bytes = add(add(bias_off, round_up64(p->out_c * es), &of), 64, &of);
-    const size_t col_bytes = mul(mul(mul(p->batch, in_pixels, &of), n_cols, &of), es, &of);
+    /* COLUMNS_MAX_OUT_C more: the gather reads that many lanes from any column */
+    const size_t col_elems = add(mul(mul(p->batch, in_pixels, &of), n_cols, &of),
+                                 COLUMNS_MAX_OUT_C, &of);
+    const size_t col_bytes = mul(col_elems, es, &of);
     const size_t total = add(add(head, zero_bytes, &of), ind_bytes, &of);
     if (of || total > PTRDIFF_MAX || packed_bytes > PTRDIFF_MAX || col_bytes > PTRDIFF_MAX)
         return fail(err, "the buffers of this transposed convolution would be larger than "
@@ -603,11 +606,12 @@ static int create_columns(const struct pyconv_deconv_params *p, const struct pyc
     struct pyconv_deconv_op *op = (struct pyconv_deconv_op *)block;
     memset(op, 0, sizeof(*op));
     op->capacity = capacity;
-    op->col = pyconv_buffer_acquire(col_bytes ? col_bytes : 64, &op->col_capacity);
+    op->col = pyconv_buffer_acquire(col_bytes, &op->col_capacity);
     if (op->col == NULL) {
         pyconv_buffer_release(block, capacity);
         return PYCONV_ENOMEM;
     }
+    memset((char *)op->col + col_bytes - COLUMNS_MAX_OUT_C * es, 0, COLUMNS_MAX_OUT_C * es);
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
                                     p->in_c, p->out_c, nr, 2, 0, 0};
     op->packed_bytes = packed_bytes;
@@ -721,7 +725,7 @@ static void columns_gemm(struct pyconv_deconv_op *op, size_t first, size_t count
             size_t ty = y + p->pad_top;                                                        \
             T *out = (T *)op->output + (n * op->pixels + y * p->out_w) * oc;                   \
             for (size_t x = 0; x < p->out_w; x++, out += oc) {                                 \
-                T acc[COLUMNS_MAX_OUT_C];                                                      \
+                T acc[COLUMNS_MAX_OUT_C] = {0};                                                \
                 for (size_t o = 0; o < oc; o++)                                                \
                     acc[o] = bias[o];                                                          \
                 size_t tx = x + p->pad_left;                                                   \
@@ -736,7 +740,9 @@ static void columns_gemm(struct pyconv_deconv_op *op, size_t first, size_t count
                         if (ix >= p->in_w)                                                     \
                             continue;                                                          \
                         const T *c = row + ix * ncol + kx * oc;                                \
-                        for (size_t o = 0; o < oc; o++)                                        \
+                        /* all lanes, a constant count the compiler vectorizes; those past  \
+                         * oc hold the next columns' sums and are never stored */            \
+                        for (size_t o = 0; o < COLUMNS_MAX_OUT_C; o++)                         \
                             acc[o] += c[o];                                                    \
                     }                                                                          \
                 }                                                                              \
