@@ -706,6 +706,6 @@ def test_memory_is_flat_over_many_calls():
     before_threads = pyconv.get_num_threads()
     pyconv.set_num_threads(2)
     try:
-        test_leaks.check_flat(*test_leaks.measure(4_000, work, warmup_calls=500))
+        test_leaks.check_flat(*test_leaks.measure(2_000, work, warmup_calls=500))
     finally:
         pyconv.set_num_threads(before_threads)
