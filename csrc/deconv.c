@@ -7,7 +7,10 @@
  * stride-1 direct convolution over the input with its own taps. Every phase
  * gets weights packed in the igemm layout and tiles of MR of its pixels over
  * an indirection buffer, so conv.c's microkernels do the arithmetic; no
- * zero-stuffed input is built and no multiply-add touches a stuffed zero. */
+ * zero-stuffed input is built and no multiply-add touches a stuffed zero.
+ * With at most COLUMNS_MAX_OUT_C output channels the operator takes the
+ * column path instead (one GEMM into per-tap columns, then a gather; below).
+ * Weights holding NaN/Inf take exact_tasks (TF's products, see there). */
 #include "deconv.h"
 
 #include <math.h>
