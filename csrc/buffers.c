@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "atfork.h"
+
 /* Blocks below this size are not cached: malloc reuses small freed memory
  * by itself; large blocks come from mmap and return to the system on free. */
 #define CACHE_MIN_BYTES ((size_t)1 << 20)
@@ -17,6 +19,9 @@ struct slot {
     size_t capacity;
 };
 
+/* Guards the fields below. Held only for a few loads and stores: blocks are
+ * allocated and freed (and the tracemalloc hooks called) outside it, so
+ * pyconv's atfork prepare handler always gets it soon (atfork.h). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slot slots[CACHE_SLOTS]; /* oldest first */
 static size_t n_slots, cached_bytes;
@@ -52,8 +57,26 @@ static size_t round_up(size_t n, size_t to)
     return n > (size_t)-1 - (to - 1) ? 0 : (n + to - 1) / to * to;
 }
 
+/* fork(): taken in prepare, so the child's copy of the cache is consistent;
+ * blocks other threads had acquired are simply not the child's to release. */
+void pyconv_buffer_atfork_prepare(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+void pyconv_buffer_atfork_parent(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+void pyconv_buffer_atfork_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
+}
+
 void *pyconv_buffer_acquire(size_t bytes, size_t *capacity)
 {
+    pyconv_atfork_install();
     size_t want = round_up(bytes ? bytes : 1, 64);
     if (want == 0)
         return NULL;
@@ -89,13 +112,25 @@ void *pyconv_buffer_acquire(size_t bytes, size_t *capacity)
     return block;
 }
 
-/* Frees the oldest cached blocks until `extra` more bytes (and, if
+/* Blocks taken out of the cache under the lock, freed after it. */
+struct evicted {
+    size_t n;
+    struct slot blocks[CACHE_SLOTS];
+};
+
+static void free_evicted(const struct evicted *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        pyconv_block_free(e->blocks[i].block, e->blocks[i].capacity);
+}
+
+/* Takes the oldest cached blocks out until `extra` more bytes (and, if
  * need_slot, one more block) fit. Holds lock. */
-static void make_room(size_t extra, int need_slot)
+static void make_room(size_t extra, int need_slot, struct evicted *e)
 {
     while (n_slots > 0 &&
            (cached_bytes + extra > cache_limit || (need_slot && n_slots == CACHE_SLOTS))) {
-        pyconv_block_free(slots[0].block, slots[0].capacity);
+        e->blocks[e->n++] = slots[0];
         cached_bytes -= slots[0].capacity;
         for (size_t i = 1; i < n_slots; i++)
             slots[i - 1] = slots[i];
@@ -107,15 +142,18 @@ int pyconv_buffer_release(void *block, size_t capacity)
 {
     if (block == NULL)
         return 1;
+    pyconv_atfork_install();
     if (capacity >= CACHE_MIN_BYTES) {
+        struct evicted e = {0};
         pthread_mutex_lock(&lock);
         if (capacity <= cache_limit) {
-            make_room(capacity, 1);
+            make_room(capacity, 1, &e);
             slots[n_slots].block = block;
             slots[n_slots].capacity = capacity;
             n_slots++;
             cached_bytes += capacity;
             pthread_mutex_unlock(&lock);
+            free_evicted(&e);
             return 0;
         }
         pthread_mutex_unlock(&lock);
@@ -126,16 +164,20 @@ int pyconv_buffer_release(void *block, size_t capacity)
 
 size_t pyconv_buffer_set_cache_limit(size_t bytes)
 {
+    struct evicted e = {0};
+    pyconv_atfork_install();
     pthread_mutex_lock(&lock);
     size_t old = cache_limit;
     cache_limit = bytes;
-    make_room(0, 0);
+    make_room(0, 0, &e);
     pthread_mutex_unlock(&lock);
+    free_evicted(&e);
     return old;
 }
 
 size_t pyconv_buffer_cached_bytes(void)
 {
+    pyconv_atfork_install();
     pthread_mutex_lock(&lock);
     size_t n = cached_bytes;
     pthread_mutex_unlock(&lock);
@@ -144,10 +186,13 @@ size_t pyconv_buffer_cached_bytes(void)
 
 void pyconv_buffer_clear(void)
 {
+    struct evicted e = {0};
+    pyconv_atfork_install();
     pthread_mutex_lock(&lock);
     size_t old = cache_limit;
     cache_limit = 0;
-    make_room(0, 0);
+    make_room(0, 0, &e);
     cache_limit = old;
     pthread_mutex_unlock(&lock);
+    free_evicted(&e);
 }

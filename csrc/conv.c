@@ -39,6 +39,7 @@ struct pyconv_conv_op {
     size_t capacity;    /* bytes of the block this struct heads (pyconv_buffer_acquire) */
     size_t packed_bytes; /* bytes of packed (pyconv_wcache_acquire) */
     const void **indirection; /* n_ptiles * ks * mr pointers */
+    int indirection_built; /* indirection points into the current input */
     unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
     size_t zero_len;    /* elements of the zero vector */
     void *zero;         /* zero_len zeros */
@@ -49,7 +50,11 @@ struct pyconv_conv_op {
     union {
         float f32[2];
         double f64[2];
-    } minmax;
+    } minmax, ep_minmax; /* the microkernel's clamp; the epilogue's */
+    struct pyconv_epilogue ep; /* used when has_ep */
+    int has_ep;
+    pyconv_f32_eltwise_fn f32_eltwise; /* the epilogue's kernel, of the tile's set */
+    pyconv_f64_eltwise_fn f64_eltwise;
 };
 
 static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
@@ -148,9 +153,14 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
     size_t out_image = mul(mul(mul(*out_h, *out_w, &of), p->out_c, &of), es, &of);
     mul(p->batch, in_image, &of);
     mul(p->batch, out_image, &of);
+    /* packed weights: out_c rounded up to the widest tile, (taps * in_c + 1)
+     * rows; indirection: pixels rounded up to the tallest tile, one pointer
+     * per tap (the exact sizes, for the chosen tile, are checked again by
+     * pyconv_conv_create) */
     size_t ks = mul(p->kernel_h, p->kernel_w, &of);
-    mul(mul(mul(ks, p->in_c, &of), add(p->out_c, 64, &of), &of), es, &of);
-    mul(mul(add(mul(*out_h, *out_w, &of), 64, &of), ks, &of), sizeof(void *), &of);
+    size_t cols = mul(add(p->out_c, PYCONV_MAX_NR - 1, &of) / PYCONV_MAX_NR, PYCONV_MAX_NR, &of);
+    mul(mul(add(mul(ks, p->in_c, &of), 1, &of), cols, &of), es, &of);
+    mul(mul(add(mul(*out_h, *out_w, &of), PYCONV_MAX_MR, &of), ks, &of), sizeof(void *), &of);
     if (of)
         return fail(err, "the buffers of this convolution would be larger than memory can address");
     return PYCONV_OK;
@@ -246,7 +256,7 @@ int pyconv_igemm_tile_info(const struct pyconv_ukernels *uk, int f64, size_t i, 
     *mr = f64 ? uk->f64[i].mr : uk->f32[i].mr;
     *nr = f64 ? uk->f64[i].nr : uk->f32[i].nr;
     *speed = f64 ? uk->f64[i].speed : uk->f32[i].speed;
-    return *mr >= 1 && *mr <= PYCONV_MAX_MR && *nr >= 1 && *speed >= 1;
+    return *mr >= 1 && *mr <= PYCONV_MAX_MR && *nr >= 1 && *nr <= PYCONV_MAX_NR && *speed >= 1;
 }
 
 /* The tile with the least padded work over the output (whole tiles of rows
@@ -268,23 +278,25 @@ size_t pyconv_igemm_pick_tile(const struct pyconv_ukernels *uk, int f64, size_t 
     return best;
 }
 
-int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
-                       const void *weights, const void *bias, struct pyconv_conv_op **op_out,
-                       char err[PYCONV_ERRLEN])
+/* What pyconv_conv_create allocates, for the tile it picks. */
+struct plan_sizes {
+    size_t out_h, out_w, best, mr, nr, ks, n_cblocks, wblock, n_ptiles;
+    size_t head, packed_bytes, zero_len, zero_bytes, ind_bytes, total;
+};
+
+static int plan_sizes(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                      struct plan_sizes *z, char err[PYCONV_ERRLEN])
 {
-    *op_out = NULL;
-    size_t out_h, out_w;
-    int rc = pyconv_conv_output_shape(p, &out_h, &out_w, err);
+    int rc = pyconv_conv_output_shape(p, &z->out_h, &z->out_w, err);
     if (rc != PYCONV_OK)
         return rc;
-    if (uk == NULL || weights == NULL)
-        return fail(err, "internal error: no microkernels or weights");
+    if (uk == NULL)
+        return fail(err, "internal error: no microkernels");
 
     const int f64 = p->dtype == PYCONV_F64;
-    const size_t best = pyconv_igemm_pick_tile(uk, f64, out_h * out_w, p->out_c);
-    size_t mr, nr;
+    z->best = pyconv_igemm_pick_tile(uk, f64, z->out_h * z->out_w, p->out_c);
     unsigned speed;
-    if (best == PYCONV_MAX_TILES || !pyconv_igemm_tile_info(uk, f64, best, &mr, &nr, &speed))
+    if (z->best == PYCONV_MAX_TILES || !pyconv_igemm_tile_info(uk, f64, z->best, &z->mr, &z->nr, &speed))
         return fail(err, "internal error: no usable microkernel for this dtype");
 
     /* One allocation per call holds the operator, the zero vector and the
@@ -292,20 +304,53 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
      * (sizes were overflow-checked by pyconv_conv_output_shape; their sum is
      * checked here). */
     int of = 0;
-    const size_t es = dtype_size(p->dtype), ks = p->kernel_h * p->kernel_w;
-    const size_t n_cblocks = (p->out_c + nr - 1) / nr;
-    const size_t wblock = add(nr, mul(mul(ks, p->in_c, &of), nr, &of), &of);
-    const size_t n_ptiles = (out_h * out_w + mr - 1) / mr;
-    const size_t head = round_up64(sizeof(struct pyconv_conv_op));
-    const size_t packed_bytes = round_up64(mul(mul(n_cblocks, wblock, &of), es, &of));
+    const size_t es = dtype_size(p->dtype), mr = z->mr, nr = z->nr;
+    z->ks = p->kernel_h * p->kernel_w;
+    z->n_cblocks = (p->out_c + nr - 1) / nr;
+    z->wblock = add(nr, mul(mul(z->ks, p->in_c, &of), nr, &of), &of);
+    z->n_ptiles = (z->out_h * z->out_w + mr - 1) / mr;
+    z->head = round_up64(sizeof(struct pyconv_conv_op));
+    z->packed_bytes = round_up64(mul(mul(z->n_cblocks, z->wblock, &of), es, &of));
     /* merged taps read kernel_w pixels' channels through one pointer */
-    const size_t zero_len = mul(p->dilation_w == 1 ? p->kernel_w : 1, p->in_c, &of);
-    const size_t zero_bytes = round_up64(mul(zero_len, es, &of));
-    const size_t ind_bytes = round_up64(mul(mul(n_ptiles, ks, &of), mr * sizeof(void *), &of));
-    size_t total = add(add(add(head, zero_bytes, &of), ind_bytes, &of), n_ptiles, &of);
-    total = round_up64(total);
-    if (of || total > PTRDIFF_MAX || packed_bytes > PTRDIFF_MAX)
+    z->zero_len = mul(p->dilation_w == 1 ? p->kernel_w : 1, p->in_c, &of);
+    z->zero_bytes = round_up64(mul(z->zero_len, es, &of));
+    z->ind_bytes = round_up64(mul(mul(z->n_ptiles, z->ks, &of), mr * sizeof(void *), &of));
+    size_t total = add(add(add(z->head, z->zero_bytes, &of), z->ind_bytes, &of), z->n_ptiles, &of);
+    z->total = round_up64(total);
+    if (of || z->total > PTRDIFF_MAX || z->packed_bytes > PTRDIFF_MAX)
         return fail(err, "the buffers of this convolution would be larger than memory can address");
+    return PYCONV_OK;
+}
+
+int pyconv_conv_workspace(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                          size_t *packed_bytes, size_t *block_bytes, char err[PYCONV_ERRLEN])
+{
+    struct plan_sizes z;
+    int rc = plan_sizes(p, uk, &z, err);
+    if (rc == PYCONV_OK) {
+        *packed_bytes = z.packed_bytes;
+        *block_bytes = z.total;
+    }
+    return rc;
+}
+
+int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                       const void *weights, const void *bias, struct pyconv_conv_op **op_out,
+                       char err[PYCONV_ERRLEN])
+{
+    *op_out = NULL;
+    struct plan_sizes z;
+    int rc = plan_sizes(p, uk, &z, err);
+    if (rc != PYCONV_OK)
+        return rc;
+    if (weights == NULL)
+        return fail(err, "internal error: no weights");
+    const int f64 = p->dtype == PYCONV_F64;
+    const size_t best = z.best, mr = z.mr, nr = z.nr, es = dtype_size(p->dtype), ks = z.ks;
+    const size_t out_h = z.out_h, out_w = z.out_w, n_cblocks = z.n_cblocks, wblock = z.wblock;
+    const size_t n_ptiles = z.n_ptiles, head = z.head, packed_bytes = z.packed_bytes;
+    const size_t zero_len = z.zero_len, zero_bytes = z.zero_bytes, ind_bytes = z.ind_bytes;
+    const size_t total = z.total;
     /* from the cache of large blocks, like outputs: a fresh mapping would be
      * zeroed page by page every call, and a malloc'd one fragments the heap */
     size_t capacity;
@@ -333,6 +378,8 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
         op->f64_igemm = uk->f64[best].igemm;
     else
         op->f32_igemm = uk->f32[best].igemm;
+    op->f32_eltwise = uk->f32_eltwise;
+    op->f64_eltwise = uk->f64_eltwise;
     op->out_h = out_h;
     op->out_w = out_w;
     op->elsize = es;
@@ -386,20 +433,23 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
  * padding). A tile is merged so when no row's window is cut by the left or
  * right edge. The kernel then runs kernel_h taps of kernel_w * in_c
  * channels: fewer, longer reductions (it matters when in_c is small) with
- * the same multiply-adds in the same order, so the sums are identical. */
-void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output)
+ * the same multiply-adds in the same order, so the sums are identical.
+ *
+ * Built by the first run after setup, on all its threads, one task per pixel
+ * tile, polling for Ctrl-C like the rest of the run (a buffer of gigabytes
+ * takes seconds to write). */
+static void build_tiles(struct pyconv_conv_op *op, size_t first, size_t count)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t mr = op->mr, row_bytes = p->in_w * p->in_c * op->elsize;
     const size_t px_bytes = p->in_c * op->elsize;
     const int can_merge = p->dilation_w == 1 && p->kernel_w > 1;
-    op->input = input;
-    op->output = output;
+    const char *input = (const char *)op->input;
     /* Unsigned arithmetic: positions left of/above the image wrap to huge
      * values and fail the bound test like those past it. */
     size_t top[PYCONV_MAX_MR], left[PYCONV_MAX_MR]; /* input corner of each row's window */
-    size_t oy = 0, ox = 0;                            /* the next output pixel */
-    for (size_t t = 0; t < op->n_ptiles; t++) {
+    for (size_t t = first; t < first + count; t++) {
+        size_t oy = t * mr / op->out_w, ox = t * mr % op->out_w; /* the tile's first pixel */
         const void **ind = op->indirection + t * op->ks * mr;
         int merge = can_merge;
         for (size_t m = 0; m < mr; m++) {
@@ -414,12 +464,19 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
                 top[m] = top[m - 1];
                 left[m] = left[m - 1];
             }
-            /* cut by an edge: some of the window's columns inside, some not */
-            size_t inside = 0;
-            for (size_t kx = 0; kx < p->kernel_w && merge; kx++)
-                inside += left[m] + kx < p->in_w;
-            if (inside != 0 && inside != p->kernel_w)
-                merge = 0;
+            /* cut by an edge: some of the window's columns inside, some not.
+             * Columns x0 + kx (kx < kernel_w, x0 = ox * stride - pad_left) are
+             * inside for kx in [pad_left - ox * stride, pad_left + in_w -
+             * ox * stride) (sums fit: the padded size was checked) */
+            if (merge) {
+                size_t x = left[m] + p->pad_left; /* ox * stride_w, no wrap */
+                size_t lo = p->pad_left > x ? p->pad_left - x : 0;
+                size_t end = p->pad_left + p->in_w > x ? p->pad_left + p->in_w - x : 0;
+                size_t hi = end < p->kernel_w ? end : p->kernel_w;
+                size_t inside = hi > lo ? hi - lo : 0;
+                if (inside != 0 && inside != p->kernel_w)
+                    merge = 0;
+            }
         }
         op->merged[t] = (unsigned char)merge;
         for (size_t ky = 0; ky < p->kernel_h; ky++) {
@@ -428,12 +485,64 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
                     size_t iy = top[m] + ky * p->dilation_h;
                     size_t ix = left[m] + kx * p->dilation_w;
                     *ind++ = (iy < p->in_h && ix < p->in_w)
-                                 ? (const char *)input + iy * row_bytes + ix * px_bytes
+                                 ? input + iy * row_bytes + ix * px_bytes
                                  : op->zero;
                 }
             }
         }
     }
+}
+
+/* The fused epilogue over the tiles a task just stored (rows x cols at
+ * pixel px0 of image n, channel n0), in place, row by row. */
+static void epilogue_tile(struct pyconv_conv_op *op, size_t n, size_t px0, size_t n0, size_t rows,
+                          size_t cols)
+{
+    const size_t es = op->elsize, oc = op->p.out_c;
+    const struct pyconv_epilogue *ep = &op->ep;
+#define AT(ptr, elems) ((ptr) != NULL ? (const char *)(ptr) + (elems) * es : NULL)
+    for (size_t m = 0; m < rows; m++) {
+        size_t at = (n * op->pixels + px0 + m) * oc + n0; /* element of the output */
+        char *c = (char *)op->output + at * es;
+        if (op->p.dtype == PYCONV_F64)
+            op->f64_eltwise(cols, (const double *)c, (const double *)AT(ep->pre, n0),
+                            (const double *)AT(ep->scale, n0), (const double *)AT(ep->shift, n0),
+                            (const double *)AT(ep->residual, at), (double *)c, 1,
+                            op->ep_minmax.f64);
+        else
+            op->f32_eltwise(cols, (const float *)c, (const float *)AT(ep->pre, n0),
+                            (const float *)AT(ep->scale, n0), (const float *)AT(ep->shift, n0),
+                            (const float *)AT(ep->residual, at), (float *)c, 1,
+                            op->ep_minmax.f32);
+    }
+#undef AT
+}
+
+void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epilogue *ep)
+{
+    op->ep = *ep;
+    op->has_ep = 1;
+    /* the clamp moves behind the epilogue's terms */
+    op->ep_minmax = op->minmax;
+    if (op->p.dtype == PYCONV_F64) {
+        op->minmax.f64[0] = -__builtin_inf();
+        op->minmax.f64[1] = __builtin_inf();
+    } else {
+        op->minmax.f32[0] = -__builtin_inff();
+        op->minmax.f32[1] = __builtin_inff();
+    }
+}
+
+static void build_tiles_cb(void *ctx, size_t first, size_t count)
+{
+    build_tiles(ctx, first, count);
+}
+
+void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output)
+{
+    op->input = input;
+    op->output = output;
+    op->indirection_built = 0; /* for this input: built by the next run */
 }
 
 /* Tasks are (channel group, image, pixel tile), pixel tile fastest: the
@@ -473,6 +582,11 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
                               (const float *)w, (float *)c, p->out_c, a_offset,
                               (const float *)op->zero, op->minmax.f32);
         }
+        if (op->has_ep) { /* the task's rows, all its channel blocks: still in L1 */
+            size_t n0 = g * op->group * nr;
+            size_t n1 = cb_end * nr < p->out_c ? cb_end * nr : p->out_c;
+            epilogue_tile(op, n, px0, n0, rows, n1 - n0);
+        }
     }
 }
 
@@ -487,6 +601,14 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
     size_t n_tasks = op->n_groups * op->p.batch * op->n_ptiles;
     if (n_tasks == 0)
         return PYCONV_OK;
+    if (!op->indirection_built) {
+        /* pointers written per tile as the cost */
+        int rc = pyconv_parallel_for(op->n_ptiles, op->ks * op->mr, n_threads, build_tiles_cb,
+                                     op, interrupted, ctx);
+        if (rc != PYCONV_OK)
+            return rc;
+        op->indirection_built = 1;
+    }
     if (!op->is_packed) {
         /* rows of weights; bytes per row as the cost: both are streams of bytes */
         size_t rows = op->ks * op->p.in_c, row_bytes = op->p.out_c * op->elsize;

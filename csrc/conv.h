@@ -30,6 +30,13 @@ struct pyconv_conv_params {
 int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, size_t *out_w,
                              char err[PYCONV_ERRLEN]);
 
+/* The bytes pyconv_conv_create would allocate with these kernels: the packed
+ * weights (for the tile it would pick) and the block holding the operator,
+ * zero vector and indirection buffer. For estimates made before allocating
+ * anything; same errors as pyconv_conv_create. */
+int pyconv_conv_workspace(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                          size_t *packed_bytes, size_t *block_bytes, char err[PYCONV_ERRLEN]);
+
 struct pyconv_conv_op;
 
 /* Plans a convolution: validates, picks the microkernel tile and allocates
@@ -40,8 +47,9 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
                        const void *weights, const void *bias, struct pyconv_conv_op **op_out,
                        char err[PYCONV_ERRLEN]);
 
-/* Points the operator at an input and an output buffer (builds the
- * indirection buffer for this input). */
+/* Points the operator at an input and an output buffer. The indirection
+ * buffer for this input is built by the next pyconv_conv_run, on its threads
+ * and interruptible like the rest of the run. */
 void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *output);
 
 /* Called between chunks of work on the calling thread; non-zero stops the run. */
@@ -65,5 +73,18 @@ size_t pyconv_igemm_pick_tile(const struct pyconv_ukernels *uk, int f64, size_t 
                               size_t out_c);
 /* Bytes of this core's L2 cache (1 MiB when the system won't say). */
 size_t pyconv_l2_bytes(void);
+
+/* The fused epilogue (DESIGN.md, "epilogues are the fusion point"): each
+ * output tile, right after the microkernel stored it and while it is in L1,
+ * becomes clamp(((acc + pre[c]) * scale[c] + shift[c]) + residual) with the
+ * elementwise microkernel of the same set, so the result is bit for bit the
+ * convolution followed by pyconv_eltwise. acc includes the bias; the clamp
+ * is the operator's activation (moved out of the microkernel). pre, scale,
+ * shift (out_c elements) and residual (NHWC, the output's shape) may each
+ * be NULL and must stay valid until the run ends. Call before the run. */
+struct pyconv_epilogue {
+    const void *pre, *scale, *shift, *residual;
+};
+void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epilogue *ep);
 
 #endif

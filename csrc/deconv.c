@@ -264,7 +264,7 @@ int pyconv_deconv_create(const struct pyconv_deconv_params *p, const struct pyco
     op->capacity = capacity;
     op->packed_bytes = packed_bytes;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, kh, kw, p->in_c, p->out_c,
-                                    nr, 1, sh, sw};
+                                    nr, 2, sh, sw};
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     if (op->packed == NULL) {
         pyconv_buffer_release(block, capacity);
@@ -616,7 +616,7 @@ static int create_columns(const struct pyconv_deconv_params *p, const struct pyc
     }
     memset((char *)op->col + col_bytes - COLUMNS_MAX_OUT_C * es, 0, COLUMNS_MAX_OUT_C * es);
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
-                                    p->in_c, p->out_c, nr, 2, 0, 0};
+                                    p->in_c, p->out_c, nr, 3, 0, 0};
     op->packed_bytes = packed_bytes;
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     if (op->packed == NULL) {

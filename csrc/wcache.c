@@ -1,5 +1,6 @@
 #include "wcache.h"
 
+#include "atfork.h"
 #include "buffers.h"
 
 #include <pthread.h>
@@ -14,26 +15,43 @@ struct pyconv_wcache_entry {
     size_t bytes;
     unsigned long used_at; /* for least-recently-used eviction */
     int in_use, valid;
+    pthread_t user;        /* the thread that has it in use (if in_use) */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pyconv_wcache_entry slots[SLOTS]; /* block == NULL: free slot */
 static size_t held, limit = (size_t)128 << 20;
 static unsigned long clock_now;
-static int atfork_registered;
 
-/* A forked child has only the thread that forked: blocks other threads were
- * using may be half packed, so nothing in use stays valid. */
-static void after_fork_child(void)
+/* fork(): the lock is taken in prepare, so the child's copy of the slots is
+ * consistent. The child has only the thread that forked: a block it has in use
+ * (it forked inside a call, from a signal handler in the Ctrl-C poll) stays in
+ * use, to be released by that call; blocks other threads were using (or
+ * allocating) may be half packed, so they are no longer valid and no longer
+ * in use. */
+void pyconv_wcache_atfork_prepare(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+void pyconv_wcache_atfork_parent(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+void pyconv_wcache_atfork_child(void)
 {
     pthread_mutex_init(&lock, NULL);
+    pthread_t self = pthread_self();
     for (size_t i = 0; i < SLOTS; i++) {
+        if (!slots[i].in_use || pthread_equal(slots[i].user, self))
+            continue;
         if (slots[i].block == (void *)&slots[i]) { /* was being allocated: no block */
             held -= slots[i].bytes;
             memset(&slots[i], 0, sizeof(slots[i]));
+            continue;
         }
-        if (slots[i].in_use)
-            slots[i].valid = 0;
+        slots[i].valid = 0;
         slots[i].in_use = 0;
     }
 }
@@ -42,7 +60,7 @@ static int same_key(const struct pyconv_wcache_key *a, const struct pyconv_wcach
 {
     return a->weights == b->weights && a->bias == b->bias && a->dtype == b->dtype &&
            a->kernel_h == b->kernel_h && a->kernel_w == b->kernel_w && a->in_c == b->in_c &&
-           a->out_c == b->out_c && a->nr == b->nr && a->layout == b->layout &&
+           a->out_c == b->out_c && a->nr == b->nr && a->op == b->op &&
            a->stride_h == b->stride_h && a->stride_w == b->stride_w;
 }
 
@@ -88,11 +106,8 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
     size_t sizes[SLOTS], n_evicted = 0;
     *entry = NULL;
     *valid = 0;
+    pyconv_atfork_install();
     pthread_mutex_lock(&lock);
-    if (!atfork_registered) {
-        pthread_atfork(NULL, NULL, after_fork_child);
-        atfork_registered = 1;
-    }
     size_t slot = SLOTS;
     if (bytes <= limit) {
         for (size_t i = 0; i < SLOTS; i++) {
@@ -107,6 +122,7 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
                 return pyconv_block_alloc(bytes);
             }
             slots[slot].in_use = 1;
+            slots[slot].user = pthread_self();
             slots[slot].used_at = ++clock_now;
             *entry = &slots[slot];
             *valid = slots[slot].valid;
@@ -119,6 +135,7 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
             slots[slot].key = *key;
             slots[slot].bytes = bytes;
             slots[slot].in_use = 1;
+            slots[slot].user = pthread_self();
             slots[slot].valid = 0;
             slots[slot].used_at = ++clock_now;
             slots[slot].block = (void *)&slots[slot]; /* placeholder: slot taken */
@@ -163,6 +180,7 @@ void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, size_
 
 size_t pyconv_wcache_set_limit(size_t bytes)
 {
+    pyconv_atfork_install();
     void *evicted[SLOTS];
     size_t sizes[SLOTS], n_evicted = 0;
     pthread_mutex_lock(&lock);
@@ -176,6 +194,7 @@ size_t pyconv_wcache_set_limit(size_t bytes)
 
 size_t pyconv_wcache_bytes(void)
 {
+    pyconv_atfork_install();
     pthread_mutex_lock(&lock);
     size_t n = held;
     pthread_mutex_unlock(&lock);
@@ -184,6 +203,7 @@ size_t pyconv_wcache_bytes(void)
 
 void pyconv_wcache_clear(void)
 {
+    pyconv_atfork_install();
     void *evicted[SLOTS];
     size_t sizes[SLOTS], n_evicted = 0;
     pthread_mutex_lock(&lock);

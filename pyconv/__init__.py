@@ -15,7 +15,7 @@ from .geometry import __all__ as _geometry_all
 __version__ = "0.1.0"
 
 _layer_modules = ("activations", "initializers", "regularizers", "arg_scope", "variables",
-                  "layers")
+                  "updates", "layers", "core_layers")
 __all__ = list(_geometry_all) + ["nn", "set_num_threads", "get_num_threads",
                                  "set_output_cache_limit", "clear_output_cache",
                                  "set_weight_cache_limit", "clear_weight_cache"]
@@ -51,11 +51,18 @@ def get_num_threads():
     return _conv.get_num_threads()
 
 
+# The largest cache limit: the C side keeps byte counts in size_t, and no
+# machine has 2**63 bytes. A larger value is an error (naming the argument or
+# the environment variable), never an OverflowError.
+_MAX_CACHE_BYTES = 2**63 - 1
+
+
 def _cache_limit(name, nbytes):
     if isinstance(nbytes, bool) or not isinstance(nbytes, int):
         raise TypeError(f"{name}: nbytes must be an int, got {nbytes!r}")
-    if nbytes < 0:
-        raise ValueError(f"{name}: nbytes must be >= 0, got {nbytes}")
+    if not 0 <= nbytes <= _MAX_CACHE_BYTES:
+        raise ValueError(f"{name}: nbytes must be between 0 and 2**63 - 1 "
+                         f"({_MAX_CACHE_BYTES}), got {nbytes}")
     return getattr(_conv, name)(nbytes)
 
 
@@ -67,6 +74,8 @@ def set_output_cache_limit(nbytes):
     A model called in a loop then reuses its outputs' memory instead of having
     the system map and zero fresh pages for every large output, which can cost
     as much as the convolution. Default 512 MiB, or ``PYCONV_OUTPUT_CACHE_MB``.
+    ``nbytes`` must be between 0 and ``2**63 - 1`` (a ``ValueError`` otherwise;
+    any limit above the memory of the machine means "no limit").
     """
     return _cache_limit("set_output_cache_limit", nbytes)
 
@@ -86,7 +95,8 @@ def set_weight_cache_limit(nbytes):
     again only if a byte changed: results never depend on the cache, and
     filters may be changed in place between calls. The least recently used
     packings are freed first. Default 128 MiB (a whole ResNet-50), or
-    ``PYCONV_WEIGHT_CACHE_MB``.
+    ``PYCONV_WEIGHT_CACHE_MB``. ``nbytes`` must be between 0 and ``2**63 - 1``
+    (a ``ValueError`` otherwise).
     """
     return _cache_limit("set_weight_cache_limit", nbytes)
 
@@ -97,6 +107,11 @@ def clear_weight_cache():
 
 
 def _default_cache_limits():
+    """The cache limits from the environment. A value that is not an integer
+    between 0 and ``(2**63 - 1) >> 20`` MiB is a ``ValueError`` naming the
+    variable when pyconv is imported, like a bad ``PYCONV_NUM_THREADS`` or
+    ``PYCONV_ISA``: a setting that is silently ignored is worse than one that
+    stops the program before it runs with the wrong memory budget."""
     for env_name, setter in (("PYCONV_OUTPUT_CACHE_MB", _conv.set_output_cache_limit),
                              ("PYCONV_WEIGHT_CACHE_MB", _conv.set_weight_cache_limit)):
         env = _os.environ.get(env_name, "").strip()
@@ -106,8 +121,9 @@ def _default_cache_limits():
             mb = int(env)
         except ValueError:
             raise ValueError(f"{env_name} must be a non-negative integer, got {env!r}") from None
-        if mb < 0:
-            raise ValueError(f"{env_name} must be >= 0, got {mb}")
+        if not 0 <= mb <= _MAX_CACHE_BYTES >> 20:
+            raise ValueError(f"{env_name} must be between 0 and {_MAX_CACHE_BYTES >> 20} "
+                             f"(MiB), got {mb}")
         setter(mb << 20)
 
 
@@ -145,3 +161,16 @@ _conv.set_num_threads(_default_threads())
 _default_cache_limits()
 _default_isa()
 _import_layer_modules()
+
+# slim's tf_slim.layers.utils (collect_named_outputs, last_dimension, ...)
+from . import utils  # noqa: E402
+
+__all__.append("utils")
+
+# TensorFlow checkpoints: pyconv.train mirrors tf.train (read V1/V2, write V2);
+# slim's assign_from_checkpoint and assign_from_checkpoint_fn at the top level.
+from . import _restore, train  # noqa: E402
+
+for _name in _restore.__all__:
+    globals()[_name] = getattr(_restore, _name)
+__all__ += ["train", *_restore.__all__]

@@ -21,6 +21,8 @@ import difflib
 import numbers
 from functools import lru_cache
 
+from ._errors import TypeValueError  # sizes of another type: TF raises ValueError
+
 __all__ = ["conv_output_size", "conv_padding", "explain_padding"]
 
 PADDINGS = ("SAME", "VALID", "FULL")
@@ -28,7 +30,7 @@ PADDINGS = ("SAME", "VALID", "FULL")
 
 def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+        raise TypeValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
@@ -42,14 +44,14 @@ def pair(value, name, minimum=1):
     ``TypeError``/``ValueError`` that names ``name``.
     """
     if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be an int or a pair (h, w) of ints, got {value!r}")
+        raise TypeValueError(f"{name} must be an int or a pair (h, w) of ints, got {value!r}")
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         v = _check_int(value, name, minimum)
         return (v, v)
     try:
         items = list(value)
     except TypeError:
-        raise TypeError(
+        raise TypeValueError(
             f"{name} must be an int or a pair (h, w) of ints, got {value!r} "
             f"({type(value).__name__})"
         ) from None
@@ -145,7 +147,7 @@ def _dim(n, k, s, padding, rate, label=""):
             f"floor((n + before + after - k_eff) / s) + 1 = "
             f"floor(({n} + {before} + {after} - {k_eff}) / {s}) + 1"
         )
-    if out < 1:
+    if out < 1 and not (n == 0 and padding == "SAME"):  # TF: SAME keeps an empty input empty
         name = padding if isinstance(padding, str) else "explicit"
         where = f" along the {label}" if label else ""
         raise ValueError(
@@ -236,17 +238,26 @@ def conv_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
     return pads if as_pair else pads[0]
 
 
+def _window_inside(start, k, r, n):
+    """Taps ``start + i * r`` (``0 <= i < k``) inside ``[0, n)``: ``(first, last,
+    count)``, or ``None`` if none is. Constant time for any size."""
+    lo = max(0, -(start // r))           # first i with start + i * r >= 0
+    hi = min(k - 1, (n - 1 - start) // r)  # last i with start + i * r <= n - 1
+    if lo > hi:
+        return None
+    return start + lo * r, start + hi * r, hi - lo + 1
+
+
 def _explain_dim(n, k, s, pad, r):
     out, before, after = _dim(n, k, s, pad, r)
     k_eff = effective_kernel(k, r)
 
     def window(o):
-        start = o * s - before
-        taps = [start + i * r for i in range(k)]
-        inside = [t for t in taps if 0 <= t < n]
-        padded = len(taps) - len(inside)
-        seen = f"input {inside[0]}..{inside[-1]}" if inside else "only padding"
-        step = f" every {r}" if r > 1 and len(inside) > 1 else ""
+        inside = _window_inside(o * s - before, k, r, n)
+        count = inside[2] if inside else 0
+        padded = k - count
+        seen = f"input {inside[0]}..{inside[1]}" if inside else "only padding"
+        step = f" every {r}" if r > 1 and count > 1 else ""
         extra = f" (+{padded} padding tap{'s' if padded != 1 else ''})" if padded else ""
         return f"{seen}{step}{extra}"
 

@@ -1,6 +1,7 @@
 """Sizes and pads against the seed's formulas (reference.py) and TF facts."""
 
 import math
+import os
 
 import pytest
 from hypothesis import given
@@ -108,3 +109,74 @@ def test_conv2d_same_pads_do_not_depend_on_the_input_size():
     assert conv2d_same_padding(7) == (3, 3)
     assert conv2d_same_padding(4) == (1, 2)
     assert conv2d_same_padding(3, rate=2) == (2, 2)
+
+
+def _naive_window(start, k, r, n):
+    """The taps of one window enumerated one by one (the independent reference)."""
+    inside = [t for t in (start + i * r for i in range(k)) if 0 <= t < n]
+    return (inside[0], inside[-1], len(inside)) if inside else None
+
+
+def test_explain_padding_windows_match_tap_by_tap_enumeration():
+    """The closed-form windows are the enumerated ones, for every small case."""
+    from pyconv.geometry import _window_inside
+
+    for n in range(1, 9):
+        for k in range(1, 6):
+            for r in range(1, 4):
+                for start in range(-12, 12):
+                    assert _window_inside(start, k, r, n) == _naive_window(start, k, r, n)
+    # and the text, for every padding of a grid of small sizes
+    for n, k, s, r in [(4, 3, 2, 1), (7, 3, 1, 2), (5, 4, 3, 1), (9, 2, 2, 3), (3, 5, 1, 1)]:
+        text = pyconv.explain_padding(n, k, s, "FULL", r)
+        out, (before, _) = pyconv.conv_output_size(n, k, s, "FULL", r), \
+            pyconv.conv_padding(n, k, s, "FULL", r)
+        first = _naive_window(-before, k, r, n)
+        last = _naive_window((out - 1) * s - before, k, r, n)
+        assert (f"first output sees input {first[0]}..{first[1]}" if first
+                else "first output sees only padding") in text
+        assert (f"last output sees input {last[0]}..{last[1]}" if last
+                else "last output sees only padding") in text
+
+
+def test_explain_padding_is_constant_in_time_and_memory():
+    """No Python int per kernel tap: a million taps allocate almost nothing, and
+    sizes only conv_output_size could handle before (2**40 taps, k_eff ~ 2**80)
+    are explained too."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        text = pyconv.explain_padding(5, 10**6)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "(+999995 padding taps)" in text
+    assert peak < 100_000, f"{peak} bytes for a 10**6-tap explanation"
+    huge = pyconv.explain_padding(5, 2**40, padding="FULL", rate=2**40)
+    k_eff = 2**40 + (2**40 - 1) * (2**40 - 1)
+    assert f"k_eff {k_eff}" in huge and f"output {k_eff + 4}" in huge
+    assert f"first output sees input 0..0 (+{2**40 - 1} padding taps)" in huge
+    assert f"last output sees input 4..4 (+{2**40 - 1} padding taps)" in huge
+    both = pyconv.explain_padding((5, 2**62), (10**8, 3), 1, "SAME")
+    assert both.startswith("height:") and "(+99999995 padding taps)" in both
+
+
+def test_cli_explains_a_hundred_million_tap_kernel():
+    """``python -m pyconv explain 5 --kernel 100000000`` prints, in little memory."""
+    import subprocess
+    import sys
+
+    def limit_memory():  # 1 GiB of address space: a list of 10**8 ints needs 4
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "pyconv", "explain", "5", "--kernel",
+                           "100000000"], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(pyconv.__file__)), check=False,
+                          preexec_fn=limit_memory if sys.platform.startswith("linux") else None)
+    assert proc.returncode == 0, proc.stderr
+    assert "SAME: input 5, kernel 100000000" in proc.stdout
+    assert "first output sees input 0..4 (+99999995 padding taps)" in proc.stdout
+    assert "last output sees input 4..4 (+99999999 padding taps)" in proc.stdout

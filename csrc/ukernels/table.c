@@ -1,7 +1,9 @@
 /* The one place that decides which microkernels run. Tiles were chosen by
  * measurement (csrc/ukernels/README.md has the tables); `speed` is each
  * kernel's throughput on full tiles relative to its set's first kernel (a
- * tile measured as fast as the first gets 97: on ties the first wins). */
+ * tile measured as fast as the first gets 97: on ties the first wins). Pool
+ * and eltwise kernels have one variant per dtype and ISA (memory-bound). */
+#include <pthread.h>
 #include <string.h>
 
 #include "ukernels.h"
@@ -10,6 +12,14 @@ static const struct pyconv_ukernels scalar_kernels = {
     .isa = "scalar",
     .f32 = {{pyconv_f32_igemm_4x4__scalar, 4, 4, 100}},
     .f64 = {{pyconv_f64_igemm_4x4__scalar, 4, 4, 100}},
+    .f32_dwconv = {pyconv_f32_dwconv_4c__scalar, 4, NULL},
+    .f64_dwconv = {pyconv_f64_dwconv_4c__scalar, 4, NULL},
+    .f32_maxpool = pyconv_f32_maxpool__scalar,
+    .f32_avgpool = pyconv_f32_avgpool__scalar,
+    .f64_maxpool = pyconv_f64_maxpool__scalar,
+    .f64_avgpool = pyconv_f64_avgpool__scalar,
+    .f32_eltwise = pyconv_f32_eltwise__scalar,
+    .f64_eltwise = pyconv_f64_eltwise__scalar,
 };
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,12 +28,28 @@ static const struct pyconv_ukernels scalar_fma_kernels = {
     .isa = "scalar",
     .f32 = {{pyconv_f32_igemm_4x4__scalar_fma, 4, 4, 100}},
     .f64 = {{pyconv_f64_igemm_4x4__scalar_fma, 4, 4, 100}},
+    .f32_dwconv = {pyconv_f32_dwconv_4c__scalar_fma, 4, NULL},
+    .f64_dwconv = {pyconv_f64_dwconv_4c__scalar_fma, 4, NULL},
+    .f32_maxpool = pyconv_f32_maxpool__scalar,
+    .f32_avgpool = pyconv_f32_avgpool__scalar,
+    .f64_maxpool = pyconv_f64_maxpool__scalar,
+    .f64_avgpool = pyconv_f64_avgpool__scalar,
+    .f32_eltwise = pyconv_f32_eltwise__scalar,
+    .f64_eltwise = pyconv_f64_eltwise__scalar,
 };
 
 static const struct pyconv_ukernels avx2_kernels = {
     .isa = "avx2",
     .f32 = {{pyconv_f32_igemm_6x16__avx2, 6, 16, 100}, {pyconv_f32_igemm_7x8__avx2, 7, 8, 83}},
     .f64 = {{pyconv_f64_igemm_6x8__avx2, 6, 8, 100}, {pyconv_f64_igemm_7x4__avx2, 7, 4, 82}},
+    .f32_dwconv = {pyconv_f32_dwconv_16c__avx2, 16, pyconv_f32_dwconv_3x3_16c__avx2},
+    .f64_dwconv = {pyconv_f64_dwconv_8c__avx2, 8, pyconv_f64_dwconv_3x3_8c__avx2},
+    .f32_maxpool = pyconv_f32_maxpool__avx2,
+    .f32_avgpool = pyconv_f32_avgpool__avx2,
+    .f64_maxpool = pyconv_f64_maxpool__avx2,
+    .f64_avgpool = pyconv_f64_avgpool__avx2,
+    .f32_eltwise = pyconv_f32_eltwise__avx2,
+    .f64_eltwise = pyconv_f64_eltwise__avx2,
 };
 
 /* Every AVX-512 CPU also runs AVX2+FMA; 8-float and 4-double wide tiles
@@ -36,6 +62,16 @@ static const struct pyconv_ukernels avx512_kernels = {
     .f64 = {{pyconv_f64_igemm_7x16__avx512, 7, 16, 100},
             {pyconv_f64_igemm_7x8__avx512, 7, 8, 97},
             {pyconv_f64_igemm_7x4__avx2, 7, 4, 80}},
+    .f32_dwconv = {pyconv_f32_dwconv_32c__avx512, 32,
+                   pyconv_f32_dwconv_3x3_32c__avx512},
+    .f64_dwconv = {pyconv_f64_dwconv_16c__avx512, 16,
+                   pyconv_f64_dwconv_3x3_16c__avx512},
+    .f32_maxpool = pyconv_f32_maxpool__avx512,
+    .f32_avgpool = pyconv_f32_avgpool__avx512,
+    .f64_maxpool = pyconv_f64_maxpool__avx512,
+    .f64_avgpool = pyconv_f64_avgpool__avx512,
+    .f32_eltwise = pyconv_f32_eltwise__avx512,
+    .f64_eltwise = pyconv_f64_eltwise__avx512,
 };
 #endif
 
@@ -74,24 +110,31 @@ const struct pyconv_ukernels *pyconv_select_ukernels(const char *name)
     return best ? &scalar_kernels : NULL;
 }
 
+/* Built once (pthread_once: concurrent first callers must not see it half
+ * written), then read-only. */
+static char isa_names[64];
+static pthread_once_t isa_names_once = PTHREAD_ONCE_INIT;
+
+static void build_isa_names(void)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < N_KERNEL_SETS; i++) {
+        if (!cpu_runs(all_kernels[i]) ||
+            (i > 0 && strcmp(all_kernels[i]->isa, all_kernels[i - 1]->isa) == 0))
+            continue;
+        size_t len = strlen(all_kernels[i]->isa);
+        if (used + len + 2 > sizeof(isa_names))
+            break;
+        if (used > 0)
+            isa_names[used++] = ',';
+        memcpy(isa_names + used, all_kernels[i]->isa, len);
+        used += len;
+        isa_names[used] = '\0';
+    }
+}
+
 const char *pyconv_available_isas(void)
 {
-    static char names[64];
-    if (names[0] == '\0') {
-        size_t used = 0;
-        for (size_t i = 0; i < N_KERNEL_SETS; i++) {
-            if (!cpu_runs(all_kernels[i]) ||
-                (i > 0 && strcmp(all_kernels[i]->isa, all_kernels[i - 1]->isa) == 0))
-                continue;
-            size_t len = strlen(all_kernels[i]->isa);
-            if (used + len + 2 > sizeof(names))
-                break;
-            if (used > 0)
-                names[used++] = ',';
-            memcpy(names + used, all_kernels[i]->isa, len);
-            used += len;
-            names[used] = '\0';
-        }
-    }
-    return names;
+    pthread_once(&isa_names_once, build_isa_names);
+    return isa_names;
 }
