@@ -50,7 +50,11 @@ struct pyconv_conv_op {
     union {
         float f32[2];
         double f64[2];
-    } minmax;
+    } minmax, ep_minmax; /* the microkernel's clamp; the epilogue's */
+    struct pyconv_epilogue ep; /* used when has_ep */
+    int has_ep;
+    pyconv_f32_eltwise_fn f32_eltwise; /* the epilogue's kernel, of the tile's set */
+    pyconv_f64_eltwise_fn f64_eltwise;
 };
 
 static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
@@ -358,7 +362,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->capacity = capacity;
     op->packed_bytes = packed_bytes;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
-                                    p->in_c, p->out_c, nr};
+                                    p->in_c, p->out_c, nr, 0};
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     if (op->packed == NULL) {
         pyconv_buffer_release(block, capacity);
@@ -374,6 +378,8 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
         op->f64_igemm = uk->f64[best].igemm;
     else
         op->f32_igemm = uk->f32[best].igemm;
+    op->f32_eltwise = uk->f32_eltwise;
+    op->f64_eltwise = uk->f64_eltwise;
     op->out_h = out_h;
     op->out_w = out_w;
     op->elsize = es;
@@ -487,6 +493,46 @@ static void build_tiles(struct pyconv_conv_op *op, size_t first, size_t count)
     }
 }
 
+/* The fused epilogue over the tiles a task just stored (rows x cols at
+ * pixel px0 of image n, channel n0), in place, row by row. */
+static void epilogue_tile(struct pyconv_conv_op *op, size_t n, size_t px0, size_t n0, size_t rows,
+                          size_t cols)
+{
+    const size_t es = op->elsize, oc = op->p.out_c;
+    const struct pyconv_epilogue *ep = &op->ep;
+#define AT(ptr, elems) ((ptr) != NULL ? (const char *)(ptr) + (elems) * es : NULL)
+    for (size_t m = 0; m < rows; m++) {
+        size_t at = (n * op->pixels + px0 + m) * oc + n0; /* element of the output */
+        char *c = (char *)op->output + at * es;
+        if (op->p.dtype == PYCONV_F64)
+            op->f64_eltwise(cols, (const double *)c, (const double *)AT(ep->pre, n0),
+                            (const double *)AT(ep->scale, n0), (const double *)AT(ep->shift, n0),
+                            (const double *)AT(ep->residual, at), (double *)c, 1,
+                            op->ep_minmax.f64);
+        else
+            op->f32_eltwise(cols, (const float *)c, (const float *)AT(ep->pre, n0),
+                            (const float *)AT(ep->scale, n0), (const float *)AT(ep->shift, n0),
+                            (const float *)AT(ep->residual, at), (float *)c, 1,
+                            op->ep_minmax.f32);
+    }
+#undef AT
+}
+
+void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epilogue *ep)
+{
+    op->ep = *ep;
+    op->has_ep = 1;
+    /* the clamp moves behind the epilogue's terms */
+    op->ep_minmax = op->minmax;
+    if (op->p.dtype == PYCONV_F64) {
+        op->minmax.f64[0] = -__builtin_inf();
+        op->minmax.f64[1] = __builtin_inf();
+    } else {
+        op->minmax.f32[0] = -__builtin_inff();
+        op->minmax.f32[1] = __builtin_inff();
+    }
+}
+
 static void build_tiles_cb(void *ctx, size_t first, size_t count)
 {
     build_tiles(ctx, first, count);
@@ -535,6 +581,11 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
                 op->f32_igemm(rows, cols, kc, ks, (const float *const *)a,
                               (const float *)w, (float *)c, p->out_c, a_offset,
                               (const float *)op->zero, op->minmax.f32);
+        }
+        if (op->has_ep) { /* the task's rows, all its channel blocks: still in L1 */
+            size_t n0 = g * op->group * nr;
+            size_t n1 = cb_end * nr < p->out_c ? cb_end * nr : p->out_c;
+            epilogue_tile(op, n, px0, n0, rows, n1 - n0);
         }
     }
 }

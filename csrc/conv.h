@@ -62,4 +62,17 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
 
 void pyconv_conv_destroy(struct pyconv_conv_op *op);
 
+/* The fused epilogue (DESIGN.md, "epilogues are the fusion point"): each
+ * output tile, right after the microkernel stored it and while it is in L1,
+ * becomes clamp(((acc + pre[c]) * scale[c] + shift[c]) + residual) with the
+ * elementwise microkernel of the same set, so the result is bit for bit the
+ * convolution followed by pyconv_eltwise. acc includes the bias; the clamp
+ * is the operator's activation (moved out of the microkernel). pre, scale,
+ * shift (out_c elements) and residual (NHWC, the output's shape) may each
+ * be NULL and must stay valid until the run ends. Call before the run. */
+struct pyconv_epilogue {
+    const void *pre, *scale, *shift, *residual;
+};
+void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epilogue *ep);
+
 #endif

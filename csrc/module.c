@@ -11,6 +11,10 @@
 
 #include "buffers.h"
 #include "conv.h"
+#include "crc32c.h"
+#include "dwconv.h"
+#include "eltwise.h"
+#include "pool.h"
 #include "wcache.h"
 
 static const struct pyconv_ukernels *active_kernels; /* changed only with the GIL held */
@@ -153,13 +157,16 @@ PyDoc_STRVAR(conv2d_doc,
              "       stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
              "The raw operator: NHWC input, HWIO filters, bias [cout] or None, all of one\n"
              "dtype (float32 or float64); explicit pads; activation 0 none, 1 relu, 2 relu6.\n"
+             "Four more arguments (pre, scale, shift, residual; each None or an array) fuse\n"
+             "the epilogue clamp(((conv + pre) * scale + shift) + residual) into each tile:\n"
+             "pre/scale/shift [cout], residual the output's shape.\n"
              "Use pyconv.nn.conv2d instead: it handles padding names, layouts and dtypes.");
 
 static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 12) {
-        PyErr_Format(PyExc_TypeError, "conv2d() takes 12 positional arguments (%zd given)",
+    if (nargs != 12 && nargs != 16) {
+        PyErr_Format(PyExc_TypeError, "conv2d() takes 12 or 16 positional arguments (%zd given)",
                      nargs);
         return NULL;
     }
@@ -195,6 +202,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
+    PyArrayObject *ep[4] = {NULL, NULL, NULL, NULL}; /* pre, scale, shift, residual */
+    int has_ep = 0;
     x = usable_array(args[0], typenum, 4, "input");
     if (x == NULL)
         goto fail;
@@ -221,6 +230,23 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
                      "num_outputs), got %zd", (Py_ssize_t)ws[3], (Py_ssize_t)PyArray_DIM(b, 0));
         goto fail;
     }
+    if (nargs == 16) {
+        static const char *const ep_names[] = {"pre", "scale", "shift", "residual"};
+        for (int i = 0; i < 4; i++) {
+            if (args[12 + i] == Py_None)
+                continue;
+            has_ep = 1;
+            ep[i] = usable_array(args[12 + i], typenum, i < 3 ? 1 : 4, ep_names[i]);
+            if (ep[i] == NULL)
+                goto fail;
+            if (i < 3 && PyArray_DIM(ep[i], 0) != ws[3]) {
+                PyErr_Format(PyExc_ValueError, "conv2d: %s must have %zd elements (filters' "
+                             "num_outputs), got %zd", ep_names[i], (Py_ssize_t)ws[3],
+                             (Py_ssize_t)PyArray_DIM(ep[i], 0));
+                goto fail;
+            }
+        }
+    }
     p.batch = (size_t)xs[0];
     p.in_h = (size_t)xs[1];
     p.in_w = (size_t)xs[2];
@@ -236,6 +262,17 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
         goto fail;
     }
     npy_intp dims[4] = {(npy_intp)p.batch, (npy_intp)out_h, (npy_intp)out_w, (npy_intp)p.out_c};
+    if (ep[3] != NULL) {
+        const npy_intp *rs = PyArray_DIMS(ep[3]);
+        if (rs[0] != dims[0] || rs[1] != dims[1] || rs[2] != dims[2] || rs[3] != dims[3]) {
+            PyErr_Format(PyExc_ValueError,
+                         "conv2d: residual must have the output's shape (%zd, %zd, %zd, %zd), "
+                         "got (%zd, %zd, %zd, %zd)", (Py_ssize_t)dims[0], (Py_ssize_t)dims[1],
+                         (Py_ssize_t)dims[2], (Py_ssize_t)dims[3], (Py_ssize_t)rs[0],
+                         (Py_ssize_t)rs[1], (Py_ssize_t)rs[2], (Py_ssize_t)rs[3]);
+            goto fail;
+        }
+    }
     out = new_output_array(4, dims, typenum);
     if (out == NULL)
         goto fail;
@@ -253,6 +290,13 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
                                 b != NULL ? PyArray_DATA(b) : NULL, &op, err);
     if (rc == PYCONV_OK) {
         pyconv_conv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
+        if (has_ep) {
+            struct pyconv_epilogue epi;
+            const void **slots[4] = {&epi.pre, &epi.scale, &epi.shift, &epi.residual};
+            for (int i = 0; i < 4; i++)
+                *slots[i] = ep[i] != NULL ? PyArray_DATA(ep[i]) : NULL;
+            pyconv_conv_set_epilogue(op, &epi);
+        }
         rc = pyconv_conv_run(op, threads, check_signals, &ictx);
         pyconv_conv_destroy(op);
     }
@@ -274,6 +318,154 @@ done:
     Py_DECREF(x);
     Py_DECREF(w);
     Py_XDECREF(b);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(ep[i]);
+    return (PyObject *)out;
+fail:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(ep[i]);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ depthwise */
+
+PyDoc_STRVAR(depthwise_conv2d_doc,
+             "depthwise_conv2d(input, filter, bias, pad_top, pad_bottom, pad_left, pad_right,\n"
+             "                 stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
+             "The raw depthwise operator: NHWC input [n, h, w, c], filter [kh, kw, c, m],\n"
+             "bias [c * m] or None, all of one dtype (float32 or float64); output channel\n"
+             "c * m + j uses filter[:, :, c, j]. Explicit pads; activation 0 none, 1 relu,\n"
+             "2 relu6. Use pyconv.nn.depthwise_conv2d instead: it handles padding names,\n"
+             "layouts and dtypes.");
+
+static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 12) {
+        PyErr_Format(PyExc_TypeError,
+                     "depthwise_conv2d() takes 12 positional arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyArray_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be a numpy.ndarray, got %s",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
+    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
+        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be float32 or float64, got %R",
+                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
+        return NULL;
+    }
+    struct pyconv_dwconv_params p;
+    memset(&p, 0, sizeof(p));
+    size_t act;
+    static const char *const int_names[] = {"pad_top",    "pad_bottom", "pad_left",
+                                            "pad_right",  "stride_h",   "stride_w",
+                                            "dilation_h", "dilation_w", "activation"};
+    size_t *const int_slots[] = {&p.pad_top,    &p.pad_bottom, &p.pad_left,
+                                 &p.pad_right,  &p.stride_h,   &p.stride_w,
+                                 &p.dilation_h, &p.dilation_w, &act};
+    for (int i = 0; i < 9; i++)
+        if (as_size(args[3 + i], int_names[i], i < 4 ? 0 : (i < 8 ? 1 : 0), int_slots[i]) < 0)
+            return NULL;
+    if (act > 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "depthwise_conv2d: activation must be 0 (none), 1 (relu) or 2 (relu6), "
+                     "got %zu", act);
+        return NULL;
+    }
+    p.activation = (enum pyconv_activation)act;
+    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
+
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
+    x = usable_array(args[0], typenum, 4, "input");
+    if (x == NULL)
+        goto fail;
+    w = usable_array(args[1], typenum, 4, "filter");
+    if (w == NULL)
+        goto fail;
+    if (args[2] != Py_None) {
+        b = usable_array(args[2], typenum, 1, "bias");
+        if (b == NULL)
+            goto fail;
+    }
+    const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
+    if (ws[2] != xs[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "depthwise_conv2d: the filter has %zd input channels but the input has %zd "
+                     "(input shape (%zd, %zd, %zd, %zd), filter shape (%zd, %zd, %zd, %zd))",
+                     (Py_ssize_t)ws[2], (Py_ssize_t)xs[3], (Py_ssize_t)xs[0], (Py_ssize_t)xs[1],
+                     (Py_ssize_t)xs[2], (Py_ssize_t)xs[3], (Py_ssize_t)ws[0], (Py_ssize_t)ws[1],
+                     (Py_ssize_t)ws[2], (Py_ssize_t)ws[3]);
+        goto fail;
+    }
+    size_t out_c;
+    if (__builtin_mul_overflow((size_t)ws[2], (size_t)ws[3], &out_c)) {
+        PyErr_SetString(PyExc_ValueError, "depthwise_conv2d: channels * multiplier overflows");
+        goto fail;
+    }
+    if (b != NULL && (size_t)PyArray_DIM(b, 0) != out_c) {
+        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: bias must have %zu elements (channels "
+                     "* multiplier), got %zd", out_c, (Py_ssize_t)PyArray_DIM(b, 0));
+        goto fail;
+    }
+    p.batch = (size_t)xs[0];
+    p.in_h = (size_t)xs[1];
+    p.in_w = (size_t)xs[2];
+    p.channels = (size_t)xs[3];
+    p.kernel_h = (size_t)ws[0];
+    p.kernel_w = (size_t)ws[1];
+    p.multiplier = (size_t)ws[3];
+
+    char err[PYCONV_ERRLEN];
+    size_t out_h, out_w;
+    if (pyconv_dwconv_output_shape(&p, &out_h, &out_w, err) != PYCONV_OK) {
+        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: %s", err);
+        goto fail;
+    }
+    npy_intp dims[4] = {(npy_intp)p.batch, (npy_intp)out_h, (npy_intp)out_w, (npy_intp)out_c};
+    out = new_output_array(4, dims, typenum);
+    if (out == NULL)
+        goto fail;
+    if (PyArray_SIZE(out) == 0)
+        goto done;
+
+    /* planning, packing and every row run without the GIL; our references keep the arrays */
+    struct pyconv_dwconv_op *op = NULL;
+    const struct pyconv_ukernels *kernels = active_kernels;
+    size_t threads = (size_t)num_threads;
+    struct interrupt_ctx ictx;
+    ictx.state = PyEval_SaveThread();
+    int rc = pyconv_dwconv_create(&p, kernels, PyArray_DATA(w),
+                                  b != NULL ? PyArray_DATA(b) : NULL, &op, err);
+    if (rc == PYCONV_OK) {
+        pyconv_dwconv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
+        rc = pyconv_dwconv_run(op, threads, check_signals, &ictx);
+        pyconv_dwconv_destroy(op);
+    }
+    PyEval_RestoreThread(ictx.state);
+    if (rc == PYCONV_ENOMEM) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (rc == PYCONV_EINVAL) {
+        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: %s", err);
+        goto fail;
+    }
+    if (rc == PYCONV_EINTR) {
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto fail;
+    }
+done:
+    Py_DECREF(x);
+    Py_DECREF(w);
+    Py_XDECREF(b);
     return (PyObject *)out;
 fail:
     Py_XDECREF(x);
@@ -282,6 +474,230 @@ fail:
     Py_XDECREF(out);
     return NULL;
 }
+
+/* ---------------------------------------------------------------- end depthwise */
+
+/* ---- The operators between convolutions: pooling and the elementwise
+ * epilogue (pool.c, eltwise.c). Same rules as conv2d: validated again here,
+ * never cast, computed without the GIL, Ctrl-C polled. */
+
+/* A contiguous, aligned, native-endian array of `typenum` and rank `ndim`,
+ * or NULL with an error naming `fn` and the argument. */
+static PyArrayObject *operand(PyObject *obj, int typenum, int ndim, const char *fn,
+                              const char *name)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a numpy.ndarray, got %s", fn, name,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)obj;
+    if (PyArray_TYPE(arr) != typenum) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must have dtype %s, got %R", fn, name,
+                     typenum == NPY_DOUBLE ? "float64" : "float32",
+                     (PyObject *)PyArray_DESCR(arr));
+        return NULL;
+    }
+    if (PyArray_NDIM(arr) != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s: %s must have rank %d, got rank %d", fn, name, ndim,
+                     PyArray_NDIM(arr));
+        return NULL;
+    }
+    return (PyArrayObject *)PyArray_FROM_OTF(obj, typenum, NPY_ARRAY_IN_ARRAY);
+}
+
+/* float32 or float64 typenum of args[0], or -1 with a TypeError. */
+static int float_typenum(PyObject *obj, const char *fn)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: input must be a numpy.ndarray, got %s", fn,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int typenum = PyArray_TYPE((PyArrayObject *)obj);
+    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
+        PyErr_Format(PyExc_TypeError, "%s: input must be float32 or float64, got %R", fn,
+                     (PyObject *)PyArray_DESCR((PyArrayObject *)obj));
+        return -1;
+    }
+    return typenum;
+}
+
+/* Sets the Python error for an operator's status; returns NULL. */
+static PyObject *operator_failed(int rc, const char *fn, const char *err)
+{
+    if (rc == PYCONV_ENOMEM)
+        return PyErr_NoMemory();
+    if (rc == PYCONV_EINTR) {
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        return NULL;
+    }
+    PyErr_Format(PyExc_ValueError, "%s: %s", fn, err);
+    return NULL;
+}
+
+PyDoc_STRVAR(pool2d_doc,
+             "pool2d(input, kind, kernel_h, kernel_w, stride_h, stride_w,\n"
+             "       pad_top, pad_bottom, pad_left, pad_right) -> ndarray\n\n"
+             "The raw pooling operator: NHWC float32/float64 input, kind 0 max (NaN skipped,\n"
+             "from the lowest finite value, as TF) or 1 average (over the in-bounds part of\n"
+             "each window); explicit pads, each smaller than the window.\n"
+             "Use pyconv.nn.max_pool2d / avg_pool2d instead.");
+
+static PyObject *py_pool2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 10) {
+        PyErr_Format(PyExc_TypeError, "pool2d() takes 10 positional arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    int typenum = float_typenum(args[0], "pool2d");
+    if (typenum < 0)
+        return NULL;
+    struct pyconv_pool_params p;
+    memset(&p, 0, sizeof(p));
+    size_t kind;
+    static const char *const names[] = {"kind",       "kernel_h",  "kernel_w", "stride_h",
+                                        "stride_w",   "pad_top",   "pad_bottom", "pad_left",
+                                        "pad_right"};
+    size_t *const slots[] = {&kind,       &p.kernel_h, &p.kernel_w,   &p.stride_h, &p.stride_w,
+                             &p.pad_top,  &p.pad_bottom, &p.pad_left, &p.pad_right};
+    for (int i = 0; i < 9; i++)
+        if (as_size(args[1 + i], names[i], i == 0 || i >= 5 ? 0 : 1, slots[i]) < 0)
+            return NULL;
+    if (kind > 1) {
+        PyErr_Format(PyExc_ValueError, "pool2d: kind must be 0 (max) or 1 (average), got %zu",
+                     kind);
+        return NULL;
+    }
+    p.kind = (enum pyconv_pool_kind)kind;
+    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
+    PyArrayObject *x = operand(args[0], typenum, 4, "pool2d", "input");
+    if (x == NULL)
+        return NULL;
+    const npy_intp *xs = PyArray_DIMS(x);
+    p.batch = (size_t)xs[0];
+    p.in_h = (size_t)xs[1];
+    p.in_w = (size_t)xs[2];
+    p.channels = (size_t)xs[3];
+    char err[PYCONV_ERRLEN];
+    struct pyconv_pool_op op;
+    int rc = pyconv_pool_create(&p, active_kernels, &op, err);
+    if (rc != PYCONV_OK) {
+        Py_DECREF(x);
+        return operator_failed(rc, "pool2d", err);
+    }
+    npy_intp dims[4] = {xs[0], (npy_intp)op.out_h, (npy_intp)op.out_w, xs[3]};
+    PyArrayObject *out = new_output_array(4, dims, typenum);
+    if (out == NULL) {
+        Py_DECREF(x);
+        return NULL;
+    }
+    if (PyArray_SIZE(out) > 0) {
+        size_t threads = (size_t)num_threads;
+        struct interrupt_ctx ictx;
+        ictx.state = PyEval_SaveThread();
+        pyconv_pool_setup(&op, PyArray_DATA(x), PyArray_DATA(out));
+        rc = pyconv_pool_run(&op, threads, check_signals, &ictx);
+        PyEval_RestoreThread(ictx.state);
+    }
+    Py_DECREF(x);
+    if (rc != PYCONV_OK) {
+        Py_DECREF(out);
+        return operator_failed(rc, "pool2d", err);
+    }
+    return (PyObject *)out;
+}
+
+PyDoc_STRVAR(eltwise_doc,
+             "eltwise(x, pre, scale, shift, residual, activation) -> ndarray\n\n"
+             "The raw elementwise epilogue over x of shape [outer, channels, inner]\n"
+             "(float32/float64): clamp(((x + pre[c]) * scale[c] + shift[c]) + residual),\n"
+             "each term None to skip; residual has x's shape; activation 0 none, 1 relu,\n"
+             "2 relu6. Use pyconv.nn.bias_add / add_relu or batch_norm instead.");
+
+static PyObject *py_eltwise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "eltwise() takes 6 positional arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    int typenum = float_typenum(args[0], "eltwise");
+    if (typenum < 0)
+        return NULL;
+    size_t act;
+    if (as_size(args[5], "activation", 0, &act) < 0)
+        return NULL;
+    if (act > 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "eltwise: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", act);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PyArrayObject *x = NULL, *terms[4] = {NULL, NULL, NULL, NULL}, *out = NULL;
+    static const char *const names[] = {"pre", "scale", "shift", "residual"};
+    x = operand(args[0], typenum, 3, "eltwise", "x");
+    if (x == NULL)
+        goto end;
+    const npy_intp *xs = PyArray_DIMS(x);
+    for (int i = 0; i < 4; i++) {
+        if (args[1 + i] == Py_None)
+            continue;
+        terms[i] = operand(args[1 + i], typenum, i < 3 ? 1 : 3, "eltwise", names[i]);
+        if (terms[i] == NULL)
+            goto end;
+        const npy_intp *ts = PyArray_DIMS(terms[i]);
+        if (i < 3 ? ts[0] != xs[1] : (ts[0] != xs[0] || ts[1] != xs[1] || ts[2] != xs[2])) {
+            PyErr_Format(PyExc_ValueError,
+                         i < 3 ? "eltwise: %s must have one element per channel (%zd)"
+                               : "eltwise: %s must have x's shape", names[i], (Py_ssize_t)xs[1]);
+            goto end;
+        }
+    }
+    struct pyconv_eltwise_params p = {(size_t)xs[0], (size_t)xs[1], (size_t)xs[2],
+                                      (enum pyconv_activation)act,
+                                      typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32};
+    char err[PYCONV_ERRLEN];
+    struct pyconv_eltwise_op op;
+    int rc = pyconv_eltwise_create(&p, active_kernels, &op, err);
+    if (rc != PYCONV_OK) {
+        operator_failed(rc, "eltwise", err);
+        goto end;
+    }
+    npy_intp dims[3] = {xs[0], xs[1], xs[2]};
+    out = new_output_array(3, dims, typenum);
+    if (out == NULL)
+        goto end;
+    if (PyArray_SIZE(out) > 0) {
+        const void *data[4];
+        for (int i = 0; i < 4; i++)
+            data[i] = terms[i] != NULL ? PyArray_DATA(terms[i]) : NULL;
+        size_t threads = (size_t)num_threads;
+        struct interrupt_ctx ictx;
+        ictx.state = PyEval_SaveThread();
+        pyconv_eltwise_setup(&op, PyArray_DATA(x), data[0], data[1], data[2], data[3],
+                             PyArray_DATA(out));
+        rc = pyconv_eltwise_run(&op, threads, check_signals, &ictx);
+        PyEval_RestoreThread(ictx.state);
+        if (rc != PYCONV_OK) {
+            operator_failed(rc, "eltwise", err);
+            goto end;
+        }
+    }
+    result = (PyObject *)out;
+    out = NULL;
+end:
+    Py_XDECREF(x);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(terms[i]);
+    Py_XDECREF(out);
+    return result;
+}
+/* ---- end of the operators between convolutions */
 
 PyDoc_STRVAR(conv2d_workspace_doc,
              "conv2d_workspace(batch, in_h, in_w, in_c, kernel_h, kernel_w, out_c,\n"
@@ -498,8 +914,67 @@ static PyObject *py_clear_weight_cache(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ---- checkpoints: CRC-32C of any buffer (pyconv.train verifies every block
+ * and tensor of a TF checkpoint with it) */
+void pyconv_crc32c_force_portable(int portable);
+
+PyDoc_STRVAR(crc32c_doc,
+             "crc32c(buffer, value=0) -> int\n\n"
+             "The CRC-32C (Castagnoli) of `buffer` (any contiguous buffer: bytes, memoryview,\n"
+             "a C-contiguous ndarray), continuing from the CRC `value` of the data before it.\n"
+             "Uses the CPU's SSE4.2 crc32 instruction when it has it, else a table; the GIL\n"
+             "is released for buffers of 64 KiB and more.");
+
+static PyObject *py_crc32c(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"buffer", "value", NULL};
+    Py_buffer view;
+    unsigned long long value = 0;
+    PyObject *value_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|O:crc32c", keywords, &view, &value_obj))
+        return NULL;
+    if (value_obj != NULL) {
+        value = PyLong_AsUnsignedLongLong(value_obj);
+        if (PyErr_Occurred() || value > 0xFFFFFFFFull) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "crc32c: value must be an int in [0, 2**32), got %R",
+                         value_obj);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    uint32_t crc;
+    if (view.len >= 65536) {
+        Py_BEGIN_ALLOW_THREADS
+        crc = pyconv_crc32c_extend((uint32_t)value, view.buf, (size_t)view.len);
+        Py_END_ALLOW_THREADS
+    } else {
+        crc = pyconv_crc32c_extend((uint32_t)value, view.buf, (size_t)view.len);
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(crc);
+}
+
+static PyObject *py_crc32c_impl(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (arg != Py_None) {
+        int portable = PyObject_IsTrue(arg);
+        if (portable < 0)
+            return NULL;
+        pyconv_crc32c_force_portable(portable);
+    }
+    return PyUnicode_FromString(pyconv_crc32c_impl());
+}
+/* ---- end of checkpoints */
+
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
+    {"depthwise_conv2d", (PyCFunction)(void (*)(void))py_depthwise_conv2d, METH_FASTCALL,
+     depthwise_conv2d_doc},
+    {"pool2d", (PyCFunction)(void (*)(void))py_pool2d, METH_FASTCALL, pool2d_doc},
+    {"eltwise", (PyCFunction)(void (*)(void))py_eltwise, METH_FASTCALL, eltwise_doc},
     {"conv2d_workspace", (PyCFunction)(void (*)(void))py_conv2d_workspace, METH_FASTCALL,
      conv2d_workspace_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
@@ -523,6 +998,11 @@ static PyMethodDef methods[] = {
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,
      METH_VARARGS | METH_KEYWORDS, fma_peak_doc},
+    {"crc32c", (PyCFunction)(void (*)(void))py_crc32c, METH_VARARGS | METH_KEYWORDS,
+     crc32c_doc},
+    {"crc32c_impl", py_crc32c_impl, METH_O,
+     "crc32c_impl(portable) -> str: the CRC-32C code in use ('sse4.2' or 'slice-by-8');\n"
+     "True forces the portable table (for tests), False the CPU's best, None only asks."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -537,6 +1017,7 @@ PyMODINIT_FUNC PyInit__conv(void)
     if (PyType_Ready(&OutputBufferType) < 0)
         return NULL;
     active_kernels = pyconv_select_ukernels(NULL);
+    (void)pyconv_crc32c_impl(); /* builds the tables before any thread calls in */
     pyconv_buffer_hooks(trace_alloc, trace_free);
     return PyModule_Create(&module);
 }

@@ -15,6 +15,7 @@
 struct pyconv_wcache_key {
     const void *weights, *bias;
     size_t dtype, kernel_h, kernel_w, in_c, out_c, nr;
+    size_t op; /* whose packing: 0 the igemm conv (conv.c), 1 the depthwise conv (dwconv.c) */
 };
 
 struct pyconv_wcache_entry;

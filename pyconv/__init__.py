@@ -15,7 +15,7 @@ from .geometry import __all__ as _geometry_all
 __version__ = "0.1.0"
 
 _layer_modules = ("activations", "initializers", "regularizers", "arg_scope", "variables",
-                  "layers")
+                  "updates", "layers", "core_layers")
 __all__ = list(_geometry_all) + ["nn", "set_num_threads", "get_num_threads",
                                  "set_output_cache_limit", "clear_output_cache",
                                  "set_weight_cache_limit", "clear_weight_cache"]
@@ -161,3 +161,16 @@ _conv.set_num_threads(_default_threads())
 _default_cache_limits()
 _default_isa()
 _import_layer_modules()
+
+# slim's tf_slim.layers.utils (collect_named_outputs, last_dimension, ...)
+from . import utils  # noqa: E402
+
+__all__.append("utils")
+
+# TensorFlow checkpoints: pyconv.train mirrors tf.train (read V1/V2, write V2);
+# slim's assign_from_checkpoint and assign_from_checkpoint_fn at the top level.
+from . import _restore, train  # noqa: E402
+
+for _name in _restore.__all__:
+    globals()[_name] = getattr(_restore, _name)
+__all__ += ["train", *_restore.__all__]

@@ -1,4 +1,6 @@
-"""Commands: ``python -m pyconv demo`` and ``python -m pyconv explain N --kernel K --stride S``."""
+"""Commands: ``python -m pyconv demo``, ``python -m pyconv explain N --kernel K --stride S``,
+``python -m pyconv inspect CKPT [--tensor NAME] [--all]`` and
+``python -m pyconv nets [NAME --checkpoint CKPT [--image FILE]]``."""
 
 import argparse
 import sys
@@ -124,6 +126,185 @@ def explain(args):
     return 0
 
 
+# --------------------------------------------------------------------------- nets
+
+# Input scaling of the zoo checkpoints (tensorflow/models preprocessing):
+# VGG-style mean subtraction for VGG and ResNet v1, [-1, 1] for the others.
+_VGG_MEANS = np.array([123.68, 116.78, 103.94], np.float32)
+
+
+def _net_names():
+    from pyconv.nets import nets_factory
+    return list(nets_factory.networks_map)
+
+
+def _classes_in_checkpoint(name, shapes):
+    """The logits layer's class count in a checkpoint's ``{name: shape}``."""
+    heads = ("/logits/biases", "/fc8/biases", "Logits/Conv2d_0c_1x1/biases",
+             "Logits/Conv2d_1c_1x1/biases")
+    for var, shape in sorted(shapes.items()):
+        if var.endswith(heads) and "AuxLogits" not in var and len(shape) == 1:
+            return int(shape[0])
+    raise ValueError(f"the checkpoint has no logits biases of a {name} net (looked for "
+                     f"names ending in {', '.join(heads)}); is it a checkpoint of {name}?")
+
+
+def _load_image(path, size, name):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ValueError("decoding --image needs Pillow: pip install 'pyconv[pillow]'") from None
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        w, h = img.size
+        side = min(w, h)
+        img = img.crop(((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2))
+        img = img.resize((size, size), Image.BILINEAR)
+        rgb = np.asarray(img, np.float32)
+    if name.startswith(("vgg", "resnet_v1")):
+        return (rgb - _VGG_MEANS)[None]
+    return (rgb / 127.5 - 1.0)[None]
+
+
+def _forward_ms(fn, x, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def nets_command(args):
+    from pyconv.nets import nets_factory
+    from pyconv.nets._count import count_operators
+
+    if args.name is None:
+        if args.checkpoint:
+            raise ValueError("--checkpoint needs a net NAME")
+        names = _net_names()
+        print(f"pyconv.nets on random weights, batch 1, {pyconv.get_num_threads()} threads, "
+              f"{pyconv._conv.isa()} kernels (forward: median of {args.repeat} calls after "
+              "the first)")
+        print(f"{'net':<18} {'input':>7} {'params':>12} {'mult-adds':>14} {'forward ms':>11}")
+        for name in names:
+            classes = 1000 if name.startswith(("vgg", "resnet_v1", "alexnet", "overfeat")) \
+                else 1001
+            fn = nets_factory.get_network_fn(name, classes)
+            size = fn.default_image_size
+            x = np.random.default_rng(0).standard_normal((1, size, size, 3)).astype(np.float32)
+            with pyconv.VariableStore(seed=0) as store:
+                fn(x)
+                params = sum(v.value.size for v in store.variables())
+                with count_operators() as counts:
+                    fn(x)
+                macs = counts.macs
+                ms = _forward_ms(fn, x, args.repeat)
+            print(f"{name:<18} {size:>3}x{size:<3} {params:>12,} {macs:>14,} {ms:>11.1f}",
+                  flush=True)
+        return 0
+
+    if args.name not in nets_factory.networks_map:
+        raise ValueError(f"unknown net {args.name!r}; choose one of {', '.join(_net_names())}")
+    if not args.checkpoint:
+        raise ValueError("python -m pyconv nets NAME needs --checkpoint CKPT")
+    from pyconv import train
+    shapes = dict(train.list_variables(args.checkpoint))
+    classes = _classes_in_checkpoint(args.name, shapes)
+    fn = nets_factory.get_network_fn(args.name, classes)
+    size = fn.default_image_size
+    if args.image:
+        x = _load_image(args.image, size, args.name)
+        what = args.image
+    else:
+        r = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+        x = np.stack([r[:, None] + 0 * r, 0 * r[:, None] + r, r[:, None] * r], -1)[None]
+        what = "a built-in gradient image (no --image given)"
+    with pyconv.VariableStore() as store:
+        store.load(args.checkpoint)
+        t0 = time.perf_counter()
+        logits, _ = fn(x)
+        ms = 1e3 * (time.perf_counter() - t0)
+    logits = np.asarray(logits, np.float64).reshape(-1)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    top = np.argsort(-probs)[:5]
+    print(f"{args.name} from {args.checkpoint} ({classes} classes"
+          f"{', 0 = background' if classes == 1001 else ''}) on {what}, {ms:.0f} ms")
+    for rank, k in enumerate(top, 1):
+        print(f"  {rank}. class {int(k):>4}  p = {probs[k]:.4f}  logit {logits[k]:+.3f}")
+    return 0
+
+
+def _add_nets_parser(sub):
+    p = sub.add_parser("nets", help="list the nets (parameters, mult-adds, a timed forward), "
+                                    "or run one from a checkpoint")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a net of nets_factory")
+    p.add_argument("--checkpoint", metavar="CKPT", help="a TF checkpoint (V1 or V2) of NAME")
+    p.add_argument("--image", metavar="FILE", help="an image file (needs Pillow)")
+    p.add_argument("--repeat", type=int, default=3, help="timed forward passes per net")
+    p.set_defaults(func=nets_command)
+
+
+# -- inspect: a TensorFlow checkpoint's tensors (like TF's inspect_checkpoint)
+
+def _human_bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def _print_value(name, value):
+    print(f"tensor_name:  {name}")
+    with np.printoptions(threshold=np.inf if _print_value.full else 1000):
+        print(np.asarray(value, dtype=object) if isinstance(value, bytes) else value)
+
+
+def inspect_checkpoint(args):
+    try:
+        reader = pyconv.train.load_checkpoint(args.checkpoint)
+        with reader:
+            shapes = reader.get_variable_to_shape_map()
+            dtypes = reader.get_variable_to_tf_dtype_name_map()
+            _print_value.full = args.all
+            if args.tensor is not None:
+                _print_value(args.tensor, reader.get_tensor(args.tensor))
+                return 0
+            if args.all:
+                for name in sorted(shapes):
+                    _print_value(name, reader.get_tensor(name))
+                return 0
+            np_dtypes = reader.get_variable_to_dtype_map()
+            itemsize = {"DT_STRING": 0, "DT_BFLOAT16": 2}
+            rows = []
+            total_elems = total_bytes = 0
+            for name in sorted(shapes):
+                shape = shapes[name]
+                n = int(np.prod(shape, dtype=object)) if shape else 1
+                dt = dtypes[name]
+                size = n * itemsize.get(dt, np_dtypes[name].itemsize)
+                total_elems += n
+                total_bytes += size
+                shown = {"DT_BFLOAT16": "bfloat16", "DT_STRING": "string"}.get(
+                    dt, np_dtypes[name].name if np_dtypes[name] != object else dt)
+                rows.append((name, shown, "[" + ",".join(map(str, shape)) + "]",
+                             f"{n:,}", _human_bytes(size) if dt != "DT_STRING" else "-"))
+            header = ("name", "dtype", "shape", "elements", "size")
+            widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
+            print(f"{args.checkpoint}: format {reader.format}, {len(rows)} tensors")
+            for row in [header] + rows:
+                print("  ".join(v.rjust(w) if i == 3 or i == 4 else v.ljust(w)
+                                for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+            print(f"total: {len(rows)} tensors, {total_elems:,} elements, "
+                  f"{_human_bytes(total_bytes)}")
+        return 0
+    except (OSError, KeyError) as exc:
+        print(f"error: {str(exc) if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m pyconv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +317,14 @@ def main(argv=None):
     p_exp.add_argument("--stride", type=int, default=1, metavar="S")
     p_exp.add_argument("--rate", type=int, default=1, metavar="R")
     p_exp.set_defaults(func=explain)
+    _add_nets_parser(sub)
+    p_ins = sub.add_parser("inspect", help="list a TensorFlow checkpoint's tensors, or print "
+                                           "one (like TF's inspect_checkpoint)")
+    p_ins.add_argument("checkpoint", metavar="CKPT",
+                       help="a checkpoint prefix, directory, .index or V1 file")
+    p_ins.add_argument("--tensor", metavar="NAME", help="print this tensor's values")
+    p_ins.add_argument("--all", action="store_true", help="print every tensor's values")
+    p_ins.set_defaults(func=inspect_checkpoint)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -13,7 +13,8 @@ import numpy as np
 
 from . import nn as _nn
 
-__all__ = ["elu", "leaky_relu", "relu", "relu6", "sigmoid", "softmax", "tanh"]
+# softmax is not exported: the top-level pyconv.softmax is slim's layer (core_layers.py)
+__all__ = ["elu", "leaky_relu", "relu", "relu6", "sigmoid", "tanh"]
 
 
 def _float(x, name="features"):
@@ -46,9 +47,20 @@ def elu(features, name=None):
 
 
 def leaky_relu(features, alpha=0.2, name=None):
-    """``features`` where positive, ``alpha * features`` elsewhere, as ``tf.nn.leaky_relu``."""
+    """``features`` where positive, ``alpha * features`` elsewhere, as ``tf.nn.leaky_relu``.
+
+    As in TF, ``alpha`` is a float32 attribute cast to the features' dtype, so
+    on float64 ``leaky_relu(-1.0) == -0.20000000298023224`` (float32(0.2)),
+    and on float16 it is rounded to float16.
+
+    Examples
+    --------
+    >>> float(leaky_relu(np.array([-1.0]))[0])
+    -0.20000000298023224
+    """
     x, out = _float(features)
-    return np.where(x > 0, x, x * x.dtype.type(alpha)).astype(out, copy=False)
+    a = np.float32(alpha).astype(out)  # TF: float alpha attribute, static_cast<T>(alpha)
+    return np.where(x > 0, x, x * x.dtype.type(a)).astype(out, copy=False)
 
 
 def sigmoid(x, name=None):
@@ -65,17 +77,14 @@ def tanh(x, name=None):
 
 
 def softmax(logits, axis=-1, name=None, scope=None):
-    """``exp(logits) / sum(exp(logits))`` along ``axis`` (default last), as
-    ``tf.nn.softmax``; also accepts slim's ``scope=`` (ignored).
+    """``exp(logits) / sum(exp(logits))`` along ``axis`` (default last):
+    :func:`pyconv.nn.softmax` with ``tf.nn.softmax``'s ``name`` and slim's
+    ``scope=`` accepted (and ignored). The top-level ``pyconv.softmax`` is
+    slim's layer (:func:`pyconv.core_layers.softmax`, last axis, rank >= 2).
 
     Examples
     --------
     >>> softmax(np.log(np.array([[1.0, 3.0]])))
     array([[0.25, 0.75]])
     """
-    a, out = _float(logits, "logits")
-    if a.ndim == 0:
-        raise ValueError("softmax expects logits with rank >= 1, got a scalar")
-    shifted = a - a.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return (e / e.sum(axis=axis, keepdims=True)).astype(out, copy=False)
+    return _nn.softmax(logits, axis)

@@ -16,13 +16,19 @@ Example
 >>> y.shape
 (1, 3, 3, 2)
 
-Like TF-Slim, the stack is one per process (not per thread): enter
-``arg_scope`` from the thread that builds the model.
+As in TF-Slim, a scope entered in the main thread is seen by every thread
+(one process-wide stack). A scope entered in another thread stays in that
+thread (it starts from the main thread's current scope), so two threads may
+build nets under different arg scopes at once, e.g. two
+``nets_factory.get_network_fn`` functions.
 """
 
 import contextlib
 import functools
 import inspect
+import threading
+
+from ._errors import AttributeValueError
 
 __all__ = [
     "add_arg_scope",
@@ -34,7 +40,14 @@ __all__ = [
 ]
 
 # The bottom dict is never popped, so ``_ARGSTACK[-1]`` is always valid.
+# The main thread's stack; other threads read it until they enter a scope.
 _ARGSTACK = [{}]
+_THREAD = threading.local()  # .stack: a non-main thread's own stack, while it has scopes
+
+
+def _current_stack():
+    stack = getattr(_THREAD, "stack", None)
+    return _ARGSTACK if stack is None else stack
 
 # op key -> tuple of the keyword arguments arg_scope may set for that op.
 _DECORATED_OPS = {}
@@ -45,7 +58,7 @@ def current_arg_scope():
 
     Do not modify it; pass it to :func:`arg_scope` to re-enter it later.
     """
-    return _ARGSTACK[-1]
+    return _current_stack()[-1]
 
 
 def arg_scope_func_key(op):
@@ -116,8 +129,12 @@ def arg_scope(list_ops_or_scope, **kwargs):
         if not isinstance(list_ops_or_scope, (list, tuple)):
             raise TypeError("list_ops_or_scope must either be a list/tuple or reused "
                             "scope (i.e. dict)")
-        current_scope = _ARGSTACK[-1].copy()
+        current_scope = _current_stack()[-1].copy()
         for op in list_ops_or_scope:
+            if isinstance(op, str):  # TF-Slim fails with AttributeError on a name
+                raise AttributeValueError(
+                    f"arg_scope takes the ops themselves, not their names: got {op!r} "
+                    f"(e.g. arg_scope([slim.conv2d], ...))")
             if not has_arg_scope(op):
                 raise ValueError(f"{_name_op(op)} is not decorated with @add_arg_scope")
             key = arg_scope_func_key(op)
@@ -127,11 +144,19 @@ def arg_scope(list_ops_or_scope, **kwargs):
                 current_scope[key] = merged
             else:
                 current_scope[key] = kwargs.copy()
-    _ARGSTACK.append(current_scope)
+    if threading.current_thread() is threading.main_thread():
+        stack = _ARGSTACK
+    else:
+        stack = getattr(_THREAD, "stack", None)
+        if stack is None:
+            stack = _THREAD.stack = [_ARGSTACK[-1]]
+    stack.append(current_scope)
     try:
         yield current_scope
     finally:
-        _ARGSTACK.pop()
+        stack.pop()
+        if stack is not _ARGSTACK and len(stack) == 1:
+            del _THREAD.stack  # back to following the main thread's scope
 
 
 def add_arg_scope(func):
@@ -152,10 +177,11 @@ def add_arg_scope(func):
         The wrapped function.
     """
     key = arg_scope_func_key(func)
-    stack = _ARGSTACK
+    local = _THREAD
 
     @functools.wraps(func)
     def func_with_args(*args, **kwargs):
+        stack = getattr(local, "stack", None) or _ARGSTACK
         scoped = stack[-1].get(key)
         if scoped:
             merged = scoped.copy()

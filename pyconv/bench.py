@@ -23,6 +23,16 @@ ort     an ONNX ``Conv`` node (NCHW, as ONNX requires) with explicit pads; NCHW
         output copies are not timed.
 numpy   ``sliding_window_view`` over the padded input + ``tensordot``, with BLAS
         limited to one thread (threadpoolctl); timed at one thread only.
+
+Other operators (``pyconv/bench_ops.csv``, ``--ops PATH``; its ``op`` column
+names the operator, ``--op`` selects kinds): ``depthwise`` rows
+(``multiplier`` output channels per input channel) run
+``pyconv.nn.depthwise_conv2d``, torch ``F.conv2d(groups=C)``, TF
+``tf.nn.depthwise_conv2d``, ORT ``Conv`` with ``group=C`` and NumPy windows +
+``einsum``; ``separable`` rows add the 1x1 pointwise step
+(``pyconv.nn.separable_conv2d``, ``tf.nn.separable_conv2d``, two convolutions
+for torch, ORT and NumPy). Summaries and targets are per operator family
+(``conv2d``; ``depthwise`` = depthwise + separable rows).
 """
 
 import argparse
@@ -52,11 +62,15 @@ from pyconv import _conv
 
 PEERS = ("torch", "tf", "ort", "numpy")
 LAYERS_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_layers.csv")
+OPS_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_ops.csv")
 QUICK_LAYERS = (
     "resnet_v1_50/block3/unit_6/conv2",  # conv2d_same, 3x3 stride 2
     "mobilenet_v1/Conv2d_13_pointwise",  # 1x1
     "inception_v3/Mixed_6b/Branch_1/Conv2d_0b_1x7",  # asymmetric kernel
 )
+QUICK_OPS = ("mobilenet_v1/Conv2d_13_depthwise",)
+# Operator kinds of the rows, and the family each is summarised in.
+OPS = {"conv2d": "conv2d", "depthwise": "depthwise", "separable": "depthwise"}
 RTOL = 1e-3  # max |peer - pyconv| / max |pyconv| above this is a disagreement
 # Default float32 microkernel tiles (MR pixels x NR channels) per ISA
 # (csrc/ukernels/table.c), for the analytic memory column. Layers with few
@@ -93,6 +107,12 @@ class Layer:
     rate: int
     padding: str  # 'SAME', 'VALID' or 'conv2d_same'
     repeats: int
+    op: str = "conv2d"  # a key of OPS
+    multiplier: int = 1  # depthwise/separable: depthwise outputs per input channel
+
+    @property
+    def family(self):
+        return OPS[self.op]
 
     @property
     def key(self):
@@ -124,7 +144,11 @@ class Layer:
 
     def flops(self, batch):
         oh, ow = self.out_hw
-        return 2 * batch * oh * ow * self.cout * self.kh * self.kw * self.cin
+        if self.op == "conv2d":
+            return 2 * batch * oh * ow * self.cout * self.kh * self.kw * self.cin
+        mid = self.cin * self.multiplier
+        flops = 2 * batch * oh * ow * mid * self.kh * self.kw
+        return flops + (2 * batch * oh * ow * mid * self.cout if self.op == "separable" else 0)
 
     @property
     def is_3x3(self):
@@ -135,7 +159,8 @@ _INT_COLUMNS = ("h", "w", "cin", "cout", "kh", "kw", "stride", "rate", "repeats"
 
 
 def load_layers(path):
-    """The rows of a layer-suite CSV as ``Layer``s; ValueError naming the row if one is bad."""
+    """The rows of a layer-suite CSV as ``Layer``s; ValueError naming the row if one is bad.
+    Optional columns: ``op`` (a key of OPS, default conv2d) and ``multiplier``."""
     layers = []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -145,8 +170,16 @@ def load_layers(path):
         for line, row in enumerate(reader, start=2):
             try:
                 ints = {k: int(row[k]) for k in _INT_COLUMNS}
+                if (row.get("multiplier") or "").strip():
+                    ints["multiplier"] = int(row["multiplier"])
             except (TypeError, ValueError):
                 raise ValueError(f"{path}:{line}: non-integer size in {row}") from None
+            op = (row.get("op") or "conv2d").strip()
+            if op not in OPS:
+                raise ValueError(f"{path}:{line}: op must be one of {sorted(OPS)}, got {op!r}")
+            if op == "depthwise" and ints["cout"] != ints["cin"] * ints.get("multiplier", 1):
+                raise ValueError(f"{path}:{line}: a depthwise row needs cout = cin * multiplier")
+            ints["op"] = op
             padding = row["padding"].strip()
             if padding.upper() in ("SAME", "VALID"):
                 padding = padding.upper()
@@ -160,7 +193,7 @@ def load_layers(path):
 
 def quick_layers(layers):
     by_key = {layer.key: layer for layer in layers}
-    chosen = [by_key[k] for k in QUICK_LAYERS if k in by_key]
+    chosen = [by_key[k] for k in QUICK_LAYERS + QUICK_OPS if k in by_key]
     if not chosen:  # another suite: its three cheapest rows
         chosen = sorted(layers, key=lambda layer: layer.flops(1))[:3]
     return chosen
@@ -311,19 +344,35 @@ def other_load(seconds=0.5):
 # --------------------------------------------------------------------------- cases
 
 
+def _uniform_weights(rng, shape, fan_in):
+    w = rng.random(shape, dtype=np.float32)
+    w -= 0.5
+    w *= np.float32(math.sqrt(12.0 / fan_in))  # unit-variance outputs
+    return w
+
+
 class Case:
-    """One layer at one batch size: the arrays every framework is given."""
+    """One layer at one batch size: the arrays every framework is given. ``w``
+    is HWIO for conv2d, ``[kh, kw, cin, multiplier]`` for depthwise and
+    separable rows; ``w2`` the separable rows' pointwise ``[1, 1, cin *
+    multiplier, cout]`` (else None)."""
 
     def __init__(self, layer, batch, seed, workdir):
         self.layer, self.batch = layer, batch
         rng = np.random.default_rng(seed)
-        k = layer.kh * layer.kw * layer.cin
         self.x = rng.random((batch, layer.h, layer.w, layer.cin), dtype=np.float32)
         self.x *= 2
         self.x -= 1
-        self.w = rng.random((layer.kh, layer.kw, layer.cin, layer.cout), dtype=np.float32)
-        self.w -= 0.5
-        self.w *= np.float32(math.sqrt(12.0 / k))  # unit-variance outputs
+        self.w2 = None
+        if layer.op == "conv2d":
+            self.w = _uniform_weights(rng, (layer.kh, layer.kw, layer.cin, layer.cout),
+                                      layer.kh * layer.kw * layer.cin)
+        else:
+            self.w = _uniform_weights(rng, (layer.kh, layer.kw, layer.cin, layer.multiplier),
+                                      layer.kh * layer.kw)
+            if layer.op == "separable":
+                mid = layer.cin * layer.multiplier
+                self.w2 = _uniform_weights(rng, (1, 1, mid, layer.cout), mid)
         self.workdir = workdir
         self._files = None
         self._x_nchw = None
@@ -336,18 +385,35 @@ class Case:
 
     @property
     def files(self):
-        """x and w as .npy files, for the worker processes."""
+        """x, w (and w2 or None) as .npy files, for the worker processes."""
         if self._files is None:
             xp, wp = os.path.join(self.workdir, "x.npy"), os.path.join(self.workdir, "w.npy")
             np.save(xp, self.x)
             np.save(wp, self.w)
-            self._files = (xp, wp)
+            w2p = None
+            if self.w2 is not None:
+                w2p = os.path.join(self.workdir, "w2.npy")
+                np.save(w2p, self.w2)
+            self._files = (xp, wp, w2p)
         return self._files
+
+    def pyconv_call(self):
+        """The pyconv call of this row, as a function of no arguments."""
+        layer, x, w, w2 = self.layer, self.x, self.w, self.w2
+        nn = pyconv.nn
+        if layer.op == "depthwise":
+            return lambda: nn.depthwise_conv2d(x, w, layer.stride, layer.pyconv_padding,
+                                               dilations=layer.rate)
+        if layer.op == "separable":
+            return lambda: nn.separable_conv2d(x, w, w2, layer.stride, layer.pyconv_padding,
+                                               dilations=layer.rate)
+        return lambda: nn.conv2d(x, w, layer.stride, layer.pyconv_padding, dilations=layer.rate)
 
     def close(self):
         for p in self._files or ():
             try:
-                os.remove(p)
+                if p is not None:
+                    os.remove(p)
             except OSError:
                 pass
         self._files = None
@@ -436,7 +502,18 @@ class TorchPeer(Peer):
         super().begin(case)
         t = self.torch
         layer = case.layer
-        w_oihw = t.from_numpy(np.ascontiguousarray(case.w.transpose(3, 2, 0, 1)))
+        self.groups, self.w2 = 1, {}
+        if layer.op == "conv2d":
+            w_oihw = t.from_numpy(np.ascontiguousarray(case.w.transpose(3, 2, 0, 1)))
+        else:  # grouped: output channel c * multiplier + m is group c's m-th filter
+            kh, kw, c, m = case.w.shape
+            w_oihw = t.from_numpy(np.ascontiguousarray(
+                case.w.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None]))
+            self.groups = c
+            if case.w2 is not None:
+                w2 = t.from_numpy(np.ascontiguousarray(case.w2.transpose(3, 2, 0, 1)))
+                self.w2 = {"channels_last": w2.contiguous(memory_format=t.channels_last),
+                           "nchw": w2}
         self.inputs = {
             # a channels-last view of the NHWC array itself: no copy
             "channels_last": (t.from_numpy(case.x).permute(0, 3, 1, 2),
@@ -453,9 +530,14 @@ class TorchPeer(Peer):
         F = self.torch.nn.functional
         x, w = self.inputs[variant]
         s, d, p, prepad = self.case.layer.stride, self.case.layer.rate, self.padding, self.prepad
+        g, w2 = self.groups, self.w2.get(variant)
+        if w2 is not None:  # separable: the depthwise step, then the 1x1 one
+            if prepad is None:
+                return lambda: F.conv2d(F.conv2d(x, w, None, s, p, d, g), w2)
+            return lambda: F.conv2d(F.conv2d(F.pad(x, prepad), w, None, s, p, d, g), w2)
         if prepad is None:
-            return lambda: F.conv2d(x, w, None, s, p, d)
-        return lambda: F.conv2d(F.pad(x, prepad), w, None, s, p, d)
+            return lambda: F.conv2d(x, w, None, s, p, d, g)
+        return lambda: F.conv2d(F.pad(x, prepad), w, None, s, p, d, g)
 
     def outputs(self, threads):
         self.torch.set_num_threads(threads)
@@ -468,7 +550,7 @@ class TorchPeer(Peer):
             return {v: measure(self._fn(v), policy) for v in variants}
 
     def end(self):
-        self.inputs = None
+        self.inputs = self.w2 = None
         super().end()
 
 
@@ -506,11 +588,24 @@ class OrtPeer(Peer):
             "x", TensorProto.FLOAT, [case.batch, layer.cin, layer.h, layer.w])
         y_info = helper.make_tensor_value_info(
             "y", TensorProto.FLOAT, [case.batch, layer.cout, oh, ow])
-        weights = numpy_helper.from_array(np.ascontiguousarray(case.w.transpose(3, 2, 0, 1)), "w")
-        node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[layer.kh, layer.kw],
-                                pads=[pt, pl, pb, pr], strides=[layer.stride] * 2,
-                                dilations=[layer.rate] * 2)
-        graph = helper.make_graph([node], "conv", [x_info], [y_info], initializer=[weights])
+        group = {}
+        if layer.op == "conv2d":
+            w = case.w.transpose(3, 2, 0, 1)
+        else:  # Conv with group = C; output channel c * multiplier + m as TF
+            kh, kw, c, m = case.w.shape
+            w = case.w.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None]
+            group = {"group": c}
+        weights = [numpy_helper.from_array(np.ascontiguousarray(w), "w")]
+        conv_out = "y" if case.w2 is None else "mid"
+        nodes = [helper.make_node("Conv", ["x", "w"], [conv_out],
+                                  kernel_shape=[layer.kh, layer.kw], pads=[pt, pl, pb, pr],
+                                  strides=[layer.stride] * 2, dilations=[layer.rate] * 2,
+                                  **group)]
+        if case.w2 is not None:
+            weights.append(numpy_helper.from_array(
+                np.ascontiguousarray(case.w2.transpose(3, 2, 0, 1)), "w2"))
+            nodes.append(helper.make_node("Conv", ["mid", "w2"], ["y"], kernel_shape=[1, 1]))
+        graph = helper.make_graph(nodes, "conv", [x_info], [y_info], initializer=weights)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
         self.model = model.SerializeToString()
@@ -557,6 +652,20 @@ def numpy_conv2d(x, w, pads, stride, rate):
     return np.tensordot(win, w, axes=([3, 4, 5], [2, 0, 1]))
 
 
+def numpy_depthwise(x, w, pads, stride, rate):
+    """Depthwise by NumPy: windows over the padded input, contracted per channel
+    with einsum (output channel c * multiplier + m)."""
+    (pt, pb), (pl, pr) = pads
+    if pt or pb or pl or pr:
+        x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    kh, kw, c, m = w.shape
+    win = np.lib.stride_tricks.sliding_window_view(
+        x, ((kh - 1) * rate + 1, (kw - 1) * rate + 1), axis=(1, 2))
+    win = win[:, ::stride, ::stride, :, ::rate, ::rate]  # N, OH, OW, C, KH, KW
+    out = np.einsum("nhwcij,ijcm->nhwcm", win, w)
+    return out.reshape(out.shape[:3] + (c * m,))
+
+
 class NumpyPeer(Peer):
     name = "numpy"
 
@@ -585,8 +694,11 @@ class NumpyPeer(Peer):
         return None if threads == 1 else "single-threaded only"
 
     def _call(self):
-        layer = self.case.layer
-        return numpy_conv2d(self.case.x, self.case.w, layer.pads, layer.stride, layer.rate)
+        layer, case = self.case.layer, self.case
+        if layer.op == "conv2d":
+            return numpy_conv2d(case.x, case.w, layer.pads, layer.stride, layer.rate)
+        out = numpy_depthwise(case.x, case.w, layer.pads, layer.stride, layer.rate)
+        return out if case.w2 is None else np.tensordot(out, case.w2[0, 0], axes=1)
 
     def _single(self):
         if self.limits is None:
@@ -671,10 +783,11 @@ class TFPeer(Peer):
             padding = [[0, 0], *[list(p) for p in layer.pads], [0, 0]]
         else:
             padding = layer.padding
-        xp, wp = self.case.files
+        xp, wp, w2p = self.case.files
         out = os.path.join(self.case.workdir, f"tf-out-{threads}.npy")
-        self._ask(threads, {"op": "prepare", "x": xp, "w": wp, "strides": layer.stride,
-                            "dilations": layer.rate, "padding": padding, "out": out})
+        self._ask(threads, {"op": "prepare", "x": xp, "w": wp, "w2": w2p, "strides": layer.stride,
+                            "dilations": layer.rate, "padding": padding, "out": out,
+                            "kind": layer.op})
         try:
             y = np.load(out)
         finally:
@@ -738,7 +851,19 @@ def _tf_worker(threads):
                 x = tf.constant(np.load(request["x"]))
                 w = tf.constant(np.load(request["w"]))
                 kw = {k: request[k] for k in ("strides", "padding", "dilations")}
-                fn = tf.function(lambda t, w=w, kw=kw: tf.nn.conv2d(t, w, **kw))
+                kind = request.get("kind", "conv2d")
+                if kind == "conv2d":
+                    fn = tf.function(lambda t, w=w, kw=kw: tf.nn.conv2d(t, w, **kw))
+                else:  # depthwise ops want 4 strides and 2 dilations
+                    kw["strides"] = [1, kw["strides"], kw["strides"], 1]
+                    kw["dilations"] = [kw["dilations"]] * 2
+                    if kind == "separable":
+                        w2 = tf.constant(np.load(request["w2"]))
+                        fn = tf.function(lambda t, w=w, w2=w2, kw=kw:
+                                         tf.nn.separable_conv2d(t, w, w2, **kw))
+                    else:
+                        fn = tf.function(lambda t, w=w, kw=kw:
+                                         tf.nn.depthwise_conv2d(t, w, **kw))
                 np.save(request["out"], fn(x).numpy())
                 state = {"fn": fn, "x": x}
                 reply()
@@ -864,6 +989,8 @@ def analytic_memory(layer, batch, tile):
     pixels, taps = oh * ow, layer.kh * layer.kw
     out = {"im2col": batch * pixels * taps * layer.cin * 4,
            "output": batch * pixels * layer.cout * 4}
+    if layer.op != "conv2d":  # the depthwise operator's buffers are not modelled here
+        return out
     if tile:
         mr, nr = tile
         out["packed_weights"] = -(-layer.cout // nr) * (nr + taps * layer.cin * nr) * 4
@@ -890,7 +1017,7 @@ def _memory_probe(spec):
     pyconv.nn.conv2d(warm, np.ones((3, 3, 32, 32), np.float32))
     layer = Layer(**spec["layer"])
     case = Case(layer, spec["batch"], 0, None)
-    x, w = case.x, case.w
+    call = case.pyconv_call()
     del case
     gc.collect()
     try:
@@ -904,7 +1031,7 @@ def _memory_probe(spec):
         hwm = False
         method = "ru_maxrss - VmRSS (too low if the process was ever larger before the call)"
         before = _status_kb("VmRSS")
-    y = pyconv.nn.conv2d(x, w, layer.stride, layer.pyconv_padding, dilations=layer.rate)
+    y = call()
     if hwm:
         peak = _status_kb("VmHWM")
     else:
@@ -1090,15 +1217,12 @@ class Runner:
             monitor = CpuMonitor()
             monitor.start([pid for peer in self.peers for pid in peer.pids()])
 
-            def call():
-                return pyconv.nn.conv2d(case.x, case.w, layer.stride, layer.pyconv_padding,
-                                        dilations=layer.rate)
-
+            call = case.pyconv_call()
             out = call()
             peer_pids = [pid for peer in self.peers for pid in peer.pids()]
             quiesce(peer_pids)
             record = {"suite": layer.suite, "name": layer.name, "batch": case.batch,
-                      "threads": threads, "flops": layer.flops(case.batch),
+                      "op": layer.op, "threads": threads, "flops": layer.flops(case.batch),
                       "repeats": layer.repeats, "padding": layer.padding,
                       "out_shape": list(out.shape), "peers": {}}
             if ref is None:
@@ -1246,9 +1370,14 @@ def summarize(results, peers, layers, peak, threads_all, overhead):
                     entry["peers"][p] = {"total_s": total, "ratio": entry["pyconv_s"] / total}
             networks.append(entry)
     geomeans = []
-    for batch, threads in settings:
-        rs = [r for r in results if r["batch"] == batch and r["threads"] == threads]
-        entry = {"batch": batch, "threads": threads, "layers": len(rs), "vs": {}}
+    families = list(dict.fromkeys(OPS[r.get("op", "conv2d")] for r in results))
+    for family, (batch, threads) in ((f, bt) for f in families for bt in settings):
+        rs = [r for r in results if r["batch"] == batch and r["threads"] == threads
+              and OPS[r.get("op", "conv2d")] == family]
+        if not rs:
+            continue
+        entry = {"family": family, "batch": batch, "threads": threads, "layers": len(rs),
+                 "vs": {}}
         best = []
         for r in rs:
             ts = [t for t in (_peer_time(r, "torch"), _peer_time(r, "tf")) if t is not None]
@@ -1264,17 +1393,19 @@ def summarize(results, peers, layers, peak, threads_all, overhead):
         geomeans.append(entry)
 
     targets = []
-    for batch in (8, 1):
-        g = next((e for e in geomeans if e["batch"] == batch and e["threads"] == threads_all),
-                 None)
+    for family, batch in ((f, b) for f in families for b in (8, 1)):
+        g = next((e for e in geomeans if e["batch"] == batch and e["threads"] == threads_all
+                  and e["family"] == family), None)
         value = g["vs"].get("best_torch_tf", {}).get("geomean") if g else None
+        rows = "" if family == "conv2d" else f" ({family} rows)"
         targets.append({"target": f"geomean pyconv/best(torch, tf) <= 1.0, batch {batch}, "
-                                  f"{threads_all} threads",
-                        "value": value, "unit": "ratio",
+                                  f"{threads_all} threads{rows}",
+                        "value": value, "unit": "ratio", "family": family,
                         "met": None if value is None else
                         value <= TARGETS["geomean_vs_best_torch_tf"]})
     keys_3x3 = {(layer.suite, layer.name) for layer in layers
-                if layer.is_3x3 and layer.suite in ("vgg_16", "resnet_v1_50")}
+                if layer.is_3x3 and layer.suite in ("vgg_16", "resnet_v1_50")
+                and layer.op == "conv2d"}
     for threads in sorted({r["threads"] for r in results}):
         rs = [r for r in results if r["batch"] == 8 and r["threads"] == threads
               and (r["suite"], r["name"]) in keys_3x3]
@@ -1313,7 +1444,8 @@ def print_summary(summary, peers, memory, overhead, peak, elapsed):
     print("\nGeometric mean of time(pyconv)/time(peer) over the layers (< 1: pyconv faster)")
     for e in summary["geomeans"]:
         parts = [f"{k} {v['geomean']:.2f} [{v['layers']}]" for k, v in e["vs"].items()]
-        print(f"  b={e['batch']:<2} thr={e['threads']:<3} " + "   ".join(parts))
+        print(f"  {e.get('family', 'conv2d'):<10} b={e['batch']:<2} thr={e['threads']:<3} "
+              + "   ".join(parts))
     if memory:
         print("\nMemory of pyconv beyond its output, MiB: measured = resident high-water mark "
               "of one call in a fresh\n  process less the output (+-0.3 MiB: the kernel's RSS "
@@ -1386,6 +1518,12 @@ def build_parser():
     p.add_argument("--max-time", type=float, default=None, metavar="S",
                    help="stop a measurement after S seconds even if fewer than 3 calls "
                         "(default 10 x --min-time)")
+    p.add_argument("--ops", default=None, metavar="PATH",
+                   help="CSV of other operators' rows, with an 'op' column (default: "
+                        "pyconv/bench_ops.csv, depthwise and separable; '' for none)")
+    p.add_argument("--op", action="append", default=None, choices=sorted(OPS),
+                   help="only rows of this operator kind (repeatable), e.g. --op depthwise "
+                        "--op separable")
     p.add_argument("--filter", default=None, metavar="REGEX",
                    help="only layers whose 'suite/name' matches REGEX (re.search)")
     p.add_argument("--rtol", type=float, default=RTOL,
@@ -1429,8 +1567,17 @@ def main(argv=None):
         print(f"layer suite not found: {layers_path} (pass --layers PATH)", file=sys.stderr)
         return 2
     layers = load_layers(layers_path)
+    ops_path = OPS_CSV if args.ops is None else args.ops
+    if ops_path:
+        if not os.path.exists(ops_path):
+            print(f"operator rows not found: {ops_path} (pass --ops PATH or --ops '')",
+                  file=sys.stderr)
+            return 2
+        layers += load_layers(ops_path)
     if quick:
         layers = quick_layers(layers)
+    if args.op:
+        layers = [layer for layer in layers if layer.op in args.op]
     if args.filter:
         layers = [layer for layer in layers if re.search(args.filter, layer.key)]
     if not layers:
@@ -1524,7 +1671,9 @@ def main(argv=None):
             "command": ["python", "-m", "pyconv.bench", *(sys.argv[1:] if argv is None
                                                           else argv)],
             "machine": info,
-            "config": {"layers": os.path.abspath(layers_path), "batch": args.batch,
+            "config": {"layers": os.path.abspath(layers_path),
+                       "ops": os.path.abspath(ops_path) if ops_path else None,
+                       "op": args.op, "batch": args.batch,
                        "threads": args.threads, "peers": peer_names, "skipped_peers": skipped,
                        "repeat": args.repeat, "min_time": args.min_time,
                        "max_time": args.max_time, "warmup": args.warmup, "rtol": args.rtol,

@@ -21,6 +21,8 @@ import difflib
 import numbers
 from functools import lru_cache
 
+from ._errors import TypeValueError  # sizes of another type: TF raises ValueError
+
 __all__ = ["conv_output_size", "conv_padding", "explain_padding"]
 
 PADDINGS = ("SAME", "VALID", "FULL")
@@ -28,7 +30,7 @@ PADDINGS = ("SAME", "VALID", "FULL")
 
 def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+        raise TypeValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
@@ -42,14 +44,14 @@ def pair(value, name, minimum=1):
     ``TypeError``/``ValueError`` that names ``name``.
     """
     if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be an int or a pair (h, w) of ints, got {value!r}")
+        raise TypeValueError(f"{name} must be an int or a pair (h, w) of ints, got {value!r}")
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         v = _check_int(value, name, minimum)
         return (v, v)
     try:
         items = list(value)
     except TypeError:
-        raise TypeError(
+        raise TypeValueError(
             f"{name} must be an int or a pair (h, w) of ints, got {value!r} "
             f"({type(value).__name__})"
         ) from None
@@ -145,7 +147,7 @@ def _dim(n, k, s, padding, rate, label=""):
             f"floor((n + before + after - k_eff) / s) + 1 = "
             f"floor(({n} + {before} + {after} - {k_eff}) / {s}) + 1"
         )
-    if out < 1:
+    if out < 1 and not (n == 0 and padding == "SAME"):  # TF: SAME keeps an empty input empty
         name = padding if isinstance(padding, str) else "explicit"
         where = f" along the {label}" if label else ""
         raise ValueError(

@@ -157,7 +157,8 @@ class _RandomNormal(Initializer):
     def __init__(self, mean=0.0, stddev=1.0, seed=None, dtype=np.float32):
         super().__init__(seed, dtype)
         self.mean = _real(mean, "mean", self._who)
-        self.stddev = _real(stddev, "stddev", self._who, 0)
+        # negative stddev is allowed, as TF (the values are mirrored: z * stddev + mean)
+        self.stddev = _real(stddev, "stddev", self._who)
 
     def _generate(self, shape, dtype, rng):
         _float_dtype(dtype, None, "random_normal_initializer")
@@ -177,7 +178,8 @@ class _RandomUniform(Initializer):
     def _generate(self, shape, dtype, rng):
         _float_dtype(dtype, None, "random_uniform_initializer")
         high = 1.0 if self.maxval is None else self.maxval
-        return rng.uniform(self.minval, high, size=shape).astype(dtype)
+        # TF's formula, so minval > maxval works as in TF: values in (maxval, minval]
+        return (rng.random(shape) * (high - self.minval) + self.minval).astype(dtype)
 
 
 def _truncated_standard_normal(rng, shape):

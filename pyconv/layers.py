@@ -9,6 +9,7 @@ returns a new ndarray. Variables live in the default
 """
 
 import numbers
+import threading
 
 import numpy as np
 
@@ -18,8 +19,11 @@ from .activations import relu, relu6
 from .arg_scope import add_arg_scope
 from .geometry import conv2d_same_padding, explicit_padding_from_tf, pair, resolve
 from .initializers import ones_initializer, xavier_initializer, zeros_initializer
+from ._errors import AttributeTypeError, TypeValueError
+from .updates import AssignMovingAverage
 from .variables import (
     GraphKeys,
+    _add_to_variables_collections,
     _check_reuse,
     _model_variable,
     collect_named_outputs,
@@ -33,6 +37,8 @@ __all__ = [
     "conv2d_same",
     "convolution2d",
     "max_pool2d",
+    "separable_conv2d",
+    "separable_convolution2d",
     "subsample",
 ]
 
@@ -50,24 +56,59 @@ def _as_input(inputs):
         raise TypeError(f"inputs could not be converted to a numeric array: {exc}") from None
 
 
-def _variable_dtype(dtype):
-    """The dtype of a layer's variables for inputs of ``dtype`` (as the compute rules)."""
+def _variable_dtype(dtype, layer="conv2d"):
+    """The dtype of a layer's variables for inputs of ``dtype``: floats keep theirs.
+
+    Integer and bool inputs are a TypeError, as in TF-Slim (which cannot create
+    initializers for them); ``pyconv.nn`` computes int32 convolutions.
+    """
     if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):  # any byte order
         return dtype.newbyteorder("=")
     if dtype.kind in "biu":
-        return _FLOAT32
-    raise TypeError(f"inputs have dtype {dtype}; pyconv computes float16, float32, float64 "
-                    "(integer and bool arrays are computed as float32)")
+        raise TypeError(f"inputs have dtype {dtype}; {layer} takes float16, float32 or float64 "
+                        "inputs, as TF-Slim (which cannot create float variables for integer "
+                        "layers): cast them, e.g. inputs.astype(np.float32)")
+    raise TypeError(f"inputs have dtype {dtype}; pyconv computes float16, float32, float64")
+
+
+# slim's convolution takes every rank's names and only asks whether they start with 'NC'
+_CONV_DATA_FORMATS = {"NHWC": "NHWC", "NWC": "NHWC", "NDHWC": "NHWC",
+                      "NCHW": "NCHW", "NCW": "NCHW", "NCDHW": "NCHW"}
+
+
+def _adopt_variable_dtype(store, scope, short_name, dtype, x):
+    """Variables that exist (created earlier, or loaded and pending) decide the
+    compute dtype: the input is cast to theirs, so float64 images
+    (``np.random.rand``, ``img / 255.0``) run a float32 checkpoint in
+    float32, and a model built from float64 input keeps its dtype for float32
+    input. Without such a variable the input's dtype decides (float64 input
+    then makes float64 variables)."""
+    var = store._vars.get(scope.name + "/" + short_name if scope.name else short_name)
+    if var is None:
+        return dtype, x
+    var_dtype = var._value.dtype.newbyteorder("=")  # a loaded value may be byte-swapped
+    if var_dtype == dtype or var_dtype.kind != "f" or var_dtype.itemsize not in (2, 4, 8):
+        return dtype, x
+    return var_dtype, x.astype(var_dtype)
+
+
+def _layer_name(scope, default_name):
+    """The full scope name a layer is about to get (for error messages)."""
+    inner = getattr(scope, "name", scope) or default_name
+    outer = get_default_store()._state().scope.name
+    return f"{outer}/{inner}" if outer and not hasattr(scope, "name") else inner
 
 
 def _conv_data_format(data_format):
     if data_format is None:
         return "NHWC"
     if isinstance(data_format, str):
-        upper = data_format.upper()
-        if upper == "NHWC" or upper == "NCHW":
-            return upper
-    raise ValueError(f"Invalid data_format: {data_format!r}; conv2d takes None, 'NHWC' or 'NCHW'")
+        fmt = _CONV_DATA_FORMATS.get(data_format.upper())
+        if fmt is not None:
+            return fmt
+    raise ValueError(f"Invalid data_format: {data_format!r}; conv2d takes None, 'NHWC' or "
+                     "'NCHW' (also slim's 'NWC'/'NDHWC' = channels last, 'NCW'/'NCDHW' = "
+                     "channels first)")
 
 
 def _pool_data_format(data_format):
@@ -91,18 +132,26 @@ def _square_or_pair(value, name):
 
 
 def _check_num_outputs(num_outputs):
+    """An int >= 0; a float is truncated to an int, as TF's layer does (``int(4.0)``)."""
     if type(num_outputs) is int and num_outputs > 0:
         return num_outputs
-    if isinstance(num_outputs, (bool, np.bool_)) or not isinstance(num_outputs,
-                                                                   (int, np.integer)):
-        raise TypeError(f"num_outputs must be a positive int, got {num_outputs!r}")
-    if num_outputs <= 0:
-        raise ValueError(f"num_outputs must be a positive int, got {num_outputs}")
+    if num_outputs is None:  # TF: ValueError (no valid initializer shape)
+        raise TypeValueError("num_outputs must be an int >= 0, got None")
+    if isinstance(num_outputs, (bool, np.bool_)) or not isinstance(num_outputs, numbers.Real):
+        raise TypeError(f"num_outputs must be an int >= 0, got {num_outputs!r}")
+    if not isinstance(num_outputs, numbers.Integral):
+        if not np.isfinite(num_outputs):
+            raise ValueError(f"num_outputs must be an int >= 0, got {num_outputs!r}")
+        num_outputs = int(num_outputs)
+    if num_outputs < 0:
+        raise ValueError(f"num_outputs must be an int >= 0, got {num_outputs}")
     return int(num_outputs)
 
 
 def _check_callable(value, name):
     if value is not None and not callable(value):
+        if name.endswith("regularizer"):  # TF: ValueError "Could not interpret regularizer"
+            raise TypeValueError(f"{name} must be a callable or None, got {value!r}")
         raise TypeError(f"{name} must be a callable or None, got {value!r}")
 
 
@@ -112,14 +161,54 @@ def _check_mapping(value, name):
 
 
 def _check_collections(value, name):
-    """None, a collection name, a list/tuple of names (or, for variables, a dict)."""
-    if value is None or isinstance(value, (str, list, tuple)):
-        return
-    if name == "variables_collections" and isinstance(value, dict):
+    """None, a collection name, or an iterable of names (a list, tuple, set or dict:
+    TF-Slim iterates it); for variables also a dict per variable."""
+    if value is None or isinstance(value, (str, list, tuple, set, frozenset, dict)):
         return
     kinds = "a name, a list of names or a dict" if name == "variables_collections" else \
         "a name or a list of names"
     raise TypeError(f"{name} must be None, {kinds}; got {value!r}")
+
+
+def _check_param_dict(value, name):
+    if value is not None and not isinstance(value, dict):
+        raise AttributeTypeError(f"{name} must be a dict or None, got {value!r}")
+
+
+def _keras_collections(variables_collections, keras_layer):
+    """TF's layer adds custom collections after creating every variable (see batch_norm)."""
+    return None if keras_layer else variables_collections
+
+
+def _moving_average_factor(decay, keras_fused):
+    """``1 - decay`` as TF computes it: a NumPy scalar in the dtype TF's tensor gets.
+
+    TF turns a Python float into a float32 tensor and keeps a NumPy scalar's
+    dtype. TF's fused layer converts ``decay`` first and subtracts in that
+    dtype (``float32(1) - float32(0.999)``); every other path subtracts in
+    Python/NumPy and converts the difference (``float32(1 - 0.999)``).
+    """
+    if isinstance(decay, np.floating):
+        return decay.dtype.type(1) - decay
+    if keras_fused:
+        return np.float32(1) - np.float32(decay)
+    return np.float32(1.0 - float(decay))
+
+
+def _batch_norm_training(x, channel_axis, bshape, epsilon, gamma, beta, out_dtype):
+    """(outputs, batch mean, biased batch variance) in float64, per channel."""
+    axes = tuple(a for a in range(x.ndim) if a != channel_axis)
+    y = np.array(x, dtype=np.float64, order="C")  # one working copy, changed in place
+    mean = y.mean(axis=axes) if axes else y.copy()
+    y -= mean.reshape(bshape)
+    variance = np.mean(np.square(y), axis=axes) if axes else np.zeros_like(mean)
+    multiplier = np.float64(1.0) / np.sqrt(variance + epsilon)
+    if gamma is not None:
+        multiplier = multiplier * gamma._value
+    y *= multiplier.reshape(bshape)
+    if beta is not None:
+        y += beta._value.astype(np.float64).reshape(bshape)
+    return y.astype(out_dtype, copy=False), mean, variance
 
 
 def _check_real(value, name):
@@ -133,12 +222,80 @@ def _check_real(value, name):
 _CHECKED_WEIGHT_ELEMENTS = 1 << 20
 
 
+_TF_ACTIVATION_OPS = {"relu": "Relu", "relu6": "Relu6", "elu": "Elu", "leaky_relu": "LeakyRelu",
+                      "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
+
+
+def _tf_output_op(activation_fn, default):
+    """The name of the TF op whose tensor a slim layer returns (for scope filters)."""
+    if activation_fn is None:
+        return default
+    name = getattr(activation_fn, "__name__", "")
+    return _TF_ACTIVATION_OPS.get(name, name if name.isidentifier() else default)
+
+
 def _fused_activation(activation_fn):
     if activation_fn is relu or activation_fn is _nn.relu:
         return "relu"
     if activation_fn is relu6 or activation_fn is _nn.relu6:
         return "relu6"
     return None
+
+
+# ---- Fusion at inference (DESIGN.md: epilogues are the fusion point).
+# conv2d with normalizer_fn=batch_norm asks batch_norm, through a request
+# seen only by the call it makes, for its folded terms instead of a pass over
+# the output: batch_norm runs as usual on a zero-strided stand-in of the
+# convolution's output (same shape and dtype, no memory), so its variables
+# are created or reused with their usual names, collections and initial
+# values, then hands back (pre, scale, shift) and computes nothing. It
+# declines, before touching the store, whenever the fused result could
+# differ from the separate passes (training, its own activation_fn or
+# outputs_collections, other dtypes or channel axis); conv2d then takes the
+# unfused path.
+
+class _FoldRequest:
+    __slots__ = ("probe", "nchw", "terms", "declined")
+
+    def __init__(self, probe, nchw):
+        self.probe, self.nchw, self.terms, self.declined = probe, nchw, None, False
+
+
+_fold = threading.local()
+_ZERO_BYTES = bytes(8)
+
+
+def _take_fold_request(inputs):
+    """The pending request if it is meant for this call (then consumed)."""
+    req = getattr(_fold, "request", None)
+    if req is None or req.probe is not inputs:
+        return None
+    _fold.request = None
+    return req
+
+
+def _bn_inference_terms(is_fused, gamma, beta, mean, variance, epsilon, dtype):
+    """(pre, scale, shift) of ``y = ((x + pre) * scale + shift)`` in ``dtype``,
+    with TF's arithmetic for inference batch norm:
+
+    - fused kernel (FusedBatchNormV3 on CPU, float32 statistics):
+      ``(x - mean) * (rsqrt(variance + epsilon) * gamma) + beta``;
+    - otherwise ``nn.batch_normalization``: ``inv = rsqrt(variance + epsilon)
+      * gamma``, ``x * inv + (beta - mean * inv)``.
+    Each intermediate is rounded to the statistics' dtype as TF does.
+    """
+    t = dtype.type
+    var = variance._value.astype(dtype, copy=False)
+    inv = t(1) / np.sqrt(var + t(epsilon))
+    if gamma is not None:
+        inv = inv * gamma._value.astype(dtype, copy=False)
+    m = mean._value.astype(dtype, copy=False)
+    if is_fused:
+        shift = (beta._value.astype(dtype, copy=False) if beta is not None
+                 else np.zeros_like(inv))
+        return np.ascontiguousarray(-m), np.ascontiguousarray(inv), np.ascontiguousarray(shift)
+    shift = beta._value.astype(dtype, copy=False) - m * inv if beta is not None else -m * inv
+    return None, np.ascontiguousarray(inv), np.ascontiguousarray(shift)
 
 
 @add_arg_scope
@@ -280,7 +437,10 @@ def convolution2d(inputs,
         hw, cin = x.shape[2:4], x.shape[1]
     # Bad padding or an empty output raise here, before any variable exists:
     # a refused call leaves the store as it was.
-    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    try:
+        resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    except ValueError as exc:  # name the layer: in a whole net the shape alone is a riddle
+        raise ValueError(f"{_layer_name(scope, 'Conv')}: {exc}") from None
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
         n = kh * kw * cin * num_outputs
         _memory.check(f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
@@ -288,8 +448,10 @@ def convolution2d(inputs,
                       {"weights": n * dtype.itemsize, "their float64 random draw": n * 8})
     store = get_default_store()
     frame = store._push_scope(scope, "Conv", reuse)
+    frame.state.model_getter += 1  # slim's model-variable getter (kernel -> weights)
     try:
         sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "weights", dtype, x)
         weights = _model_variable(store, sc, "weights", (kh, kw, cin, num_outputs), dtype,
                                   weights_initializer, weights_regularizer, trainable,
                                   variables_collections, "weights", "kernel")
@@ -299,20 +461,53 @@ def convolution2d(inputs,
                                    biases_initializer, biases_regularizer, trainable,
                                    variables_collections, "biases", "bias")._value
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
-        outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
-                             activation=fused)
-        if normalizer_fn is not None:
+        terms = None
+        if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
+            terms = _fold_batch_norm(x, weights._value, nn_strides, padding, df, nn_rates,
+                                     normalizer_params)
+        if terms is not None:
+            fused = _fused_activation(activation_fn)
+            outputs = _nn._conv2d(x, weights._value, nn_strides, padding, df, nn_rates, None,
+                                  fused, epilogue=terms + (None,))
+        else:
+            outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
+                                 activation=fused)
+        if normalizer_fn is not None and terms is None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))
         if activation_fn is not None and fused is None:
             outputs = activation_fn(outputs)
         if outputs_collections:
-            collect_named_outputs(outputs_collections, sc.name, outputs)
+            op = _tf_output_op(activation_fn, "BiasAdd" if bias is not None else "Conv2D")
+            collect_named_outputs(outputs_collections, sc.name, outputs,
+                                  f"{frame.state.name_stack}/{op}:0")
         return outputs
     finally:
+        frame.state.model_getter -= 1
         store._pop_scope(frame)
 
 
 conv2d = convolution2d
+
+
+def _fold_batch_norm(x, w, strides, padding, data_format, rates, normalizer_params):
+    """batch_norm's folded (pre, scale, shift) for the output of this
+    convolution, or None when it declines (see _FoldRequest)."""
+    nchw = data_format == "NCHW"
+    n = x.shape[0]
+    hw = x.shape[2:4] if nchw else x.shape[1:3]
+    (oh, ow), _ = resolve(hw, w.shape[:2], pair(strides, "stride"),
+                          explicit_padding_from_tf(padding, data_format), pair(rates, "rate"))
+    cout = w.shape[3]
+    shape = (n, cout, oh, ow) if nchw else (n, oh, ow, cout)
+    # zero strides over 8 read-only zero bytes: no memory, and cheaper than broadcast_to
+    probe = np.ndarray(shape, x.dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
+    req = _FoldRequest(probe, nchw)
+    _fold.request = req
+    try:
+        batch_norm(probe, **(normalizer_params or {}))
+    finally:
+        _fold.request = None
+    return req.terms
 
 
 @add_arg_scope
@@ -376,7 +571,9 @@ def subsample(inputs, factor, scope=None):
     """Keep every ``factor``-th row and column (``resnet_utils.subsample``).
 
     ``factor == 1`` returns ``inputs`` itself (the same object, no copy);
-    otherwise ``max_pool2d(inputs, [1, 1], stride=factor, scope=scope)``.
+    otherwise ``max_pool2d(inputs, [1, 1], stride=factor, scope=scope)`` (as
+    in TF-Slim, also for ``factor=(1, 1)``: only the int 1 is a short cut, so a
+    pair still shows in ``max_pool2d``'s ``outputs_collections``).
 
     Parameters
     ----------
@@ -393,9 +590,210 @@ def subsample(inputs, factor, scope=None):
     ValueError, TypeError
         ``factor`` is not a positive int or pair.
     """
-    if pair(factor, "factor") == (1, 1):
+    pair(factor, "factor")
+    if type(factor) is not bool and isinstance(factor, numbers.Integral) and factor == 1:
         return inputs
     return max_pool2d(inputs, [1, 1], stride=factor, scope=scope)
+
+
+@add_arg_scope
+def separable_convolution2d(inputs,
+                            num_outputs,
+                            kernel_size,
+                            depth_multiplier=1,
+                            stride=1,
+                            padding="SAME",
+                            data_format="NHWC",
+                            rate=1,
+                            activation_fn=relu,
+                            normalizer_fn=None,
+                            normalizer_params=None,
+                            weights_initializer=xavier_initializer(),  # noqa: B008 - slim's
+                            pointwise_initializer=None,
+                            weights_regularizer=None,
+                            biases_initializer=zeros_initializer(),  # noqa: B008
+                            biases_regularizer=None,
+                            reuse=None,
+                            variables_collections=None,
+                            outputs_collections=None,
+                            trainable=True,
+                            scope=None):
+    """A depthwise-separable 2-D convolution, as ``slim.separable_conv2d``.
+
+    First a depthwise convolution (each input channel with its own
+    ``depth_multiplier`` filters) with ``<scope>/depthwise_weights`` of shape
+    ``[kh, kw, in_channels, depth_multiplier]``. If ``num_outputs`` is not
+    None, then a pointwise (1x1) convolution with
+    ``<scope>/pointwise_weights`` of shape ``[1, 1, in_channels *
+    depth_multiplier, num_outputs]``; with ``num_outputs=None`` the layer is
+    depthwise only (MobileNet's), with ``in_channels * depth_multiplier``
+    outputs (channel ``c * depth_multiplier + m`` from filter ``[:, :, c,
+    m]``). Then ``<scope>/biases`` (one per output channel) when
+    ``normalizer_fn`` is None and ``biases_initializer`` is not None, else
+    ``normalizer_fn(outputs, **normalizer_params)`` inside the scope; then
+    ``activation_fn``. Biases, ``relu`` and ``relu6`` are fused into the C
+    kernels when there is no normalizer.
+
+    Variables have the inputs' dtype and go to ``GLOBAL_VARIABLES``,
+    ``MODEL_VARIABLES`` (and ``TRAINABLE_VARIABLES`` when ``trainable``) and
+    to ``variables_collections`` ('weights' for both weights, 'biases').
+    ``weights_regularizer`` regularizes both weights, each with its own loss,
+    as slim (loss names ``<scope>/depthwise_kernel/Regularizer/...`` and
+    ``pointwise_kernel`` with ``num_outputs``, ``<scope>/depthwise_weights/...``
+    without).
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4
+    num_outputs : int or None
+        Pointwise output channels; None for a depthwise-only layer.
+    kernel_size : int or (int, int)
+    depth_multiplier : int, default 1
+        Depthwise output channels per input channel.
+    stride : int or (int, int), default 1
+        Must be 1 when any ``rate`` is > 1.
+    padding : str or [(top, bottom), (left, right)], default 'SAME'
+        'SAME', 'VALID' or (pyconv's extension) 'FULL' or explicit pads.
+    data_format : 'NHWC' or 'NCHW', default 'NHWC'
+        Any case (slim accepts only upper case; None is an error, as slim).
+    rate : int or (int, int), default 1
+        Dilation rate of the depthwise step.
+    activation_fn : callable or None, default pyconv.relu
+    normalizer_fn : callable, optional
+        Replaces the biases.
+    normalizer_params : dict, optional
+    weights_initializer : initializer or array, default xavier_initializer()
+        For the depthwise weights.
+    pointwise_initializer : initializer, array or None
+        For the pointwise weights; None means ``weights_initializer``.
+    weights_regularizer : callable, optional
+    biases_initializer : initializer, array or None, default zeros_initializer()
+    biases_regularizer : callable, optional
+    reuse : None, True or AUTO_REUSE
+    variables_collections : list of str, or dict {'weights': [...], 'biases': [...]}
+    outputs_collections : str or list of str, optional
+    trainable : bool, default True
+    scope : str or VariableScope, optional
+        Default ``'SeparableConv2d'``, made unique.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        Input rank other than 4; ``data_format`` not 'NHWC'/'NCHW' ("data_format
+        has to be either NCHW or NHWC"); stride > 1 together with rate > 1; bad
+        kernel_size, depth_multiplier, padding; existing weights of another
+        shape; TF's reuse errors; an output size below 1.
+    TypeError
+        ``num_outputs`` or ``depth_multiplier`` not an int, or an input dtype
+        pyconv does not compute.
+
+    Every argument is checked before the layer touches the store.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> x = np.ones((1, 8, 8, 3), np.float32)
+    >>> with slim.VariableStore(seed=0) as store:
+    ...     y = slim.separable_conv2d(x, 16, [3, 3], depth_multiplier=2, scope='sep')
+    ...     z = slim.separable_conv2d(x, None, 3, stride=2)
+    >>> y.shape, z.shape
+    ((1, 8, 8, 16), (1, 4, 4, 3))
+    >>> [(v.name, v.shape) for v in store.variables()]  # doctest: +NORMALIZE_WHITESPACE
+    [('sep/depthwise_weights', (3, 3, 3, 2)), ('sep/pointwise_weights', (1, 1, 6, 16)),
+     ('sep/biases', (16,)), ('SeparableConv2d/depthwise_weights', (3, 3, 3, 1)),
+     ('SeparableConv2d/biases', (3,))]
+    """
+    df = _pool_data_format(data_format)
+    x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
+    if x.ndim != 4:
+        raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
+    dtype = _variable_dtype(x.dtype, "separable_conv2d")
+    if num_outputs is not None:
+        num_outputs = _check_num_outputs(num_outputs)
+    if isinstance(depth_multiplier, (bool, np.bool_)) or not isinstance(
+            depth_multiplier, (int, np.integer)):
+        raise TypeError(f"depth_multiplier must be a positive int, got {depth_multiplier!r}")
+    if depth_multiplier <= 0:
+        raise ValueError(f"depth_multiplier must be a positive int, got {depth_multiplier}")
+    dm = int(depth_multiplier)
+    _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
+    nn_strides, strides = _square_or_pair(stride, "stride")
+    nn_rates, rates = _square_or_pair(rate, "rate")
+    if (strides[0] > 1 or strides[1] > 1) and (rates[0] > 1 or rates[1] > 1):
+        raise ValueError("stride > 1 is not supported in conjunction with rate > 1 (TF: strides "
+                         "> 1 not supported in conjunction with dilation_rate > 1); got "
+                         f"stride={stride!r}, rate={rate!r}")
+    if reuse is not None and reuse is not True:
+        reuse = _check_reuse(reuse) or None
+    _check_callable(activation_fn, "activation_fn")
+    _check_callable(normalizer_fn, "normalizer_fn")
+    _check_mapping(normalizer_params, "normalizer_params")
+    _check_callable(weights_regularizer, "weights_regularizer")
+    _check_callable(biases_regularizer, "biases_regularizer")
+    _check_collections(variables_collections, "variables_collections")
+    _check_collections(outputs_collections, "outputs_collections")
+    if df == "NHWC":
+        hw, cin = x.shape[1:3], x.shape[3]
+    else:
+        hw, cin = x.shape[2:4], x.shape[1]
+    # bad padding or an empty output raise here, before any variable exists
+    resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+    mid = cin * dm
+    n_weights = kh * kw * mid + (mid * num_outputs if num_outputs is not None else 0)
+    if n_weights > _CHECKED_WEIGHT_ELEMENTS:
+        _memory.check(f"separable_conv2d with kernel_size {(kh, kw)}, {cin} input channels, "
+                      f"depth_multiplier={dm} and num_outputs={num_outputs}",
+                      {"weights": n_weights * dtype.itemsize,
+                       "their float64 random draw": n_weights * 8})
+    if pointwise_initializer is None:
+        pointwise_initializer = weights_initializer
+    store = get_default_store()
+    frame = store._push_scope(scope, "SeparableConv2d", reuse)
+    try:
+        sc = frame.scope
+        dtype, x = _adopt_variable_dtype(store, sc, "depthwise_weights", dtype, x)
+        # slim's Keras layer names the losses after its own variables
+        keras = num_outputs is not None
+        depthwise = _model_variable(store, sc, "depthwise_weights", (kh, kw, cin, dm), dtype,
+                                    weights_initializer, weights_regularizer, trainable,
+                                    variables_collections, "weights",
+                                    "depthwise_kernel" if keras else None)
+        pointwise = None
+        if keras:
+            pointwise = _model_variable(store, sc, "pointwise_weights",
+                                        (1, 1, mid, num_outputs), dtype, pointwise_initializer,
+                                        weights_regularizer, trainable, variables_collections,
+                                        "weights", "pointwise_kernel")
+        bias = None
+        if normalizer_fn is None and biases_initializer is not None:
+            bias = _model_variable(store, sc, "biases",
+                                   (num_outputs if keras else mid,), dtype, biases_initializer,
+                                   biases_regularizer, trainable, variables_collections,
+                                   "biases", "bias" if keras else None)._value
+        fused = _fused_activation(activation_fn) if normalizer_fn is None else None
+        if keras:
+            outputs = _nn.separable_conv2d(x, depthwise._value, pointwise._value, nn_strides,
+                                           padding, df, nn_rates, bias=bias, activation=fused)
+        else:
+            outputs = _nn.depthwise_conv2d(x, depthwise._value, nn_strides, padding, df,
+                                           nn_rates, bias=bias, activation=fused)
+        if normalizer_fn is not None:
+            outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+        if activation_fn is not None and fused is None:
+            outputs = activation_fn(outputs)
+        if outputs_collections:
+            collect_named_outputs(outputs_collections, sc.name, outputs)
+        return outputs
+    finally:
+        store._pop_scope(frame)
+
+
+separable_conv2d = separable_convolution2d
 
 
 def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
@@ -410,8 +808,12 @@ def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
     frame, sc = store._push_name_scope(scope, default_name)
     try:
         op = _nn.max_pool2d if kind == "max" else _nn.avg_pool2d
-        outputs = op(inputs, k, s, padding, df)
-        return collect_named_outputs(outputs_collections, sc, outputs)
+        try:
+            outputs = op(inputs, k, s, padding, df)
+        except ValueError as exc:
+            raise ValueError(f"{sc}: {exc}") from None
+        tf_op = "MaxPool" if kind == "max" else "AvgPool"
+        return collect_named_outputs(outputs_collections, sc, outputs, f"{sc}/{tf_op}:0")
     finally:
         store._pop_name_scope(frame)
 
@@ -508,24 +910,39 @@ def batch_norm(inputs,
     when ``trainable``; the moving statistics never are. Their dtype is the
     input's, except float32 for float16 (and integer) inputs, as TF.
 
-    With ``is_training=True`` the moving statistics are updated in the store
-    right away, as slim's update ops would when run (pyconv has no deferred
-    ops): ``moving -= (moving - batch_value) * (1 - decay)``. As in TF, the
-    variance that goes into ``moving_variance`` is the unbiased batch variance
-    (times ``m / (m - 1)``, ``m`` values per channel) on slim's fused paths
-    and the biased one otherwise. slim 1.1 picks the path so: with ``fused``
-    None or True, rank 2 (and rank 4 when ``updates_collections`` is not
+    With ``is_training=True`` the output uses the batch's moments and, as in
+    TF-Slim, the moving statistics are *not* changed by the call: with the
+    default ``updates_collections=GraphKeys.UPDATE_OPS`` two updates
+    (:class:`pyconv.AssignMovingAverage`, callables) are queued in that
+    collection and applied by :func:`pyconv.run_update_ops` (TF:
+    ``sess.run(tf.get_collection(UPDATE_OPS))``), each ``moving -= (moving -
+    batch_value) * (1 - decay)``; ``updates_collections=None`` applies them in
+    place during the call; another name (or list of names) queues them there.
+    ``1 - decay`` is rounded as TF rounds it: a Python float ``decay`` gives a
+    float32 ``1 - decay`` (on TF's fused layer path ``float32(1) -
+    float32(decay)``), a NumPy scalar keeps its dtype (``np.float64(0.9)``
+    keeps float64 precision). On TF's layer path (the default
+    ``updates_collections``) a layer with ``trainable=False`` queues no
+    updates at all, as TF's layer has none. As in TF, the variance that goes
+    into ``moving_variance`` is the unbiased batch variance (times ``m / (m -
+    1)``, ``m`` values per channel) on slim's fused paths and the biased one
+    otherwise. slim 1.1 picks the path so: with ``fused`` None or True, rank
+    2 (and rank 4 when ``updates_collections`` is not
     ``GraphKeys.UPDATE_OPS``) goes to slim's own fused op; else, with the
     default ``updates_collections``, TF's layer fuses float16/float32 of rank
     4 or 5; anything else takes slim's legacy ops, whose variables keep the
-    input's dtype (float16 too). ``epsilon`` is used as given (TF's CPU fused
-    kernel does not raise it to cuDNN's 1.001e-5). The normalisation itself
-    always uses the biased batch variance.
+    input's dtype (float16 too) and which ignore ``param_regularizers`` (as
+    TF). ``epsilon`` is used as given (TF's CPU fused kernel does not raise it
+    to cuDNN's 1.001e-5). The normalisation itself always uses the biased
+    batch variance, computed in float64 (TF's float32 arithmetic is less
+    accurate on inputs with a large mean; see the README's deliberate
+    differences). ``is_training=None`` is inference, as TF's layer.
 
     Parameters
     ----------
-    inputs : array_like, rank >= 2
-        Channels last (``NHWC``) or second (``NCHW``).
+    inputs : array_like, rank >= 1
+        Channels last (``NHWC``) or second (``NCHW``, rank >= 2). Rank 1:
+        every element is a channel of its own (no reduction), as TF.
     decay : float, default 0.999
         Moving-average decay.
     center : bool, default True
@@ -547,9 +964,10 @@ def batch_norm(inputs,
     trainable : bool, default True
     data_format : 'NHWC' or 'NCHW', default 'NHWC'
     scope : str or VariableScope, optional
-    updates_collections : optional
-        The update is always applied at once; the value only picks slim's
-        code path (fused or not, variable dtype for float16), see above.
+    updates_collections : str, list of str or None, default GraphKeys.UPDATE_OPS
+        Where the moving-average updates are queued (see above); None
+        applies them during the call. The value also picks slim's code path
+        (fused or not, variable dtype for float16), see above.
     fused : None, True or False
         Chooses TF's fused (None, True) or non-fused arithmetic for the
         moving variance, see above.
@@ -559,13 +977,18 @@ def batch_norm(inputs,
     Returns
     -------
     numpy.ndarray
-        Same shape as ``inputs``; float16 stays float16, integers give float32.
+        Same shape and dtype as ``inputs``.
 
     Raises
     ------
     ValueError
-        ``data_format`` is neither 'NHWC' nor 'NCHW'; rank below 2;
-        ``zero_debias_moving_mean=True``; reuse errors naming the variable.
+        ``data_format`` is neither 'NHWC' nor 'NCHW'; rank 0 (or rank 1 with
+        'NCHW'); ``zero_debias_moving_mean=True``; reuse errors naming the
+        variable.
+    TypeError
+        Integer or bool inputs (TF-Slim cannot make their variables); a
+        ``param_initializers``/``param_regularizers`` that is not a dict
+        (also an ``AttributeError``, TF's type).
 
     Examples
     --------
@@ -574,10 +997,12 @@ def batch_norm(inputs,
     >>> x = np.array([[1.0], [3.0]])            # two examples, one channel
     >>> with slim.VariableStore(seed=0) as store:
     ...     y = slim.batch_norm(x, decay=0.9, epsilon=0.0, scope='bn')
+    ...     queued = float(store['bn/moving_mean'][0])   # not updated yet
+    ...     n = slim.run_update_ops()                    # as sess.run(UPDATE_OPS)
     >>> y[:, 0]                                   # (x - 2) / 1
     array([-1.,  1.])
-    >>> round(float(store['bn/moving_mean'][0]), 6)   # 0 - (0 - 2) * (1 - 0.9)
-    0.2
+    >>> queued, n, round(float(store['bn/moving_mean'][0]), 6)   # 0 - (0 - 2) * (1 - 0.9)
+    (0.0, 2, 0.2)
     """
     if isinstance(data_format, str) and data_format.upper() in ("NHWC", "NCHW"):
         nchw = data_format.upper() == "NCHW"
@@ -585,17 +1010,21 @@ def batch_norm(inputs,
         raise ValueError(f"data_format has to be either NCHW or NHWC, got {data_format!r}")
     if zero_debias_moving_mean:
         raise ValueError("zero_debias_moving_mean=True is not supported by pyconv.batch_norm")
+    raw_decay = decay
     decay = _check_real(decay, "decay")
     epsilon = _check_real(epsilon, "epsilon")
     _check_callable(activation_fn, "activation_fn")
-    _check_mapping(param_initializers, "param_initializers")
-    _check_mapping(param_regularizers, "param_regularizers")
+    _check_param_dict(param_initializers, "param_initializers")
+    _check_param_dict(param_regularizers, "param_regularizers")
     _check_collections(variables_collections, "variables_collections")
     _check_collections(outputs_collections, "outputs_collections")
+    if updates_collections is not None:
+        _check_collections(updates_collections, "updates_collections")
     x = _as_input(inputs)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm expects inputs with rank >= 2, got {x.ndim}")
-    var_dtype = _variable_dtype(x.dtype)
+    if x.ndim < 1 or (nchw and x.ndim < 2):
+        raise ValueError(f"batch_norm expects inputs with rank >= {2 if nchw else 1} "
+                         f"({'NCHW' if nchw else 'NHWC'}), got rank {x.ndim}")
+    var_dtype = _variable_dtype(x.dtype, "batch_norm")
     # Training: a float64 working copy, its squares, and the output.
     copies = 3 if is_training else 2
     _memory.check(f"batch_norm on inputs of shape {x.shape}",
@@ -605,21 +1034,31 @@ def batch_norm(inputs,
     default_updates = updates_collections == GraphKeys.UPDATE_OPS
     own_fused = fusable and (x.ndim == 2 or (x.ndim == 4 and not default_updates))
     legacy = not own_fused and not default_updates
+    keras_layer = not own_fused and not legacy
     if var_dtype == _FLOAT16 and not legacy:
         var_dtype = _FLOAT32  # TF keeps batch-norm parameters of float16 layers in float32
-    out_dtype = var_dtype if x.dtype.kind != "f" else x.dtype.newbyteorder("=")
-    is_fused = var_dtype == _FLOAT32 and (own_fused or (
-        default_updates and fusable and x.ndim in (4, 5)))
+    out_dtype = x.dtype.newbyteorder("=")
+    keras_fused = keras_layer and fusable and x.ndim in (4, 5) and var_dtype == _FLOAT32
+    is_fused = var_dtype == _FLOAT32 and (own_fused or keras_fused)
     channel_axis = 1 if nchw else x.ndim - 1
     channels = x.shape[channel_axis]
     if reuse is not None and reuse is not True:
         reuse = _check_reuse(reuse) or None
     inits = param_initializers or {}
     regs = param_regularizers or {}
+    if legacy:
+        regs = {}  # slim's legacy ops never pass param_regularizers on (TF ignores them there)
     shape = (channels,)
 
+    fold = _take_fold_request(inputs)
+    if fold is not None and (is_training or activation_fn is not None or outputs_collections
+                             or nchw != fold.nchw or var_dtype != x.dtype):
+        fold.declined = True
+        return None  # nothing touched: conv2d runs the separate passes instead
     store = get_default_store()
     frame = store._push_scope(scope, "BatchNorm", reuse)
+    getter = 1 if keras_layer else 0  # TF's layer path opens the scope with slim's getter
+    frame.state.model_getter += getter
     try:
         sc = frame.scope
         params = {}
@@ -630,53 +1069,72 @@ def batch_norm(inputs,
                 params[name] = _model_variable(
                     store, sc, name, shape, var_dtype,
                     inits.get(name, zeros_initializer() if name == "beta" else ones_initializer()),
-                    regs.get(name), trainable, variables_collections, name)
+                    regs.get(name), trainable, _keras_collections(variables_collections,
+                                                                  keras_layer), name,
+                    name if keras_layer else None)  # TF's layer: loss in its name scope
         gamma, beta = params.get("gamma"), params.get("beta")
         moving_mean = _model_variable(store, sc, "moving_mean", shape, var_dtype,
                                       inits.get("moving_mean", zeros_initializer()), None,
-                                      False, variables_collections, "moving_mean")
+                                      False, _keras_collections(variables_collections,
+                                                                keras_layer), "moving_mean")
         moving_variance = _model_variable(store, sc, "moving_variance", shape, var_dtype,
                                           inits.get("moving_variance", ones_initializer()),
-                                          None, False, variables_collections, "moving_variance")
+                                          None, False, _keras_collections(variables_collections,
+                                                                          keras_layer),
+                                          "moving_variance")
+        if keras_layer and variables_collections:
+            # TF's layer adds its variables to custom collections after creating them all,
+            # moving statistics first
+            for var, key in ((moving_mean, "moving_mean"), (moving_variance, "moving_variance"),
+                             (beta, "beta"), (gamma, "gamma")):
+                if var is not None:
+                    _add_to_variables_collections(store, var, variables_collections, key)
 
         bshape = [1] * x.ndim
         bshape[channel_axis] = channels
         if is_training:
-            axes = tuple(a for a in range(x.ndim) if a != channel_axis)
-            y = np.array(x, dtype=np.float64, order="C")  # one working copy, changed in place
-            mean = y.mean(axis=axes)
-            y -= mean.reshape(bshape)
-            variance = np.mean(np.square(y), axis=axes)
-            multiplier = np.float64(1.0) / np.sqrt(variance + epsilon)
-            if gamma is not None:
-                multiplier = multiplier * gamma._value
-            y *= multiplier.reshape(bshape)
-            if beta is not None:
-                y += beta._value.astype(np.float64).reshape(bshape)
-            outputs = y.astype(out_dtype, copy=False)
+            outputs, mean, variance = _batch_norm_training(x, channel_axis, bshape, epsilon,
+                                                           gamma, beta, out_dtype)
             count = x.size // channels if channels else 0
             update_variance = variance
             if is_fused and count > 1:
                 update_variance = variance * (count / (count - 1))
-            keep = float(np.float32(1.0 - decay))  # TF makes (1 - decay) a float32 scalar
-            for var, batch_value in ((moving_mean, mean), (moving_variance, update_variance)):
-                old = var._value.astype(np.float64)
-                var.assign(old - (old - batch_value) * keep)
+            # TF's layer skips the updates of a non-trainable layer (its `updates` are empty)
+            if not (keras_layer and not trainable):
+                factor = float(var_dtype.type(_moving_average_factor(raw_decay, keras_fused)))
+                updates = [AssignMovingAverage(f"{frame.state.name_stack}/AssignMovingAvg{suffix}"
+                                               "/AssignSubVariableOp", var, value, factor)
+                           for var, value, suffix in ((moving_mean, mean, ""),
+                                                      (moving_variance, update_variance, "_1"))]
+                if updates_collections is None:
+                    for update in updates:
+                        update()
+                else:
+                    for update in updates:
+                        store.add_to_collections(updates_collections, update)
         else:
-            work = _FLOAT64 if x.dtype.kind == "f" and x.dtype.itemsize == 8 else _FLOAT32
-            multiplier = (1.0 / np.sqrt(moving_variance._value.astype(np.float64) + epsilon))
-            if gamma is not None:
-                multiplier = multiplier * gamma._value
-            y = np.array(x, dtype=work, order="C")  # a new C-contiguous array, changed in place
-            y -= moving_mean._value.astype(work).reshape(bshape)
-            y *= multiplier.astype(work).reshape(bshape)
-            if beta is not None:
-                y += beta._value.astype(work).reshape(bshape)
-            outputs = y.astype(out_dtype, copy=False)
+            # TF's arithmetic in the statistics' dtype (float32 for float16 and
+            # integer inputs on the fused and Keras paths); one C pass
+            pre, mult, shift = _bn_inference_terms(is_fused, gamma, beta, moving_mean,
+                                                   moving_variance, epsilon, var_dtype)
+            if fold is not None:
+                fold.terms = (pre, mult, shift)
+                return inputs
+            if var_dtype == _FLOAT16:  # slim's legacy ops on float16 variables: float16 math
+                y = x.astype(_FLOAT16) * mult.reshape(bshape) + shift.reshape(bshape)
+                outputs = np.ascontiguousarray(y, dtype=out_dtype)
+            else:
+                work = x.astype(var_dtype, copy=False)
+                outputs = _nn._eltwise(work, channel_axis, pre, mult, shift)
+                outputs = outputs.astype(out_dtype, copy=False)
         if activation_fn is not None:
             outputs = activation_fn(outputs)
         if outputs_collections:
-            collect_named_outputs(outputs_collections, sc.name, outputs)
+            op = _tf_output_op(activation_fn, "FusedBatchNormV3" if is_fused else
+                               "batchnorm/add_1")
+            collect_named_outputs(outputs_collections, sc.name, outputs,
+                                  f"{frame.state.name_stack}/{op}:0")
         return outputs
     finally:
+        frame.state.model_getter -= getter
         store._pop_scope(frame)

@@ -4,14 +4,17 @@ Argument checking happens here; arithmetic happens in the C operator
 (``pyconv._conv``), which only ever sees NHWC arrays and explicit pads.
 """
 
+import math
 import numbers
 
 import numpy as np
 
-from . import _conv, _memory
+from . import _conv, _integer, _memory
+from ._errors import UnimplementedValueError
 from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
 
-__all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d"]
+__all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d",
+           "depthwise_conv2d", "separable_conv2d", "add_relu"]
 
 _ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
 _INDEX_MAX = np.iinfo(np.intp).max
@@ -63,8 +66,8 @@ def _spatial(value, name, data_format, minimum=1):
             outer, hw = (items[0], items[1]), items[2:]
         else:
             outer, hw = (items[0], items[3]), items[1:3]
-        if any(v != 1 for v in outer):
-            raise ValueError(
+        if any(v != 1 for v in outer):  # TF: UnimplementedError when the kernel runs
+            raise UnimplementedValueError(
                 f"{name}: the batch and channel entries of the 4-element form must be 1 "
                 f"({data_format} order), got {value!r}"
             )
@@ -116,8 +119,6 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
         )
     if cin == 0 or kh == 0 or kw == 0:
         raise ValueError(f"filters shape {w.shape} has a zero kernel size or input channel count")
-    if h == 0 or wd == 0:
-        raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
     s = _spatial(strides, "strides", fmt)
     d = _spatial(dilations, "dilations", fmt)
     pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
@@ -148,6 +149,8 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
          # and a converted copy of the filters, if one is needed
          "packed filters": ws[0] + (kh * kw * cin * cout * es if out else 0)})
     args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
+    if oh == 0 or ow == 0:  # SAME on an empty height or width (as TF): nothing to compute
+        args = (None, (n, cout, oh, ow) if fmt == "NCHW" else (n, oh, ow, cout))
     return cd, od, fmt == "NCHW", cout, args
 
 
@@ -192,8 +195,29 @@ def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilati
     >>> conv2d(x, np.ones((3, 3, 1, 1), np.float32), strides=2).shape
     (1, 2, 2, 1)
     """
+    return _conv2d(input, filters, strides, padding, data_format, dilations, bias, activation)
+
+
+def _conv2d(input, filters, strides, padding, data_format, dilations, bias, activation,
+            epilogue=None):
+    """:func:`conv2d`, optionally with the fused epilogue ``epilogue = (pre,
+    scale, shift, residual)`` (each None or an array of the compute dtype;
+    the three vectors ``[out_channels]``, ``residual`` the output's shape in
+    ``data_format``): every output tile becomes ``activation(((conv + bias +
+    pre) * scale + shift) + residual)`` before it is stored, bit for bit what
+    :func:`_eltwise` on the plain convolution gives."""
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
+    if strides is None or dilations is None or data_format is None:  # tf.nn.conv2d's defaults
+        strides = 1 if strides is None else strides
+        dilations = 1 if dilations is None else dilations
+        data_format = "NHWC" if data_format is None else data_format
+    if x.dtype.kind in "biu":  # as tf.nn.conv2d: int32 in, exact int32 out (pyconv/_integer.py)
+        w = _integer.check_conv_dtypes(x, w, bias)
+        plan = _plan_conv2d(x, w, strides, padding, data_format, dilations, activation)
+        if bias is not None:
+            bias = _as_bias(bias, np.dtype(np.int64), plan[3])
+        return _integer.conv2d(x, w, plan, bias, plan[2])
     # Normalise what could compare equal across types (2.0 == 2, True == 1)
     # before it becomes part of the cache key; plain ints skip this.
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
@@ -223,6 +247,13 @@ def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilati
         w = w.astype(cd)
     if bias is not None:
         bias = _as_bias(bias, cd, cout)
+    if args[0] is None:
+        return np.zeros(args[1], od)
+    if epilogue is not None:
+        pre, scale, shift, residual = epilogue
+        if residual is not None and nchw:
+            residual = np.ascontiguousarray(residual.transpose(0, 2, 3, 1))
+        args = args + (pre, scale, shift, residual)
     if nchw:
         out = _conv.conv2d(x.transpose(0, 2, 3, 1), w, bias, *args)
         out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
@@ -246,20 +277,31 @@ def _as_bias(bias, dtype, channels):
 def bias_add(value, bias, data_format="NHWC"):
     """``value + bias`` along the channel axis (last for NHWC, 1 for NCHW), as ``tf.nn.bias_add``."""
     x = _as_array(value, "value")
-    cd, od = compute_dtype(x.dtype, "value")
+    if x.dtype.kind in "iu":  # as TF: integers stay integers (with wrap-around)
+        cd = od = x.dtype.newbyteorder("=")
+        b = _as_array(bias, "bias")
+        if b.dtype.kind not in "iu":
+            raise TypeError(f"bias has dtype {b.dtype} but value is {x.dtype}: adding to an "
+                            "integer value needs an integer bias")
+    else:
+        cd, od = compute_dtype(x.dtype, "value")
     fmt = check_data_format(data_format)
     if x.ndim < 2:
         raise ValueError(f"bias_add expects value with rank >= 2, got {x.ndim}")
     axis = 1 if fmt == "NCHW" else x.ndim - 1
     b = _as_bias(bias, cd, x.shape[axis])
-    shape = [1] * x.ndim
-    shape[axis] = b.shape[0]
-    out = np.add(x.astype(cd, copy=False), b.reshape(shape), order="C")
+    if x.dtype.kind in "iu":  # integer wrap-around: NumPy's add (the C pass is f32/f64)
+        shape = [1] * x.ndim
+        shape[axis] = b.shape[0]
+        return np.add(x, b.reshape(shape), order="C")
+    out = _eltwise(x.astype(cd, copy=False), axis, shift=b)
     return out.astype(od, copy=False)
 
 
 def _float_array(x, name):
     a = _as_array(x, name)
+    if a.dtype.kind in "iu":  # as tf.nn.relu: integers keep their dtype
+        return a
     cd, od = compute_dtype(a.dtype, name)
     return a.astype(od, copy=False) if a.dtype != od else a
 
@@ -267,14 +309,18 @@ def _float_array(x, name):
 def relu(features):
     """``max(features, 0)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    return np.maximum(x, x.dtype.type(0), order="C")
+    if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
+        return np.maximum(x, x.dtype.type(0), order="C")
+    return _eltwise(x, x.ndim - 1, activation="relu")
 
 
 def relu6(features):
     """``min(max(features, 0), 6)``; NaN stays NaN."""
     x = _float_array(features, "features")
-    out = np.maximum(x, x.dtype.type(0), order="C")
-    return np.minimum(out, x.dtype.type(6), out=out)
+    if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
+        out = np.maximum(x, x.dtype.type(0), order="C")
+        return np.minimum(out, x.dtype.type(6), out=out)
+    return _eltwise(x, x.ndim - 1, activation="relu6")
 
 
 def _pool(kind, input, ksize, strides, padding, data_format):
@@ -288,49 +334,519 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     if fmt == "NCHW":
         x = x.transpose(0, 2, 3, 1)
     n, h, w, c = x.shape
-    if h == 0 or w == 0:
-        raise ValueError(f"input shape {x.shape} has a zero height or width")
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, w), k, s, pad, (1, 1))
+    if oh == 0 or ow == 0:  # SAME on an empty height or width (as TF)
+        shape = (n, c, oh, ow) if fmt == "NCHW" else (n, oh, ow, c)
+        return np.zeros(shape, od)
     if max(pt, pb) >= k[0] or max(pl, pr) >= k[1]:
         raise ValueError(
             f"padding {padding!r} gives pooling windows that lie entirely in the padding: "
             f"every pad must be smaller than the window ({k[0]} x {k[1]})"
         )
-    es, padded = cd.itemsize, (h + pt + pb) * (w + pl + pr)
+    for name, values in (("ksize", k), ("strides", s), ("padding", (pt, pb, pl, pr))):
+        if max(values) > _INDEX_MAX:
+            raise ValueError(f"{name}: {values} (from padding={padding!r}) exceeds the largest "
+                             f"array index {_INDEX_MAX}")
+    es = cd.itemsize
     _memory.check(
         f"{kind}_pool2d of input shape {x.shape} (NHWC) with ksize {k}, strides {s} and "
         f"padding {padding!r} (output {oh} x {ow})",
-        {"padded input": n * c * padded * es, "input copy": n * h * w * c * es,
-         "output": 3 * n * oh * ow * c * es,
-         "window counts": (padded + oh * ow) * es if kind == "avg" else 0})
-    x = x.astype(cd, copy=False)
-    fill = -np.inf if kind == "max" else 0.0
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
-    win = np.lib.stride_tricks.sliding_window_view(xp, k, axis=(1, 2))
-    win = win[:, : (oh - 1) * s[0] + 1 : s[0], : (ow - 1) * s[1] + 1 : s[1]]
-    if kind == "max":
-        out = win.max(axis=(-2, -1))
-    else:
-        total = win.sum(axis=(-2, -1))
-        ones = np.pad(np.ones((h, w), cd), ((pt, pb), (pl, pr)))
-        cw = np.lib.stride_tricks.sliding_window_view(ones, k)
-        count = cw[: (oh - 1) * s[0] + 1 : s[0], : (ow - 1) * s[1] + 1 : s[1]].sum(axis=(-2, -1))
-        out = total / count[None, :, :, None]
+        {"input copy": n * h * w * c * es,
+         "output": n * oh * ow * c * (es * (2 if fmt == "NCHW" else 1)
+                                      + (od.itemsize if od != cd else 0))})
+    # The C operator walks the in-bounds part of each window: the work is the
+    # output times that part, whatever the padding (a 200 x 200 FULL window
+    # over a 6 x 6 input reads at most 36 pixels per output).
+    out = _conv.pool2d(x.astype(cd, copy=False), 0 if kind == "max" else 1, k[0], k[1],
+                       s[0], s[1], pt, pb, pl, pr)
     if fmt == "NCHW":
-        out = out.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(out, dtype=od)
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out if od == cd else out.astype(od)
 
 
 def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     """Max pooling, as ``tf.nn.max_pool2d`` (padding never wins the max).
 
+    As TF's CPU kernel, each window's maximum starts from the lowest finite
+    value and NaN never wins: ``[nan, 1, -inf, 2]`` gives 2, a window of
+    only -inf (or NaN) gives -3.4028235e38 in float32 (the lowest float64
+    in float64).
+
     ``ksize`` and ``strides`` take an int, a pair or TF's 4-element form;
     ``padding`` is any of pyconv's paddings (pads must be smaller than the window).
+    Integer inputs keep their dtype, as TF (bool is a TypeError).
     """
-    return _pool("max", input, ksize, strides, padding, data_format)
+    x = _as_array(input, "input")
+    if x.dtype.kind in "biu":
+        _integer_only(x, "max_pool2d", "iu")
+        fmt = check_data_format(data_format)
+        _check_rank(x, "input", "Pooling")
+        k, s = _spatial(ksize, "ksize", fmt), _spatial(strides, "strides", fmt)
+        return _integer.max_pool2d(x, k, s, padding, fmt)
+    return _pool("max", x, ksize, strides, padding, data_format)
 
 
 def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     """Average pooling, as ``tf.nn.avg_pool2d``: padded positions are left out
-    of each window's count (SAME at the border averages fewer values)."""
-    return _pool("avg", input, ksize, strides, padding, data_format)
+    of each window's count (SAME at the border averages fewer values).
+    Integer and bool inputs are a TypeError, as TF."""
+    x = _as_array(input, "input")
+    if x.dtype.kind in "biu":
+        _integer_only(x, "avg_pool2d", "")
+    return _pool("avg", x, ksize, strides, padding, data_format)
+
+
+def _integer_only(x, op, kinds):
+    """TF's integer dtype rules for ``op``: ``kinds`` are the accepted kinds."""
+    if x.dtype.kind not in kinds:
+        raise TypeError(f"input has dtype {x.dtype}; {op} takes float16, float32, float64"
+                        + (" and integer dtypes" if kinds else "")
+                        + f", as tf.nn.{op}: cast it, e.g. input.astype(np.float32)")
+
+
+# ---- The elementwise epilogue operator (csrc/eltwise.c): batch norm at
+# inference, bias, residual add and ReLU/ReLU6 as one threaded pass.
+
+def _eltwise(x, axis, pre=None, scale=None, shift=None, residual=None, activation=None):
+    """``activation(((x + pre) * scale + shift) + residual)`` with per-channel
+    ``pre``, ``scale``, ``shift`` along ``axis`` (each None to skip; same
+    dtype as ``x``, float32 or float64) and ``residual`` of ``x``'s shape.
+
+    The C operator sees ``x`` as ``[outer, channels, inner]``: channels-last
+    arrays as rows of channels, channels-first ones as runs of one channel.
+    Returns a new C-contiguous array of ``x``'s shape.
+    """
+    shape = x.shape
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+    view = (outer, shape[axis], inner)
+    if residual is not None:
+        residual = residual.reshape(view) if residual.flags.c_contiguous else \
+            np.ascontiguousarray(residual).reshape(view)
+    x3 = x.reshape(view) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(view)
+    out = _conv.eltwise(x3, pre, scale, shift, residual, _ACTIVATIONS[activation])
+    return out.reshape(shape)
+
+
+def add_relu(x, y):
+    """``relu(x + y)`` in one pass: ResNet's ``relu(shortcut + residual)``.
+
+    Same numbers as ``relu(x + y)`` (one rounding for the sum, NaN stays
+    NaN), computed in C on all threads without the intermediate sum array.
+    Arrays of different shapes broadcast as in NumPy (then in two passes).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Real arrays; the result has their common float dtype (integer and bool
+        inputs compute as float32, float16 in float16 as NumPy).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new C-contiguous array.
+
+    Examples
+    --------
+    >>> add_relu(np.array([1.0, -3.0]), np.array([0.5, 1.0]))
+    array([1.5, 0. ])
+    """
+    a = _float_array(x, "x")
+    b = _float_array(y, "y")
+    dtype = np.result_type(a.dtype, b.dtype)
+    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0:
+        return relu(np.add(a, b, dtype=dtype))
+    a = a.astype(dtype.newbyteorder("="), copy=False)
+    b = b.astype(a.dtype, copy=False)
+    return _eltwise(a, a.ndim - 1, residual=b, activation="relu")
+
+# --------------------------------------------------------------------------- softmax, dropout
+# (tf.nn.softmax and the TF2 tf.nn.dropout; the slim layers in core_layers.py build on them)
+
+__all__ += ["dropout", "softmax"]
+
+
+def _axis(axis, ndim, name="axis"):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {axis!r}")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}={axis} is out of range for a tensor of rank {ndim}: it must be "
+                         f"in [{-ndim}, {ndim})")
+    return axis % ndim
+
+
+def softmax(logits, axis=None):
+    """``exp(logits) / sum(exp(logits))`` along ``axis``, as ``tf.nn.softmax``.
+
+    Computed as TF's CPU kernel: the maximum along ``axis`` is subtracted
+    first (no overflow for large logits), then ``exp(shifted) * (1 / sum)``.
+    float16 is computed in float32 and returned as float16; integer and bool
+    logits are computed as float32 (pyconv's rule; ``tf.nn.softmax`` refuses them).
+
+    Parameters
+    ----------
+    logits : array_like, rank >= 1
+    axis : int, optional
+        Default None: the last axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new C-contiguous array with the shape of ``logits``.
+
+    Raises
+    ------
+    ValueError
+        A scalar ``logits``; ``axis`` out of range.
+    TypeError
+        ``axis`` not an int; a dtype pyconv does not compute.
+
+    Examples
+    --------
+    >>> softmax(np.log(np.array([[1.0, 3.0]])))
+    array([[0.25, 0.75]])
+    """
+    x = _as_array(logits, "logits")
+    cd, od = compute_dtype(x.dtype, "logits")
+    if x.ndim == 0:
+        raise ValueError("softmax expects logits with rank >= 1, got a scalar (shape ())")
+    ax = x.ndim - 1 if axis is None else _axis(axis, x.ndim)
+    _memory.check(f"softmax of logits of shape {x.shape}",
+                  {"working copies": 2 * x.size * cd.itemsize})
+    if x.size == 0:
+        return np.zeros(x.shape, od)
+    a = np.array(x, dtype=cd, order="C")  # the working copy, changed in place
+    a -= a.max(axis=ax, keepdims=True)
+    np.exp(a, out=a)
+    total = a.sum(axis=ax, keepdims=True)
+    a *= np.reciprocal(total, out=total)
+    return a if od == cd else a.astype(od)
+
+
+def _noise_shape(noise_shape, shape):
+    """TF's ``_get_noise_shape``: None entries take x's size (same rank only);
+    the mask must broadcast to exactly ``shape``."""
+    if noise_shape is None:
+        return shape
+    if isinstance(noise_shape, np.ndarray) and noise_shape.ndim == 1:
+        noise_shape = noise_shape.tolist()
+    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__len__"):
+        raise TypeError(f"noise_shape must be None or a 1-D list of ints, got {noise_shape!r}")
+    dims = list(noise_shape)
+    if len(dims) == len(shape):
+        dims = [s if d is None else d for d, s in zip(dims, shape)]
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"noise_shape must be None or a 1-D list of ints, got {noise_shape!r}")
+    dims = tuple(int(d) for d in dims)
+    try:
+        ok = len(dims) <= len(shape) and min(dims, default=0) >= 0 and \
+            np.broadcast_shapes(dims, shape) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"noise_shape {list(noise_shape)} does not broadcast to the input's "
+                         f"shape {tuple(shape)}: each entry must be 1 or the input's size, "
+                         "counted from the last axis")
+    return dims
+
+
+def _generator(seed):
+    if seed is None or isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return np.random.default_rng(int(seed))
+
+
+def _dropout(x, rate, noise_shape, seed, what):
+    """x * 1/(1 - rate) where a uniform [0, 1) draw >= rate, else 0 (TF's rule)."""
+    cd, od = compute_dtype(x.dtype, "x")
+    rng = _generator(seed)
+    if rate == 0:  # TF's fast path: before noise_shape is looked at
+        return x if x.dtype == od else x.astype(od)
+    dims = _noise_shape(noise_shape, x.shape)
+    n_noise = math.prod(dims)
+    _memory.check(f"{what} of an input of shape {x.shape} with noise_shape {list(dims)}",
+                  {"output": x.size * cd.itemsize * 2, "random draw": n_noise * 9})
+    # TF: scale = 1 / (1 - rate) in Python floats, then cast to x's dtype;
+    # the uniform draw in x's dtype is compared with rate in x's dtype.
+    scale = cd.type(od.type(1.0 / (1.0 - rate)))  # float16 inputs: a float16 scale, as TF
+    keep = rng.random(dims, dtype=np.float64 if cd.itemsize == 8 else np.float32) \
+        >= cd.type(rate)
+    out = np.multiply(x, scale, dtype=cd)
+    np.copyto(out, cd.type(0), where=~keep)  # TF's where(): a dropped NaN or Inf is 0 too
+    return out if od == cd else out.astype(od)
+
+
+def dropout(x, rate, noise_shape=None, seed=None):
+    """Sets elements to 0 with probability ``rate`` and scales the rest by
+    ``1 / (1 - rate)``, as TF2's ``tf.nn.dropout``.
+
+    The mask is drawn with NumPy's ``Generator`` (PCG64), so it cannot equal
+    TF's (Philox) bit for bit: the distribution, the scaling and the
+    ``noise_shape`` broadcasting are TF's. An element is kept where a
+    uniform ``[0, 1)`` draw is ``>= rate``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16/32/64 keep their dtype; integer and bool inputs are computed
+        as float32 (``tf.nn.dropout`` refuses them).
+    rate : float in [0, 1)
+        The probability that an element is dropped. 0 returns ``x`` itself.
+    noise_shape : list of int, optional
+        The shape of the keep/drop mask, broadcast to ``x``'s shape (e.g.
+        ``[N, 1, 1, C]`` drops whole channels). With ``x``'s rank, ``None``
+        entries take ``x``'s sizes.
+    seed : None, int >= 0 or numpy.random.Generator
+        An int gives the same mask on every call with the same shapes; a
+        Generator continues its stream; None draws fresh entropy.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        ``rate`` outside ``[0, 1)``; a ``noise_shape`` that does not
+        broadcast to ``x``'s shape.
+    TypeError
+        ``rate``, ``noise_shape`` or ``seed`` of the wrong type; a dtype
+        pyconv does not compute.
+
+    Examples
+    --------
+    >>> out = dropout(np.ones((2, 4)), 0.5, seed=0)
+    >>> sorted(set(out.ravel().tolist()))          # dropped or scaled by 2
+    [0.0, 2.0]
+    """
+    a = _as_array(x, "x")
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"rate must be a float in the range [0, 1), got {rate!r}")
+    if not 0 <= rate < 1:  # rate keeps its type: TF computes 1 / (1 - rate) with it
+        raise ValueError("`rate` must be a scalar tensor or a float in the range [0, 1). "
+                         f"Received: rate={float(rate)}")
+    return _dropout(a, rate, noise_shape, seed, "dropout")
+# --------------------------------------------------------------------------- depthwise
+
+# Everything about a depthwise call that depends only on shapes, dtypes and
+# the geometry arguments (as _conv_plans for conv2d).
+_dw_plans = {}
+
+
+def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation, fname):
+    cd, od = compute_dtype(x.dtype, "input")
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{fname} has dtype {w.dtype}; it must be a real numeric array")
+    fmt = check_data_format(data_format, allow_none=True)
+    _check_rank(x, "input", "Depthwise convolution")
+    if w.ndim != 4:
+        raise ValueError(
+            f"{fname} must have rank 4 [filter_height, filter_width, in_channels, "
+            f"channel_multiplier], got rank {w.ndim} (shape {w.shape})"
+        )
+    if not (activation is None or isinstance(activation, str)) or activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+    if fmt == "NCHW":
+        n, c, h, wd = x.shape
+    else:
+        n, h, wd, c = x.shape
+    kh, kw, cin, dm = w.shape
+    if cin != c:
+        raise ValueError(
+            f"{fname} expects {cin} input channels but the input has {c}: input shape "
+            f"{x.shape} ({fmt}), {fname} shape {w.shape} [kh, kw, in_channels, multiplier]"
+        )
+    if cin == 0 or kh == 0 or kw == 0:
+        raise ValueError(f"{fname} shape {w.shape} has a zero kernel size or input channel count")
+    if h == 0 or wd == 0:
+        raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
+    s = _spatial(1 if strides is None else strides, "strides", fmt)
+    d = _spatial(1 if dilations is None else dilations, "dilations", fmt)
+    pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
+    (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, wd), (kh, kw), s, pad, d)
+    for name, values in (("strides", s), ("dilations", d), ("padding", (pt, pb, pl, pr))):
+        if max(values) > _INDEX_MAX:
+            raise ValueError(
+                f"{name}: {values} (from padding={padding!r}, strides={s}, dilations={d}, "
+                f"{fname} shape {w.shape}) exceeds the largest array index {_INDEX_MAX}"
+            )
+    es, cout, taps = cd.itemsize, c * dm, kh * kw
+    out = n * oh * ow * cout
+    slots = (ow - 1) * (s[1] if d[1] == 1 else kw) + kw
+    _memory.check(
+        f"depthwise_conv2d of input shape {x.shape} ({fmt}) with {fname} shape {w.shape} "
+        f"(output shape {(n, cout, oh, ow) if fmt == 'NCHW' else (n, oh, ow, cout)})",
+        {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
+         "input copy": n * h * wd * c * es,
+         # nothing below is allocated for an empty output
+         "indirection buffer": oh * slots * kh * 8 if out else 0,
+         "packed filter": (kh * kw * cout + (taps + 1) * (cout + 64)) * es if out else 0,
+         "expanded image": h * wd * cout * es if out and dm > 1 else 0})
+    args = (pt, pb, pl, pr, s[0], s[1], d[0], d[1], _ACTIVATIONS[activation])
+    return cd, od, fmt == "NCHW", cout, args
+
+
+def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, activation, bias,
+                    fname="filter"):
+    """The depthwise step: (NHWC output in the compute dtype, output dtype, NCHW?)."""
+    x = input if type(input) is np.ndarray else _as_array(input, "input")
+    w = filter if type(filter) is np.ndarray else _as_array(filter, fname)
+    if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
+        fmt = check_data_format(data_format, allow_none=True)
+        if type(strides) is not int:
+            strides = _spatial(1 if strides is None else strides, "strides", fmt)
+        if type(dilations) is not int:
+            dilations = _spatial(1 if dilations is None else dilations, "dilations", fmt)
+        if type(padding) is not str:
+            padding = normalize_padding(explicit_padding_from_tf(padding, fmt))
+    key = (x.shape, x.dtype, w.shape, w.dtype, strides, padding, data_format, dilations,
+           activation)
+    try:
+        plan = _dw_plans.get(key)
+    except TypeError:  # unhashable arguments: plan without caching
+        key, plan = None, None
+    if plan is None:
+        plan = _plan_depthwise(x, w, strides, padding, data_format, dilations, activation,
+                               fname)
+        if key is not None:
+            if len(_dw_plans) > 4096:
+                _dw_plans.clear()
+            _dw_plans[key] = plan
+    cd, od, nchw, cout, args = plan
+    if x.dtype != cd:
+        x = x.astype(cd)
+    if w.dtype != cd:
+        w = w.astype(cd)
+    if bias is not None:
+        bias = _as_bias(bias, cd, cout)
+    if nchw:
+        x = x.transpose(0, 2, 3, 1)
+    return _conv.depthwise_conv2d(x, w, bias, *args), od, nchw
+
+
+def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilations=None, *,
+                     bias=None, activation=None):
+    """Depthwise 2-D convolution, as ``tf.nn.depthwise_conv2d``.
+
+    Every input channel ``c`` is convolved (cross-correlation) with its own
+    ``channel_multiplier`` filters ``filter[:, :, c, m]``; output channel
+    ``c * channel_multiplier + m`` holds the result, as in TF. Computed by
+    pyconv's depthwise C operator (not a dense convolution).
+
+    Parameters
+    ----------
+    input : array_like, rank 4
+        ``NHWC`` (default) or ``NCHW``. float16/32/64 keep their dtype
+        (float16 accumulates in float32); integer and bool inputs are computed
+        as float32.
+    filter : array_like, ``[filter_height, filter_width, in_channels, channel_multiplier]``
+    strides : int, (h, w) or TF's 4-element form
+        TF requires the 4-element form with equal height and width strides;
+        pyconv also takes an int or a pair, and unequal strides.
+    padding : 'SAME', 'VALID', 'FULL' (any case), ``[(top, bottom), (left, right)]``
+        or TF's 4-pair explicit form.
+    data_format : None, 'NHWC' or 'NCHW'
+        None is 'NHWC'.
+    dilations : None, int, (h, w) or a 4-element form
+        None is 1. Unlike TF, dilations and strides may both exceed 1.
+    bias : array_like ``[in_channels * channel_multiplier]``, optional
+        Added in the kernel (fused); pyconv's extension.
+    activation : None, 'relu' or 'relu6'
+        Applied in the kernel (fused); pyconv's extension.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[batch, out_h, out_w, in_channels * channel_multiplier]`` (or NCHW),
+        a new C-contiguous array.
+
+    Raises
+    ------
+    ValueError
+        Wrong ranks, a channel mismatch, bad padding/data_format/strides or
+        an output size below 1 (the message shows the formula).
+    TypeError
+        A dtype pyconv does not compute.
+
+    Examples
+    --------
+    >>> x = np.ones((1, 4, 4, 2), np.float32)
+    >>> w = np.ones((3, 3, 2, 3), np.float32)
+    >>> depthwise_conv2d(x, w, [1, 1, 1, 1], 'VALID').shape
+    (1, 2, 2, 6)
+    """
+    out, od, nchw = _depthwise_nhwc(input, filter, strides, padding, data_format, dilations,
+                                    activation, bias)
+    if nchw:
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out if out.dtype == od else out.astype(od)
+
+
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding,
+                     data_format=None, dilations=None, *, bias=None, activation=None):
+    """Depthwise convolution followed by a 1x1 convolution, as ``tf.nn.separable_conv2d``.
+
+    The depthwise step is :func:`depthwise_conv2d` (``strides``, ``padding``,
+    ``dilations`` apply to it); the pointwise step is a 1x1 VALID
+    convolution with ``pointwise_filter`` by pyconv's igemm operator, with
+    ``bias`` and ``activation`` fused into it. float16 inputs keep the
+    intermediate in float32 (TF rounds it to float16).
+
+    Parameters
+    ----------
+    input : array_like, rank 4
+    depthwise_filter : array_like ``[kh, kw, in_channels, channel_multiplier]``
+    pointwise_filter : array_like ``[1, 1, in_channels * channel_multiplier, out_channels]``
+    strides, padding, data_format, dilations
+        As :func:`depthwise_conv2d` (same leniency).
+    bias : array_like ``[out_channels]``, optional
+    activation : None, 'relu' or 'relu6'
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        As :func:`depthwise_conv2d`, and a ``pointwise_filter`` that is not
+        ``[1, 1, in_channels * channel_multiplier, out_channels]``.
+
+    Examples
+    --------
+    >>> x = np.ones((1, 5, 5, 3), np.float32)
+    >>> y = separable_conv2d(x, np.ones((3, 3, 3, 2), np.float32),
+    ...                      np.ones((1, 1, 6, 4), np.float32), 1, 'SAME')
+    >>> y.shape, float(y[0, 2, 2, 0])
+    ((1, 5, 5, 4), 54.0)
+    """
+    pw = pointwise_filter if type(pointwise_filter) is np.ndarray else _as_array(
+        pointwise_filter, "pointwise_filter")
+    if pw.dtype.kind not in "biuf":
+        raise TypeError(f"pointwise_filter has dtype {pw.dtype}; it must be a real numeric array")
+    if pw.ndim != 4 or pw.shape[0] != 1 or pw.shape[1] != 1:
+        raise ValueError(
+            "pointwise_filter must have shape [1, 1, in_channels * channel_multiplier, "
+            f"out_channels], got shape {pw.shape}"
+        )
+    dw = depthwise_filter if type(depthwise_filter) is np.ndarray else _as_array(
+        depthwise_filter, "depthwise_filter")
+    if dw.ndim == 4 and pw.shape[2] != dw.shape[2] * dw.shape[3]:
+        raise ValueError(
+            f"pointwise_filter has {pw.shape[2]} input channels but the depthwise step gives "
+            f"in_channels * channel_multiplier = {dw.shape[2]} * {dw.shape[3]} = "
+            f"{dw.shape[2] * dw.shape[3]} (depthwise_filter shape {dw.shape}, pointwise_filter "
+            f"shape {pw.shape})"
+        )
+    mid, od, nchw = _depthwise_nhwc(input, dw, strides, padding, data_format, dilations, None,
+                                    None, "depthwise_filter")
+    out = conv2d(mid, pw.astype(mid.dtype, copy=False), 1, "VALID", "NHWC", 1, bias=bias,
+                 activation=activation)
+    if nchw:
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out if out.dtype == od else out.astype(od)

@@ -46,6 +46,7 @@ def _result_dtype(w):
 
 def _named(fn, name):
     fn.__name__ = fn.__qualname__ = name
+    fn._never_none = True  # variables need not evaluate it to know it gives a loss
     return fn
 
 
@@ -151,7 +152,9 @@ def sum_regularizer(regularizer_list, scope=None):
             total = total + loss
         return total
 
-    return _named(sum_reg, scope or "sum_regularizer")
+    sum_reg = _named(sum_reg, scope or "sum_regularizer")
+    sum_reg._never_none = all(getattr(r, "_never_none", False) for r in regularizers)
+    return sum_reg
 
 
 def apply_regularization(regularizer, weights_list=None):

@@ -31,10 +31,13 @@ from a stable hash (SHA-256) of the store's seed and the variable's full
 name, so the same seed and name give the same values whatever the order in
 which variables are created.
 
-Variables loaded with :meth:`VariableStore.load` before the model is built
-are *pending*: the layer that first asks for that name takes the loaded
-value (its shape must match what the layer needs) instead of initialising
-it, whatever its ``reuse`` mode.
+Variables loaded with :meth:`VariableStore.load` (a mapping, an ``.npz`` or a
+TensorFlow checkpoint) before the model is built are *pending*: the layer
+that first asks for that name takes the loaded value (its shape must match
+what the layer needs) instead of initialising it, whatever its ``reuse``
+mode. Pending values are not variables (``len``, iteration, ``in``, ``save``
+see variables only); ``unused_values()``, ``variables_not_loaded()`` and
+``check_loaded()`` tell what did not match (``pyconv/_restore.py``).
 """
 
 import enum
@@ -50,7 +53,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import _memory
+from . import _memory, _restore
+from ._errors import TypeValueError
 from . import initializers as _initializers
 from .arg_scope import add_arg_scope
 
@@ -150,13 +154,15 @@ class Variable:
     trainable : bool
     """
 
-    __slots__ = ("__weakref__", "_claimed", "_match_name", "_value", "name", "trainable")
+    __slots__ = ("__weakref__", "_claimed", "_loaded", "_match_name", "_value", "name",
+                 "trainable")
 
     def __init__(self, name, value, trainable=True, _claimed=True):
         self.name = name
         self._value = value
         self.trainable = bool(trainable)
         self._claimed = _claimed
+        self._loaded = False      # the value came from VariableStore.load / a checkpoint
         self._match_name = name + ":0"  # what TF's scope filters see
 
     @property
@@ -322,11 +328,12 @@ class VariableScope:
 class _ThreadState:
     """A thread's current scopes (TF keeps these per thread, too)."""
 
-    __slots__ = ("children", "counts", "name_stack", "scope")
+    __slots__ = ("children", "counts", "model_getter", "name_stack", "scope")
 
     def __init__(self):
         self.scope = VariableScope(False)
         self.name_stack = ""
+        self.model_getter = 0  # > 0 inside a slim layer's scope: its custom getter applies
         self.counts = {}    # variable scope name -> times opened (TF's variable_scopes_count)
         self.children = {}  # variable scope name -> set of scope names opened directly below it
 
@@ -343,6 +350,9 @@ class _ScopeFrame:
         self.old_name_stack = old_name_stack
         self.scope = scope
         self.snapshot = snapshot
+
+
+_LAYER_RENAMES = {"kernel": "weights", "bias": "biases"}
 
 
 def _stable_seed(seed, name):
@@ -390,7 +400,7 @@ class VariableStore:
                            else int.from_bytes(os.urandom(8), "little"))
         self._vars = {}
         self._collections = {}
-        self._aliases = {}       # id(output) -> (output, [aliases])
+        self._aliases = {}       # id(output) -> (output, [aliases], TF tensor name or None)
         # Name scopes made unique, as TF's graph.unique_name, stored compactly so
         # that a model called in a loop does not grow them: requested names
         # with their use counts; names generated from a base ('c_1', 'c_2', ...)
@@ -401,6 +411,9 @@ class VariableStore:
         self._names_inside = {}
         self._lock = threading.RLock()
         self._local = threading.local()
+        # pending loaded values by name without the top scope (see _restore.initialised)
+        self._pending_tails = {}
+        self._warned_scope = False
         _stores.add(self)  # its lock is renewed in a forked child (_after_fork_in_child)
 
     # -- default-store stack
@@ -418,25 +431,34 @@ class VariableStore:
         stack.pop()
         return False
 
-    # -- mapping-like access
+    # -- mapping-like access: variables only, not pending loaded values
+    def _claimed_var(self, name):
+        var = self._vars.get(_strip_output_index(name))
+        if var is None or not var._claimed:
+            hint = (" (a loaded value of that name waits for the layer that creates it)"
+                    if var is not None else "")
+            raise KeyError(f"no variable named {name!r} in this store{hint}")
+        return var
+
     def __getitem__(self, name):
         """The value (ndarray) of the variable ``name`` (``':0'`` allowed)."""
-        try:
-            return self._vars[_strip_output_index(name)]._value
-        except KeyError:
-            raise KeyError(f"no variable named {name!r} in this store") from None
+        return self._claimed_var(name)._value
 
     def __contains__(self, name):
-        return isinstance(name, str) and _strip_output_index(name) in self._vars
+        if not isinstance(name, str):
+            return False
+        var = self._vars.get(_strip_output_index(name))
+        return var is not None and var._claimed
 
     def __len__(self):
-        return len(self._vars)
+        """The number of variables (pending loaded values do not count)."""
+        return sum(1 for v in self._vars.values() if v._claimed)
 
     def __iter__(self):
-        return iter(list(self._vars))
+        return iter(self.keys())
 
     def keys(self):
-        return list(self._vars)
+        return [n for n, v in self._vars.items() if v._claimed]
 
     def variables(self):
         """Every variable created (or claimed after loading), in creation order."""
@@ -444,17 +466,38 @@ class VariableStore:
 
     def variable(self, name):
         """The :class:`Variable` object called ``name`` (``':0'`` allowed)."""
-        try:
-            return self._vars[_strip_output_index(name)]
-        except KeyError:
-            raise KeyError(f"no variable named {name!r} in this store") from None
+        return self._claimed_var(name)
 
     def __repr__(self):
-        return f"<pyconv.VariableStore seed={self.seed!r} variables={len(self._vars)}>"
+        pending = len(_restore.unused_values(self))
+        extra = f" unused_values={pending}" if pending else ""
+        return f"<pyconv.VariableStore seed={self.seed!r} variables={len(self)}{extra}>"
+
+    # -- what loading left unmatched (pyconv/_restore.py)
+    def unused_values(self):
+        """Names of loaded values that no variable has taken (yet), in load order.
+
+        Before the net is built every loaded value is here; after it, the
+        ones whose names match no variable of the net.
+        """
+        return _restore.unused_values(self)
+
+    def variables_not_loaded(self):
+        """Names of the variables whose value did not come from :meth:`load` (or
+        ``assign_from_checkpoint``): they hold their initial values."""
+        return _restore.variables_not_loaded(self)
+
+    def check_loaded(self):
+        """Raise ``ValueError`` listing :meth:`variables_not_loaded` and
+        :meth:`unused_values` unless both are empty: call it after building a
+        net from loaded values to make sure every weight came from them."""
+        _restore.check_loaded(self)
 
     # -- save / load
     def save(self, path):
-        """Write every variable to an ``.npz`` file, keyed by full name.
+        """Write every variable (not pending loaded values) to an ``.npz`` file,
+        keyed by full name. (:func:`pyconv.train.save_checkpoint` writes a
+        TensorFlow checkpoint.)
 
         Parameters
         ----------
@@ -470,22 +513,35 @@ class VariableStore:
                             f"got {path!r}")
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, var in self._vars.items():
+                if not var._claimed:
+                    continue
                 with zf.open(name + ".npy", "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.ascontiguousarray(var._value),
                                               allow_pickle=False)
 
-    def load(self, values):
-        """Set variables from a mapping ``{name: array}`` or an ``.npz`` path.
+    def load(self, values, strict=False):
+        """Set variables from a mapping, an ``.npz`` file or a TensorFlow checkpoint.
 
         Names may carry TF's ``':0'``. An existing variable is assigned the
         value (shape checked, cast to its dtype). A name not yet created is
-        kept as pending: the layer that creates it takes the loaded value.
+        kept as a pending value: the layer that creates that variable takes
+        it (see :meth:`unused_values`, :meth:`variables_not_loaded`,
+        :meth:`check_loaded`).
 
         Parameters
         ----------
         values : mapping, str or os.PathLike
-            A dict-like of arrays, or the path of an ``.npz`` file (e.g. one
-            written by :meth:`save`).
+            A dict-like of arrays; the path of an ``.npz`` file (e.g. one
+            written by :meth:`save`); or any checkpoint path TF takes, V1 or V2:
+            a prefix (``model.ckpt-1000``), a directory (its latest
+            checkpoint), the ``.index`` file, a V1 file (``resnet_v1_50.ckpt``)
+            or V1 shard pattern (see :mod:`pyconv.train`). String tensors of a
+            checkpoint (e.g. TF2's ``_CHECKPOINTABLE_OBJECT_GRAPH``) are skipped.
+        strict : bool, default False
+            For a net already built: raise ``ValueError`` (after loading) if a
+            variable did not get a loaded value or a loaded value matched no
+            variable. (Loading before building: call :meth:`check_loaded`
+            after building instead.)
 
         Returns
         -------
@@ -496,34 +552,12 @@ class VariableStore:
         ------
         ValueError
             A value's shape differs from an existing variable's (the message
-            names the variable and both shapes).
+            names the variable and both shapes); a corrupt checkpoint; with
+            ``strict``, unmatched names.
+        FileNotFoundError
+            No file or checkpoint at that path.
         """
-        if isinstance(values, (str, os.PathLike)):
-            with np.load(os.fspath(values), allow_pickle=False) as npz:
-                items = [(k, npz[k]) for k in npz.files]
-        elif hasattr(values, "items") and callable(values.items):
-            items = list(values.items())
-        else:
-            raise TypeError("load: values must be a mapping {name: array} or the path of an "
-                            f".npz file, got {values!r}")
-        loaded = []
-        with self._lock:
-            for raw_name, value in items:
-                name = _strip_output_index(raw_name)
-                arr = np.asarray(value)
-                var = self._vars.get(name)
-                if var is None:
-                    self._vars[name] = Variable(name, np.array(arr, copy=True, order="C"),
-                                                True, _claimed=False)
-                elif not var._claimed:
-                    var._value = np.array(arr, copy=True, order="C")
-                else:
-                    if arr.shape != var._value.shape:
-                        raise ValueError(f"Cannot load a value of shape {arr.shape} into "
-                                         f"variable {name!r} of shape {var._value.shape}")
-                    var.assign(arr)
-                loaded.append(name)
-        return loaded
+        return _restore.load(self, values, strict)
 
     # -- collections
     def get_collection_ref(self, key):
@@ -552,7 +586,8 @@ class VariableStore:
             return name
         entry = self._aliases.get(id(item))
         if entry is not None and entry[0] is item:
-            return entry[1][-1] + "/"
+            # TF filters outputs by their tensor name ('ns/c/Relu:0'), when the layer knows it
+            return entry[2] if entry[2] else entry[1][-1] + "/"
         name = getattr(item, "name", None)
         return name if isinstance(name, str) else None
 
@@ -567,9 +602,15 @@ class VariableStore:
 
     def clear_collection(self, key):
         with self._lock:
-            for item in self._collections.pop(key, []):
+            items = self._collections.pop(key, [])
+            if not items:
+                return
+            # one pass over the other collections (a net's end points are
+            # cleared after every call; a scan per item was quadratic)
+            kept = {id(x) for coll in self._collections.values() for x in coll}
+            for item in items:
                 entry = self._aliases.get(id(item))
-                if entry is not None and entry[0] is item and not self._in_any_collection(item):
+                if entry is not None and entry[0] is item and id(item) not in kept:
                     del self._aliases[id(item)]
 
     def _in_any_collection(self, item):
@@ -579,11 +620,11 @@ class VariableStore:
         return list(self._collections)
 
     # -- aliases of outputs (arrays cannot carry attributes)
-    def _append_alias(self, output, alias):
+    def _append_alias(self, output, alias, tensor_name=None):
         with self._lock:
             entry = self._aliases.get(id(output))
             if entry is None or entry[0] is not output:
-                self._aliases[id(output)] = (output, [alias])
+                self._aliases[id(output)] = (output, [alias], tensor_name)
             else:
                 entry[1].append(alias)
 
@@ -753,7 +794,14 @@ class VariableStore:
         """
         if not isinstance(name, str) or not name:
             raise TypeError(f"get_variable: name must be a non-empty string, got {name!r}")
-        scope = self._state().scope
+        state = self._state()
+        scope = state.scope
+        if state.model_getter:
+            # slim's layers open their scope with a model-variable getter that renames
+            # the Keras names: variables that callables create there are model variables
+            name = _LAYER_RENAMES.get(name, name)
+            collections = list(collections or []) + [GraphKeys.GLOBAL_VARIABLES,
+                                                      GraphKeys.MODEL_VARIABLES]
         full = scope.name + "/" + name if scope.name else name
         if shape is not None and not isinstance(shape, tuple):
             shape = _check_shape(shape, full)
@@ -785,6 +833,7 @@ class VariableStore:
             initializer = scope.initializer
         if regularizer is None:
             regularizer = scope.regularizer
+            loss_base = None  # the scope's regularizer: TF names the loss after the variable
         with self._lock:
             return self._create(full, shape, dtype, initializer, regularizer, trainable,
                                 collections, loss_base or full)
@@ -797,9 +846,10 @@ class VariableStore:
         shape = _check_shape(shape, full)
         collections = _check_collection_names(collections, full)
         if regularizer is not None and not callable(regularizer):
-            raise TypeError(f"regularizer of variable {full} must be a callable or None, "
+            raise TypeValueError(f"regularizer of variable {full} must be a callable or None, "
                             f"got {regularizer!r}")
         if pending is not None:
+            _restore.claimed(self, full)
             value = pending._value
             if shape is not None and value.shape != shape:
                 raise ValueError(f"Variable {full} was loaded with shape {value.shape}, but "
@@ -814,13 +864,18 @@ class VariableStore:
         else:
             value = self._initial_value(full, shape, dtype, initializer)
             var = Variable(full, value, trainable)
+            _restore.initialised(self, full)
         self._vars[full] = var
         keys = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)
         if trainable and GraphKeys.TRAINABLE_VARIABLES not in keys:
             keys.append(GraphKeys.TRAINABLE_VARIABLES)
         for key in dict.fromkeys(keys):
             self.get_collection_ref(key).append(var)
-        if regularizer is not None and regularizer(var._value) is not None:
+        # TF adds the loss unless the regularizer returns None; pyconv's own never
+        # do (a zero scale gives None instead of a function), so they are not
+        # evaluated here: on VGG's 100M-weight fc6 that took seconds at every build
+        if regularizer is not None and (getattr(regularizer, "_never_none", False)
+                                        or regularizer(var._value) is not None):
             reg_name = getattr(regularizer, "__name__", "regularizer")
             self.get_collection_ref(GraphKeys.REGULARIZATION_LOSSES).append(
                 RegularizationLoss(f"{loss_base}/Regularizer/{reg_name}", var, regularizer))
@@ -1158,21 +1213,32 @@ def _model_variable(store, scope, short_name, shape, dtype, initializer, regular
     else:
         loss_base = None
         if loss_name is not None:
-            loss_base = scope.name + "/" + loss_name if scope.name else loss_name
+            # TF's layer names the loss inside its *name* scope ('foo/c/kernel/...' in
+            # name_scope('foo'), 'net_1/b/kernel/...' in a re-entered variable_scope)
+            name_scope = store._state().name_stack
+            loss_base = name_scope + "/" + loss_name if name_scope else loss_name
         var = store._get_variable(full, shape, dtype, initializer, regularizer, trainable,
                                   [GraphKeys.GLOBAL_VARIABLES, GraphKeys.MODEL_VARIABLES], scope,
                                   loss_base)
     if variables_collections:
-        if isinstance(variables_collections, dict):
-            keys = variables_collections.get(collections_key)
-        else:
-            keys = variables_collections
-        if keys:
-            for key in (keys,) if isinstance(keys, str) else keys:
-                coll = store.get_collection_ref(key)
-                if not any(v is var for v in coll):
-                    coll.append(var)
+        _add_to_variables_collections(store, var, variables_collections, collections_key)
     return var
+
+
+def _add_to_variables_collections(store, var, variables_collections, key):
+    """slim's ``_add_variable_to_collections``: the entry for ``key`` (of a dict)
+    or the whole value, iterated as TF-Slim iterates it: a string gives one
+    collection per character (``'ab'`` -> ``'a'`` and ``'b'``), each item of a
+    list is a name (or an iterable of names), a set or dict gives its keys."""
+    names = variables_collections.get(key) if isinstance(variables_collections, dict) \
+        else variables_collections
+    if not names:
+        return
+    for item in names:
+        for name in (item,) if isinstance(item, str) else item:
+            coll = store.get_collection_ref(name)
+            if not any(v is var for v in coll):
+                coll.append(var)
 
 
 # --------------------------------------------------------------------------- lookups
@@ -1345,14 +1411,16 @@ def append_tensor_alias(tensor, alias):
     return tensor
 
 
-def collect_named_outputs(collections, alias, outputs):
+def collect_named_outputs(collections, alias, outputs, tensor_name=None):
     """Add ``outputs`` to ``collections`` under ``alias``, as slim's
     ``utils.collect_named_outputs``; returns ``outputs``. Nothing happens when
-    ``collections`` is empty."""
+    ``collections`` is empty. ``tensor_name`` (pyconv's layers pass TF's, e.g.
+    ``'ns/c/Relu:0'``) is what ``get_collection(key, scope)`` matches, as TF
+    matches the tensor's name; without it, the alias and a '/'."""
     if collections:
         store = get_default_store()
         alias = alias.removesuffix("/")
-        store._append_alias(outputs, alias)
+        store._append_alias(outputs, alias, tensor_name)
         store.add_to_collections(collections, outputs)
     return outputs
 

@@ -67,8 +67,32 @@ def pytest_terminal_summary(terminalreporter):
         source = "TF fixtures" if tier == "replay" else "live TensorFlow"
         terminalreporter.write_line(
             f"largest error vs {source}, max|diff| / max(1, max|TF|): {parts}")
+    dw = sys.modules.get("test_depthwise")
+    if dw is not None and getattr(dw, "MAX_ERROR", None):
+        parts = ", ".join(f"{k} {v:.2e}" for k, v in sorted(dw.MAX_ERROR.items()))
+        terminalreporter.write_line(
+            f"depthwise/separable: largest error vs the float64 reference, relative to "
+            f"sum|x||w|: {parts}")
+    for tier in ("depthwise replay", "depthwise live"):
+        found = {d: v for (t, d), v in sorted((tf_errors or {}).items()) if t == tier}
+        if found:
+            parts = ", ".join(f"{d} {e:.2e} (tolerance {replay.TOLERANCE[d]:g}; {where})"
+                              for d, (e, where) in found.items())
+            terminalreporter.write_line(
+                f"{tier} vs TensorFlow, max|diff| / max(1, max|TF|): {parts}")
     live = sys.modules.get("test_tf_live")
     if live is not None and getattr(live, "GENERATED", None):
         terminalreporter.write_line(
             f"live TF tier: seed {live.SEED} (repeat with PYCONV_TF_SEED={live.SEED}), "
             f"{live.GENERATED}")
+    nets = sys.modules.get("nets_replay")
+    for tier in ("replay", "live"):
+        found = sorted((net, e, cid) for (t, net), (e, cid) in
+                       (getattr(nets, "MAX_ERROR", None) or {}).items() if t == tier)
+        if found:
+            source = "TF net fixtures" if tier == "replay" else "live TensorFlow checkpoints"
+            terminalreporter.write_line(
+                f"largest error per net vs {source}, max|diff| / max(1, max|TF|) over output, "
+                f"sampled end points and moving statistics (tolerance {nets.TOLERANCE:g}):")
+            terminalreporter.write_line(
+                "  " + ", ".join(f"{net} {e:.1e}" for net, e, _ in found))

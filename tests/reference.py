@@ -82,9 +82,26 @@ def error_scale(x, w, strides, pads, dilations):
                             strides, pads, dilations)
 
 
-def pool_reference(kind, x, k, s, pads):
-    """Max or average pooling of NHWC ``x`` by explicit loops; average
-    pooling counts only positions inside the input, as TF."""
+def tf_max(values, lowest):
+    """TF's max over one window of one channel, by its rule: start from the
+    lowest finite value, and a value replaces the maximum only if it is
+    greater (so NaN, which compares false, never does)."""
+    best = lowest
+    for v in values:
+        if v > best:
+            best = v
+    return best
+
+
+def pool_reference(kind, x, k, s, pads, dtype=None):
+    """Max or average pooling of NHWC ``x`` by explicit loops over the
+    in-bounds part of each window (padding never counts), as TF: average
+    pooling divides by the number of positions inside the input; max pooling
+    follows :func:`tf_max` with the lowest finite value of ``dtype``
+    (default ``x``'s dtype if floating, else float64)."""
+    if dtype is None:
+        dtype = x.dtype if np.asarray(x).dtype.kind == "f" else np.float64
+    lowest = float(np.finfo(dtype).min)
     x = np.asarray(x, dtype=np.float64)
     n, h, w, c = x.shape
     (pt, pb), (pl, pr) = pads
@@ -98,7 +115,12 @@ def pool_reference(kind, x, k, s, pads):
             xs = slice(max(x0, 0), min(x0 + k[1], w))
             window = x[:, ys, xs, :]
             window = window.reshape(n, window.shape[1] * window.shape[2], c)
-            out[:, oy, ox, :] = window.max(axis=1) if kind == "max" else window.mean(axis=1)
+            if kind == "max":
+                for b in range(n):
+                    for ch in range(c):
+                        out[b, oy, ox, ch] = tf_max(window[b, :, ch], lowest)
+            else:
+                out[:, oy, ox, :] = window.mean(axis=1)
     return out
 
 
@@ -106,3 +128,60 @@ def slim_test_image(n):
     """TF-Slim's resnet_utils test input: value = row + column, shape [1, n, n, 1]."""
     r = np.arange(n, dtype=np.float64)
     return (r[:, None] + r[None, :]).reshape(1, n, n, 1)
+
+
+def dense_reference(x, w, bias=None, activation=None):
+    """float64 ``x @ w`` over the last axis of ``x`` (any rank >= 2), one
+    input unit at a time, plus ``bias`` and 'relu'/'relu6'."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    out = np.zeros(x.shape[:-1] + (w.shape[1],))
+    for i in range(w.shape[0]):
+        out += x[..., i:i + 1] * w[i]
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)
+    if activation == "relu":
+        out = np.maximum(out, 0)
+    elif activation == "relu6":
+        out = np.clip(out, 0, 6)
+    return out
+
+
+def dense_error_scale(x, w):
+    """sum_i |x_i| |w_ij| per output element: the scale of a dot product's rounding."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    w = np.abs(np.asarray(w, dtype=np.float64))
+    return dense_reference(x, w)
+def depthwise_reference(x, w, strides=(1, 1), pads=((0, 0), (0, 0)), dilations=(1, 1),
+                        bias=None, activation=None):
+    """float64 depthwise convolution of NHWC ``x`` with ``w`` [kh, kw, c, m] over
+    explicit pads, as tf.nn.depthwise_conv2d: output channel ``c * m + j`` is
+    channel c of the input convolved with ``w[:, :, c, j]``.
+
+    One loop over kernel taps; each tap is a strided slice of the padded input
+    times that tap's [c, m] weights, broadcast (no dense [c, c*m] matrix).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    (pt, pb), (pl, pr) = pads
+    sh, sw = strides
+    dh, dw = dilations
+    kh, kw, c, m = w.shape
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    n, hp, wp, _ = xp.shape
+    oh = (hp - ((kh - 1) * dh + 1)) // sh + 1
+    ow = (wp - ((kw - 1) * dw + 1)) // sw + 1
+    out = np.zeros((n, oh, ow, c, m))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh,
+                       j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+            out += patch[..., None] * w[i, j]
+    out = out.reshape(n, oh, ow, c * m)
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)
+    if activation == "relu":
+        out = np.where(out < 0, 0.0, out)
+    elif activation == "relu6":
+        out = np.where(out < 0, 0.0, np.where(out > 6, 6.0, out))
+    return out

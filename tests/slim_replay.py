@@ -73,6 +73,10 @@ def close(actual, expected, dtype, what, tier, tf_error=0.0):
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != TF {expected.shape}"
+    if dtype not in TOLERANCE:  # integers: exact, in TF's dtype
+        assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != TF's"
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+        return
     err = scaled_error(actual, expected)
     key = (tier, dtype)
     if err > MAX_ERROR.get(key, (-1.0,))[0]:
@@ -106,6 +110,10 @@ def resolve(obj, data, cid):
             return function(obj["__fn__"])
         if set(obj) == {"__regularizer__"}:
             return regularizer(*obj["__regularizer__"])
+        if set(obj) == {"__np__"}:  # a NumPy scalar argument, e.g. decay=np.float64(0.9)
+            return np.dtype(obj["__np__"][0]).type(obj["__np__"][1])
+        if set(obj) == {"__set__"}:
+            return set(obj["__set__"])
         return {k: resolve(v, data, cid) for k, v in obj.items()}
     if isinstance(obj, list):
         return [resolve(v, data, cid) for v in obj]
@@ -115,12 +123,18 @@ def resolve(obj, data, cid):
 class Scopes:
     """Enter a config's variable_scope and arg_scope list around a call."""
 
-    def __init__(self, arg_scopes, variable_scope, data, cid):
+    def __init__(self, arg_scopes, variable_scope, data, cid, name_scope=None):
         self.managers = []
+        if name_scope:
+            self.managers.append(slim.name_scope(name_scope))
         if variable_scope:
             if isinstance(variable_scope, dict):
+                reuse = variable_scope.get("reuse")
+                reuse = slim.AUTO_REUSE if reuse == "AUTO_REUSE" else reuse
+                reg = variable_scope.get("regularizer")
                 self.managers.append(slim.variable_scope(
-                    variable_scope["name"], reuse=variable_scope.get("reuse")))
+                    variable_scope["name"], reuse=reuse,
+                    regularizer=resolve(reg, data, cid) if reg else None))
             else:
                 self.managers.append(slim.variable_scope(variable_scope))
         for entry in arg_scopes or []:
@@ -136,9 +150,10 @@ class Scopes:
             m.__exit__(*exc)
 
 
-def call(name, inputs, kwargs, data, cid, arg_scopes=None, variable_scope=None):
+def call(name, inputs, kwargs, data, cid, arg_scopes=None, variable_scope=None,
+         name_scope=None):
     kwargs = resolve(kwargs, data, cid)
-    with Scopes(arg_scopes, variable_scope, data, cid):
+    with Scopes(arg_scopes, variable_scope, data, cid, name_scope):
         return function(name)(inputs, **kwargs)
 
 
@@ -158,8 +173,18 @@ def check_variables(cfg):
                 assert not any(v is var for v in slim.get_collection(key)), (var.name, coll)
 
 
+def check_collection_order(cfg):
+    """Custom variable collections hold TF's variables in TF's order."""
+    for key, names in (cfg.get("collection_order") or {}).items():
+        assert [v.name for v in slim.get_collection(key)] == names, key
+
+
 def check_after(cfg, data, store, tier):
-    """Batch-norm moving statistics after the call vs TF after its UPDATE_OPS."""
+    """Batch-norm moving statistics after the call vs TF after its UPDATE_OPS:
+    as many updates queued as TF's, then run as TF's generator ran them."""
+    if "n_update_ops" in cfg:
+        assert len(slim.get_collection(slim.GraphKeys.UPDATE_OPS)) == cfg["n_update_ops"]
+    slim.run_update_ops()
     for name in cfg.get("updated", []):
         expected = data[f"{cfg['id']}/after/{name}"]
         close(store[name], expected, str(expected.dtype), f"{_where(cfg)} after/{name}", tier)
@@ -197,6 +222,7 @@ def _single(cfg, data, tier):
         close(out, data[f"{cid}/expected"], cfg["dtype"], _where(cfg), tier,
               cfg.get("ref_max_abs_err", 0.0))
         check_variables(cfg)
+        check_collection_order(cfg)
         check_after(cfg, data, store, tier)
         check_regularization(cfg, data, tier)
         if cfg["function"] == "conv2d_same":
@@ -235,17 +261,14 @@ def _sequence(cfg, data, tier):
     cid = cfg["id"]
     outputs = {"input": data[f"{cid}/input"]}
     with slim.VariableStore(seed=0) as store:
-        # pyconv applies batch-norm updates at once (SPEC); TF's graph defers
-        # them to UPDATE_OPS, so a later eval step there still sees the old stats.
-        deferred = "before the update ops ran" in cfg.get("note", "")
         for i, step in enumerate(cfg["steps"]):
             inputs = outputs.get(step["input"])
             if inputs is None:
                 inputs = data[f"{cid}/{step['input']}"]
             out = call(step["function"], inputs, step["kwargs"], data, cid,
-                       step.get("arg_scope"), step.get("variable_scope"))
+                       step.get("arg_scope"), step.get("variable_scope"), step.get("name_scope"))
             outputs[f"step{i}"] = out
-            if step.get("expected") and not (deferred and i > 0):
+            if step.get("expected"):
                 close(out, data[f"{cid}/{step['expected']}"], cfg["dtype"],
                       f"{_where(cfg)} step {i}", tier)
         check_variables(cfg)
@@ -275,8 +298,9 @@ def _error(cfg, data, tier):
         if error["pyconv_expected_type"].startswith("none"):
             call(*args)  # pyconv computes what TF refuses (SPEC: integers as float32)
             return
-        exc_type = {"ValueError": ValueError, "TypeError": TypeError}[
-            error["pyconv_expected_type"]]
+        exc_type = {"ValueError": ValueError, "TypeError": TypeError,
+                    "AttributeError": AttributeError,
+                    "UnimplementedError": NotImplementedError}[error["pyconv_expected_type"]]
         with pytest.raises(exc_type) as exc:
             call(*args)
         message, tf_message = str(exc.value), error["tf_message"]

@@ -87,9 +87,10 @@ NN_CASES = [
          TypeError, "input"),
     case("input-list-of-arrays-rank5", lambda: nn.conv2d([x4(), x4()], w4()), ValueError,
          "input", "rank 4", "got 5"),
-    case("input-zero-width", lambda: nn.conv2d(x4((1, 5, 0, 3)), w4()), ValueError, "input",
-         "width"),
-    case("input-nchw-zero-height", lambda: nn.conv2d(x4((1, 3, 0, 5)), w4(), data_format="NCHW"),
+    case("input-zero-width", lambda: nn.conv2d(x4((1, 5, 0, 3)), w4(), padding="VALID"),
+         ValueError, "input", "width"),
+    case("input-nchw-zero-height", lambda: nn.conv2d(x4((1, 3, 0, 5)), w4(), padding="VALID",
+                                                     data_format="NCHW"),
          ValueError, "input", "height"),
     case("input-nchw-channels", lambda: nn.conv2d(x4((1, 5, 5, 3)), w4(), data_format="NCHW"),
          ValueError, "input channels", "(1, 5, 5, 3)", "NCHW"),
@@ -167,7 +168,7 @@ NN_CASES = [
     case("padding-2**70", lambda: nn.conv2d(x4(), w4(), padding=[(2**70, 0), (0, 0)]),
          ValueError, "padding"),
     # data_format / activation / bias
-    case("data_format-none", lambda: nn.conv2d(x4(), w4(), data_format=None), ValueError,
+    case("data_format-none", lambda: nn.max_pool2d(x4(), 2, 1, data_format=None), ValueError,
          "data_format"),
     case("data_format-int", lambda: nn.conv2d(x4(), w4(), data_format=1), ValueError,
          "data_format"),
@@ -264,7 +265,8 @@ LAYER_CASES = [
          "inputs", "object"),
     case("conv2d-inputs-datetime", lambda: slim.conv2d(x4(dtype="M8[s]"), 2, 3), TypeError,
          "inputs", "datetime64"),
-    case("conv2d-inputs-zero-height", lambda: slim.conv2d(x4((1, 0, 5, 3)), 2, 3), ValueError,
+    case("conv2d-inputs-zero-height", lambda: slim.conv2d(x4((1, 0, 5, 3)), 2, 3,
+                                                          padding="VALID"), ValueError,
          "height"),
     case("conv2d-inputs-zero-channels", lambda: slim.conv2d(x4((1, 5, 5, 0)), 2, 3), ValueError,
          "channel"),
@@ -337,8 +339,8 @@ LAYER_CASES = [
          TypeError, "kernel_size"),
     case("conv2d_same-rate-zero", lambda: slim.conv2d_same(x4(), 2, 3, 2, rate=0), ValueError,
          "rate"),
-    case("conv2d_same-num_outputs-zero", lambda: slim.conv2d_same(x4(), 0, 3, 2), ValueError,
-         "num_outputs"),
+    case("conv2d_same-num_outputs-negative", lambda: slim.conv2d_same(x4(), -1, 3, 2),
+         ValueError, "num_outputs"),
     case("conv2d_same-inputs-rank3", lambda: slim.conv2d_same(x4()[0], 2, 3, 2), ValueError,
          "rank 4"),
     case("conv2d_same-inputs-complex", lambda: slim.conv2d_same(x4(dtype=complex), 2, 3, 2),
@@ -376,7 +378,7 @@ LAYER_CASES = [
         x4(), 2, outputs_collections=1), TypeError, "outputs_collections"),
     # batch_norm
     case("batch_norm-inputs-none", lambda: slim.batch_norm(None), ValueError, "inputs", "rank"),
-    case("batch_norm-inputs-rank1", lambda: slim.batch_norm(np.zeros(3)), ValueError, "inputs",
+    case("batch_norm-inputs-rank0", lambda: slim.batch_norm(np.zeros(())), ValueError, "inputs",
          "rank"),
     case("batch_norm-inputs-complex", lambda: slim.batch_norm(x4(dtype=complex)), TypeError,
          "inputs", "complex"),
@@ -730,10 +732,9 @@ def _assert_no_big_allocation(call, exc, *words, limit=8 * MiB):
     # filters of 2**44 elements (packed copy too)
     (lambda: nn.conv2d(huge((1, 2**20, 2**20, 2**4)), huge((2**20, 2**20, 2**4, 1))),
      ["filters"]),
-    (lambda: nn.max_pool2d(x4(), 2**40, 1, "SAME"), ["ksize", "padded"]),
     (lambda: nn.avg_pool2d(huge((2**30, 2**10, 2**10, 1)), 2, 2), ["(1073741824, 1024, 1024, 1)"]),
     (lambda: slim.max_pool2d(huge((1, 2**28, 2**28, 8)), 2, stride=1, padding="FULL"),
-     ["padded"]),
+     ["output"]),
 ])
 def test_huge_shapes_fail_before_allocating(call, words):
     _assert_no_big_allocation(call, MemoryError, *words)
@@ -768,9 +769,9 @@ def test_outputs_that_do_not_fit_are_a_memory_error_before_allocation(small_mach
     assert "(1, 2048, 4096, 1)" in str(err)
     # half of it fits, and computes
     assert nn.conv2d(x[:, :512], w).shape == (1, 512, 4096, 1)
-    # pools: the padded copy
+    # pools: the contiguous input copy and the output (no padded copy any more)
     _assert_no_big_allocation(lambda: nn.avg_pool2d(huge((1, 4096, 4096, 1)), 3, 1, "SAME"),
-                              MemoryError, "avg_pool2d", "padded")
+                              MemoryError, "avg_pool2d", "input copy")
     _assert_no_big_allocation(lambda: slim.max_pool2d(huge((1, 4096, 4096, 1)), 3), MemoryError,
                               "max_pool2d")
 
@@ -907,18 +908,22 @@ def test_nan_and_inf_propagate_through_layers():
 
 
 def test_nan_and_inf_in_pools():
-    """avg: NaN and Inf propagate through the sums. max: pyconv propagates NaN for
-    every channel count (NumPy's max); TF's CPU kernel is inconsistent here
-    (tensorflow#125965: NaN kept in vectorised channels, dropped in the rest)."""
+    """avg: NaN and Inf propagate through the sums. max: as TF 2.21's CPU kernel
+    (issue 14 A5, checked live for 1..33 channels): NaN never wins, the maximum
+    starts from the lowest finite value, so a window of only -inf gives it."""
     x = _x_with_nan_and_inf()
-    for channels in (1, 3, 4, 5, 8, 9):
+    for channels in (1, 3, 4, 5, 8, 9, 16, 17, 33):
         xc = np.repeat(x[..., :1], channels, axis=-1)
         y = slim.max_pool2d(xc, 3, stride=1, padding="SAME")
-        assert np.isnan(y[0, :3, :3]).all() and not np.isnan(y[0, 4:]).any()
+        assert not np.isnan(y).any()
+        np.testing.assert_array_equal(y, np.ones_like(xc))
     y = slim.avg_pool2d(x, 3, stride=1, padding="SAME")
     assert np.isnan(y[0, :3, :3, 0]).all() and np.isposinf(y[0, 4:, 4:, 1]).all()
     neg = np.full((1, 4, 4, 1), -np.inf, np.float32)
-    np.testing.assert_array_equal(slim.max_pool2d(neg, 2, padding="SAME"), neg[:, ::2, ::2])
+    lowest = np.full((1, 2, 2, 1), np.finfo(np.float32).min, np.float32)
+    np.testing.assert_array_equal(slim.max_pool2d(neg, 2, padding="SAME"), lowest)
+    np.testing.assert_array_equal(slim.max_pool2d(neg.astype(np.float64), 2, padding="SAME"),
+                                  lowest.astype(np.float64) * 0 + np.finfo(np.float64).min)
     np.testing.assert_array_equal(slim.avg_pool2d(neg, 2, padding="SAME"), neg[:, ::2, ::2])
 
 
@@ -928,6 +933,7 @@ def test_nan_and_inf_in_batch_norm():
     x[0, 0, 0, 0] = np.nan
     x[1, 1, 1, 1] = np.inf
     y = slim.batch_norm(x, scope="bn")
+    slim.run_update_ops()
     assert np.isnan(y[..., 0]).all()   # the channel's mean is NaN
     assert np.isnan(y[..., 1]).all()   # Inf - Inf
     store = slim.get_default_store()

@@ -78,7 +78,9 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     assert threads[0] == 1
 
     results = doc["results"]
-    assert len(results) == 3 * 2 * len(threads)
+    # --quick: three conv2d rows and one depthwise row (pyconv/bench_ops.csv)
+    assert len(results) == 4 * 2 * len(threads)
+    assert sorted({r["op"] for r in results}) == ["conv2d", "depthwise"]
     for r in results:
         assert r["pyconv"]["median_s"] > 0 and r["pyconv"]["gflops"] > 0
         assert r["flops"] > 0 and len(r["out_shape"]) == 4
@@ -93,7 +95,7 @@ def test_quick_run_writes_the_documented_json(tmp_path):
         if r["threads"] != threads[0]:
             assert r["deterministic"] is True  # same bits for every thread count
 
-    assert len(doc["memory"]) == 3 * 2
+    assert len(doc["memory"]) == 4 * 2
     for m in doc["memory"]:
         assert m["analytic"]["im2col"] > 0
         if sys.platform.startswith("linux"):
@@ -105,5 +107,29 @@ def test_quick_run_writes_the_documented_json(tmp_path):
 
     summary = doc["summary"]
     assert {e["suite"] for e in summary["networks"]} == {r["suite"] for r in results}
-    assert len(summary["geomeans"]) == 2 * len(threads)
+    assert len(summary["geomeans"]) == 2 * 2 * len(threads)  # per family, batch, threads
+    assert {e["family"] for e in summary["geomeans"]} == {"conv2d", "depthwise"}
     assert any("2x of the bare C call" in t["target"] for t in summary["targets"])
+
+
+@pytest.mark.parametrize("layer", [
+    bench.Layer("t", "dw s2", 9, 8, 5, 10, 3, 3, 2, 1, "SAME", 1, "depthwise", 2),
+    bench.Layer("t", "dw atrous", 9, 9, 4, 4, 3, 3, 1, 2, "SAME", 1, "depthwise", 1),
+    bench.Layer("t", "separable", 10, 10, 3, 7, 7, 7, 2, 1, "SAME", 1, "separable", 8),
+])
+def test_numpy_depthwise_peer_agrees_with_pyconv(layer):
+    case = bench.Case(layer, 2, seed=0, workdir=None)
+    ours = case.pyconv_call()()
+    assert ours.shape[1:3] == layer.out_hw and ours.shape[3] == layer.cout
+    theirs = bench.numpy_depthwise(case.x, case.w, layer.pads, layer.stride, layer.rate)
+    if case.w2 is not None:
+        theirs = np.tensordot(theirs, case.w2[0, 0], axes=1)
+    assert bench.rel_error(theirs, ours) < 1e-5
+
+
+def test_ops_csv_rows():
+    rows = bench.load_layers(bench.OPS_CSV)
+    dw = [r for r in rows if r.op == "depthwise"]
+    assert sum(r.repeats for r in dw) == 13 and all(r.suite == "mobilenet_v1" for r in dw)
+    (sep,) = [r for r in rows if r.op == "separable"]
+    assert (sep.h, sep.cin, sep.kh, sep.stride, sep.multiplier, sep.cout) == (224, 3, 7, 2, 8, 64)

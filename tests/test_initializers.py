@@ -183,16 +183,20 @@ def test_activations_against_formulas():
     np.testing.assert_allclose(slim.softmax(logits)[0], e / e.sum())
     np.testing.assert_allclose(slim.softmax(logits)[1], [0.5, 0.5, 0.0], atol=1e-300)
     e3 = math.exp(3.0)
-    np.testing.assert_allclose(slim.softmax(logits, axis=0)[:, 2], [e3 / (e3 + 1), 1 / (e3 + 1)])
+    np.testing.assert_allclose(slim.nn.softmax(logits, axis=0)[:, 2], [e3 / (e3 + 1), 1 / (e3 + 1)])
+    np.testing.assert_allclose(slim.activations.softmax(logits, axis=0)[:, 2],
+                               [e3 / (e3 + 1), 1 / (e3 + 1)])
     assert slim.softmax(logits, scope="Predictions").shape == (2, 3)
 
 
 def test_activation_dtypes():
     h = np.array([-1.0, 2.0], np.float16)
     for fn in (slim.relu, slim.relu6, slim.elu, slim.leaky_relu, slim.sigmoid, slim.tanh,
-               slim.softmax):
+               slim.nn.softmax):
         assert fn(h).dtype == np.float16, fn.__name__
-        assert fn(np.array([1, 2])).dtype == np.float32, fn.__name__
+        # integers: relu and relu6 keep them, as tf.nn.relu; the others compute float32
+        want = np.array([1, 2]).dtype if fn in (slim.relu, slim.relu6) else np.float32
+        assert fn(np.array([1, 2])).dtype == want, fn.__name__
     with pytest.raises(TypeError, match="complex"):
         slim.sigmoid(np.array([1j]))
     assert not np.isfinite(slim.sigmoid(np.array([np.nan]))).any()

@@ -373,9 +373,15 @@ def test_batch_norm_outputs_alias():
 
 
 def test_dtypes_of_variables_and_outputs(fresh_store):
+    # TF-Slim refuses integer and bool inputs (no initializers for them): TypeError
+    for dtype in (np.int32, np.bool_, np.uint8):
+        with pytest.raises(TypeError, match=np.dtype(dtype).name):
+            slim.conv2d(np.ones((1, 4, 4, 2), dtype), 3, 3)
+        with pytest.raises(TypeError, match=np.dtype(dtype).name):
+            slim.batch_norm(np.ones((1, 4, 4, 2), dtype))
+    assert len(fresh_store) == 0
     for dtype, var_dtype in ((np.float16, np.float16), (np.float32, np.float32),
-                             (np.float64, np.float64), (np.int32, np.float32),
-                             (np.bool_, np.float32), (np.uint8, np.float32)):
+                             (np.float64, np.float64)):
         name = np.dtype(dtype).name
         out = slim.conv2d(np.ones((1, 4, 4, 2), dtype), 3, 3, scope=name)
         assert fresh_store[name + "/weights"].dtype == var_dtype, name
@@ -394,10 +400,16 @@ def test_float16_matches_reference_within_half_precision():
     assert (np.abs(out.astype(np.float64) - ref) <= 2e-3 * scale + 1e-3).all()
 
 
-def test_reuse_with_other_dtype_is_error_like_tf():
-    slim.conv2d(rand(1, 4, 4, 2), 3, 3, scope="c")
-    with pytest.raises(ValueError, match=r"c/weights.*float16.*float32"):
-        slim.conv2d(rand(1, 4, 4, 2, dtype=np.float16), 3, 3, scope="c", reuse=True)
+def test_reuse_with_other_dtype_computes_in_the_variables_dtype():
+    # TF raises; pyconv casts the input to the existing variables' dtype (README "Nets")
+    x = rand(1, 4, 4, 2, dtype=np.float16)
+    y32 = slim.conv2d(x.astype(np.float32), 3, 3, scope="c")
+    y16 = slim.conv2d(x, 3, 3, scope="c", reuse=True)
+    assert y16.dtype == np.float32
+    np.testing.assert_array_equal(y16, y32)
+    y64 = slim.conv2d(x.astype(np.float64), 3, 3, scope="c", reuse=True)
+    assert y64.dtype == np.float32
+    np.testing.assert_array_equal(y64, y32)
 
 
 # --------------------------------------------------------------------------- errors
@@ -410,7 +422,7 @@ def test_rank_error_message():
         slim.conv2d(np.zeros((6, 7, 3)), 32, 3)
 
 
-@pytest.mark.parametrize("fmt", ["CHWN", "NWC", 3, ""])
+@pytest.mark.parametrize("fmt", ["CHWN", "NHW", 3, ""])
 def test_bad_data_format_mentions_data_format(fmt):
     with pytest.raises(ValueError, match="data_format"):
         slim.conv2d(rand(5, 7, 9, 3), 32, 3, data_format=fmt)
@@ -418,6 +430,14 @@ def test_bad_data_format_mentions_data_format(fmt):
         slim.max_pool2d(rand(5, 7, 9, 3), 2, data_format=fmt)
     with pytest.raises(ValueError, match="data_format has to be either NCHW or NHWC"):
         slim.batch_norm(rand(5, 7, 9, 3), data_format=fmt)
+
+
+def test_pools_and_batch_norm_refuse_other_ranks_data_format_names():
+    # TF: slim.max_pool2d / batch_norm take only 'NHWC'/'NCHW' ("data_format has to be ...")
+    with pytest.raises(ValueError, match="data_format"):
+        slim.max_pool2d(rand(5, 7, 9, 3), 2, data_format="NWC")
+    with pytest.raises(ValueError, match="data_format has to be either NCHW or NHWC"):
+        slim.batch_norm(rand(5, 7, 9, 3), data_format="NWC")
 
 
 def test_stride_with_rate_is_error():
@@ -429,9 +449,10 @@ def test_stride_with_rate_is_error():
     assert slim.get_variables() == []  # nothing created by a refused call
 
 
-@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-3, ValueError), (2.0, TypeError),
+@pytest.mark.parametrize("bad, exc", [(-3, ValueError), (-1.0, ValueError), (None, TypeError),
+                                      (None, ValueError), (float("nan"), ValueError),
                                       ("8", TypeError), (True, TypeError)])
-def test_num_outputs_must_be_positive_int(bad, exc):
+def test_num_outputs_must_be_an_int_at_least_0(bad, exc):
     with pytest.raises(exc, match="num_outputs"):
         slim.conv2d(rand(1, 4, 4, 2), bad, 3)
 
@@ -572,6 +593,7 @@ def test_batch_norm_training_math_and_moving_update_fused(data_format):
     beta = np.array([0.1, -0.2, 0.3])
     out = slim.batch_norm(x, decay=0.9, scale=True, epsilon=1e-3, data_format=data_format,
                           param_initializers={"gamma": gamma, "beta": beta}, scope="bn")
+    assert slim.run_update_ops() == 2
     x64 = x.astype(np.float64)
     mean, var = x64.mean(axes), x64.var(axes)
     ref = bn_reference(x64, axes, mean, var, 1e-3, gamma, beta)
@@ -587,6 +609,7 @@ def test_batch_norm_training_math_and_moving_update_fused(data_format):
 def test_batch_norm_nonfused_moving_variance_is_biased(dtype, fused):
     x = rand(10, 2, 2, 3, seed=61, dtype=dtype)
     slim.batch_norm(x, decay=0.9, fused=fused, scope="bn")
+    slim.run_update_ops()
     var = x.astype(np.float64).var((0, 1, 2))
     np.testing.assert_allclose(slim.get_default_store()["bn/moving_variance"],
                                0.9 + 0.1 * var, rtol=1e-5)
@@ -616,6 +639,7 @@ def test_batch_norm_slim_code_paths(dtype, shape, updates, fused, bessel, var_dt
     x = (rand(*shape, seed=67) * 2 + 1).astype(dtype)
     kwargs = {} if updates == "default" else {"updates_collections": updates}
     out = slim.batch_norm(x, decay=0.5, scale=True, fused=fused, scope="bn", **kwargs)
+    assert slim.run_update_ops() == (2 if updates == "default" else 0)
     assert out.dtype == dtype
     store = slim.get_default_store()
     assert all(store[f"bn/{n}"].dtype == var_dtype
@@ -641,6 +665,7 @@ def test_batch_norm_moving_stats_converge_like_slim_test():
     images = image_values.astype(np.float32)
     for _ in range(10):
         slim.batch_norm(images, decay=0.1, scope="BatchNorm", reuse=slim.AUTO_REUSE)
+        slim.run_update_ops()
     store = slim.get_default_store()
     np.testing.assert_allclose(store["BatchNorm/moving_mean"], expected_mean, rtol=1e-5)
     np.testing.assert_allclose(store["BatchNorm/moving_variance"], expected_var, rtol=1e-5)
@@ -689,7 +714,9 @@ def test_batch_norm_rank2_and_errors():
     out = slim.batch_norm(x)
     np.testing.assert_allclose(out.mean(0), 0, atol=1e-5)
     with pytest.raises(ValueError, match="rank"):
-        slim.batch_norm(np.ones(3))
+        slim.batch_norm(np.float32(3))
+    with pytest.raises(ValueError, match="rank"):
+        slim.batch_norm(np.ones(3), data_format="NCHW")
     with pytest.raises(ValueError, match="zero_debias_moving_mean"):
         slim.batch_norm(x, zero_debias_moving_mean=True)
     with pytest.raises(ValueError, match="reuse=True cannot be used without a name_or_scope"):
@@ -757,6 +784,7 @@ def test_batch_norm_train_then_eval_agree_after_updates():
     x = np.random.default_rng(1).random((10, 3, 3, 3)).astype(np.float32)
     for _ in range(10):
         train = slim.batch_norm(x, decay=0.1, scope="BN", reuse=slim.AUTO_REUSE)
+        slim.run_update_ops()
     store = slim.get_default_store()
     store.variable("BN/moving_variance").assign(store["BN/moving_variance"] * 89 / 90)
     evaluated = slim.batch_norm(x, decay=0.1, is_training=False, scope="BN", reuse=True)
@@ -769,6 +797,7 @@ def test_batch_norm_large_offset_output_moments():
     x = values.astype(np.float32)
     for _ in range(10):
         out = slim.batch_norm(x, decay=0.2, scope="BatchNorm", reuse=slim.AUTO_REUSE)
+        slim.run_update_ops()
         np.testing.assert_allclose(out.mean((0, 1, 2)), 0, rtol=1e-3, atol=1e-3)
         np.testing.assert_allclose(out.var((0, 1, 2)), 1, rtol=1e-2, atol=1e-2)
     store = slim.get_default_store()

@@ -124,6 +124,7 @@ def layer_workload():
             return 4
         slim.max_pool2d(X, 3, stride=1, padding="SAME")
         slim.batch_norm(X, scope="bn")
+        slim.run_update_ops()
     return 6
 
 

@@ -107,10 +107,13 @@ def test_conv2d_matches_reference(cfg):
     rng = np.random.default_rng(cfg["seed"])
     nhwc_shape = (cfg["batch"], cfg["h"], cfg["w"], cfg["cin"])
     x_nhwc = random_array(rng, nhwc_shape, cfg["dtype"])
-    fdt = cfg["dtype"] if cfg["filter_dtype"] == "same" else cfg["filter_dtype"]
+    integer = np.dtype(cfg["dtype"]).kind in "biu"
+    fdt = cfg["dtype"] if cfg["filter_dtype"] == "same" or integer else cfg["filter_dtype"]
     w = with_layout(random_array(rng, (cfg["kh"], cfg["kw"], cfg["cin"], cfg["cout"]), fdt),
                     cfg["filter_layout"])
     b = rng.standard_normal(cfg["cout"]) if cfg["bias"] else None
+    if integer and b is not None:
+        b = rng.integers(-9, 10, cfg["cout"]).astype(np.int32)
     nchw = cfg["data_format"] == "NCHW"
     x = with_layout(x_nhwc.transpose(0, 3, 1, 2) if nchw else x_nhwc, cfg["layout"])
     x_before, w_before = x.copy(), w.copy()
@@ -128,14 +131,18 @@ def test_conv2d_matches_reference(cfg):
         sizes = [0, 0]  # SAME always has an output
     kwargs = dict(strides=cfg["strides"], padding=pad, data_format=cfg["data_format"],
                   dilations=cfg["dilations"], bias=b, activation=cfg["activation"])
+    if integer and cfg["dtype"] != np.int32:  # as tf.nn.conv2d: only int32 among integers
+        with pytest.raises(TypeError, match=np.dtype(cfg["dtype"]).name):
+            pyconv.nn.conv2d(x, w, **kwargs)
+        return
     if min(sizes) < 0:
         with pytest.raises(ValueError, match="output size"):
             pyconv.nn.conv2d(x, w, **kwargs)
         return
 
-    expected_dtype = {np.float64: np.float64, np.float16: np.float16}.get(cfg["dtype"],
-                                                                          np.float32)
-    compute = np.float64 if expected_dtype == np.float64 else np.float32
+    expected_dtype = {np.float64: np.float64, np.float16: np.float16,
+                      np.int32: np.int32}.get(cfg["dtype"], np.float32)
+    compute = np.float64 if expected_dtype in (np.float64, np.int32) else np.float32
     # the reference sees what pyconv computes with: filters and bias in the compute dtype
     w_c = w.astype(compute).astype(np.float64)
     b_c = None if b is None else b.astype(compute).astype(np.float64)
@@ -160,7 +167,10 @@ def test_conv2d_matches_reference(cfg):
         assert out.shape == ref.shape
         assert out.flags.c_contiguous and out.flags.writeable
         assert not np.shares_memory(out, x) and not np.shares_memory(out, w)
-        check_close(out, ref, scale, expected_dtype)
+        if expected_dtype == np.int32:  # small integers: exact
+            np.testing.assert_array_equal(out, ref.astype(np.int64))
+        else:
+            check_close(out, ref, scale, expected_dtype)
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_array_equal(w, w_before)
 
@@ -255,7 +265,7 @@ def _w():
     (lambda: pyconv.nn.conv2d(_x(), _w(), strides=[2, 1, 1, 1]), ValueError, ["strides"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), strides=(1, 2, 3)), ValueError, ["strides"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), dilations=-2), ValueError, ["dilations"]),
-    (lambda: pyconv.nn.conv2d(_x(), _w(), dilations=None), TypeError, ["dilations"]),
+    (lambda: pyconv.nn.conv2d(_x(), _w(), dilations="2"), TypeError, ["dilations"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), activation="gelu"), ValueError, ["activation"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), bias=np.zeros(3)), ValueError, ["bias", "(2,)"]),
     (lambda: pyconv.nn.conv2d(_x(), _w(), bias=np.zeros(2, complex)), TypeError, ["bias"]),
@@ -267,7 +277,8 @@ def _w():
     (lambda: pyconv.nn.conv2d(None, _w()), TypeError, ["input"]),
     (lambda: pyconv.nn.conv2d(_x(), np.zeros((9, 9, 3, 2)), padding="VALID"), ValueError,
      ["VALID", "output size", "ceil((5 - 9 + 1) / 1)"]),
-    (lambda: pyconv.nn.conv2d(np.zeros((1, 0, 5, 3)), _w()), ValueError, ["height"]),
+    (lambda: pyconv.nn.conv2d(np.zeros((1, 0, 5, 3)), _w(), padding="VALID"), ValueError,
+     ["height"]),
     (lambda: pyconv.nn.conv2d(_x(), np.zeros((3, 3, 3, 2)), padding=[(1, 1)]), ValueError,
      ["padding"]),
 ])
@@ -294,7 +305,7 @@ def test_the_c_operator_checks_its_own_arguments():
         _conv.conv2d(x, w, np.zeros(5, np.float32), 0, 0, 0, 0, 1, 1, 1, 1, 0)
     with pytest.raises(ValueError, match="activation"):
         _conv.conv2d(x, w, None, 0, 0, 0, 0, 1, 1, 1, 1, 7)
-    with pytest.raises(TypeError, match="12 positional"):
+    with pytest.raises(TypeError, match="12 or 16 positional"):
         _conv.conv2d(x, w)
     with pytest.raises(ValueError, match="larger than memory"):
         _conv.conv2d(x, w, None, 2**62, 2**62, 0, 0, 1, 1, 1, 1, 0)
@@ -310,7 +321,7 @@ def pool_configs(draw):
         s=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
         padding=draw(st.sampled_from(["SAME", "VALID", "FULL"])),
         data_format=draw(st.sampled_from(["NHWC", "NCHW"])),
-        dtype=draw(st.sampled_from([np.float32, np.float64, np.float16, np.int16])),
+        dtype=draw(st.sampled_from([np.float32, np.float64, np.float16, np.int16, np.uint8])),
         seed=draw(st.integers(0, 2**31 - 1)),
     )
 
@@ -324,6 +335,11 @@ def test_pools_match_reference(cfg):
     fn = pyconv.nn.max_pool2d if cfg["kind"] == "max" else pyconv.nn.avg_pool2d
     nchw = cfg["data_format"] == "NCHW"
     arg = x.transpose(0, 3, 1, 2) if nchw else x
+    integer = np.dtype(cfg["dtype"]).kind in "iu"
+    if integer and cfg["kind"] == "avg":  # as tf.nn.avg_pool2d
+        with pytest.raises(TypeError, match=np.dtype(cfg["dtype"]).name):
+            fn(arg, cfg["k"], cfg["s"], cfg["padding"], cfg["data_format"])
+        return
     if any(cfg["shape"][1 + d] + sum(pads[d]) < cfg["k"][d] for d in range(2)):
         with pytest.raises(ValueError, match="output size"):
             fn(arg, cfg["k"], cfg["s"], cfg["padding"], cfg["data_format"])
@@ -332,8 +348,8 @@ def test_pools_match_reference(cfg):
     ref = pool_reference(cfg["kind"], x, cfg["k"], cfg["s"], pads)
     if nchw:
         out = out.transpose(0, 2, 3, 1)
-    expected_dtype = {np.float64: np.float64, np.float16: np.float16}.get(cfg["dtype"],
-                                                                          np.float32)
+    expected_dtype = {np.float64: np.float64, np.float16: np.float16}.get(
+        cfg["dtype"], cfg["dtype"] if integer else np.float32)
     assert out.dtype == expected_dtype and out.shape == ref.shape
     tol = 1e-3 if expected_dtype == np.float16 else 1e-6
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
@@ -364,7 +380,14 @@ def test_bias_add_and_activations():
     v = np.array([-1.0, 0.5, 7.0, np.nan])
     np.testing.assert_array_equal(pyconv.nn.relu(v), [0.0, 0.5, 7.0, np.nan])
     np.testing.assert_array_equal(pyconv.nn.relu6(v), [0.0, 0.5, 6.0, np.nan])
-    assert pyconv.nn.relu(np.array([-1, 2], np.int8)).dtype == np.float32
+    # integers keep their dtype, as tf.nn.relu / bias_add (which wrap around)
+    np.testing.assert_array_equal(pyconv.nn.relu(np.array([-1, 2], np.int8)),
+                                  np.array([0, 2], np.int8))
+    assert pyconv.nn.relu6(np.array([-1, 9], np.int8)).dtype == np.int8
+    out = pyconv.nn.bias_add(np.full((1, 2), 2**31 - 1, np.int32), np.array([1, 0], np.int32))
+    np.testing.assert_array_equal(out, np.array([[-2**31, 2**31 - 1]], np.int32))
+    with pytest.raises(TypeError, match="bias"):
+        pyconv.nn.bias_add(np.ones((1, 2), np.int32), np.ones(2))
 
 
 def test_threads_setting():

@@ -109,6 +109,12 @@ def test_error_fixtures(cfg):
     slim_replay.replay(cfg, _family("errors")[0])
 
 
+@pytest.mark.parametrize("cfg", _params("corners"))
+def test_corner_fixtures(cfg):
+    """Issue 14's corners (and batch norm's update paths) with fresh values."""
+    slim_replay.replay(cfg, _family("corners")[0])
+
+
 def test_tolerance_rule_is_scaled_by_the_output():
     # an error of 1e-6 on outputs of size ~100 is 1e-8 relative; on outputs <= 1, absolute
     assert slim_replay.scaled_error(np.array([100.0 + 1e-6]), np.array([100.0])) == \

@@ -262,14 +262,17 @@ def test_BatchNormTest_testReuseVarsDefault():
     # testReuseVarsFused, is tests/test_layers.py)
     image_values = np.random.default_rng(4).random((10, 3, 3, 3))
     images = image_values.astype(np.float32)
-    # pyconv updates in place, so "eval before the updates" is evaluated first
-    before = slim.batch_norm(images, decay=0.1, is_training=False, scope="BN", fused=False)
-    train = slim.batch_norm(images, decay=0.1, is_training=True, scope="BN", reuse=True,
-                            fused=False)
+    # as slim: the updates are queued, so the eval before they run sees the initial stats
+    train = slim.batch_norm(images, decay=0.1, is_training=True, scope="BN", fused=False)
+    before = slim.batch_norm(images, decay=0.1, is_training=False, scope="BN", reuse=True,
+                             fused=False)
+    np.testing.assert_allclose(before, images / np.sqrt(1.001), rtol=1e-6)
     assert not np.allclose(train, before)
+    assert slim.run_update_ops() == 2
     for _ in range(9):
         train = slim.batch_norm(images, decay=0.1, is_training=True, scope="BN", reuse=True,
                                 fused=False)
+        assert slim.run_update_ops() == 2
     store = slim.get_default_store()
     np.testing.assert_allclose(store["BN/moving_mean"], image_values.mean((0, 1, 2)), rtol=1e-5)
     np.testing.assert_allclose(store["BN/moving_variance"], image_values.var((0, 1, 2)),

@@ -40,7 +40,8 @@ SEED = int(os.environ.get("PYCONV_TF_SEED") or (time.time_ns() // 1000) % (2 ** 
 N_CONV = int(os.environ.get("PYCONV_TF_LIVE_N", "160"))
 COUNTS = {"n_conv": N_CONV, "n_conv_same": max(4, N_CONV // 4),
           "n_subsample": max(4, N_CONV // 10), "n_pool": max(4, N_CONV * 3 // 8),
-          "n_full_explicit": max(3, N_CONV * 3 // 16), "n_batch_norm": max(4, N_CONV * 3 // 16)}
+          "n_full_explicit": max(3, N_CONV * 3 // 16), "n_batch_norm": max(4, N_CONV * 3 // 16),
+          "n_corners": max(18, N_CONV * 9 // 16)}
 GENERATED = None  # summary line for the terminal report (tests/conftest.py)
 
 

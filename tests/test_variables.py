@@ -424,8 +424,10 @@ def test_load_mapping_with_tf_names_and_pending_values(fresh_store):
     w = np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)
     names = fresh_store.load({"conv1/weights:0": w, "conv1/biases:0": np.ones(3)})
     assert names == ["conv1/weights", "conv1/biases"]
-    assert "conv1/weights" in fresh_store
-    assert slim.get_variables() == []  # pending until a layer asks for them
+    # pending until a layer asks for them: not variables yet
+    assert "conv1/weights" not in fresh_store and len(fresh_store) == 0
+    assert fresh_store.unused_values() == ["conv1/weights", "conv1/biases"]
+    assert slim.get_variables() == []
     with slim.variable_scope("conv1"):
         v = slim.get_variable("weights", [1, 1, 2, 3])
     np.testing.assert_array_equal(v.value, w)

@@ -1,7 +1,8 @@
 /* The one place that decides which microkernels run. Tiles were chosen by
  * measurement (csrc/ukernels/README.md has the tables); `speed` is each
  * kernel's throughput on full tiles relative to its set's first kernel (a
- * tile measured as fast as the first gets 97: on ties the first wins). */
+ * tile measured as fast as the first gets 97: on ties the first wins). Pool
+ * and eltwise kernels have one variant per dtype and ISA (memory-bound). */
 #include <pthread.h>
 #include <string.h>
 
@@ -11,6 +12,14 @@ static const struct pyconv_ukernels scalar_kernels = {
     .isa = "scalar",
     .f32 = {{pyconv_f32_igemm_4x4__scalar, 4, 4, 100}},
     .f64 = {{pyconv_f64_igemm_4x4__scalar, 4, 4, 100}},
+    .f32_dwconv = {pyconv_f32_dwconv_4c__scalar, 4, NULL},
+    .f64_dwconv = {pyconv_f64_dwconv_4c__scalar, 4, NULL},
+    .f32_maxpool = pyconv_f32_maxpool__scalar,
+    .f32_avgpool = pyconv_f32_avgpool__scalar,
+    .f64_maxpool = pyconv_f64_maxpool__scalar,
+    .f64_avgpool = pyconv_f64_avgpool__scalar,
+    .f32_eltwise = pyconv_f32_eltwise__scalar,
+    .f64_eltwise = pyconv_f64_eltwise__scalar,
 };
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -19,12 +28,28 @@ static const struct pyconv_ukernels scalar_fma_kernels = {
     .isa = "scalar",
     .f32 = {{pyconv_f32_igemm_4x4__scalar_fma, 4, 4, 100}},
     .f64 = {{pyconv_f64_igemm_4x4__scalar_fma, 4, 4, 100}},
+    .f32_dwconv = {pyconv_f32_dwconv_4c__scalar_fma, 4, NULL},
+    .f64_dwconv = {pyconv_f64_dwconv_4c__scalar_fma, 4, NULL},
+    .f32_maxpool = pyconv_f32_maxpool__scalar,
+    .f32_avgpool = pyconv_f32_avgpool__scalar,
+    .f64_maxpool = pyconv_f64_maxpool__scalar,
+    .f64_avgpool = pyconv_f64_avgpool__scalar,
+    .f32_eltwise = pyconv_f32_eltwise__scalar,
+    .f64_eltwise = pyconv_f64_eltwise__scalar,
 };
 
 static const struct pyconv_ukernels avx2_kernels = {
     .isa = "avx2",
     .f32 = {{pyconv_f32_igemm_6x16__avx2, 6, 16, 100}, {pyconv_f32_igemm_7x8__avx2, 7, 8, 83}},
     .f64 = {{pyconv_f64_igemm_6x8__avx2, 6, 8, 100}, {pyconv_f64_igemm_7x4__avx2, 7, 4, 82}},
+    .f32_dwconv = {pyconv_f32_dwconv_16c__avx2, 16, pyconv_f32_dwconv_3x3_16c__avx2},
+    .f64_dwconv = {pyconv_f64_dwconv_8c__avx2, 8, pyconv_f64_dwconv_3x3_8c__avx2},
+    .f32_maxpool = pyconv_f32_maxpool__avx2,
+    .f32_avgpool = pyconv_f32_avgpool__avx2,
+    .f64_maxpool = pyconv_f64_maxpool__avx2,
+    .f64_avgpool = pyconv_f64_avgpool__avx2,
+    .f32_eltwise = pyconv_f32_eltwise__avx2,
+    .f64_eltwise = pyconv_f64_eltwise__avx2,
 };
 
 /* Every AVX-512 CPU also runs AVX2+FMA; 8-float and 4-double wide tiles
@@ -37,6 +62,16 @@ static const struct pyconv_ukernels avx512_kernels = {
     .f64 = {{pyconv_f64_igemm_7x16__avx512, 7, 16, 100},
             {pyconv_f64_igemm_7x8__avx512, 7, 8, 97},
             {pyconv_f64_igemm_7x4__avx2, 7, 4, 80}},
+    .f32_dwconv = {pyconv_f32_dwconv_32c__avx512, 32,
+                   pyconv_f32_dwconv_3x3_32c__avx512},
+    .f64_dwconv = {pyconv_f64_dwconv_16c__avx512, 16,
+                   pyconv_f64_dwconv_3x3_16c__avx512},
+    .f32_maxpool = pyconv_f32_maxpool__avx512,
+    .f32_avgpool = pyconv_f32_avgpool__avx512,
+    .f64_maxpool = pyconv_f64_maxpool__avx512,
+    .f64_avgpool = pyconv_f64_avgpool__avx512,
+    .f32_eltwise = pyconv_f32_eltwise__avx512,
+    .f64_eltwise = pyconv_f64_eltwise__avx512,
 };
 #endif
 

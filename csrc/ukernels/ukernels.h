@@ -31,6 +31,31 @@ typedef void (*pyconv_f64_igemm_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
                                     size_t c_stride, size_t a_offset, const double *zero,
                                     const double *minmax);
 
+/* One output pixel of pooling (max or average; see pool.inc):
+ *   rows, cols  the in-bounds part of the window, >= 1 each
+ *   channels    elements per pixel, >= 1
+ *   in          the window's first in-bounds pixel; pixel (r, q) starts at
+ *               in + r * row_stride + q * channels
+ *   divisor     average: the number of pixels summed (ignored by max)
+ *   out         channels outputs */
+typedef void (*pyconv_f32_pool_fn)(size_t rows, size_t cols, size_t channels, const float *in,
+                                   size_t row_stride, float divisor, float *out);
+typedef void (*pyconv_f64_pool_fn)(size_t rows, size_t cols, size_t channels, const double *in,
+                                   size_t row_stride, double divisor, double *out);
+
+/* The elementwise epilogue over a run of n elements (see eltwise.inc):
+ *   y = clamp(((x + pre) * scale + shift) + res, minmax[0], minmax[1])
+ * pre, scale, shift, res may each be NULL (the term is skipped); pre, scale
+ * and shift hold one value per element (pstride 1) or one for the run
+ * (pstride 0). x may equal y. */
+typedef void (*pyconv_f32_eltwise_fn)(size_t n, const float *x, const float *pre,
+                                      const float *scale, const float *shift, const float *res,
+                                      float *y, size_t pstride, const float *minmax);
+typedef void (*pyconv_f64_eltwise_fn)(size_t n, const double *x, const double *pre,
+                                      const double *scale, const double *shift,
+                                      const double *res, double *y, size_t pstride,
+                                      const double *minmax);
+
 /* The largest MR any kernel set may use (the operator keeps per-row state on
  * the stack). */
 #define PYCONV_MAX_MR 16
@@ -63,6 +88,59 @@ struct pyconv_f64_tile {
 
 #define PYCONV_MAX_TILES 3
 
+/* One run of depthwise-convolution outputs (dwconv_*.inc): `pixels` output
+ * pixels of one row, `channels` channels each (a block of the output's; with
+ * a depth multiplier the input has been expanded to one channel per output
+ * channel). The kernel knows nothing of padding, stride or dilation.
+ *   channels  channels to compute, >= 1
+ *   pixels    output pixels, >= 1
+ *   ks        taps per pixel (kernel_h * kernel_w), >= 1
+ *   a         pixel p's ks input pointers are a[p * a_step + t], t < ks
+ *   w         packed weights: per tile of CT channels, CT biases, then ks * CT
+ *             weights in the pointers' tap order (channels past the end zero)
+ *   c         output, pixel p at c + p * c_stride (elements)
+ *   a_offset  bytes added to every pointer of a that is not `zero` (the
+ *             image and the first channel of the block)
+ *   zero      the shared zero vector (>= channels elements) for padding taps
+ *   minmax    {lo, hi}: the fused activation as a clamp (NaN passes through)
+ * Each output is bias, then one fused multiply-add per tap in tap order: the
+ * same bits on every instruction set and channel tile. */
+typedef void (*pyconv_f32_dwconv_fn)(size_t channels, size_t pixels, size_t ks,
+                                     const float *const *a, size_t a_step, const float *w,
+                                     float *c, size_t c_stride, size_t a_offset,
+                                     const float *zero, const float *minmax);
+typedef void (*pyconv_f64_dwconv_fn)(size_t channels, size_t pixels, size_t ks,
+                                     const double *const *a, size_t a_step, const double *w,
+                                     double *c, size_t c_stride, size_t a_offset,
+                                     const double *zero, const double *minmax);
+
+/* The 3x3 row kernel (dwconv_simd.inc): `pixels` interior outputs of one
+ * row (no tap in the left/right padding; dilation 1 along x), read from
+ * three input row pointers (in_rows[ky]: the first pixel's window, channel 0
+ * of the block; the zero row for rows in the padding) with `stride` 1 or 2
+ * along x and `in_stride` elements between input columns. Same packing and
+ * the same summation order as the generic kernel, so the same bits. */
+typedef void (*pyconv_f32_dwconv3x3_fn)(size_t channels, size_t pixels,
+                                        const float *const *in_rows, size_t stride,
+                                        size_t in_stride, const float *w, float *c,
+                                        size_t c_stride, const float *minmax);
+typedef void (*pyconv_f64_dwconv3x3_fn)(size_t channels, size_t pixels,
+                                        const double *const *in_rows, size_t stride,
+                                        size_t in_stride, const double *w, double *c,
+                                        size_t c_stride, const double *minmax);
+
+/* A dwconv microkernel, its channel tile CT and (may be NULL) its 3x3 row kernel. */
+struct pyconv_f32_dwconv {
+    pyconv_f32_dwconv_fn fn;
+    size_t ct;
+    pyconv_f32_dwconv3x3_fn row3x3;
+};
+struct pyconv_f64_dwconv {
+    pyconv_f64_dwconv_fn fn;
+    size_t ct;
+    pyconv_f64_dwconv3x3_fn row3x3;
+};
+
 /* The kernels of one instruction set, chosen once at import: per dtype the
  * default (widest) tile first, then narrower ones for layers with few output
  * channels; unused entries have igemm == NULL. */
@@ -70,6 +148,14 @@ struct pyconv_ukernels {
     const char *isa;
     struct pyconv_f32_tile f32[PYCONV_MAX_TILES];
     struct pyconv_f64_tile f64[PYCONV_MAX_TILES];
+    struct pyconv_f32_dwconv f32_dwconv; /* depthwise convolution (dwconv.c) */
+    struct pyconv_f64_dwconv f64_dwconv;
+    /* the operators between convolutions (pool.c, eltwise.c) and the
+     * convolution's fused epilogue */
+    pyconv_f32_pool_fn f32_maxpool, f32_avgpool;
+    pyconv_f64_pool_fn f64_maxpool, f64_avgpool;
+    pyconv_f32_eltwise_fn f32_eltwise;
+    pyconv_f64_eltwise_fn f64_eltwise;
 };
 
 /* ISA selection (the one place): name is NULL/"" for the best the CPU has,
@@ -122,5 +208,51 @@ void pyconv_f64_igemm_6x8__avx2(size_t, size_t, size_t, size_t, const double *co
 void pyconv_f64_igemm_7x4__avx2(size_t, size_t, size_t, size_t, const double *const *,
                                 const double *, double *, size_t, size_t, const double *,
                                 const double *);
+
+/* dwconv microkernels, <dtype>_dwconv_<CT>c_<isa>.c */
+#define PYCONV_DWCONV_DECL(name, T)                                                             \
+    void name(size_t, size_t, size_t, const T *const *, size_t, const T *, T *, size_t, size_t, \
+              const T *, const T *)
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_4c__scalar, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_4c__scalar, double);
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_4c__scalar_fma, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_4c__scalar_fma, double);
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_16c__avx2, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_8c__avx2, double);
+PYCONV_DWCONV_DECL(pyconv_f32_dwconv_32c__avx512, float);
+PYCONV_DWCONV_DECL(pyconv_f64_dwconv_16c__avx512, double);
+#define PYCONV_DWCONV3X3_DECL(name, T)                                                          \
+    void name(size_t, size_t, const T *const *, size_t, size_t, const T *, T *, size_t,         \
+              const T *)
+PYCONV_DWCONV3X3_DECL(pyconv_f32_dwconv_3x3_16c__avx2, float);
+PYCONV_DWCONV3X3_DECL(pyconv_f64_dwconv_3x3_8c__avx2, double);
+PYCONV_DWCONV3X3_DECL(pyconv_f32_dwconv_3x3_32c__avx512, float);
+PYCONV_DWCONV3X3_DECL(pyconv_f64_dwconv_3x3_16c__avx512, double);
+/* Pool and eltwise kernels, <dtype>_<op>_<isa>.c (the x86 ones are only
+ * called when the CPU has the instruction set). */
+void pyconv_f32_maxpool__scalar(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_avgpool__scalar(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_eltwise__scalar(size_t, const float *, const float *, const float *, const float *,
+    const float *, float *, size_t, const float *);
+void pyconv_f64_maxpool__scalar(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_avgpool__scalar(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_eltwise__scalar(size_t, const double *, const double *, const double *, const double *,
+    const double *, double *, size_t, const double *);
+void pyconv_f32_maxpool__avx2(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_avgpool__avx2(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_eltwise__avx2(size_t, const float *, const float *, const float *, const float *,
+    const float *, float *, size_t, const float *);
+void pyconv_f64_maxpool__avx2(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_avgpool__avx2(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_eltwise__avx2(size_t, const double *, const double *, const double *, const double *,
+    const double *, double *, size_t, const double *);
+void pyconv_f32_maxpool__avx512(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_avgpool__avx512(size_t, size_t, size_t, const float *, size_t, float, float *);
+void pyconv_f32_eltwise__avx512(size_t, const float *, const float *, const float *, const float *,
+    const float *, float *, size_t, const float *);
+void pyconv_f64_maxpool__avx512(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_avgpool__avx512(size_t, size_t, size_t, const double *, size_t, double, double *);
+void pyconv_f64_eltwise__avx512(size_t, const double *, const double *, const double *, const double *,
+    const double *, double *, size_t, const double *);
 
 #endif

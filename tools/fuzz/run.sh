@@ -4,6 +4,7 @@
 #   tools/fuzz/run.sh [RUNS] [extra libFuzzer flags...]   fuzz RUNS executions (default 1000000)
 #   tools/fuzz/run.sh replay                               run every committed regression seed once
 #   tools/fuzz/run.sh threads [CALLERS]                    the thread pool under ThreadSanitizer
+#   tools/fuzz/run.sh pool [RUNS] [flags...]               the pool and eltwise operators (fuzz_pool.c)
 #
 # Needs clang with libFuzzer (Debian: apt-get install clang). The binary and
 # the growing corpus live in tools/fuzz/out/ and tools/fuzz/corpus/ (both
@@ -33,13 +34,24 @@ cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -pthread
         -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/ukernels")
 objs="$out/obj"
 rm -rf "$objs" && mkdir -p "$objs"
-for src in "$root"/csrc/conv.c "$root"/csrc/atfork.c "$root"/csrc/threads.c "$root"/csrc/wcache.c "$root"/csrc/buffers.c "$root"/csrc/ukernels/*.c; do
+for src in "$root"/csrc/conv.c "$root"/csrc/atfork.c "$root"/csrc/threads.c "$root"/csrc/wcache.c \
+           "$root"/csrc/buffers.c "$root"/csrc/pool.c "$root"/csrc/eltwise.c "$root"/csrc/ukernels/*.c; do
     "$CC" "${cflags[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
 done
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
+"$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_pool.c" -lm -o "$out/fuzz_pool"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+if [[ "${1:-}" == "pool" ]]; then
+    shift
+    runs="${1:-1000000}"
+    shift || true
+    mkdir -p "$here/corpus_pool"
+    exec "$out/fuzz_pool" -runs="$runs" -max_len=2048 -print_final_stats=1 \
+        -artifact_prefix="$out/pool-" "$@" "$here/corpus_pool"
+fi
 
 if [[ "${1:-}" == "replay" ]]; then
     shopt -s nullglob

@@ -118,7 +118,7 @@ import numpy as np
 
 FORMAT_VERSION = 1
 FAMILIES = ('conv2d', 'conv2d_same', 'subsample', 'pool', 'full_explicit',
-            'batch_norm', 'sequences', 'errors')
+            'batch_norm', 'sequences', 'errors', 'corners')
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            '..', '..', 'tests', 'fixtures', 'tf')
 
@@ -141,6 +141,10 @@ def resolve(obj, array, fn, regularizer):
         if set(obj) == {'__regularizer__'}:
             spec = obj['__regularizer__']
             return regularizer(spec[0], *spec[1:])
+        if set(obj) == {'__np__'}:  # a NumPy scalar: ["float64", 0.9] -> np.float64(0.9)
+            return np.dtype(obj['__np__'][0]).type(obj['__np__'][1])
+        if set(obj) == {'__set__'}:  # a Python set (of collection names)
+            return set(obj['__set__'])
         return {k: resolve(v, array, fn, regularizer) for k, v in obj.items()}
     if isinstance(obj, list):
         return [resolve(v, array, fn, regularizer) for v in obj]
@@ -310,6 +314,11 @@ class _TF:
                 sys.modules['tf_keras.legacy_tf_layers.normalization'] = mod
             except ImportError:
                 pass  # older TF vendors it; else batch_norm fails loudly
+        # tf-slim 1.1's own fused and legacy batch-norm paths use ops.Tensor, which
+        # TF 2.21's ops module no longer exports (it is tf.Tensor)
+        from tensorflow.python.framework import ops as _ops
+        if not hasattr(_ops, 'Tensor'):
+            _ops.Tensor = tf.Tensor
         try:
             import tf_slim as slim
             from tf_slim.nets import resnet_utils
@@ -325,7 +334,7 @@ class _TF:
         self.resnet_utils = resnet_utils
         self.slim_utils = slim_utils
         self.fns = {
-            'relu': tf.nn.relu, 'relu6': tf.nn.relu6,
+            'relu': tf.nn.relu, 'relu6': tf.nn.relu6, 'leaky_relu': tf.nn.leaky_relu,
             'batch_norm': slim.batch_norm,
         }
         self.ops = {
@@ -390,8 +399,31 @@ def _var_records(T, graph):
     return recs
 
 
+def _custom_collection_order(T, graph):
+    """{key: [variable names in collection order]} of the non-standard collections
+    that hold variables."""
+    v1 = T.v1
+    standard = {v1.GraphKeys.GLOBAL_VARIABLES, v1.GraphKeys.MODEL_VARIABLES,
+                v1.GraphKeys.TRAINABLE_VARIABLES, v1.GraphKeys.MOVING_AVERAGE_VARIABLES,
+                v1.GraphKeys.UPDATE_OPS, v1.GraphKeys.REGULARIZATION_LOSSES,
+                'cond_context', 'while_context'}
+    out = {}
+    for key in graph.get_all_collection_keys():
+        if key in standard or key.startswith('__'):
+            continue
+        items = graph.get_collection(key)
+        if items and all(hasattr(v, 'trainable') and hasattr(v, 'op') for v in items):
+            out[key] = [v.op.name for v in items]
+    return out
+
+
 def _enter_scopes(T, stack, cfg_or_step):
-    """Enter arg_scopes and variable_scope of a config/step on an ExitStack."""
+    """Enter name_scope, arg_scopes and variable_scope of a config/step on an ExitStack.
+
+    A variable_scope dict may carry "reuse" (true or "AUTO_REUSE") and
+    "regularizer" ({"__regularizer__": [...]})."""
+    if cfg_or_step.get('name_scope'):
+        stack.enter_context(T.v1.name_scope(cfg_or_step['name_scope']))
     for a in cfg_or_step.get('arg_scope') or []:
         ops = [T.ops[n] for n in a['ops']]
         stack.enter_context(T.slim.arg_scope(ops, **a['_tf_kwargs']))
@@ -400,7 +432,10 @@ def _enter_scopes(T, stack, cfg_or_step):
         if isinstance(vs, str):
             stack.enter_context(T.v1.variable_scope(vs))
         else:
-            stack.enter_context(T.v1.variable_scope(vs['name'], reuse=vs.get('reuse')))
+            reuse = T.v1.AUTO_REUSE if vs.get('reuse') == 'AUTO_REUSE' else vs.get('reuse')
+            reg = vs.get('regularizer')
+            reg = T.regularizer(*reg['__regularizer__']) if reg else None
+            stack.enter_context(T.v1.variable_scope(vs['name'], reuse=reuse, regularizer=reg))
 
 
 def _prepare_arg_scope(T, cfg, arrays, prefix):
@@ -418,7 +453,7 @@ def _strip_private(cfg):
 
 def _nchw_to_nhwc_kwargs(kwargs):
     kw = dict(kwargs)
-    if kw.get('data_format') == 'NCHW':
+    if kw.get('data_format') in ('NCHW', 'NCW', 'NCDHW'):
         kw['data_format'] = 'NHWC'
     if isinstance(kw.get('normalizer_params'), dict):
         kw['normalizer_params'] = _nchw_to_nhwc_kwargs(kw['normalizer_params'])
@@ -452,6 +487,7 @@ def _run_single(T, cfg, arrays, prefix, x_tf, tf_kwargs, extra=None):
             after_vals = sess.run({v.op.name: v for v in variables})
         return {'y': out, 'vars': _var_records(T, g), 'init': init_vals,
                 'after': after_vals, 'n_update_ops': len(ups),
+                'collection_order': _custom_collection_order(T, g),
                 'regs': [(r.op.name, v) for r, v in zip(regs, reg_vals)],
                 'fused': fused, 'more': more_vals, 'returned_input': y is x}
 
@@ -463,8 +499,8 @@ def _finish(cfg, arrays, prefix, res, expected, ref=None, base_tol=None):
     cfg['variables'] = res['vars']
     for name, val in res['init'].items():
         key = prefix + 'var/' + name
-        if key in arrays:
-            assert np.array_equal(arrays[key], val), name
+        if key in arrays:  # the initializer's array, as TF cast it to the variable's dtype
+            assert np.array_equal(np.asarray(arrays[key]).astype(np.asarray(val).dtype), val), name
         arrays[key] = np.asarray(val)
     cfg['updated'] = []
     for name, val in res['after'].items():
@@ -472,6 +508,8 @@ def _finish(cfg, arrays, prefix, res, expected, ref=None, base_tol=None):
             arrays[prefix + 'after/' + name] = np.asarray(val)
             cfg['updated'].append(name)
     cfg['n_update_ops'] = res['n_update_ops']
+    if res.get('collection_order'):
+        cfg['collection_order'] = res['collection_order']
     cfg['regularization_losses'] = []
     for k, (name, val) in enumerate(res['regs']):
         arrays[prefix + 'reg/%d' % k] = np.asarray(val)
@@ -483,7 +521,7 @@ def _finish(cfg, arrays, prefix, res, expected, ref=None, base_tol=None):
         err = float(np.max(np.abs(expected.astype(np.float64) - ref))) if expected.size else 0.0
         cfg['ref_max_abs_err'] = err
         atol = max(atol, 4 * err)
-        lim = 1e-8 if f64 else 5e-3
+        lim = 1e-8 if f64 else 5e-2 if cfg['dtype'] == 'float16' else 5e-3
         if err > lim * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0):
             print('WARNING: %s %s differs from the NumPy reference by %g'
                   % (cfg['family'], cfg['id'], err), file=sys.stderr)
@@ -1367,9 +1405,409 @@ def _error_configs(T, rng, arrays):
         {'input': x4, 'input2': np.ones((1, 8, 8, 3), np.float32)},
         'reusing conv1 with a different number of input channels (weights 3x3x2x3 vs 3x3x3x3)')
     add([{'function': 'conv2d', 'input': 'input', 'kwargs': cv}], {'input': np.ones((1, 4, 4, 2), np.int32)},
-        'integer input: TF refuses (no initializer for int variables). pyconv DIVERGES on purpose: '
-        'SPEC computes integer input as float32, so pyconv must NOT raise here',
-        pyconv_type='none (SPEC: computed as float32)')
+        'integer input: TF refuses (no initializer for int variables); so does pyconv',
+        pyconv_type='TypeError')
+    # issue 14: where both refuse, TF's exception type (pyconv raises a subclass of both)
+    for dt in ('int32', 'uint8', 'bool'):
+        add([{'function': 'batch_norm', 'input': 'input', 'kwargs': {}}],
+            {'input': np.ones((2, 2, 2, 2), dt)}, 'integer/bool batch_norm input', 'TypeError')
+        add([{'function': 'avg_pool2d', 'input': 'input', 'kwargs': {'kernel_size': 2}}],
+            {'input': np.ones((1, 4, 4, 2), dt)}, 'integer/bool avg_pool2d input', 'TypeError')
+    add([{'function': 'max_pool2d', 'input': 'input', 'kwargs': {'kernel_size': 2}}],
+        {'input': np.ones((1, 4, 4, 2), np.bool_)}, 'bool max_pool2d input', 'TypeError')
+    for bad in (3.0, None, [3.0, 3]):
+        add([{'function': 'conv2d', 'input': 'input', 'kwargs': dict(cv, kernel_size=bad)}],
+            {'input': x4}, 'kernel_size %r: TF ValueError' % (bad,))
+    add([{'function': 'max_pool2d', 'input': 'input', 'kwargs': {'kernel_size': None}}],
+        {'input': x4}, 'pool kernel_size None: TF ValueError')
+    add([{'function': 'conv2d', 'input': 'input', 'kwargs': dict(cv, num_outputs=None)}],
+        {'input': x4}, 'num_outputs None: TF ValueError')
+    add([{'function': 'conv2d', 'input': 'input', 'kwargs': dict(cv, weights_regularizer=0.1)}],
+        {'input': x4}, 'a non-callable regularizer: TF ValueError')
+    add([{'function': 'batch_norm', 'input': 'input', 'kwargs': {'param_regularizers': {'beta': 0.5}}}],
+        {'input': x4}, 'a non-callable param regularizer on the layer path: TF ValueError')
+    add([{'function': 'batch_norm', 'input': 'input', 'kwargs': {'param_initializers': [1]}}],
+        {'input': x4}, 'param_initializers a list: TF AttributeError', 'AttributeError')
+    return cfgs
+
+
+# --------------------------- issue 14's corners, drawn again ---------------------------
+
+_INT_POOL_DTYPES = ('int8', 'int16', 'int32', 'int64', 'uint8', 'uint16')
+
+
+def _np_scalar(value, dtype):
+    """JSON for a NumPy scalar argument (resolved by resolve())."""
+    v = np.dtype(dtype).type(value)
+    return {'__np__': [np.dtype(dtype).name, float(v)]}
+
+
+def _ref_bn_any(x, channel_axis, training, eps, beta, gamma, mm, mv):
+    x = np.asarray(x, np.float64)
+    axes = tuple(a for a in range(x.ndim) if a != channel_axis)
+    shp = [1] * x.ndim
+    shp[channel_axis] = x.shape[channel_axis]
+    if training:
+        m = x.mean(axes) if axes else x.copy()
+        v = x.var(axes) if axes else np.zeros_like(m)
+    else:
+        m, v = mm, mv
+    y = (x - m.reshape(shp)) / np.sqrt(v.reshape(shp) + eps)
+    if gamma is not None:
+        y = y * gamma.reshape(shp)
+    if beta is not None:
+        y = y + beta.reshape(shp)
+    return y
+
+
+def _corner_batch_norm(T, rng, cid, arrays, pin=None):
+    """A1/A2 (decay rounding per path and decay type), A3 (trainable=False), A7
+    (large means), B2 (custom collection order), B3 (legacy path and
+    param_regularizers), rank 1-5, updates_collections default / None / custom.
+    ``pin`` 'R1' / 'R2' draws the classes of repros R1 and R2, where the rounding
+    of ``1 - decay`` is larger than the replay's tolerance."""
+    prefix = cid + '/'
+    dtype = str(rng.choice(['float32', 'float32', 'float64', 'float16']))
+    rank = int(rng.choice([1, 2, 3, 4, 4, 5]))
+    if pin:
+        dtype, rank = ('float32' if pin == 'R1' else 'float64'), 4
+    nchw = rank == 4 and rng.rand() < 0.25
+    shape = [int(rng.randint(1, 4)) if d < rank - 1 else _ch(rng) % 6 + 1 for d in range(rank)]
+    if rank >= 2:
+        shape[0] = int(rng.choice([2, 3, 5]))
+    while int(np.prod(shape)) > 600:
+        shape[int(np.argmax(shape[:-1]))] -= 1
+    kind = int(rng.randint(0, 3))
+    if pin:
+        kind = 1
+    if kind == 1:
+        nchw = False  # TF's NCHW and NHWC float32 sums differ by more than its check allows
+    if dtype == 'float16' and (kind == 1 or rank == 1):
+        dtype = 'float32'  # TF's float16 arithmetic (legacy path) is the error there
+    x = _rand_input(rng, tuple(shape), 'float64')
+    if kind == 1:  # A7: a large mean, small spread
+        x = 1000.0 + 0.5 * x
+    x = x.astype(dtype)
+    c = shape[-1]
+    center, scale = bool(rng.rand() < 0.8), bool(rng.rand() < 0.5)
+    base = 'BatchNorm' if rng.rand() < 0.6 else 'bn%d' % int(rng.randint(1, 5))
+    p = _bn_params(rng, c, np.float32 if dtype != 'float64' else np.float64, center, scale)
+    decay = float(rng.choice([0.9, 0.99, 0.999, 0.9999, rng.uniform(0.5, 0.99999)]))
+    kw_ = {'decay': decay if rng.rand() < 0.4 else _np_scalar(
+        decay, str(rng.choice(['float16', 'float32', 'float64'])))}
+    kw_['center'], kw_['scale'] = center, scale
+    kw_['is_training'] = bool(rng.rand() < 0.85)
+    uc = int(rng.randint(0, 3))
+    if pin:
+        kw_['decay'] = (float(rng.choice([0.9999, 0.99995])) if pin == 'R1'
+                        else _np_scalar(rng.uniform(0.5, 0.99), 'float64'))
+        kw_['is_training'], uc = True, 0
+    if uc == 1:
+        kw_['updates_collections'] = None
+    elif uc == 2:
+        kw_['updates_collections'] = 'my_updates'
+    fused = [None, False, True][int(rng.randint(0, 3))] if not pin else None
+    if fused is not None:
+        kw_['fused'] = fused
+    if rng.rand() < 0.3 and not pin:
+        kw_['trainable'] = False  # A3: TF's layer path (default updates_collections) skips them
+        if rng.rand() < 0.6:
+            kw_.pop('updates_collections', None)
+    if rng.rand() < 0.25:
+        kw_['param_regularizers'] = {'beta': {'__regularizer__': ['l2', 0.1]},
+                                     'gamma': {'__regularizer__': ['l1', 0.2]}}
+    if rng.rand() < 0.3:
+        kw_['variables_collections'] = ['c1'] if rng.rand() < 0.5 else {
+            'moving_mean': ['m'], 'beta': ['b', 'c1'], 'gamma': 'g'}
+    if rng.rand() < 0.3:
+        kw_['epsilon'] = 0.01 if dtype == 'float16' else float(rng.choice([1e-5, 0.01]))
+    kw_['param_initializers'] = {}
+    for k_, v_ in p.items():
+        arrays[prefix + 'var/%s/%s' % (base, k_)] = v_
+        kw_['param_initializers'][k_] = {'__array__': 'var/%s/%s' % (base, k_)}
+    if nchw:
+        kw_['data_format'] = 'NCHW'
+    if base != 'BatchNorm':
+        kw_['scope'] = base
+    cfg = {'id': cid, 'family': 'corners', 'corner': 'batch_norm' + (' ' + pin if pin else ''),
+           'function': 'batch_norm',
+           'kwargs': kw_, 'dtype': dtype, 'data_format': 'NCHW' if nchw else 'NHWC',
+           'input_shape': list(_to_nchw(x).shape if nchw else x.shape)}
+    cfg['tf'] = {'call': _tf_call_text(cfg, 'slim.batch_norm')}
+    res, y = _run_layer(T, cfg, arrays, prefix, x)
+    arrays[prefix + 'input'] = _to_nchw(x) if nchw else x
+    init = {k.split('/')[-1]: np.asarray(v, np.float64) for k, v in res['init'].items()}
+    yr = _ref_bn_any(x, rank - 1, kw_['is_training'], kw_.get('epsilon', 0.001),
+                     init.get('beta'), init.get('gamma'), init['moving_mean'],
+                     init['moving_variance'])
+    if nchw:
+        yr = _to_nchw(yr)
+    tol = {'float64': (1e-9, 1e-9), 'float16': (1e-2, 1e-2)}.get(dtype, (1e-4, 2e-4))
+    _finish(cfg, arrays, prefix, res, y, yr, tol)
+    return cfg
+
+
+def _corner_conv2d(T, rng, cid, arrays):
+    """A4 (leaky_relu on float64), float and zero num_outputs, SAME on an empty
+    height/width, slim's data_format names of other ranks, variables/outputs
+    collections as strings, sets and dicts (B1), trainable=False batch norm
+    inside conv2d (A3)."""
+    prefix = cid + '/'
+    dtype = 'float32' if rng.rand() < 0.5 else 'float64'
+    H, W = int(rng.randint(1, 7)), int(rng.randint(1, 7))
+    if rng.rand() < 0.15:
+        H = 0
+    elif rng.rand() < 0.15:
+        W = 0
+    k = int(rng.randint(1, 4))
+    s = int(rng.randint(1, 3))
+    N, cin = int(rng.randint(1, 3)), int(rng.randint(1, 4))
+    cout = 0 if rng.rand() < 0.1 else int(rng.randint(1, 5))
+    df = str(rng.choice(['NHWC', 'NWC', 'NDHWC', 'NCHW', 'NCW', 'NCDHW']))
+    base = 'Conv' if rng.rand() < 0.5 else 'c%d' % int(rng.randint(1, 5))
+    x = _rand_input(rng, (N, H, W, cin), dtype)
+    W_ = _weights(rng, k, k, cin, cout, dtype) if cout else np.zeros((k, k, cin, 0), dtype)
+    arrays[prefix + 'var/%s/weights' % base] = W_
+    kw_ = {'num_outputs': float(cout) if rng.rand() < 0.3 else cout, 'kernel_size': k,
+           'weights_initializer': {'__array__': 'var/%s/weights' % base}}
+    if s != 1:
+        kw_['stride'] = s
+    if df != 'NHWC' or rng.rand() < 0.3:
+        kw_['data_format'] = df
+    act = str(rng.choice(['leaky_relu', 'leaky_relu', 'relu', 'none']))
+    kw_['activation_fn'] = None if act == 'none' else {'__fn__': act}
+    bn = rng.rand() < 0.3 and cout > 0 and H > 0 and W > 0
+    if bn:
+        p = _bn_params(rng, cout, dtype, True, False)
+        pi = {}
+        for k2, v2 in p.items():
+            arrays[prefix + 'var/%s/BatchNorm/%s' % (base, k2)] = v2
+            pi[k2] = {'__array__': 'var/%s/BatchNorm/%s' % (base, k2)}
+        kw_['normalizer_fn'] = {'__fn__': 'batch_norm'}
+        kw_['normalizer_params'] = {'param_initializers': pi, 'decay': 0.9,
+                                    'is_training': True}
+        if df.startswith('NC'):
+            kw_['normalizer_params']['data_format'] = 'NCHW'
+        if rng.rand() < 0.5:
+            kw_['trainable'] = False
+    else:
+        b = (rng.randn(cout) * 0.5).astype(dtype)
+        arrays[prefix + 'var/%s/biases' % base] = b
+        kw_['biases_initializer'] = {'__array__': 'var/%s/biases' % base}
+    vc = int(rng.randint(0, 5))
+    if vc == 1:
+        kw_['variables_collections'] = 'ab'
+    elif vc == 2:
+        kw_['variables_collections'] = {'__set__': ['s1', 's2']}
+    elif vc == 3:
+        kw_['variables_collections'] = {'weights': ['w1'], 'biases': 'xy'}
+    if base != 'Conv':
+        kw_['scope'] = base
+    nchw = df.startswith('NC')
+    cfg = {'id': cid, 'family': 'corners', 'corner': 'conv2d', 'function': 'conv2d',
+           'kwargs': kw_, 'dtype': dtype, 'data_format': 'NCHW' if nchw else 'NHWC',
+           'input_shape': list(_to_nchw(x).shape if nchw else x.shape)}
+    cfg['tf'] = {'call': _tf_call_text(cfg, 'slim.conv2d')}
+    res, y = _run_layer(T, cfg, arrays, prefix, x)
+    arrays[prefix + 'input'] = _to_nchw(x) if nchw else x
+    _finish(cfg, arrays, prefix, res, y)
+    return cfg
+
+
+def _corner_int_pool(T, rng, cid, arrays):
+    """A8: slim.max_pool2d keeps every integer dtype (exact maximum)."""
+    prefix = cid + '/'
+    dtype = str(rng.choice(_INT_POOL_DTYPES))
+    info = np.iinfo(dtype)
+    H, W = int(rng.randint(1, 8)), int(rng.randint(1, 8))
+    k = int(rng.randint(1, 4))
+    padding = 'SAME' if rng.rand() < 0.6 or H < k or W < k else 'VALID'
+    x = rng.randint(max(info.min, -2**62), min(info.max, 2**62),
+                    size=(int(rng.randint(1, 3)), H, W, int(rng.randint(1, 4))), dtype=np.int64)
+    if dtype in ('int32', 'int64') and rng.rand() < 0.5:
+        x = x + (2**24 + 1)  # beyond float32's exact integers
+    x = np.clip(x, info.min, info.max).astype(dtype)
+    kw_ = {'kernel_size': k, 'stride': int(rng.randint(1, 3)), 'padding': padding}
+    cfg = {'id': cid, 'family': 'corners', 'corner': 'int_pool', 'function': 'max_pool2d',
+           'kwargs': kw_, 'dtype': dtype, 'data_format': 'NHWC', 'input_shape': list(x.shape)}
+    cfg['tf'] = {'call': _tf_call_text(cfg, 'slim.max_pool2d')}
+    res, y = _run_layer(T, cfg, arrays, prefix, x)
+    assert y.dtype == np.dtype(dtype), (y.dtype, dtype)
+    arrays[prefix + 'input'] = x
+    _finish(cfg, arrays, prefix, res, y, None, (0.0, 0.0))
+    return cfg
+
+
+def _corner_nn_conv(T, rng, cid, arrays):
+    """A8: tf.nn.conv2d on int32 (exact, with wrap-around), and nn.conv2d's None
+    defaults; float configs here also use them."""
+    prefix = cid + '/'
+    tf, v1 = T.tf, T.v1
+    dtype = 'int32' if rng.rand() < 0.7 else 'float32'
+    H, W = int(rng.randint(1, 7)), int(rng.randint(1, 7))
+    kh, kw = int(rng.randint(1, 4)), int(rng.randint(1, 4))
+    N, cin, cout = int(rng.randint(1, 3)), int(rng.randint(1, 4)), int(rng.randint(1, 4))
+    padding = 'SAME' if rng.rand() < 0.6 or H < kh or W < kw else 'VALID'
+    s = int(rng.randint(1, 3))
+    if dtype == 'int32':
+        hi = int(rng.choice([10, 2**12, 2**31]))
+        x = rng.randint(-hi, hi, size=(N, H, W, cin), dtype=np.int64).astype(np.int32)
+        Wt = rng.randint(-hi, hi, size=(kh, kw, cin, cout), dtype=np.int64).astype(np.int32)
+        b = rng.randint(-hi, hi, size=cout, dtype=np.int64).astype(np.int32)
+    else:
+        x = _rand_input(rng, (N, H, W, cin), dtype)
+        Wt = _weights(rng, kh, kw, cin, cout, dtype)
+        b = (rng.randn(cout) * 0.5).astype(dtype)
+    use_bias = rng.rand() < 0.5
+    act = [None, 'relu', 'relu6'][int(rng.randint(0, 3))]
+    arrays[prefix + 'filters'] = Wt
+    kw_ = {'filters': {'__array__': 'filters'}, 'padding': padding}
+    if s != 1 or rng.rand() < 0.5:
+        kw_['strides'] = s
+    else:
+        kw_['strides'] = None
+    if rng.rand() < 0.5:
+        kw_['dilations'] = None
+        kw_['data_format'] = None
+    if use_bias:
+        arrays[prefix + 'bias'] = b
+        kw_['bias'] = {'__array__': 'bias'}
+    if act:
+        kw_['activation'] = act
+    g = tf.Graph()
+    with g.as_default():
+        yt = tf.nn.conv2d(tf.constant(x), tf.constant(Wt), strides=kw_['strides'],
+                          padding=padding, data_format=kw_.get('data_format', 'NHWC'),
+                          dilations=kw_.get('dilations'))
+        if use_bias:
+            yt = tf.nn.bias_add(yt, tf.constant(b))
+        if act:
+            yt = T.fns[act](yt)
+        with v1.Session(graph=g) as sess:
+            y = sess.run(yt)
+    assert y.dtype == np.dtype(dtype)
+    cfg = {'id': cid, 'family': 'corners', 'corner': 'nn_conv2d', 'function': 'nn.conv2d',
+           'kwargs': kw_, 'dtype': dtype, 'data_format': 'NHWC', 'input_shape': list(x.shape),
+           'tf': {'call': 'tf.nn.conv2d(x, filters, strides, padding, data_format, dilations)'
+                          ' + bias_add + activation', 'ran_as': 'NHWC'}}
+    arrays[prefix + 'input'] = x
+    res = {'y': y, 'vars': [], 'init': {}, 'after': {}, 'n_update_ops': 0, 'regs': [],
+           'fused': False}
+    _finish(cfg, arrays, prefix, res, y, None, (0.0, 0.0) if dtype == 'int32' else None)
+    return cfg
+
+
+def _corner_empty_pool(T, rng, cid, arrays):
+    """SAME pooling of an empty height or width gives an empty output."""
+    prefix = cid + '/'
+    dtype = 'float32' if rng.rand() < 0.6 else 'float64'
+    H, W = (0, int(rng.randint(1, 6))) if rng.rand() < 0.5 else (int(rng.randint(1, 6)), 0)
+    x = np.zeros((1, H, W, int(rng.randint(1, 3))), dtype)
+    fn = 'max_pool2d' if rng.rand() < 0.5 else 'avg_pool2d'
+    kw_ = {'kernel_size': int(rng.randint(1, 4)), 'stride': int(rng.randint(1, 3)),
+           'padding': 'SAME'}
+    cfg = {'id': cid, 'family': 'corners', 'corner': 'empty_pool', 'function': fn,
+           'kwargs': kw_, 'dtype': dtype, 'data_format': 'NHWC', 'input_shape': list(x.shape)}
+    cfg['tf'] = {'call': _tf_call_text(cfg, 'slim.' + fn)}
+    res, y = _run_layer(T, cfg, arrays, prefix, x)
+    arrays[prefix + 'input'] = x
+    _finish(cfg, arrays, prefix, res, y)
+    return cfg
+
+
+def _corner_subsample(T, arrays, rng, cid):
+    """B10: subsample(x, (1, 1)) still pools (and shows in outputs_collections)."""
+    x = _rand_input(rng, (1, int(rng.randint(1, 6)), int(rng.randint(1, 6)), 2), np.float32)
+    factor = [1, 1] if rng.rand() < 0.7 else int(rng.choice([1, 2]))
+    steps = [{'function': 'subsample', 'input': 'input', 'kwargs': {'factor': factor},
+              'arg_scope': [{'ops': ['max_pool2d'], 'kwargs': {'outputs_collections': 'outputs'}}]},
+             {'function': 'max_pool2d', 'input': 'input', 'kwargs': {'kernel_size': 1,
+                                                                     'outputs_collections': 'outputs'}}]
+    cfg = _program(T, arrays, cid, steps, {'input': x},
+                   'subsample(x, %r) under arg_scope([max_pool2d], outputs_collections)' % (factor,))
+    cfg['family'] = 'corners'
+    cfg['corner'] = 'subsample'
+    return cfg
+
+
+def _corner_loss_names(T, arrays, rng, cid):
+    """B4/B5: regularization-loss names follow the layer's name scope (name_scope,
+    re-entered variable_scope, a name scope taken by the user), and a scope-level
+    regularizer's losses are named after the variables."""
+    prefix = cid + '/'
+    x = _rand_input(rng, (1, int(rng.randint(2, 6)), int(rng.randint(2, 6)), 2), np.float32)
+    reg = {'__regularizer__': [str(rng.choice(['l1', 'l2'])), float(rng.choice([0.1, 0.5]))]}
+    kind = int(rng.randint(0, 5))
+    ns = str(rng.choice(['foo', 'block', 'ns1']))
+    sc = str(rng.choice(['c', 'conv', 'a1']))
+
+    def conv(base, scope=None, **extra):
+        kw = _conv_kw(rng, arrays, prefix, base, 2, 2, 1, **extra)
+        if scope:
+            kw['scope'] = scope
+        return kw
+
+    if kind == 0:
+        steps = [{'function': 'conv2d', 'input': 'input', 'name_scope': ns,
+                  'kwargs': conv(sc, sc, weights_regularizer=reg, biases_regularizer=reg)}]
+    elif kind == 1:
+        steps = [{'function': 'conv2d', 'input': 'input', 'variable_scope': {'name': 'net'},
+                  'kwargs': conv('net/a', 'a')},
+                 {'function': 'conv2d', 'input': 'input',
+                  'variable_scope': {'name': 'net', 'reuse': 'AUTO_REUSE'},
+                  'kwargs': conv('net/' + sc, sc, weights_regularizer=reg)}]
+    elif kind == 2:
+        steps = [{'function': 'conv2d', 'input': 'input',
+                  'variable_scope': {'name': ns, 'regularizer': reg}, 'kwargs': conv(ns + '/' + sc, sc)}]
+    elif kind == 3:
+        steps = [{'function': 'conv2d', 'input': 'input', 'kwargs': conv('Conv')},
+                 {'function': 'max_pool2d', 'input': 'input', 'name_scope': 'Conv_1',
+                  'kwargs': {'kernel_size': 1}},
+                 {'function': 'conv2d', 'input': 'input', 'kwargs': conv('Conv_1', None,
+                                                                          weights_regularizer=reg)}]
+    else:
+        steps = [{'function': 'batch_norm', 'input': 'input', 'name_scope': ns,
+                  'kwargs': _bn_kw(rng, arrays, prefix, sc, 2, scope=sc,
+                                   param_regularizers={'beta': reg, 'gamma': reg})}]
+    cfg = _program(T, arrays, cid, steps, {'input': x},
+                   'regularization-loss names (issue 14 B4/B5), program %d' % kind)
+    cfg['family'] = 'corners'
+    cfg['corner'] = 'loss_names'
+    return cfg
+
+
+_CORNERS = ('batch_norm', 'batch_norm', 'batch_norm', 'conv2d', 'conv2d', 'int_pool',
+            'nn_conv2d', 'empty_pool', 'subsample', 'loss_names')
+
+
+def _corner_configs(T, rng, n, arrays):
+    """Every class of issue 14 (and batch norm's update paths), drawn with fresh values."""
+    cfgs = []
+    tries = 0
+    while len(cfgs) < n:
+        kind = _CORNERS[len(cfgs) % len(_CORNERS)]
+        cid = 'c%d' % len(cfgs)
+        tries += 1
+        try:
+            if kind == 'subsample':
+                cfg = _corner_subsample(T, arrays, rng, cid)
+            elif kind == 'loss_names':
+                cfg = _corner_loss_names(T, arrays, rng, cid)
+            elif kind == 'batch_norm' and len(cfgs) < 2 * len(_CORNERS):
+                cfg = _corner_batch_norm(T, rng, cid, arrays, ('R1', 'R2')[len(cfgs) % 2])
+            else:
+                cfg = {'batch_norm': _corner_batch_norm, 'conv2d': _corner_conv2d,
+                       'int_pool': _corner_int_pool, 'nn_conv2d': _corner_nn_conv,
+                       'empty_pool': _corner_empty_pool}[kind](T, rng, cid, arrays)
+        except Exception as e:  # TF refuses this draw (e.g. float64 on slim's fused op)
+            for key in [k for k in arrays if k.startswith(cid + '/')]:
+                del arrays[key]
+            if tries > 20 * n:
+                raise
+            print('skip corner %s: %s %s' % (kind, type(e).__name__, str(e)[:120]),
+                  file=sys.stderr)
+            continue
+        cfgs.append(cfg)
     return cfgs
 
 
@@ -1378,7 +1816,7 @@ def _error_configs(T, rng, arrays):
 # ---------------------------------------------------------------------------
 
 def generate(seed=0, n_conv=320, n_conv_same=80, n_subsample=30, n_pool=120,
-             n_full_explicit=60, n_batch_norm=60, families=FAMILIES):
+             n_full_explicit=60, n_batch_norm=60, n_corners=200, families=FAMILIES):
     """Run TensorFlow on seeded random configurations.
 
     Returns {family: {'configs': [dict, ...], 'arrays': {key: ndarray},
@@ -1398,6 +1836,7 @@ def generate(seed=0, n_conv=320, n_conv_same=80, n_subsample=30, n_pool=120,
         'batch_norm': lambda r, a: _batch_norm_configs(T, r, n_batch_norm, a),
         'sequences': lambda r, a: _sequence_configs(T, r, a),
         'errors': lambda r, a: _error_configs(T, r, a),
+        'corners': lambda r, a: _corner_configs(T, r, n_corners, a),
     }
     for k, fam in enumerate(FAMILIES):
         if fam not in families:
@@ -1564,6 +2003,22 @@ def coverage(families):
         cs = families.get(fam, {}).get('configs', [])
         if cs:
             add(fam, 'configs', ['total'] * len(cs))
+    cs = families.get('corners', {}).get('configs', [])
+    if cs:
+        add('corners', 'configs', ['total'] * len(cs))
+        add('corners', 'class (issue 14)', [c.get('corner', '?') for c in cs])
+        add('corners', 'dtype', [c['dtype'] for c in cs])
+        bn = [c for c in cs if c.get('function') == 'batch_norm']
+        add('corners', 'batch_norm TF path', [
+            ('fused' if c['tf']['fused_batch_norm'] else 'non-fused') + ' rank %d' % len(c['input_shape'])
+            for c in bn])
+        add('corners', 'batch_norm decay type', [
+            c['kwargs']['decay']['__np__'][0] if isinstance(c['kwargs']['decay'], dict) else 'float'
+            for c in bn])
+        add('corners', 'batch_norm updates_collections', [
+            str(c['kwargs'].get('updates_collections', 'UPDATE_OPS')) for c in bn])
+        add('corners', 'batch_norm trainable=False: UPDATE_OPS queued', [
+            c['n_update_ops'] for c in bn if c['kwargs'].get('trainable') is False])
     cs = families.get('errors', {}).get('configs', [])
     if cs:
         add('errors', 'TF error type', [c['error']['type'] for c in cs])

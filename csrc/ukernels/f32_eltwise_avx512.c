@@ -1,0 +1,7 @@
+/* float32 elementwise epilogue (scale, shift, residual, clamp), avx512. */
+#if defined(__x86_64__) || defined(__i386__)
+#define ELEM_F64 0
+#define FN pyconv_f32_eltwise__avx512
+#include "vec_avx512.h"
+#include "eltwise.inc"
+#endif

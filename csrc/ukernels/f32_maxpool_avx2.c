@@ -1,0 +1,8 @@
+/* float32 max pooling, avx2. */
+#if defined(__x86_64__) || defined(__i386__)
+#define ELEM_F64 0
+#define POOL_AVG 0
+#define FN pyconv_f32_maxpool__avx2
+#include "vec_avx2.h"
+#include "pool.inc"
+#endif

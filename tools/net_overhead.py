@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""How much of a whole net's forward pass is outside pyconv's C operators.
+
+Builds a net with random weights under its arg scope (inference), warms it
+up, then times ``--repeat`` forward passes while every function of
+``pyconv._conv`` is wrapped with a timer. Prints, per batch size, the median
+whole call, the C operators' share, and the rest (per-layer Python work plus
+whatever arithmetic still runs in NumPy: batch norm, pools, residual adds,
+ReLU, reduce_mean, when the operator of ``pyconv._conv`` does not fuse them).
+``--profile`` adds cProfile's top entries by own time for one call::
+
+    python tools/net_overhead.py --net resnet_v1_50 --batch 1 8 --repeat 20 --profile
+"""
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(
+    __import__("os").path.abspath(__file__))))
+
+import pyconv  # noqa: E402
+from pyconv import _conv  # noqa: E402
+from pyconv.nets import nets_factory  # noqa: E402
+from pyconv.nets._count import count_operators  # noqa: E402
+
+
+def measure(net, batch, repeat, profile):
+    fn = nets_factory.get_network_fn(net, 1000)
+    size = fn.default_image_size
+    x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype(np.float32)
+    with pyconv.VariableStore(seed=0):
+        fn(x)
+        for _ in range(3):
+            fn(x)
+        totals, c_times = [], []
+        with count_operators() as counts:
+            for _ in range(repeat):
+                counts.reset()
+                t0 = time.perf_counter()
+                fn(x)
+                totals.append(time.perf_counter() - t0)
+                c_times.append(counts.seconds)
+        report = None
+        if profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            fn(x)
+            prof.disable()
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
+            report = out.getvalue()
+    i = int(np.argsort(totals)[len(totals) // 2])
+    total, c = totals[i], c_times[i]
+    return {"net": net, "batch": batch, "size": size, "total_ms": total * 1e3,
+            "c_ms": c * 1e3, "rest_ms": (total - c) * 1e3, "rest_share": (total - c) / total,
+            "c_calls": counts.calls, "min_total_ms": min(totals) * 1e3,
+            "median_total_ms": statistics.median(totals) * 1e3, "profile": report}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--net", default="resnet_v1_50", choices=sorted(nets_factory.networks_map))
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--repeat", type=int, default=15)
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args(argv)
+    print(f"{args.net}, {pyconv.get_num_threads()} threads, {_conv.isa()} kernels; "
+          f"median of {args.repeat} calls")
+    print(f"{'batch':>5} {'whole ms':>9} {'C ms':>9} {'rest ms':>8} {'rest %':>7} {'C calls':>8}")
+    for batch in args.batch:
+        r = measure(args.net, batch, args.repeat, args.profile)
+        print(f"{batch:>5} {r['total_ms']:9.2f} {r['c_ms']:9.2f} {r['rest_ms']:8.2f} "
+              f"{100 * r['rest_share']:6.1f}% {r['c_calls']:>8}")
+        if r["profile"]:
+            print(r["profile"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
