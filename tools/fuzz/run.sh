@@ -41,7 +41,8 @@ if [[ "${1:-}" == "threads" ]]; then
     "$CC" -std=c11 -g -O1 -fno-omit-frame-pointer -pthread -fsanitize=thread \
         -I"$root/csrc" "$root/csrc/threads.c" "$root/csrc/atfork.c" "$root/csrc/wcache.c" \
         "$root/csrc/buffers.c" "$here/stress_threads.c" -o "$out/stress_threads"
-    TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
+    # die_after_fork=0: the stress forks children that go on computing
+    TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:die_after_fork=0}" \
         exec "$out/stress_threads" "${2:-6}"
 fi
 
