@@ -16,9 +16,14 @@
 #include "eltwise.h"
 #include "pool.h"
 #include "wcache.h"
+#include "winograd.h"
 
 static const struct pyconv_ukernels *active_kernels; /* changed only with the GIL held */
 static Py_ssize_t num_threads = 1;
+/* conv2d's algorithm for float32 3x3 stride-1 layers (changed with the GIL
+ * held): 0 direct, 1 auto (Winograd where measured faster, see
+ * wino_auto), 2 Winograd wherever it applies */
+static int conv_algorithm = 1;
 
 struct interrupt_ctx {
     PyThreadState *state;
@@ -150,6 +155,45 @@ static PyArrayObject *new_output_array(int nd, npy_intp *dims, int typenum)
         return NULL;
     }
     return arr;
+}
+
+/* The 'auto' rule: Winograd for float32 3x3 stride-1 layers only where it
+ * was measured faster than the direct operator (see README/winograd notes).
+ * Until measured: never. */
+static int wino_auto(const struct pyconv_conv_params *p, size_t out_h, size_t out_w)
+{
+    (void)p;
+    (void)out_h;
+    (void)out_w;
+    return 0;
+}
+
+static PyObject *py_set_algorithm(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    static const char *const names[] = {"direct", "auto", "winograd"};
+    const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (s == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "algorithm must be a str, got %R", arg);
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            int previous = conv_algorithm;
+            conv_algorithm = i;
+            return PyUnicode_FromString(names[previous]);
+        }
+    PyErr_Format(PyExc_ValueError, "algorithm must be 'direct', 'auto' or 'winograd', got %R", arg);
+    return NULL;
+}
+
+static PyObject *py_get_algorithm(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    static const char *const names[] = {"direct", "auto", "winograd"};
+    return PyUnicode_FromString(names[conv_algorithm]);
 }
 
 PyDoc_STRVAR(conv2d_doc,
@@ -289,9 +333,33 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     size_t threads = (size_t)num_threads;
     struct interrupt_ctx ictx;
     ictx.state = PyEval_SaveThread();
-    int rc = pyconv_conv_create(&p, kernels, PyArray_DATA(w),
+    int rc = -1;
+    if (conv_algorithm != 0 && pyconv_wino_applicable(&p) &&
+        (conv_algorithm == 2 || wino_auto(&p, out_h, out_w))) {
+        struct pyconv_wino_op *wop = NULL;
+        rc = pyconv_wino_create(&p, kernels, PyArray_DATA(w), b != NULL ? PyArray_DATA(b) : NULL,
+                                &wop, err);
+        if (rc == PYCONV_OK) {
+            pyconv_wino_setup(wop, PyArray_DATA(x), PyArray_DATA(out));
+            if (has_ep) {
+                struct pyconv_epilogue epi;
+                const void **slots[4] = {&epi.pre, &epi.scale, &epi.shift, &epi.residual};
+                for (int i = 0; i < 4; i++)
+                    *slots[i] = ep[i] != NULL ? PyArray_DATA(ep[i]) : NULL;
+                pyconv_wino_set_epilogue(wop, &epi);
+            }
+            rc = pyconv_wino_run(wop, threads, check_signals, &ictx);
+            pyconv_wino_destroy(wop);
+        }
+        /* NaN/Inf in the input or weights, or no memory for the transformed
+         * weights: the direct operator computes the whole output */
+        if (rc == PYCONV_WINO_NONFINITE || rc == PYCONV_ENOMEM)
+            rc = -1;
+    }
+    if (rc == -1)
+        rc = pyconv_conv_create(&p, kernels, PyArray_DATA(w),
                                 b != NULL ? PyArray_DATA(b) : NULL, &op, err);
-    if (rc == PYCONV_OK) {
+    if (rc == PYCONV_OK && op != NULL) {
         pyconv_conv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
         if (has_ep) {
             struct pyconv_epilogue epi;
@@ -974,6 +1042,9 @@ static PyObject *py_crc32c_impl(PyObject *self, PyObject *arg)
 
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
+    {"set_algorithm", py_set_algorithm, METH_O,
+     "Sets conv2d's algorithm ('direct', 'auto', 'winograd'); returns the previous one."},
+    {"get_algorithm", py_get_algorithm, METH_NOARGS, "conv2d's algorithm."},
     {"depthwise_conv2d", (PyCFunction)(void (*)(void))py_depthwise_conv2d, METH_FASTCALL,
      depthwise_conv2d_doc},
     {"pool2d", (PyCFunction)(void (*)(void))py_pool2d, METH_FASTCALL, pool2d_doc},
