@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffers.h"
 #include "threads.h"
 
 #define XI 36         /* transformed positions per tile (6 x 6) */
@@ -24,6 +25,7 @@
 struct slot {
     atomic_int busy;
     float *mem; /* slot_floats, allocated by its first user */
+    size_t capacity;
 };
 
 struct pyconv_wino_op {
@@ -34,7 +36,7 @@ struct pyconv_wino_op {
     struct pyconv_f32_winograd tr;
     pyconv_f32_eltwise_fn eltwise;
     float *packed; /* XI * n_cblocks * wblock */
-    size_t packed_bytes;
+    size_t packed_bytes, packed_capacity, zero_capacity;
     const float *weights, *bias;
     int is_packed, input_checked;
     atomic_int nonfinite, nomem;
@@ -138,11 +140,15 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     struct pyconv_wino_op *op = calloc(1, sizeof(*op));
     if (op == NULL)
         return PYCONV_ENOMEM;
-    op->packed = aligned_alloc(64, packed_bytes);
-    op->zero = aligned_alloc(64, zero_bytes);
+    /* the cached blocks of buffers.c, like conv.c's: a model called in a
+     * loop reuses them instead of mapping fresh pages every call */
+    op->packed = pyconv_buffer_acquire(packed_bytes, &op->packed_capacity);
+    op->zero = pyconv_buffer_acquire(zero_bytes, &op->zero_capacity);
     if (op->packed == NULL || op->zero == NULL) {
-        free(op->packed);
-        free(op->zero);
+        if (op->packed != NULL)
+            pyconv_buffer_release(op->packed, op->packed_capacity);
+        if (op->zero != NULL)
+            pyconv_buffer_release(op->zero, op->zero_capacity);
         free(op);
         return PYCONV_ENOMEM;
     }
@@ -207,7 +213,8 @@ static float *claim(struct pyconv_wino_op *op, size_t *index)
         int expected = 0;
         if (atomic_compare_exchange_strong(&op->slots[i].busy, &expected, 1)) {
             if (op->slots[i].mem == NULL)
-                op->slots[i].mem = aligned_alloc(64, (op->slot_floats * sizeof(float) + 63) / 64 * 64);
+                op->slots[i].mem = pyconv_buffer_acquire(op->slot_floats * sizeof(float),
+                                                         &op->slots[i].capacity);
             if (op->slots[i].mem == NULL) {
                 atomic_store(&op->slots[i].busy, 0);
                 return NULL;
@@ -387,8 +394,9 @@ void pyconv_wino_destroy(struct pyconv_wino_op *op)
     if (op == NULL)
         return;
     for (size_t i = 0; i < MAX_SLOTS; i++)
-        free(op->slots[i].mem);
-    free(op->packed);
-    free(op->zero);
+        if (op->slots[i].mem != NULL)
+            pyconv_buffer_release(op->slots[i].mem, op->slots[i].capacity);
+    pyconv_buffer_release(op->packed, op->packed_capacity);
+    pyconv_buffer_release(op->zero, op->zero_capacity);
     free(op);
 }
