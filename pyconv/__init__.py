@@ -157,9 +157,56 @@ def _default_isa():
             ) from None
 
 
+# ---- convolution algorithm (Winograd F(4x4, 3x3) for float32 3x3 stride-1)
+_ALGORITHMS = ("direct", "auto", "winograd")
+
+
+def set_algorithm(algorithm):
+    """Choose how float32 3x3 stride-1 convolutions are computed.
+
+    Parameters
+    ----------
+    algorithm : {'direct', 'auto', 'winograd'}
+        ``'direct'``: always the direct (igemm) convolution. ``'auto'`` (the
+        default): Winograd F(4x4, 3x3) only where it was measured faster and
+        within TF's tolerances (see csrc/winograd.h and the README).
+        ``'winograd'``: Winograd wherever it applies (float32, 3x3 kernel,
+        strides and dilations 1, no groups), for tests and measurements.
+        Inputs or weights holding NaN or Inf always use the direct path;
+        float64 always does.
+
+    Returns
+    -------
+    str
+        The previous algorithm.
+    """
+    if not isinstance(algorithm, str) or algorithm not in _ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(map(repr, _ALGORITHMS))}, "
+                         f"got {algorithm!r}")
+    return _conv.set_algorithm(algorithm)
+
+
+def get_algorithm():
+    """The algorithm set by `set_algorithm` (or ``PYCONV_ALGORITHM``)."""
+    return _conv.get_algorithm()
+
+
+def _default_algorithm():
+    env = _os.environ.get("PYCONV_ALGORITHM", "").strip().lower()
+    if env:
+        if env not in _ALGORITHMS:
+            raise ValueError(f"PYCONV_ALGORITHM must be one of {', '.join(_ALGORITHMS)}, "
+                             f"got {env!r}")
+        _conv.set_algorithm(env)
+
+
+__all__ += ["set_algorithm", "get_algorithm"]
+
+
 _conv.set_num_threads(_default_threads())
 _default_cache_limits()
 _default_isa()
+_default_algorithm()
 _import_layer_modules()
 
 # slim's tf_slim.layers.utils (collect_named_outputs, last_dimension, ...)

@@ -70,6 +70,20 @@ typedef void (*pyconv_f64_eltwise_fn)(size_t n, const double *x, const double *p
  * block: one accumulator per output from the bias on. */
 #ifndef PYCONV_SUM_BLOCK /* overridable for measurements only */
 #define PYCONV_SUM_BLOCK 4096
+/* Winograd transforms, f32_winograd_<isa>.c */
+void pyconv_f32_wino4x3_input__scalar(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino4x3_output__scalar(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino4x3_kernel__scalar(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino4x3_input__avx2(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino4x3_output__avx2(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino4x3_kernel__avx2(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino4x3_input__avx512(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino4x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino4x3_kernel__avx512(size_t, const float *const *, float *, size_t);
+
 #endif
 
 /* One microkernel and its tile. `speed` is its throughput on full tiles in
@@ -141,6 +155,28 @@ struct pyconv_f64_dwconv {
     pyconv_f64_dwconv3x3_fn row3x3;
 };
 
+/* Winograd F(4x4, 3x3) transforms (winograd_f4x3.inc), over n channels:
+ *   input   d: 36 pointers to the 6x6 input tile's pixels (row-major; the
+ *           zero vector in the padding), tmp: 36 * n scratch; writes the
+ *           transformed tile, position xi at v + xi * v_stride
+ *   output  m: position xi at m + xi * m_stride, tmp: 24 * n scratch; writes
+ *           the 4x4 outputs to out[0..15] (row-major) plus bias (may be
+ *           NULL), clamped to minmax
+ *   kernel  g: 9 pointers (taps row-major) to n weights of one input
+ *           channel; writes G g G^T (computed in double), xi at u + xi * u_stride */
+typedef void (*pyconv_f32_wino_input_fn)(size_t n, const float *const *d, float *tmp, float *v,
+                                         size_t v_stride);
+typedef void (*pyconv_f32_wino_output_fn)(size_t n, const float *m, size_t m_stride, float *tmp,
+                                          float *const *out, const float *bias,
+                                          const float *minmax);
+typedef void (*pyconv_f32_wino_kernel_fn)(size_t n, const float *const *g, float *u,
+                                          size_t u_stride);
+struct pyconv_f32_winograd {
+    pyconv_f32_wino_input_fn input;
+    pyconv_f32_wino_output_fn output;
+    pyconv_f32_wino_kernel_fn kernel;
+};
+
 /* The kernels of one instruction set, chosen once at import: per dtype the
  * default (widest) tile first, then narrower ones for layers with few output
  * channels; unused entries have igemm == NULL. */
@@ -156,6 +192,7 @@ struct pyconv_ukernels {
     pyconv_f64_pool_fn f64_maxpool, f64_avgpool;
     pyconv_f32_eltwise_fn f32_eltwise;
     pyconv_f64_eltwise_fn f64_eltwise;
+    struct pyconv_f32_winograd f32_winograd; /* winograd.c; its GEMM is f32[] */
 };
 
 /* ISA selection (the one place): name is NULL/"" for the best the CPU has,
@@ -254,5 +291,19 @@ void pyconv_f64_maxpool__avx512(size_t, size_t, size_t, const double *, size_t, 
 void pyconv_f64_avgpool__avx512(size_t, size_t, size_t, const double *, size_t, double, double *);
 void pyconv_f64_eltwise__avx512(size_t, const double *, const double *, const double *, const double *,
     const double *, double *, size_t, const double *);
+
+/* Winograd transforms, f32_winograd_<isa>.c */
+void pyconv_f32_wino4x3_input__scalar(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino4x3_output__scalar(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino4x3_kernel__scalar(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino4x3_input__avx2(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino4x3_output__avx2(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino4x3_kernel__avx2(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino4x3_input__avx512(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino4x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino4x3_kernel__avx512(size_t, const float *const *, float *, size_t);
 
 #endif

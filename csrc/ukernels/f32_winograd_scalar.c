@@ -1,0 +1,6 @@
+/* float32 Winograd F(4x4, 3x3) transforms, scalar build of winograd_f4x3.inc. */
+
+#define TARGET 
+#define SUFFIX scalar
+#include "winograd_f4x3.inc"
+

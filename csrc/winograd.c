@@ -1,0 +1,402 @@
+/* Winograd F(4x4, 3x3) operator (see winograd.h). A task takes a block of
+ * `tb` output tiles (of 4x4 pixels, over the whole batch): it transforms
+ * their 6x6 input tiles into V[36][tb][in_c], multiplies each V[xi] by the
+ * transformed weights U[xi] (in_c x out_c, packed like conv.c's NR blocks
+ * with zero biases) into M[36][tb][out_c] with the igemm microkernel (one
+ * tap of in_c channels), and transforms M back to 4x4 outputs (plus bias,
+ * then the clamp or the fused epilogue). Every tile's arithmetic is the same
+ * whichever task or thread runs it: the bits do not depend on the thread
+ * count. The block and its scratch stay in L2 (NNPACK's structure). */
+#include "winograd.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffers.h"
+#include "threads.h"
+
+#define XI 36         /* transformed positions per tile (6 x 6) */
+#define MAX_SLOTS 64  /* per-thread scratch blocks kept by the operator */
+
+struct slot {
+    atomic_int busy;
+    float *mem; /* slot_floats, allocated by its first user */
+    size_t capacity;
+};
+
+struct pyconv_wino_op {
+    struct pyconv_conv_params p;
+    size_t out_h, out_w, tiles_h, tiles_w, tiles_img, n_tiles, tb, n_tasks;
+    size_t mr, nr, n_cblocks, wblock, slot_floats;
+    pyconv_f32_igemm_fn igemm;
+    struct pyconv_f32_winograd tr;
+    pyconv_f32_eltwise_fn eltwise;
+    float *packed; /* XI * n_cblocks * wblock */
+    size_t packed_bytes, packed_capacity, zero_capacity;
+    const float *weights, *bias;
+    int is_packed, input_checked;
+    atomic_int nonfinite, nomem;
+    float minmax[2], ep_minmax[2];
+    struct pyconv_epilogue ep;
+    int has_ep;
+    const float *input;
+    float *output;
+    float *zero; /* in_c zeros: the padding */
+    struct slot slots[MAX_SLOTS];
+};
+
+static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
+    va_end(ap);
+    return PYCONV_EINVAL;
+}
+
+static size_t mul(size_t a, size_t b, int *of)
+{
+    size_t r;
+    if (__builtin_mul_overflow(a, b, &r)) {
+        *of = 1;
+        return 0;
+    }
+    return r;
+}
+
+static size_t add(size_t a, size_t b, int *of)
+{
+    size_t r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        *of = 1;
+        return 0;
+    }
+    return r;
+}
+
+int pyconv_wino_applicable(const struct pyconv_conv_params *p)
+{
+    return p->dtype == PYCONV_F32 && p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 &&
+           p->stride_w == 1 && p->dilation_h == 1 && p->dilation_w == 1 && p->groups <= 1;
+}
+
+/* Non-zero if any of n floats is a NaN or an infinity (exponent all ones). */
+static int any_nonfinite(const float *x, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, sizeof b);
+        bad |= (b & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad != 0;
+}
+
+int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                       const float *weights, const float *bias, struct pyconv_wino_op **op_out,
+                       char err[PYCONV_ERRLEN])
+{
+    *op_out = NULL;
+    size_t out_h, out_w;
+    int rc = pyconv_conv_output_shape(p, &out_h, &out_w, err);
+    if (rc != PYCONV_OK)
+        return rc;
+    if (!pyconv_wino_applicable(p))
+        return fail(err, "internal error: Winograd needs float32, 3x3, stride 1, dilation 1");
+    if (uk == NULL || uk->f32[0].igemm == NULL || uk->f32_winograd.input == NULL || weights == NULL)
+        return fail(err, "internal error: no microkernels or weights");
+    const size_t mr = uk->f32[0].mr, nr = uk->f32[0].nr, ic = p->in_c, oc = p->out_c;
+    if (mr < 1 || mr > PYCONV_MAX_MR || nr < 1 || nr > PYCONV_MAX_NR)
+        return fail(err, "internal error: unusable microkernel tile");
+    int of = 0;
+    const size_t tiles_h = (out_h + 3) / 4, tiles_w = (out_w + 3) / 4;
+    const size_t tiles_img = mul(tiles_h, tiles_w, &of);
+    const size_t n_tiles = mul(p->batch, tiles_img, &of);
+    /* tiles per task: the task's V and M (36 rows of in_c + out_c floats per
+     * tile) in about 768 KiB of L2, whole igemm tiles, at most 8 of them */
+    size_t per_tile = mul(XI * sizeof(float), add(ic, oc, &of), &of);
+    size_t k = per_tile ? (size_t)(768 * 1024) / mul(per_tile, mr, &of) : 1;
+    k = k < 1 ? 1 : k > 8 ? 8 : k;
+    size_t tb = k * mr;
+    size_t need = n_tiles < tb ? (n_tiles + mr - 1) / mr * mr : tb; /* small layers */
+    tb = need ? need : mr;
+    const size_t n_cblocks = (oc + nr - 1) / nr;
+    const size_t wblock = add(nr, mul(ic, nr, &of), &of);
+    const size_t packed_floats = mul(mul(XI, n_cblocks, &of), wblock, &of);
+    const size_t wide = ic > oc ? ic : oc;
+    size_t slot = mul(mul(XI, tb, &of), add(ic, oc, &of), &of);
+    slot = add(slot, add(mul(XI, wide, &of), mul(16, oc, &of), &of), &of);
+    size_t packed_bytes = mul(packed_floats, sizeof(float), &of);
+    packed_bytes = add(packed_bytes, 63, &of) / 64 * 64;
+    mul(slot, sizeof(float), &of);
+    size_t zero_bytes = add(mul(ic, sizeof(float), &of), 63, &of) / 64 * 64;
+    if (of || packed_bytes > PTRDIFF_MAX || slot > PTRDIFF_MAX / sizeof(float))
+        return fail(err, "the buffers of this convolution would be larger than memory can address");
+
+    struct pyconv_wino_op *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return PYCONV_ENOMEM;
+    /* the cached blocks of buffers.c, like conv.c's: a model called in a
+     * loop reuses them instead of mapping fresh pages every call */
+    op->packed = pyconv_buffer_acquire(packed_bytes, &op->packed_capacity);
+    op->zero = pyconv_buffer_acquire(zero_bytes, &op->zero_capacity);
+    if (op->packed == NULL || op->zero == NULL) {
+        if (op->packed != NULL)
+            pyconv_buffer_release(op->packed, op->packed_capacity);
+        if (op->zero != NULL)
+            pyconv_buffer_release(op->zero, op->zero_capacity);
+        free(op);
+        return PYCONV_ENOMEM;
+    }
+    memset(op->zero, 0, zero_bytes);
+    op->packed_bytes = packed_bytes;
+    op->p = *p;
+    op->out_h = out_h;
+    op->out_w = out_w;
+    op->tiles_h = tiles_h;
+    op->tiles_w = tiles_w;
+    op->tiles_img = tiles_img;
+    op->n_tiles = n_tiles;
+    op->tb = tb;
+    op->n_tasks = (n_tiles + tb - 1) / tb;
+    op->mr = mr;
+    op->nr = nr;
+    op->n_cblocks = n_cblocks;
+    op->wblock = wblock;
+    op->slot_floats = slot;
+    op->igemm = uk->f32[0].igemm;
+    op->tr = uk->f32_winograd;
+    op->eltwise = uk->f32_eltwise;
+    op->weights = weights;
+    op->bias = bias;
+    atomic_init(&op->nonfinite, 0);
+    atomic_init(&op->nomem, 0);
+    for (size_t i = 0; i < MAX_SLOTS; i++)
+        atomic_init(&op->slots[i].busy, 0);
+    float lo = -__builtin_inff(), hi = __builtin_inff();
+    if (p->activation != PYCONV_ACT_NONE)
+        lo = 0.0f;
+    if (p->activation == PYCONV_ACT_RELU6)
+        hi = 6.0f;
+    op->minmax[0] = lo;
+    op->minmax[1] = hi;
+    *op_out = op;
+    return PYCONV_OK;
+}
+
+void pyconv_wino_setup(struct pyconv_wino_op *op, const float *input, float *output)
+{
+    op->input = input;
+    op->output = output;
+    op->input_checked = 0;
+}
+
+void pyconv_wino_set_epilogue(struct pyconv_wino_op *op, const struct pyconv_epilogue *ep)
+{
+    op->ep = *ep;
+    op->has_ep = 1;
+    op->ep_minmax[0] = op->minmax[0];
+    op->ep_minmax[1] = op->minmax[1];
+    op->minmax[0] = -__builtin_inff();
+    op->minmax[1] = __builtin_inff();
+}
+
+/* A scratch block of slot_floats for the calling chunk; *own set when it had
+ * to be allocated for this chunk alone (more threads than slots). */
+static float *claim(struct pyconv_wino_op *op, size_t *index)
+{
+    for (size_t i = 0; i < MAX_SLOTS; i++) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&op->slots[i].busy, &expected, 1)) {
+            if (op->slots[i].mem == NULL)
+                op->slots[i].mem = pyconv_buffer_acquire(op->slot_floats * sizeof(float),
+                                                         &op->slots[i].capacity);
+            if (op->slots[i].mem == NULL) {
+                atomic_store(&op->slots[i].busy, 0);
+                return NULL;
+            }
+            *index = i;
+            return op->slots[i].mem;
+        }
+    }
+    return NULL;
+}
+
+static void unclaim(struct pyconv_wino_op *op, size_t index)
+{
+    atomic_store(&op->slots[index].busy, 0);
+}
+
+/* Weight transform: one input channel per task, its 36 rows of out_c
+ * transformed weights scattered into the NR blocks. */
+static void pack_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_wino_op *op = ctx;
+    const size_t ic = op->p.in_c, oc = op->p.out_c, nr = op->nr;
+    size_t si;
+    float *tmp = claim(op, &si);
+    if (tmp == NULL) {
+        atomic_store(&op->nomem, 1);
+        return;
+    }
+    for (size_t c = first; c < first + count; c++) {
+        const float *g[9];
+        int bad = 0;
+        for (size_t t = 0; t < 9; t++) {
+            g[t] = op->weights + (t * ic + c) * oc;
+            bad |= any_nonfinite(g[t], oc);
+        }
+        if (bad)
+            atomic_store_explicit(&op->nonfinite, 1, memory_order_relaxed);
+        op->tr.kernel(oc, g, tmp, oc);
+        for (size_t xi = 0; xi < XI; xi++) {
+            for (size_t cb = 0; cb < op->n_cblocks; cb++) {
+                float *blk = op->packed + (xi * op->n_cblocks + cb) * op->wblock;
+                size_t n0 = cb * nr, cols = oc - n0 < nr ? oc - n0 : nr;
+                if (c == 0)
+                    memset(blk, 0, nr * sizeof(float)); /* the biases: added after */
+                float *dst = blk + nr + c * nr;
+                memcpy(dst, tmp + xi * oc + n0, cols * sizeof(float));
+                memset(dst + cols, 0, (nr - cols) * sizeof(float));
+            }
+        }
+    }
+    unclaim(op, si);
+}
+
+static void check_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_wino_op *op = ctx;
+    const size_t row = op->p.in_w * op->p.in_c;
+    if (any_nonfinite(op->input + first * row, count * row))
+        atomic_store_explicit(&op->nonfinite, 1, memory_order_relaxed);
+}
+
+static void run_task(struct pyconv_wino_op *op, size_t task, float *scratch)
+{
+    const struct pyconv_conv_params *p = &op->p;
+    const size_t ic = p->in_c, oc = p->out_c, tb = op->tb, mr = op->mr, nr = op->nr;
+    float *V = scratch, *M = V + XI * tb * ic, *tmp = M + XI * tb * oc;
+    float *dummy = tmp + XI * (ic > oc ? ic : oc);
+    const size_t t0 = task * tb;
+    const size_t cnt = op->n_tiles - t0 < tb ? op->n_tiles - t0 : tb;
+    /* input transform */
+    for (size_t i = 0; i < cnt; i++) {
+        size_t g = t0 + i, n = g / op->tiles_img, r = g % op->tiles_img;
+        size_t ty = r / op->tiles_w, tx = r % op->tiles_w;
+        /* unsigned: positions above/left of the image wrap and fail the test */
+        size_t iy0 = ty * 4 - p->pad_top, ix0 = tx * 4 - p->pad_left;
+        const float *d[XI];
+        for (size_t a = 0; a < 6; a++)
+            for (size_t b = 0; b < 6; b++) {
+                size_t iy = iy0 + a, ix = ix0 + b;
+                d[a * 6 + b] = iy < p->in_h && ix < p->in_w
+                                   ? op->input + ((n * p->in_h + iy) * p->in_w + ix) * ic
+                                   : op->zero;
+            }
+        op->tr.input(ic, d, tmp, V + i * ic, tb * ic);
+    }
+    /* the tuple GEMM: M[xi] = V[xi] U[xi], no clamp */
+    static const float none[2] = {-__builtin_inff(), __builtin_inff()};
+    for (size_t xi = 0; xi < XI; xi++) {
+        for (size_t cb = 0; cb < op->n_cblocks; cb++) {
+            const float *w = op->packed + (xi * op->n_cblocks + cb) * op->wblock;
+            size_t n0 = cb * nr, cols = oc - n0 < nr ? oc - n0 : nr;
+            for (size_t r0 = 0; r0 < cnt; r0 += mr) {
+                size_t rows = cnt - r0 < mr ? cnt - r0 : mr;
+                const float *a[PYCONV_MAX_MR];
+                for (size_t m = 0; m < mr; m++)
+                    a[m] = V + (xi * tb + r0 + (m < rows ? m : rows - 1)) * ic;
+                op->igemm(rows, cols, ic, 1, a, w, M + (xi * tb + r0) * oc + n0, oc, 0,
+                          op->zero, none);
+            }
+        }
+    }
+    /* output transform, bias, clamp or epilogue */
+    for (size_t i = 0; i < cnt; i++) {
+        size_t g = t0 + i, n = g / op->tiles_img, r = g % op->tiles_img;
+        size_t ty = r / op->tiles_w, tx = r % op->tiles_w;
+        float *out[16];
+        size_t at[16]; /* element offset of each output pixel; SIZE_MAX outside */
+        for (size_t a = 0; a < 4; a++)
+            for (size_t b = 0; b < 4; b++) {
+                size_t oy = ty * 4 + a, ox = tx * 4 + b;
+                int inside = oy < op->out_h && ox < op->out_w;
+                at[a * 4 + b] = inside ? ((n * op->out_h + oy) * op->out_w + ox) * oc : SIZE_MAX;
+                out[a * 4 + b] = inside ? op->output + at[a * 4 + b] : dummy + (a * 4 + b) * oc;
+            }
+        op->tr.output(oc, M + i * oc, tb * oc, tmp, out, op->bias, op->minmax);
+        if (!op->has_ep)
+            continue;
+        const struct pyconv_epilogue *ep = &op->ep;
+        for (size_t a = 0; a < 16; a++) {
+            if (at[a] == SIZE_MAX)
+                continue;
+            op->eltwise(oc, out[a], ep->pre, ep->scale, ep->shift,
+                        ep->residual != NULL ? (const float *)ep->residual + at[a] : NULL, out[a], 1,
+                        op->ep_minmax);
+        }
+    }
+}
+
+static void run_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_wino_op *op = ctx;
+    size_t si;
+    float *scratch = claim(op, &si);
+    if (scratch == NULL) {
+        atomic_store(&op->nomem, 1);
+        return;
+    }
+    for (size_t t = first; t < first + count; t++)
+        run_task(op, t, scratch);
+    unclaim(op, si);
+}
+
+int pyconv_wino_run(struct pyconv_wino_op *op, size_t n_threads, pyconv_interrupt_fn interrupted,
+                    void *ctx)
+{
+    const struct pyconv_conv_params *p = &op->p;
+    if (op->n_tasks == 0 || p->out_c == 0)
+        return PYCONV_OK;
+    int rc;
+    if (!op->input_checked) {
+        rc = pyconv_parallel_for(p->batch * p->in_h, p->in_w * p->in_c, n_threads, check_cb, op,
+                                 interrupted, ctx);
+        if (rc != PYCONV_OK)
+            return rc;
+        op->input_checked = 1;
+    }
+    if (!op->is_packed) {
+        rc = pyconv_parallel_for(p->in_c, 9 * XI * p->out_c, n_threads, pack_cb, op, interrupted,
+                                 ctx);
+        if (rc != PYCONV_OK)
+            return rc;
+        op->is_packed = 1;
+    }
+    if (atomic_load(&op->nomem))
+        return PYCONV_ENOMEM;
+    if (atomic_load(&op->nonfinite))
+        return PYCONV_WINO_NONFINITE;
+    size_t cost = XI * op->tb * p->in_c * p->out_c;
+    rc = pyconv_parallel_for(op->n_tasks, cost, n_threads, run_cb, op, interrupted, ctx);
+    if (rc != PYCONV_OK)
+        return rc;
+    return atomic_load(&op->nomem) ? PYCONV_ENOMEM : PYCONV_OK;
+}
+
+void pyconv_wino_destroy(struct pyconv_wino_op *op)
+{
+    if (op == NULL)
+        return;
+    for (size_t i = 0; i < MAX_SLOTS; i++)
+        if (op->slots[i].mem != NULL)
+            pyconv_buffer_release(op->slots[i].mem, op->slots[i].capacity);
+    pyconv_buffer_release(op->packed, op->packed_capacity);
+    pyconv_buffer_release(op->zero, op->zero_capacity);
+    free(op);
+}

@@ -1,0 +1,39 @@
+/* Winograd F(4x4, 3x3) convolution for float32 3x3 stride-1 layers (Lavin &
+ * Gray 2016): input tiles, weights and outputs are transformed by the
+ * transform microkernels of the set (winograd_f4x3.inc) around a batched
+ * "tuple GEMM" of 36 products, run by the set's igemm microkernels (one tap,
+ * in_c channels). 36 multiplies per 16 outputs and input channel instead of
+ * 144. No Python here. */
+#ifndef PYCONV_WINOGRAD_H
+#define PYCONV_WINOGRAD_H
+
+#include "conv.h"
+
+/* Returned by create or run when the weights or the input hold a NaN or an
+ * infinity: the output is incomplete and the caller computes it with the
+ * direct operator, whose NaN/Inf semantics are TF's. */
+#define PYCONV_WINO_NONFINITE 100
+
+/* Whether this operator computes the convolution p (float32, 3x3, strides and
+ * dilations 1, one group). */
+int pyconv_wino_applicable(const struct pyconv_conv_params *p);
+
+struct pyconv_wino_op;
+
+/* Plans: validates (the same checks as pyconv_conv_output_shape, plus the
+ * applicability and the operator's own buffer sizes, overflow-checked) and
+ * allocates. The weights are transformed by the first run, on its threads,
+ * so they (and bias, may be NULL) must stay valid until then. */
+int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
+                       const float *weights, const float *bias, struct pyconv_wino_op **op_out,
+                       char err[PYCONV_ERRLEN]);
+void pyconv_wino_setup(struct pyconv_wino_op *op, const float *input, float *output);
+/* The epilogue of pyconv_conv_set_epilogue, with the same meaning and bits
+ * of the elementwise kernel (applied to each stored output pixel). */
+void pyconv_wino_set_epilogue(struct pyconv_wino_op *op, const struct pyconv_epilogue *ep);
+/* PYCONV_OK, PYCONV_EINTR, PYCONV_ENOMEM or PYCONV_WINO_NONFINITE. */
+int pyconv_wino_run(struct pyconv_wino_op *op, size_t n_threads, pyconv_interrupt_fn interrupted,
+                    void *ctx);
+void pyconv_wino_destroy(struct pyconv_wino_op *op);
+
+#endif
