@@ -133,8 +133,20 @@ class CheckpointReader:
         return False
 
     def __repr__(self):
+        from ._reprs import human_bytes, reader_rows
+
+        try:
+            _, total, nbytes = reader_rows(self)
+            sizes = f", {total:,} elements, {human_bytes(nbytes)}"
+        except (OSError, ValueError):  # closed or unreadable: the short form
+            sizes = ""
         return (f"<pyconv.train.CheckpointReader {self.path!r} format {self.format}, "
-                f"{len(self._impl.names)} tensors>")
+                f"{len(self._impl.names)} tensors{sizes}>")
+
+    def _repr_html_(self):
+        from ._reprs import reader_html
+
+        return reader_html(self)
 
     def _check_name(self, name):
         if not isinstance(name, str):

@@ -244,8 +244,17 @@ class Variable:
         return self._value.astype(dtype)
 
     def __repr__(self):
+        from ._reprs import stats
+
+        text, _ = stats(self._value)
         return (f"<pyconv.Variable {self.name!r} shape={self._value.shape} "
-                f"dtype={self._value.dtype}{'' if self.trainable else ' trainable=False'}>")
+                f"dtype={self._value.dtype}{'' if self.trainable else ' trainable=False'}"
+                f"{' ' + text if text else ''}>")
+
+    def _repr_html_(self):
+        from ._reprs import variable_html
+
+        return variable_html(self)
 
 
 class RegularizationLoss:
@@ -470,7 +479,14 @@ class VariableStore:
     def __repr__(self):
         pending = len(_restore.unused_values(self))
         extra = f" unused_values={pending}" if pending else ""
-        return f"<pyconv.VariableStore seed={self.seed!r} variables={len(self)}{extra}>"
+        params = sum(v._value.size for v in self.variables())
+        return (f"<pyconv.VariableStore seed={self.seed!r} variables={len(self)}{extra} "
+                f"parameters={params:,}>")
+
+    def _repr_html_(self):
+        from ._reprs import store_html
+
+        return store_html(self)
 
     # -- what loading left unmatched (pyconv/_restore.py)
     def unused_values(self):
@@ -518,7 +534,7 @@ class VariableStore:
                     np.lib.format.write_array(f, np.ascontiguousarray(var._value),
                                               allow_pickle=False)
 
-    def load(self, values, strict=False):
+    def load(self, values, strict=False, progress=None):
         """Set variables from a mapping, an ``.npz`` file or a TensorFlow checkpoint.
 
         Names may carry TF's ``':0'``. An existing variable is assigned the
@@ -541,6 +557,10 @@ class VariableStore:
             variable did not get a loaded value or a loaded value matched no
             variable. (Loading before building: call :meth:`check_loaded`
             after building instead.)
+        progress : bool, optional
+            A checkpoint of 64 MiB or more shows a progress bar on a terminal
+            or in a notebook; False never, True also on a non-terminal
+            (``PYCONV_PROGRESS=0`` silences it everywhere).
 
         Returns
         -------
@@ -556,7 +576,7 @@ class VariableStore:
         FileNotFoundError
             No file or checkpoint at that path.
         """
-        return _restore.load(self, values, strict)
+        return _restore.load(self, values, strict, progress)
 
     # -- collections
     def get_collection_ref(self, key):
