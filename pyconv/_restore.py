@@ -34,8 +34,14 @@ def _is_npz(path):
     return os.path.isfile(path) and zipfile.is_zipfile(path)
 
 
-def read_values(values):
-    """[(name, ndarray)] from a mapping, an ``.npz`` path or a checkpoint path."""
+# a checkpoint load of at least this many bytes shows progress (pyconv/_progress.py)
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+def read_values(values, progress=None):
+    """[(name, ndarray)] from a mapping, an ``.npz`` path or a checkpoint path;
+    a checkpoint of PROGRESS_MIN_BYTES or more shows progress unless
+    ``progress`` is False (see :mod:`pyconv._progress`)."""
     if isinstance(values, (str, os.PathLike)):
         path = os.fspath(values)
         if _is_npz(path):
@@ -47,8 +53,22 @@ def read_values(values):
             dtypes = reader.get_variable_to_dtype_map()
             # string tensors (TF2's _CHECKPOINTABLE_OBJECT_GRAPH, vocabularies) are no
             # variables of a net: not loaded
-            return [(n, np.asarray(reader.get_tensor(n))) for n in sorted(dtypes)
-                    if dtypes[n] != np.dtype(object)]
+            names = [n for n in sorted(dtypes) if dtypes[n] != np.dtype(object)]
+            shapes = reader.get_variable_to_shape_map()
+            sizes = {n: int(np.prod(shapes[n], dtype=np.int64)) * dtypes[n].itemsize
+                     for n in names}
+            total = sum(sizes.values())
+            if progress is False or total < PROGRESS_MIN_BYTES:
+                return [(n, np.asarray(reader.get_tensor(n))) for n in names]
+            from ._progress import progress as bar
+
+            out = []
+            with bar(total, f"loading {os.path.basename(path)}", " MB", 1e6,
+                     enabled=progress) as shown:
+                for n in names:
+                    out.append((n, np.asarray(reader.get_tensor(n))))
+                    shown.update(sizes[n])
+            return out
     if hasattr(values, "items") and callable(values.items):
         return list(values.items())
     raise TypeError("load: values must be a mapping {name: array}, the path of an .npz "
@@ -56,11 +76,11 @@ def read_values(values):
                     f"file), got {values!r}")
 
 
-def load(store, values, strict=False):
+def load(store, values, strict=False, progress=None):
     """The body of :meth:`VariableStore.load` (see there)."""
     from .variables import Variable
 
-    items = read_values(values)
+    items = read_values(values, progress)
     loaded = []
     with store._lock:
         for raw_name, value in items:
