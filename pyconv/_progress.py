@@ -132,14 +132,14 @@ class _NotebookBar(_Bar):
             self._handle = None
         except ImportError:
             self._widget = None
-            self._handle = display(self._text(), display_id=True)
+            self._handle = display({"text/plain": self._text()}, raw=True, display_id=True)
 
     def _draw(self):
         if self._widget is not None:
             self._widget.value = min(self.n, self.total)
             self._label.value = self._text()
         else:
-            self._handle.update(self._text())
+            self._handle.update({"text/plain": self._text()}, raw=True)
 
     def close(self):
         self._draw()

@@ -63,7 +63,7 @@ def read_values(values, progress=None):
             from ._progress import progress as bar
 
             out = []
-            with bar(total, f"loading {os.path.basename(path)}", " MB", 1e6,
+            with bar(total, f"loading {os.path.basename(reader.path)}", " MB", 1e6,
                      enabled=progress) as shown:
                 for n in names:
                     out.append((n, np.asarray(reader.get_tensor(n))))

@@ -89,6 +89,9 @@ def test_resnet_checkpoint_notebook(monkeypatch):
     text = "".join(t for _, t in outputs(nb, "stream"))
     assert re.search(r"\(2, 1, 1, 10\) \d+ variables", text)
     assert "same logits as the saved weights give: True" in text
+    # the ~95 MB load showed progress: one line of text updated in place (no ipywidgets)
+    bars = [t for _, t in outputs(nb, "text/plain") if "loading model.ckpt-0" in t]
+    assert len(bars) == 1 and "100% |########################|" in bars[0], bars
     tables = [h for _, h in outputs(nb, "text/html")]
     reader = next(h for h in tables if "CheckpointReader" in h)
     assert "resnet_v1_50/conv1/weights" in reader and "(7, 7, 3, 64)" in reader
