@@ -199,9 +199,11 @@ def _batch_norm_training(x, channel_axis, bshape, epsilon, gamma, beta, out_dtyp
     """(outputs, batch mean, biased batch variance) in float64, per channel."""
     axes = tuple(a for a in range(x.ndim) if a != channel_axis)
     y = np.array(x, dtype=np.float64, order="C")  # one working copy, changed in place
-    mean = y.mean(axis=axes) if axes else y.copy()
-    y -= mean.reshape(bshape)
-    variance = np.mean(np.square(y), axis=axes) if axes else np.zeros_like(mean)
+    # NaN and Inf propagate as in TF (inf - inf is NaN), without NumPy's warnings
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = y.mean(axis=axes) if axes else y.copy()
+        y -= mean.reshape(bshape)
+        variance = np.mean(np.square(y), axis=axes) if axes else np.zeros_like(mean)
     multiplier = np.float64(1.0) / np.sqrt(variance + epsilon)
     if gamma is not None:
         multiplier = multiplier * gamma._value

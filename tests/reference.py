@@ -120,7 +120,8 @@ def pool_reference(kind, x, k, s, pads, dtype=None):
                     for ch in range(c):
                         out[b, oy, ox, ch] = tf_max(window[b, :, ch], lowest)
             else:
-                out[:, oy, ox, :] = window.mean(axis=1)
+                with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, as TF
+                    out[:, oy, ox, :] = window.mean(axis=1)
     return out
 
 
