@@ -180,15 +180,26 @@ def _net_names():
     return list(nets_factory.networks_map)
 
 
+def _logits_biases(name):
+    """The name of the logits layer's biases of the net ``name``."""
+    if name.startswith(("resnet_v1", "resnet_v2")):
+        return f"{name}/logits/biases"
+    if name.startswith(("vgg", "alexnet", "overfeat")):
+        return f"{name}/fc8/biases"
+    if name == "inception_v1":
+        return "InceptionV1/Logits/Conv2d_0c_1x1/biases"
+    if name.startswith("inception"):
+        return f"InceptionV{name[-1]}/Logits/Conv2d_1c_1x1/biases"
+    return "MobilenetV1/Logits/Conv2d_1c_1x1/biases"
+
+
 def _classes_in_checkpoint(name, shapes):
     """The logits layer's class count in a checkpoint's ``{name: shape}``."""
-    heads = ("/logits/biases", "/fc8/biases", "Logits/Conv2d_0c_1x1/biases",
-             "Logits/Conv2d_1c_1x1/biases")
-    for var, shape in sorted(shapes.items()):
-        if var.endswith(heads) and "AuxLogits" not in var and len(shape) == 1:
-            return int(shape[0])
-    raise ValueError(f"the checkpoint has no logits biases of a {name} net (looked for "
-                     f"names ending in {', '.join(heads)}); is it a checkpoint of {name}?")
+    biases = _logits_biases(name)
+    shape = shapes.get(biases)
+    if shape is None or len(shape) != 1:
+        raise ValueError(f"the checkpoint has no {biases!r}: it is not a checkpoint of {name}")
+    return int(shape[0])
 
 
 def _load_image(path, size, name):
@@ -221,10 +232,12 @@ def nets_command(args):
     from pyconv.nets import nets_factory
     from pyconv.nets._count import count_operators
 
-    if args.name is None:
-        if args.checkpoint:
-            raise ValueError("--checkpoint needs a net NAME")
-        names = _net_names()
+    if args.name is not None and args.name not in nets_factory.networks_map:
+        raise ValueError(f"unknown net {args.name!r}; choose one of {', '.join(_net_names())}")
+    if args.image and not args.checkpoint:
+        raise ValueError("--image needs --checkpoint CKPT")
+    if not args.checkpoint:
+        names = _net_names() if args.name is None else [args.name]
         print(f"pyconv.nets on random weights, batch 1, {pyconv.get_num_threads()} threads, "
               f"{pyconv._conv.isa()} kernels (forward: median of {args.repeat} calls after "
               "the first)")
@@ -246,10 +259,8 @@ def nets_command(args):
                   flush=True)
         return 0
 
-    if args.name not in nets_factory.networks_map:
-        raise ValueError(f"unknown net {args.name!r}; choose one of {', '.join(_net_names())}")
-    if not args.checkpoint:
-        raise ValueError("python -m pyconv nets NAME needs --checkpoint CKPT")
+    if args.name is None:
+        raise ValueError("--checkpoint needs a net NAME")
     from pyconv import train
     shapes = dict(train.list_variables(args.checkpoint))
     classes = _classes_in_checkpoint(args.name, shapes)
@@ -269,6 +280,10 @@ def nets_command(args):
         t0 = time.perf_counter()
         logits, _ = fn(x)
         ms = 1e3 * (time.perf_counter() - t0)
+        missing = store.variables_not_loaded()
+    if missing:
+        raise ValueError(f"{len(missing)} variables of {args.name} are not in the checkpoint "
+                         f"(e.g. {', '.join(missing[:3])}): is it a checkpoint of {args.name}?")
     logits = np.asarray(logits, np.float64).reshape(-1)
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
@@ -327,8 +342,8 @@ def _nets_over_images(args, fn, size, classes):
 
 
 def _add_nets_parser(sub):
-    p = sub.add_parser("nets", help="list the nets (parameters, mult-adds, a timed forward), "
-                                    "or run one from a checkpoint")
+    p = sub.add_parser("nets", help="list the nets (parameters, mult-adds, a timed forward; "
+                                    "NAME: that net only), or run one from a checkpoint")
     p.add_argument("name", nargs="?", metavar="NAME", help="a net of nets_factory")
     p.add_argument("--checkpoint", metavar="CKPT", help="a TF checkpoint (V1 or V2) of NAME")
     p.add_argument("--image", metavar="FILE", help="an image file (needs Pillow)")

@@ -214,6 +214,8 @@ def _batch_norm_training(x, channel_axis, bshape, epsilon, gamma, beta, out_dtyp
 
 
 def _check_real(value, name):
+    if type(value) is float:  # the common case, without the ABC check (per layer call)
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a float, got {value!r}")
     return float(value)

@@ -96,3 +96,8 @@ def pytest_terminal_summary(terminalreporter):
                 f"sampled end points and moving statistics (tolerance {nets.TOLERANCE:g}):")
             terminalreporter.write_line(
                 "  " + ", ".join(f"{net} {e:.1e}" for net, e, _ in found))
+    nets_live = sys.modules.get("test_nets_live")
+    if nets_live is not None and (getattr(nets, "MAX_ERROR", None) or {}) and any(
+            t == "live" for t, _ in nets.MAX_ERROR):
+        terminalreporter.write_line(f"live net tier: seed {nets_live.SEED} (repeat with "
+                                    f"PYCONV_TF_SEED={nets_live.SEED})")

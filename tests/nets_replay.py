@@ -57,9 +57,9 @@ def build(record, store_values):
                 out, end_points = fn(x, kwargs.pop("blocks"), **kwargs)
             else:
                 out, end_points = fn(x, **kwargs)
-        for op in slim.get_collection(slim.GraphKeys.UPDATE_OPS):
-            if callable(op):  # batch-norm updates queued as slim's UPDATE_OPS
-                op()
+        if record["train"]:  # as TF ran UPDATE_OPS once after the forward pass
+            assert len(slim.get_collection(slim.GraphKeys.UPDATE_OPS)) == record["n_update_ops"]
+            slim.run_update_ops()
     return out, end_points, store
 
 

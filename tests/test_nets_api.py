@@ -326,3 +326,45 @@ def test_two_threads_two_nets_two_stores_give_the_serial_results():
         np.testing.assert_array_equal(got, serial[0][0])
     for got in results[1]:
         np.testing.assert_array_equal(got, serial[1][0])
+
+
+# --------------------------------------------------------------------------- command
+
+
+def test_nets_command_lists_a_net_and_runs_one_from_a_checkpoint(tmp_path, capsys):
+    from pyconv.__main__ import main
+
+    assert main(["nets", "mobilenet_v1_025", "--repeat", "1"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1].split()
+    assert row[:2] == ["mobilenet_v1_025", "224x224"]
+    assert row[2:4] == ["475,801", "41,030,528"]  # tensorflow/models: 0.47 M, 41 M MACs
+
+    record, _ = load_fixture("mobilenet_v1_025")
+    prefix = str(tmp_path / "mobilenet_v1_0.25_224.ckpt")
+    weights = net_weights(record["variables"], record["seed"])
+    train.save_checkpoint(prefix, weights)
+    pixels = np.random.default_rng(3).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    image = str(tmp_path / "image.png")
+    try:
+        from PIL import Image
+    except ImportError:  # the pillow extra: decoding is refused with a pointer to it
+        assert main(["nets", "mobilenet_v1_025", "--checkpoint", prefix, "--image", "x"]) == 2
+        assert "pillow" in capsys.readouterr().err
+        return
+    Image.fromarray(pixels).save(image)
+    assert main(["nets", "mobilenet_v1_025", "--checkpoint", prefix, "--image", image]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "1001 classes, 0 = background" in out[0]
+    printed = [int(line.split()[2]) for line in out[1:6]]
+    with slim.VariableStore() as store:  # the library's answer for the same input
+        store.load(weights)
+        with slim.arg_scope(mobilenet_v1.mobilenet_v1_arg_scope()):
+            logits, _ = mobilenet_v1.mobilenet_v1_025(
+                (pixels.astype(np.float32) / 127.5 - 1.0)[None], 1001, is_training=False)
+    assert printed == list(np.argsort(-logits[0])[:5])
+    assert main(["nets", "vgg_16", "--checkpoint", prefix]) == 2  # a checkpoint of another net
+    assert "no 'vgg_16/fc8/biases': it is not a checkpoint of vgg_16" in capsys.readouterr().err
+    del weights["MobilenetV1/Conv2d_3_pointwise/weights"]
+    train.save_checkpoint(prefix, weights)
+    assert main(["nets", "mobilenet_v1_025", "--checkpoint", prefix]) == 2
+    assert "MobilenetV1/Conv2d_3_pointwise/weights" in capsys.readouterr().err

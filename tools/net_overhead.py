@@ -5,8 +5,10 @@ Builds a net with random weights under its arg scope (inference), warms it
 up, then times ``--repeat`` forward passes while every function of
 ``pyconv._conv`` is wrapped with a timer. Prints, per batch size, the median
 whole call, the C operators' share, and the rest (per-layer Python work plus
-whatever arithmetic still runs in NumPy: batch norm, pools, residual adds,
-ReLU, reduce_mean, when the operator of ``pyconv._conv`` does not fuse them).
+whatever arithmetic still runs in NumPy, e.g. reduce_mean). On a loaded
+machine wall times swing with scheduling, so it also prints the calling
+thread's CPU time outside the operators (the Python work proper) against the
+best C time: ``Python % = Python CPU / (Python CPU + best C)``.
 ``--profile`` adds cProfile's top entries by own time for one call::
 
     python tools/net_overhead.py --net resnet_v1_50 --batch 1 8 --repeat 20 --profile
@@ -39,14 +41,17 @@ def measure(net, batch, repeat, profile):
         fn(x)
         for _ in range(3):
             fn(x)
-        totals, c_times = [], []
+        totals, c_times, python_cpu = [], [], []
         with count_operators() as counts:
             for _ in range(repeat):
                 counts.reset()
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 fn(x)
                 totals.append(time.perf_counter() - t0)
                 c_times.append(counts.seconds)
+                # the calling thread's CPU time outside the operators: the Python
+                # work, not inflated when a loaded machine deschedules the process
+                python_cpu.append(time.thread_time() - c0 - counts.cpu_seconds)
         report = None
         if profile:
             prof = cProfile.Profile()
@@ -58,8 +63,12 @@ def measure(net, batch, repeat, profile):
             report = out.getvalue()
     i = int(np.argsort(totals)[len(totals) // 2])
     total, c = totals[i], c_times[i]
+    py = float(np.median(python_cpu))
+    c_best = min(c_times)
     return {"net": net, "batch": batch, "size": size, "total_ms": total * 1e3,
             "c_ms": c * 1e3, "rest_ms": (total - c) * 1e3, "rest_share": (total - c) / total,
+            "python_cpu_ms": py * 1e3, "c_best_ms": c_best * 1e3,
+            "python_share": py / (py + c_best),
             "c_calls": counts.calls, "min_total_ms": min(totals) * 1e3,
             "median_total_ms": statistics.median(totals) * 1e3, "profile": report}
 
@@ -73,11 +82,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     print(f"{args.net}, {pyconv.get_num_threads()} threads, {_conv.isa()} kernels; "
           f"median of {args.repeat} calls")
-    print(f"{'batch':>5} {'whole ms':>9} {'C ms':>9} {'rest ms':>8} {'rest %':>7} {'C calls':>8}")
+    print(f"{'batch':>5} {'whole ms':>9} {'C ms':>9} {'rest ms':>8} {'rest %':>7} {'C calls':>8}"
+          f" {'Python CPU ms':>14} {'best C ms':>10} {'Python %':>9}")
     for batch in args.batch:
         r = measure(args.net, batch, args.repeat, args.profile)
         print(f"{batch:>5} {r['total_ms']:9.2f} {r['c_ms']:9.2f} {r['rest_ms']:8.2f} "
-              f"{100 * r['rest_share']:6.1f}% {r['c_calls']:>8}")
+              f"{100 * r['rest_share']:6.1f}% {r['c_calls']:>8} {r['python_cpu_ms']:14.2f} "
+              f"{r['c_best_ms']:10.2f} {100 * r['python_share']:8.1f}%")
         if r["profile"]:
             print(r["profile"])
     return 0

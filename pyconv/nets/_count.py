@@ -12,25 +12,27 @@ import time
 
 from .. import _conv
 
-# operators: arrays in, output array out; taps per output element from the filter
+# the operators (arrays in, a new array out), with the multiply-adds per output
+# element of the convolutions (taps of the filter); the others count no MACs
 _OPERATORS = {
     "conv2d": lambda w: w.shape[0] * w.shape[1] * w.shape[2],
     "depthwise_conv2d": lambda w: w.shape[0] * w.shape[1],
+    "pool2d": None,
+    "eltwise": None,
 }
 
 
 class OperatorCounts:
-    """Totals while counting: ``seconds`` in C operators, ``calls``, ``macs``."""
+    """Totals while counting: ``seconds`` (wall) in C operators, ``cpu_seconds``
+    (the calling thread's CPU time in them), ``calls``, ``macs``."""
 
-    __slots__ = ("calls", "macs", "seconds")
+    __slots__ = ("calls", "cpu_seconds", "macs", "seconds")
 
     def __init__(self):
-        self.seconds = 0.0
-        self.calls = 0
-        self.macs = 0
+        self.reset()
 
     def reset(self):
-        self.seconds, self.calls, self.macs = 0.0, 0, 0
+        self.seconds, self.cpu_seconds, self.calls, self.macs = 0.0, 0.0, 0, 0
 
 
 @contextlib.contextmanager
@@ -40,9 +42,7 @@ def count_operators():
     saved = {}
     for name in dir(_conv):
         fn = getattr(_conv, name)
-        if name.startswith("_") or not callable(fn) or name not in _OPERATORS and not (
-                name.endswith("conv2d") or name.endswith("pool2d")
-                or name.startswith("batch_norm")):
+        if name not in _OPERATORS or not callable(fn):
             continue
         saved[name] = fn
         setattr(_conv, name, _wrap(fn, counts, _OPERATORS.get(name)))
@@ -56,11 +56,12 @@ def count_operators():
 def _wrap(fn, counts, taps):
     @functools.wraps(fn)
     def counted(*args, **kwargs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             out = fn(*args, **kwargs)
         finally:
             counts.seconds += time.perf_counter() - t0
+            counts.cpu_seconds += time.thread_time() - c0
             counts.calls += 1
         if taps is not None:
             counts.macs += int(getattr(out, "size", 0)) * taps(args[1])

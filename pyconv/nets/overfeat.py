@@ -7,7 +7,7 @@ checkpoint exists for it.
 import pyconv as slim
 
 from ._common import check_images
-from .alexnet import classifier, run_layers
+from .alexnet import classifier, run_layers, trunc_normal  # noqa: F401 - as tf_slim
 
 __all__ = ["overfeat", "overfeat_arg_scope"]
 

@@ -49,7 +49,7 @@ def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1, outputs_collecti
                                             scope="conv2")
         residual = slim.conv2d(residual, depth, [1, 1], stride=1, activation_fn=None,
                                   scope="conv3")
-        output = slim.relu(shortcut + residual)
+        output = slim.nn.add_relu(shortcut, residual)  # relu(shortcut + residual), one pass
         return slim.collect_named_outputs(outputs_collections, sc.name, output)
 
 

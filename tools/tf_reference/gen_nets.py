@@ -295,7 +295,7 @@ def pick_samples(names):
     return [names[0], names[len(names) // 2], names[-3]]
 
 
-def run_config(T, cfg, seed, checkpoint_dir=None):
+def run_config(T, cfg, seed, checkpoint_dir=None, checkpoint_version="V2"):
     tf, v1, slim = T.tf, T.v1, T.slim
     module = _module(T, cfg["module"])
     fn = getattr(module, cfg["fn"])
@@ -320,6 +320,13 @@ def run_config(T, cfg, seed, checkpoint_dir=None):
             feed = {v.initializer.inputs[1]: weight_value(v.op.name, v.shape.as_list(), seed)
                     for v in variables}
             sess.run([v.initializer for v in variables], feed)
+            prefix = None
+            if checkpoint_dir is not None:  # before the run: UPDATE_OPS change the statistics
+                version = (v1.train.SaverDef.V1 if checkpoint_version == "V1"
+                           else v1.train.SaverDef.V2)
+                saver = v1.train.Saver(variables, write_version=version)
+                prefix = saver.save(sess, os.path.join(checkpoint_dir, cfg["id"] + ".ckpt"),
+                                    write_meta_graph=False, write_state=False)
             fetch = {"out": out, "ep": {k: end_points[k] for k in ep_names}}
             if cfg["train"]:
                 fetch["updates"] = update_ops
@@ -330,12 +337,6 @@ def run_config(T, cfg, seed, checkpoint_dir=None):
                          or v.op.name.endswith("moving_variance")]
                 chosen = stats[:2] + stats[-2:]
                 after = dict(zip([v.op.name for v in chosen], sess.run(chosen)))
-            if checkpoint_dir is not None:
-                saver = v1.train.Saver(variables)
-                prefix = saver.save(sess, os.path.join(checkpoint_dir, cfg["id"] + ".ckpt"),
-                                    write_meta_graph=False)
-            else:
-                prefix = None
     record = dict(cfg, seed=seed,
                   variables=[[v.op.name, v.shape.as_list(), v.op.name in trainable]
                              for v in variables],
@@ -352,10 +353,13 @@ def run_config(T, cfg, seed, checkpoint_dir=None):
     return record, arrays, prefix
 
 
-def generate(configs=None, seed=SEED, checkpoint_dir=None):
-    """``[(record, arrays, checkpoint_prefix)]`` for ``configs`` (default all)."""
+def generate(configs=None, seed=SEED, checkpoint_dir=None, checkpoint_version="V2"):
+    """``[(record, arrays, checkpoint_prefix)]`` for ``configs`` (default all);
+    with ``checkpoint_dir``, TF's Saver writes each net's variables there
+    (``checkpoint_version`` 'V2', or 'V1' as the 2016 model zoo's files)."""
     T = _tf()
-    return [run_config(T, cfg, seed, checkpoint_dir) for cfg in (configs or CONFIGS)]
+    return [run_config(T, cfg, seed, checkpoint_dir, checkpoint_version)
+            for cfg in (configs or CONFIGS)]
 
 
 def main(argv=None):
