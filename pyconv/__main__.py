@@ -236,6 +236,8 @@ def nets_command(args):
         raise ValueError(f"unknown net {args.name!r}; choose one of {', '.join(_net_names())}")
     if args.image and not args.checkpoint:
         raise ValueError("--image needs --checkpoint CKPT")
+    if args.images and not args.checkpoint:
+        raise ValueError("--images needs --checkpoint CKPT")
     if not args.checkpoint:
         names = _net_names() if args.name is None else [args.name]
         print(f"pyconv.nets on random weights, batch 1, {pyconv.get_num_threads()} threads, "
@@ -330,6 +332,11 @@ def _nets_over_images(args, fn, size, classes):
             for f in files:
                 x = _load_any(os.path.join(args.images, f), size, args.name)
                 logits, _ = fn(x)
+                missing = store.variables_not_loaded()
+                if missing:
+                    raise ValueError(f"{len(missing)} variables of {args.name} are not in the "
+                                     f"checkpoint (e.g. {', '.join(missing[:3])}): is it a "
+                                     f"checkpoint of {args.name}?")
                 row = np.asarray(logits, np.float64).reshape(-1)
                 p = np.exp(row - row.max())
                 p /= p.sum()
@@ -424,9 +431,9 @@ def main(argv=None):
     p_demo.set_defaults(func=demo)
     p_exp = sub.add_parser(
         "explain", help="output sizes and pads of SAME, VALID, FULL and conv2d_same",
-        description="Output sizes, pads and the first and last windows of a convolution or "
-                    "pool along one dimension (N) or two (HxW), for SAME, VALID, FULL and "
-                    "ResNet's conv2d_same, or for one --padding. --svg writes the picture a "
+        description="Output sizes, pads and the first and last windows of a convolution or\n"
+                    "pool along one dimension (N) or two (HxW), for SAME, VALID, FULL and\n"
+                    "ResNet's conv2d_same, or for one --padding. --svg writes the picture a\n"
                     "notebook shows.",
         epilog="examples: python -m pyconv explain 224 --kernel 7 --stride 2\n"
                "          python -m pyconv explain 4x6 --kernel 3 --stride 2 "

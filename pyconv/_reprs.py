@@ -86,7 +86,8 @@ def store_html(store):
     for v in variables:
         total += v.value.size
         nbytes += v.value.nbytes
-        text = stats(v.value)[0] if len(rows) < MAX_ROWS // 2 or len(variables) - len(rows) <= MAX_ROWS // 2 else ""
+        shown = len(rows) < MAX_ROWS // 2 or len(variables) - len(rows) <= MAX_ROWS // 2
+        text = stats(v.value)[0] if shown else ""   # elided rows cost nothing
         rows.append([v.name, shape_text(v.shape), v.dtype.name, f"{v.value.size:,}",
                      "yes" if v.trainable else "no", text])
     pending = len(store.unused_values())

@@ -105,7 +105,8 @@ def _strip(dim, y, x_input=None):
             if b <= p < b + n:
                 fill, tip = _COLORS["input"], f"input {p - b}"
             elif dim.get("extra_after") and p == total - 1:
-                fill, tip = _COLORS["extra"], "TF's extra pad (SAME puts an odd total's extra one after)"
+                fill = _COLORS["extra"]
+                tip = "TF's extra pad (SAME puts an odd total's extra one after)"
             else:
                 fill, tip = _COLORS["pad"], "padding (zeros)"
             els.append(f'<rect x="{x:.1f}" y="{cy}" width="{CELL}" height="{CELL}" fill="{fill}" '
