@@ -32,7 +32,7 @@ def stats(value):
     mark = "~" if approx else ""
     nan = int(f.size - finite.size)
     text = (f"mean={mark}{finite.mean():.4g} std={mark}{finite.std():.4g} "
-            f"min={finite.min():.4g} max={finite.max():.4g}")
+            f"min={mark}{finite.min():.4g} max={mark}{finite.max():.4g}")
     if nan:
         text += f" non-finite={mark}{nan}"
     return text, approx

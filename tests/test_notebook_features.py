@@ -344,3 +344,17 @@ def test_bench_has_a_no_progress_switch():
 
     assert bench.build_parser().parse_args(["--no-progress"]).progress is False
     assert bench.build_parser().parse_args([]).progress is True
+
+
+def test_variable_repr_of_a_large_value_is_sampled():
+    """Past 2**20 elements the statistics come from a strided sample, marked ~."""
+    value = np.arange(3 * 2**20, dtype=np.float32)
+    var = pyconv.variables.Variable("big/weights", value)
+    r = repr(var)
+    assert "mean=~" in r and "std=~" in r
+    mean = float(re.search(r"mean=~([\d.e+]+)", r).group(1))
+    assert abs(mean - value.mean(dtype=np.float64)) / value.mean(dtype=np.float64) < 1e-3
+    ints = pyconv.variables.Variable("step", np.array(7, np.int64))
+    assert "mean=7 std=0 min=7 max=7" in repr(ints)
+    text = pyconv.variables.Variable("s", np.array([b"x"], dtype=object))
+    assert repr(text) == "<pyconv.Variable 's' shape=(1,) dtype=object>"
