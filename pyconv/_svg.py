@@ -170,13 +170,58 @@ def _document(strips, legend=True):
             '<rect width="100%" height="100%" fill="white"/>' + "".join(body) + "</svg>")
 
 
+MAX_GRID = 16     # an H x W explanation also draws the 2-D grid up to this many padded cells
+
+
+def _grid(hd, wd, y):
+    """The padded H x W input as a grid with the first and last windows' taps."""
+    cell = 18
+    th, tw = (d["before"] + d["n"] + d["after"] for d in (hd, wd))
+    x0 = LEFT
+    els = [_text(8, y + 12, "both dimensions: the first (top left) and last (bottom right) "
+                 "windows", 12, weight="bold")]
+    gy = y + 22
+
+    def kind(d, p):
+        if d["before"] <= p < d["before"] + d["n"]:
+            return "input"
+        total = d["before"] + d["n"] + d["after"]
+        return "extra" if d.get("extra_after") and p == total - 1 else "pad"
+
+    for r in range(th):
+        for c in range(tw):
+            kr, kc = kind(hd, r), kind(wd, c)
+            fill = _COLORS["input"] if kr == kc == "input" else (
+                _COLORS["extra"] if "extra" in (kr, kc) else _COLORS["pad"])
+            els.append(f'<rect x="{x0 + c * cell}" y="{gy + r * cell}" width="{cell}" '
+                       f'height="{cell}" fill="{fill}" stroke="{_COLORS["stroke"]}" '
+                       'stroke-width="0.5"/>')
+    windows = [((0, 0), _COLORS["window0"])]
+    if hd["out"] > 1 or wd["out"] > 1:
+        windows.append(((hd["out"] - 1, wd["out"] - 1), _COLORS["window1"]))
+    for (oy, ox), color in windows:
+        top, left = oy * hd["stride"], ox * wd["stride"]
+        els.append(f'<rect x="{x0 + left * cell + 1}" y="{gy + top * cell + 1}" '
+                   f'width="{wd["k_eff"] * cell - 2}" height="{hd["k_eff"] * cell - 2}" '
+                   f'fill="none" stroke="{color}" stroke-width="2" rx="2"/>')
+        for i in range(hd["k"]):
+            for j in range(wd["k"]):
+                cy = gy + (top + i * hd["rate"]) * cell + cell / 2
+                cx = x0 + (left + j * wd["rate"]) * cell + cell / 2
+                els.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{color}"/>')
+    return els, 22 + th * cell + 12, x0 + tw * cell
+
+
 def padding_svg(dims):
-    """The picture of one :func:`pyconv.explain_padding` (one strip per dimension)."""
+    """The picture of one :func:`pyconv.explain_padding` (one strip per dimension,
+    and for small H x W sizes the 2-D grid too)."""
     strips, y = [], 4
     for dim in dims:
         strip = _strip(dim, y)
         strips.append(strip)
         y += strip[1]
+    if len(dims) == 2 and all(d["before"] + d["n"] + d["after"] <= MAX_GRID for d in dims):
+        strips.append(_grid(dims[0], dims[1], y))
     return _document(strips)
 
 
@@ -193,4 +238,7 @@ def comparison_svg(explanations):
             strip = _strip(dim, y, align)
             strips.append(strip)
             y += strip[1]
+        if len(dims) == 2 and all(d["before"] + d["n"] + d["after"] <= MAX_GRID for d in dims):
+            strips.append(_grid(dims[0], dims[1], y))
+            y += strips[-1][1]
     return _document(strips)

@@ -98,6 +98,24 @@ def test_svg_is_bounded_for_huge_sizes():
     assert time.perf_counter() - t0 < 5
 
 
+def test_svg_grid_of_a_small_hxw():
+    """(4, 6), 3x3, stride 2, SAME: a 5 x 7 padded grid (TF's extra row and column
+    after), the first window at the top left, the last at rows 2..4, columns 4..6."""
+    svg = slim.explain_padding((4, 6), 3, 2, "SAME").svg()
+    grid = svg[svg.index("both dimensions"):]
+    cells = re.findall(r'<rect x="(\d+)" y="(\d+)" width="18" height="18" fill="([^"]+)"', grid)
+    assert len(cells) == 5 * 7
+    extra = {(int(x), int(y)) for x, y, f in cells if f == "#fdd0a2"}
+    xs = sorted({int(x) for x, _, _ in cells})
+    ys = sorted({int(y) for _, y, _ in cells})
+    assert extra == {(x, ys[-1]) for x in xs} | {(xs[-1], y) for y in ys}
+    taps = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="3" fill="([^"]+)"', grid)
+    last = sorted({(float(x), float(y)) for x, y, c in taps if c == "#d9534f"})
+    assert [round((x - 9 - xs[0]) / 18) for x, _ in last[::3]] == [4, 5, 6]
+    assert sorted({round((y - 9 - ys[0]) / 18) for _, y in last}) == [2, 3, 4]
+    assert "both dimensions" not in slim.explain_padding((40, 6), 3, 2).svg()
+
+
 def test_svg_of_both_dimensions_and_of_a_comparison(tmp_path):
     e = slim.explain_padding((224, 160), 7, 2, "SAME")
     labels = [t for t in texts(e.svg()) if "->" in t]

@@ -59,7 +59,7 @@ def svg_texts(svg):
 def test_even_size_trap_notebook(monkeypatch):
     nb = run("01_even_size_trap.ipynb", monkeypatch)
     svgs = outputs(nb, "image/svg+xml")
-    assert len(svgs) == 6, [i for i, _ in svgs]
+    assert len(svgs) == 7, [i for i, _ in svgs]
     titles = [t for _, s in svgs for t in svg_texts(s) if "->" in t]
     # the SAME picture: pads 0 / 1 with TF's extra pad after; conv2d_same: 1 / 1
     assert "SAME: input 4, kernel 3, stride 2 -> output 2; pads 0 before, 1 after" in titles
@@ -71,10 +71,15 @@ def test_even_size_trap_notebook(monkeypatch):
     for name in ("SAME", "VALID", "FULL", "conv2d_same"):
         assert any(t.startswith(name + ": input 4") for t in comparison), name
     assert sum(s.count("<circle") for s in [svgs[2][1]]) == 3 * (2 + 1 + 2 + 2)  # taps drawn
+    # 4x4 in 2-D, SAME and conv2d_same: strips of both dimensions and a grid each, where the
+    # first and last windows show 3 x 3 taps
+    grid = svgs[4][1]
+    assert sum("both dimensions" in t for t in svg_texts(grid)) == 2
+    assert grid.count("<circle") == 2 * (2 * 2 * 3) + 2 * (2 * 9)
     assert any("height: SAME: input 224, kernel 7, stride 2 -> output 112; pads 2 before, "
-               "3 after" in t for t in svg_texts(svgs[4][1]))
+               "3 after" in t for t in svg_texts(svgs[5][1]))
     assert any("width: conv2d_same: input 160, kernel 7, stride 2 -> output 80; pads 3 "
-               "before, 3 after" in t for t in svg_texts(svgs[5][1]))
+               "before, 3 after" in t for t in svg_texts(svgs[6][1]))
     text = "".join(t for _, t in outputs(nb, "stream"))
     assert "conv2d_same agrees: True | conv2d SAME agrees: False" in text
     assert "5x5 input (odd): conv2d_same agrees: True | conv2d SAME agrees: True" in text

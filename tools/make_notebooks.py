@@ -68,8 +68,11 @@ print('5x5 input (odd): conv2d_same agrees:', np.array_equal(same, ref),
 slim.compare_padding(5, 3, stride=2, paddings=('SAME', 'conv2d_same'))"""),
     new_markdown_cell("""## Height and width at once
 
+The same 4x4 input in 2-D: SAME's windows start at the top-left corner and
+reach TF's extra row and column of padding; `conv2d_same`'s are centred.
 A ResNet stem (7x7, stride 2) on a 224x160 image: both dimensions are even, so
 SAME again pads 2 before and 3 after, while `conv2d_same` pads 3 and 3."""),
+    new_code_cell("slim.compare_padding((4, 4), 3, stride=2, paddings=('SAME', 'conv2d_same'))"),
     new_code_cell("slim.explain_padding((224, 160), 7, stride=2, padding='SAME')"),
     new_code_cell("slim.explain_padding((224, 160), 7, stride=2, padding='conv2d_same')"),
 ]
