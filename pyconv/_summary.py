@@ -330,6 +330,7 @@ def _traced_summary(network_fn, input_shape, dtype, kwargs):
                 ["layer", "shape", "params", "macs", "rf", "stride"])
     s.store = store
     s.end_points = end_points
+    s.dtype = np.dtype(dtype).name
     return s
 
 

@@ -62,7 +62,8 @@ def analyze_ops(graph, print_info=False):
     ``print_info`` prints slim's lines ``name \\t-> (float32 1x112x112x64) [802816]``.
     """
     if hasattr(graph, "rows"):
-        items = [(r["layer"], r.get("shape"), "float32") for r in graph.rows]
+        dtype = getattr(graph, "dtype", "float32")
+        items = [(r["layer"], r.get("shape"), dtype) for r in graph.rows]
     elif hasattr(graph, "items"):
         items = [(k, tuple(np.shape(v)), np.asarray(v).dtype.name) for k, v in graph.items()]
     else:

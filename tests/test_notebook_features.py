@@ -376,3 +376,13 @@ def test_variable_repr_of_a_large_value_is_sampled():
     assert "mean=7 std=0 min=7 max=7" in repr(ints)
     text = pyconv.variables.Variable("s", np.array([b"x"], dtype=object))
     assert repr(text) == "<pyconv.Variable 's' shape=(1,) dtype=object>"
+
+
+def test_analyze_ops_of_a_traced_summary():
+    s = slim.summary(nets_factory.get_network_fn("mobilenet_v1_025", 5), (1, 32, 32, 3),
+                     dtype=np.float64)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        total = slim.model_analyzer.analyze_ops(s, print_info=True)
+    assert "MobilenetV1/Conv2d_0 \t-> (float64 1x16x16x8) [2048]\n" in out.getvalue()
+    assert total == sum(int(np.prod(r["shape"])) for r in s.rows)
