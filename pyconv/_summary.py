@@ -20,7 +20,8 @@ Receptive fields follow the data: an operator's input that came out of a
 traced operator carries that operator's field; an input made by NumPy
 (a concatenation, a residual sum, a reshape) gets the largest field traced
 so far at that height x width (the branches that were joined), or the largest
-overall after a flatten. The tracing patches ``pyconv._conv`` for the
+overall; a fully connected layer sees every field of the last feature map
+(flattened into it). The tracing patches ``pyconv._conv`` for the
 duration of the call (not thread-safe, like ``nets._count``): nothing is
 added to a normal forward pass.
 """
@@ -216,6 +217,7 @@ class _Tracer:
         self.fields = {}           # id(array) -> (weakref, rf, jump)
         self.by_res = {}           # (h, w) -> (rf, jump) largest
         self.largest = ((1, 1), (1, 1))
+        self.last_map = ((1, 1), ((1, 1), (1, 1)))   # the last feature map: (h, w), field
         self.saved = {}
 
     def __enter__(self):
@@ -273,14 +275,19 @@ class _Tracer:
             jump = (jh * sh, jw * sw)
             fc = (name == "conv2d" and x.shape[0] == 1 and x.shape[2] == 1 and kh == kw == 1
                   and x.shape[1] > 1)
-            if fc:  # fully_connected's rows as a 1 x rows x 1 image: sees everything before
-                rf, jump = self.largest
+            if fc:  # fully_connected's rows as a 1 x rows x 1 image: its input was flattened
+                # from the last feature map, so it sees all of that map's fields
+                (lh, lw), (lrf, ljump) = self.last_map
+                rf = (lrf[0] + (lh - 1) * ljump[0], lrf[1] + (lw - 1) * ljump[1])
+                jump = ljump
             self.calls.append((self._layer_name(), tuple(out.shape), macs, rf, jump, fc))
             try:
                 self.fields[id(out)] = (weakref.ref(out), rf, jump)
             except TypeError:  # pragma: no cover
                 pass
             res = tuple(out.shape[1:3])
+            if not fc:
+                self.last_map = (res, (rf, jump))
             self.by_res[res] = _widest(self.by_res.get(res), (rf, jump))
             self.largest = _widest(self.largest, (rf, jump))
             return out

@@ -386,3 +386,20 @@ def test_analyze_ops_of_a_traced_summary():
         total = slim.model_analyzer.analyze_ops(s, print_info=True)
     assert "MobilenetV1/Conv2d_0 \t-> (float64 1x16x16x8) [2048]\n" in out.getvalue()
     assert total == sum(int(np.prod(r["shape"])) for r in s.rows)
+
+
+def test_summary_of_a_small_net_with_a_fully_connected_head():
+    """conv 3x3/2 -> rf 3, jump 2; pool 2x2/2 (VALID) -> rf 5, jump 4 on a 4 x 4 map;
+    flatten + fully_connected sees 5 + 3 * 4 = 17 pixels per side."""
+    def net(x):
+        x = slim.conv2d(x, 8, 3, stride=2, scope="c1")
+        x = slim.max_pool2d(x, 2, scope="p1")
+        return slim.fully_connected(slim.flatten(x), 10, scope="fc")
+
+    s = slim.summary(net, (2, 16, 16, 3))
+    assert [r["layer"] for r in s.rows] == ["c1", "p1", "fc"]
+    assert [r["rf"] for r in s.rows] == [(3, 3), (5, 5), (17, 17)]
+    assert [r["stride"] for r in s.rows] == [(2, 2), (4, 4), (4, 4)]
+    assert [r["shape"] for r in s.rows] == [(2, 8, 8, 8), (2, 4, 4, 8), (2, 10)]
+    assert [r["macs"] for r in s.rows] == [2 * 64 * 27 * 8, 0, 2 * 128 * 10]
+    assert [r["params"] for r in s.rows] == [216 + 8, 0, 1280 + 10]
