@@ -216,7 +216,10 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
             goto fail;
     }
     const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
-    if (ws[2] != xs[3]) {
+    /* grouped convolution: the input channels a multiple of the filters' */
+    if (ws[2] > 0 && xs[3] > ws[2] && xs[3] % ws[2] == 0)
+        p.groups = (size_t)(xs[3] / ws[2]);
+    else if (ws[2] != xs[3]) {
         PyErr_Format(PyExc_ValueError,
                      "conv2d: filters have %zd input channels but the input has %zd "
                      "(input shape (%zd, %zd, %zd, %zd), filters shape (%zd, %zd, %zd, %zd))",
