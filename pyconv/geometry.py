@@ -17,6 +17,13 @@ Everything else in pyconv (``nn``, the layers, the C operator) works with
 explicit ``(before, after)`` pads computed here.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from ._typing import Any, IntOrPair, Padding, PaddingComparison, PaddingExplanation, Union
+
 import difflib
 import numbers
 from functools import lru_cache
@@ -199,7 +206,8 @@ def _per_dim(input_size, kernel_size, stride, padding, rate):
     return n, k, s, pad, r, as_pair
 
 
-def conv_output_size(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+def conv_output_size(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                     padding: Padding = "SAME", rate: IntOrPair = 1) -> Union[int, tuple[int, int]]:
     """Output size of a convolution or pooling along one or two dimensions.
 
     Parameters
@@ -223,7 +231,9 @@ def conv_output_size(input_size, kernel_size, stride=1, padding="SAME", rate=1):
     return out if as_pair else out[0]
 
 
-def conv_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+def conv_padding(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: Padding = "SAME",
+                 rate: IntOrPair = 1) -> Union[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]:
     """``(before, after)`` pads of a convolution, or one such pair per dimension.
 
     Examples
@@ -313,7 +323,8 @@ class PaddingExplanation(str):
             f.write(self.svg())
 
 
-def explain_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+def explain_padding(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                    padding: Padding = "SAME", rate: IntOrPair = 1) -> PaddingExplanation:
     """A short human-readable account of a padding choice.
 
     Says the output size, the pads, and which input positions the first and
@@ -375,8 +386,9 @@ class PaddingComparison(str):
             f.write(self.svg())
 
 
-def compare_padding(input_size, kernel_size, stride=2, paddings=("SAME", "VALID", "FULL",
-                                                                 CONV2D_SAME), rate=1):
+def compare_padding(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 2,
+                    paddings: Any = ("SAME", "VALID", "FULL", CONV2D_SAME),
+                    rate: IntOrPair = 1) -> PaddingComparison:
     """:func:`explain_padding` of several paddings of the same input, side by side.
 
     The default compares SAME, VALID, FULL and ResNet's ``conv2d_same``: at an
