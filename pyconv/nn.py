@@ -689,7 +689,7 @@ def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation, 
         raise ValueError(f"{fname} shape {w.shape} has a zero kernel size or input channel count")
     if h == 0 or wd == 0:
         raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
-    s = _spatial(1 if strides is None else strides, "strides", fmt)
+    s = _spatial(strides, "strides", fmt)
     d = _spatial(1 if dilations is None else dilations, "dilations", fmt)
     pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, wd), (kh, kw), s, pad, d)
@@ -720,10 +720,12 @@ def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, act
     """The depthwise step: (NHWC output in the compute dtype, output dtype, NCHW?)."""
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filter if type(filter) is np.ndarray else _as_array(filter, fname)
+    if dilations is None:
+        dilations = 1
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
         fmt = check_data_format(data_format, allow_none=True)
         if type(strides) is not int:
-            strides = _spatial(1 if strides is None else strides, "strides", fmt)
+            strides = _spatial(strides, "strides", fmt)
         if type(dilations) is not int:
             dilations = _spatial(1 if dilations is None else dilations, "dilations", fmt)
         if type(padding) is not str:
@@ -779,7 +781,9 @@ def depthwise_conv2d(input: ArrayLike, filter: ArrayLike, strides: IntOrPair, pa
     data_format : None, 'NHWC' or 'NCHW'
         None is 'NHWC'.
     dilations : None, int, (h, w) or a 4-element form
-        None is 1. Unlike TF, dilations and strides may both exceed 1.
+        None is 1. Dilations and strides may both exceed 1: pyconv computes
+        the strided dilated convolution (TF 2.21 warns and returns something
+        else).
     bias : array_like ``[in_channels * channel_multiplier]``, optional
         Added in the kernel (fused); pyconv's extension.
     activation : None, 'relu' or 'relu6'
