@@ -247,7 +247,7 @@ static void check_rows_cb(void *ctx, size_t first, size_t count)
 }
 
 /* Bytes of this core's L2 cache (asked once; 1 MiB when the system won't say). */
-static size_t l2_bytes(void)
+size_t pyconv_l2_bytes(void)
 {
     static atomic_size_t cached;
     size_t bytes = atomic_load_explicit(&cached, memory_order_relaxed);
@@ -263,7 +263,7 @@ static size_t l2_bytes(void)
 }
 
 /* Tile i of the set for one dtype; 0 if that slot is empty or unusable. */
-static int tile_info(const struct pyconv_ukernels *uk, int f64, size_t i, size_t *mr, size_t *nr,
+int pyconv_igemm_tile_info(const struct pyconv_ukernels *uk, int f64, size_t i, size_t *mr, size_t *nr,
                      unsigned *speed)
 {
     if (f64 ? uk->f64[i].igemm == NULL : uk->f32[i].igemm == NULL)
@@ -277,12 +277,12 @@ static int tile_info(const struct pyconv_ukernels *uk, int f64, size_t i, size_t
 /* The tile with the least padded work over the output (whole tiles of rows
  * per image, whole blocks of channels) per unit of speed; the earlier on
  * ties. PYCONV_MAX_TILES if the set has none. */
-static size_t pick_tile(const struct pyconv_ukernels *uk, int f64, size_t pixels, size_t out_c)
+size_t pyconv_igemm_pick_tile(const struct pyconv_ukernels *uk, int f64, size_t pixels, size_t out_c)
 {
     size_t best = PYCONV_MAX_TILES, mr, nr;
     unsigned speed;
     double best_cost = 0.0;
-    for (size_t i = 0; i < PYCONV_MAX_TILES && tile_info(uk, f64, i, &mr, &nr, &speed); i++) {
+    for (size_t i = 0; i < PYCONV_MAX_TILES && pyconv_igemm_tile_info(uk, f64, i, &mr, &nr, &speed); i++) {
         double cost = (double)((pixels + mr - 1) / mr * mr) *
                       (double)((out_c + nr - 1) / nr * nr) / speed;
         if (best == PYCONV_MAX_TILES || cost < best_cost) {
@@ -309,9 +309,9 @@ static int plan_sizes(const struct pyconv_conv_params *p, const struct pyconv_uk
         return fail(err, "internal error: no microkernels");
 
     const int f64 = p->dtype == PYCONV_F64;
-    z->best = pick_tile(uk, f64, z->out_h * z->out_w, p->out_c);
+    z->best = pyconv_igemm_pick_tile(uk, f64, z->out_h * z->out_w, p->out_c);
     unsigned speed;
-    if (z->best == PYCONV_MAX_TILES || !tile_info(uk, f64, z->best, &z->mr, &z->nr, &speed))
+    if (z->best == PYCONV_MAX_TILES || !pyconv_igemm_tile_info(uk, f64, z->best, &z->mr, &z->nr, &speed))
         return fail(err, "internal error: no usable microkernel for this dtype");
 
     /* One allocation per call holds the operator, the zero vector and the
@@ -379,7 +379,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->capacity = capacity;
     op->packed_bytes = packed_bytes;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
-                                    p->in_c, p->out_c, nr, 0};
+                                    p->in_c, p->out_c, nr, 0, 0, 0};
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     if (op->packed == NULL) {
         pyconv_buffer_release(block, capacity);
@@ -414,7 +414,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     /* A task sweeps one pixel tile over a group of channel blocks whose
      * packed weights fit in L2, where consecutive tiles find them again
      * (measured: all of L2 beats half of it); groups are evened out. */
-    size_t fit = l2_bytes() / (op->wblock * op->elsize);
+    size_t fit = pyconv_l2_bytes() / (op->wblock * op->elsize);
     if (fit == 0)
         fit = 1;
     op->n_groups = (op->n_cblocks + fit - 1) / fit; /* 0 when out_c is 0: no tasks */

@@ -66,6 +66,18 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
 
 void pyconv_conv_destroy(struct pyconv_conv_op *op);
 
+/* Shared with the other operators that run the igemm microkernels. */
+/* Tile i of the set for one dtype (f64 0/1): its MR, NR and speed; 0 if that
+ * slot is empty or unusable. */
+int pyconv_igemm_tile_info(const struct pyconv_ukernels *uk, int f64, size_t i, size_t *mr,
+                           size_t *nr, unsigned *speed);
+/* The tile with the least padded work for `pixels` x `out_c` outputs per unit
+ * of speed; PYCONV_MAX_TILES if the set has none. */
+size_t pyconv_igemm_pick_tile(const struct pyconv_ukernels *uk, int f64, size_t pixels,
+                              size_t out_c);
+/* Bytes of this core's L2 cache (1 MiB when the system won't say). */
+size_t pyconv_l2_bytes(void);
+
 /* The fused epilogue (DESIGN.md, "epilogues are the fusion point"): each
  * output tile, right after the microkernel stored it and while it is in L1,
  * becomes clamp(((acc + pre[c]) * scale[c] + shift[c]) + residual) with the

@@ -247,7 +247,7 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
         }
     }
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
-                                    p->channels, channels, ct, 1};
+                                    p->channels, channels, ct, 1, 0, 0};
     op->packed_bytes = packed_bytes;
     op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     if (op->packed == NULL) {

@@ -13,6 +13,7 @@
 #include "conv.h"
 #include "crc32c.h"
 #include "snappy.h"
+#include "deconv.h"
 #include "dwconv.h"
 #include "eltwise.h"
 #include "pool.h"
@@ -757,6 +758,147 @@ static PyObject *py_conv2d_workspace(PyObject *self, PyObject *const *args, Py_s
     return Py_BuildValue("(nn)", (Py_ssize_t)packed, (Py_ssize_t)block);
 }
 
+/* ---- transposed convolution (deconv.c) ---- */
+
+PyDoc_STRVAR(conv2d_transpose_doc,
+             "conv2d_transpose(input, filters, bias, out_h, out_w, pad_top, pad_bottom,\n"
+             "                 pad_left, pad_right, stride_h, stride_w, activation) -> ndarray\n\n"
+             "The raw operator: NHWC input, filters [kh, kw, out, in], bias [out] or None, all\n"
+             "of one dtype (float32 or float64); the output size and the forward convolution's\n"
+             "explicit pads, which must agree with the input size; activation 0 none, 1 relu,\n"
+             "2 relu6. Use pyconv.nn.conv2d_transpose instead.");
+
+static PyObject *py_conv2d_transpose(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    static const char fn[] = "conv2d_transpose";
+    if (nargs != 12) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 12 positional arguments (%zd given)", fn,
+                     nargs);
+        return NULL;
+    }
+    if (!PyArray_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s: input must be a numpy.ndarray, got %s", fn,
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
+    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
+        PyErr_Format(PyExc_TypeError, "%s: input must be float32 or float64, got %R", fn,
+                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
+        return NULL;
+    }
+    struct pyconv_deconv_params p;
+    memset(&p, 0, sizeof(p));
+    size_t act;
+    static const char *const int_names[] = {"out_h",     "out_w",    "pad_top",
+                                            "pad_bottom", "pad_left", "pad_right",
+                                            "stride_h",  "stride_w", "activation"};
+    size_t *const int_slots[] = {&p.out_h,    &p.out_w,     &p.pad_top,
+                                 &p.pad_bottom, &p.pad_left, &p.pad_right,
+                                 &p.stride_h, &p.stride_w,   &act};
+    static const Py_ssize_t minimum[] = {1, 1, 0, 0, 0, 0, 1, 1, 0};
+    for (int i = 0; i < 9; i++)
+        if (as_size(args[3 + i], int_names[i], minimum[i], int_slots[i]) < 0)
+            return NULL;
+    if (act > 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", fn, act);
+        return NULL;
+    }
+    p.activation = (enum pyconv_activation)act;
+    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
+
+    PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
+    x = usable_array(args[0], typenum, 4, "input");
+    if (x == NULL)
+        goto fail;
+    w = usable_array(args[1], typenum, 4, "filters");
+    if (w == NULL)
+        goto fail;
+    if (args[2] != Py_None) {
+        b = usable_array(args[2], typenum, 1, "bias");
+        if (b == NULL)
+            goto fail;
+    }
+    const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
+    if (ws[3] != xs[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: filters have %zd input channels (their last axis) but the input has "
+                     "%zd (input shape (%zd, %zd, %zd, %zd), filters shape (%zd, %zd, %zd, %zd))",
+                     fn, (Py_ssize_t)ws[3], (Py_ssize_t)xs[3], (Py_ssize_t)xs[0],
+                     (Py_ssize_t)xs[1], (Py_ssize_t)xs[2], (Py_ssize_t)xs[3], (Py_ssize_t)ws[0],
+                     (Py_ssize_t)ws[1], (Py_ssize_t)ws[2], (Py_ssize_t)ws[3]);
+        goto fail;
+    }
+    if (b != NULL && PyArray_DIM(b, 0) != ws[2]) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: bias must have %zd elements (filters' output channels), got %zd", fn,
+                     (Py_ssize_t)ws[2], (Py_ssize_t)PyArray_DIM(b, 0));
+        goto fail;
+    }
+    p.batch = (size_t)xs[0];
+    p.in_h = (size_t)xs[1];
+    p.in_w = (size_t)xs[2];
+    p.in_c = (size_t)xs[3];
+    p.kernel_h = (size_t)ws[0];
+    p.kernel_w = (size_t)ws[1];
+    p.out_c = (size_t)ws[2];
+
+    char err[PYCONV_ERRLEN];
+    if (pyconv_deconv_check(&p, err) != PYCONV_OK) {
+        PyErr_Format(PyExc_ValueError, "%s: %s", fn, err);
+        goto fail;
+    }
+    npy_intp dims[4] = {(npy_intp)p.batch, (npy_intp)p.out_h, (npy_intp)p.out_w,
+                        (npy_intp)p.out_c};
+    out = new_output_array(4, dims, typenum);
+    if (out == NULL)
+        goto fail;
+    if (PyArray_SIZE(out) == 0)
+        goto done;
+
+    struct pyconv_deconv_op *op = NULL;
+    const struct pyconv_ukernels *kernels = active_kernels;
+    size_t threads = (size_t)num_threads;
+    struct interrupt_ctx ictx;
+    ictx.state = PyEval_SaveThread();
+    int rc = pyconv_deconv_create(&p, kernels, PyArray_DATA(w),
+                                  b != NULL ? PyArray_DATA(b) : NULL, &op, err);
+    if (rc == PYCONV_OK) {
+        pyconv_deconv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
+        rc = pyconv_deconv_run(op, threads, check_signals, &ictx);
+        pyconv_deconv_destroy(op);
+    }
+    PyEval_RestoreThread(ictx.state);
+    if (rc == PYCONV_ENOMEM) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (rc == PYCONV_EINVAL) {
+        PyErr_Format(PyExc_ValueError, "%s: %s", fn, err);
+        goto fail;
+    }
+    if (rc == PYCONV_EINTR) {
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto fail;
+    }
+done:
+    Py_DECREF(x);
+    Py_DECREF(w);
+    Py_XDECREF(b);
+    return (PyObject *)out;
+fail:
+    Py_XDECREF(x);
+    Py_XDECREF(w);
+    Py_XDECREF(b);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* ---- end of transposed convolution ---- */
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -1024,6 +1166,8 @@ static PyMethodDef methods[] = {
     {"eltwise", (PyCFunction)(void (*)(void))py_eltwise, METH_FASTCALL, eltwise_doc},
     {"conv2d_workspace", (PyCFunction)(void (*)(void))py_conv2d_workspace, METH_FASTCALL,
      conv2d_workspace_doc},
+    {"conv2d_transpose", (PyCFunction)(void (*)(void))py_conv2d_transpose, METH_FASTCALL,
+     conv2d_transpose_doc},
     {"set_num_threads", py_set_num_threads, METH_O, "Sets the number of threads (1..256)."},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "The number of threads."},
     {"isa", py_isa, METH_NOARGS, "The instruction set of the active microkernels."},

@@ -60,7 +60,8 @@ static int same_key(const struct pyconv_wcache_key *a, const struct pyconv_wcach
 {
     return a->weights == b->weights && a->bias == b->bias && a->dtype == b->dtype &&
            a->kernel_h == b->kernel_h && a->kernel_w == b->kernel_w && a->in_c == b->in_c &&
-           a->out_c == b->out_c && a->nr == b->nr && a->op == b->op;
+           a->out_c == b->out_c && a->nr == b->nr && a->op == b->op &&
+           a->stride_h == b->stride_h && a->stride_w == b->stride_w;
 }
 
 /* Frees blocks taken out of the cache (never under the lock: the tracemalloc

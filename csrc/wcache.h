@@ -15,7 +15,10 @@
 struct pyconv_wcache_key {
     const void *weights, *bias;
     size_t dtype, kernel_h, kernel_w, in_c, out_c, nr;
-    size_t op; /* whose packing: 0 the igemm conv (conv.c), 1 the depthwise conv (dwconv.c) */
+    /* whose packing: 0 the igemm conv (conv.c), 1 the depthwise conv (dwconv.c),
+     * 2 the transposed conv's phases, 3 its columns (deconv.c) */
+    size_t op;
+    size_t stride_h, stride_w; /* the strides deconv.c's phase layout depends on, else 0 */
 };
 
 struct pyconv_wcache_entry;

@@ -52,6 +52,24 @@ def depthwise_conv2d(
 ) -> _Array:
     """NHWC input [n, h, w, c], filter [kh, kw, c, m], bias [c * m] or None."""
 
+def conv2d_transpose(
+    input: _Array,
+    filters: _Array,
+    bias: Optional[_Array],
+    out_h: int,
+    out_w: int,
+    pad_top: int,
+    pad_bottom: int,
+    pad_left: int,
+    pad_right: int,
+    stride_h: int,
+    stride_w: int,
+    activation: int,
+    /,
+) -> _Array:
+    """NHWC input, filters [kh, kw, out, in], bias [out] or None; the output size and
+    the forward convolution's explicit pads."""
+
 def pool2d(
     input: _Array,
     kind: int,

@@ -32,7 +32,13 @@ names the operator, ``--op`` selects kinds): ``depthwise`` rows
 ``einsum``; ``separable`` rows add the 1x1 pointwise step
 (``pyconv.nn.separable_conv2d``, ``tf.nn.separable_conv2d``, two convolutions
 for torch, ORT and NumPy). Summaries and targets are per operator family
-(``conv2d``; ``depthwise`` = depthwise + separable rows).
+(``conv2d``; ``depthwise`` = depthwise + separable rows; ``conv2d_transpose``).
+``conv2d_transpose`` rows (a DCGAN-style generator's decoder; ``h``, ``w``,
+``cin`` are the input's, weights ``[kh, kw, cout, cin]``, TF-Slim's output
+size) run as ``pyconv.nn.conv2d_transpose``, ``F.conv_transpose2d`` (padding =
+the forward pad before, ``output_padding`` and a crop of the end for TF's
+asymmetric SAME), ``tf.nn.conv2d_transpose``, an ONNX ``ConvTranspose`` node
+with explicit pads, and NumPy (``tensordot`` per tap, scattered).
 """
 
 import argparse
@@ -68,9 +74,10 @@ QUICK_LAYERS = (
     "mobilenet_v1/Conv2d_13_pointwise",  # 1x1
     "inception_v3/Mixed_6b/Branch_1/Conv2d_0b_1x7",  # asymmetric kernel
 )
-QUICK_OPS = ("mobilenet_v1/Conv2d_13_depthwise",)
+QUICK_OPS = ("mobilenet_v1/Conv2d_13_depthwise", "dcgan/deconv4 32x32x128->64x64x3")
 # Operator kinds of the rows, and the family each is summarised in.
-OPS = {"conv2d": "conv2d", "depthwise": "depthwise", "separable": "depthwise"}
+OPS = {"conv2d": "conv2d", "depthwise": "depthwise", "separable": "depthwise",
+       "conv2d_transpose": "conv2d_transpose"}
 RTOL = 1e-3  # max |peer - pyconv| / max |pyconv| above this is a disagreement
 # Default float32 microkernel tiles (MR pixels x NR channels) per ISA
 # (csrc/ukernels/table.c), for the analytic memory column. Layers with few
@@ -115,6 +122,11 @@ class Layer:
         return OPS[self.op]
 
     @property
+    def transposed(self):
+        """A conv2d_transpose row: h, w, cin are the input's, weights [kh, kw, cout, cin]."""
+        return self.op == "conv2d_transpose"
+
+    @property
     def key(self):
         return f"{self.suite}/{self.name}"
 
@@ -127,11 +139,15 @@ class Layer:
         """Explicit ``((top, bottom), (left, right))`` pads."""
         if self.padding == "conv2d_same":
             return tuple(((k - 1) // 2, k - 1 - (k - 1) // 2) for k in self.k_eff)
+        if self.transposed:  # the forward convolution's, from the output to the input
+            return transpose_row_pads(self)
         return pyconv.conv_padding((self.h, self.w), (self.kh, self.kw), self.stride,
                                    self.padding, self.rate)
 
     @property
     def out_hw(self):
+        if self.transposed:
+            return transpose_row_out_hw(self)
         (pt, pb), (pl, pr) = self.pads
         keh, kew = self.k_eff
         return ((self.h + pt + pb - keh) // self.stride + 1,
@@ -143,6 +159,8 @@ class Layer:
         return [list(p) for p in self.pads] if self.padding == "conv2d_same" else self.padding
 
     def flops(self, batch):
+        if self.transposed:  # every input pixel times every tap
+            return 2 * batch * self.h * self.w * self.cout * self.kh * self.kw * self.cin
         oh, ow = self.out_hw
         if self.op == "conv2d":
             return 2 * batch * oh * ow * self.cout * self.kh * self.kw * self.cin
@@ -197,6 +215,95 @@ def quick_layers(layers):
     if not chosen:  # another suite: its three cheapest rows
         chosen = sorted(layers, key=lambda layer: layer.flops(1))[:3]
     return chosen
+
+
+# --------------------------------------------------------------------------- conv2d_transpose rows
+# (bench_ops.csv's 'conv2d_transpose' rows: a DCGAN decoder; geometry and peer calls)
+
+
+def transpose_row_out_hw(layer):
+    """TF-Slim's output size (Keras' deconv_output_length): n*s (SAME), n*s + max(k - s, 0)."""
+    return pyconv.geometry.transpose_output_size((layer.h, layer.w), (layer.kh, layer.kw),
+                                                 layer.stride, layer.padding)
+
+
+def transpose_row_pads(layer):
+    return pyconv.geometry.transpose_padding(transpose_row_out_hw(layer), (layer.h, layer.w),
+                                             (layer.kh, layer.kw), (layer.stride,) * 2,
+                                             layer.padding)
+
+
+def _transpose_full(layer):
+    """Size of the whole scatter (every input pixel's window) per dimension."""
+    return ((layer.h - 1) * layer.stride + layer.kh, (layer.w - 1) * layer.stride + layer.kw)
+
+
+def torch_transpose_args(layer):
+    """(padding, output_padding, crop or None) that make F.conv_transpose2d give TF's
+    output: torch drops `padding` at both ends and adds `output_padding` at the end;
+    TF drops the forward pad before at the start, so what is too much at the end
+    is cropped (a view)."""
+    (pt, _), (pl, _) = layer.pads
+    out = layer.out_hw
+    full = _transpose_full(layer)
+    base = (full[0] - 2 * pt, full[1] - 2 * pl)
+    extra = (max(0, out[0] - base[0]), max(0, out[1] - base[1]))
+    crop = None if (base[0] + extra[0], base[1] + extra[1]) == tuple(out) else tuple(out)
+    return (pt, pl), extra, crop
+
+
+def ort_transpose_node(helper, layer):
+    """An ONNX ConvTranspose node with explicit pads giving TF's output."""
+    (pt, _), (pl, _) = layer.pads
+    out = layer.out_hw
+    full = _transpose_full(layer)
+    end = (full[0] - pt - out[0], full[1] - pl - out[1])
+    return helper.make_node("ConvTranspose", ["x", "w"], ["y"],
+                            kernel_shape=[layer.kh, layer.kw], strides=[layer.stride] * 2,
+                            pads=[pt, pl, max(end[0], 0), max(end[1], 0)],
+                            output_padding=[max(-end[0], 0), max(-end[1], 0)])
+
+
+def numpy_conv2d_transpose(x, w, pads, stride, out_hw):
+    """NumPy's own way: each tap's [in, out] product scattered with strided slices."""
+    n, h, wd, _ = x.shape
+    kh, kw, cout, _ = w.shape
+    (pt, _), (pl, _) = pads
+    full = np.zeros((n, max((h - 1) * stride + kh, pt + out_hw[0]),
+                     max((wd - 1) * stride + kw, pl + out_hw[1]), cout), np.float32)
+    for ky in range(kh):
+        for kx in range(kw):
+            full[:, ky:ky + (h - 1) * stride + 1:stride, kx:kx + (wd - 1) * stride + 1:stride] \
+                += np.tensordot(x, w[ky, kx], axes=([3], [1]))
+    return full[:, pt:pt + out_hw[0], pl:pl + out_hw[1]]
+
+
+def transpose_row_memory(layer, batch, tile):
+    """Like analytic_memory for a transposed row; 'im2col' is the column buffer of the
+    GEMM + col2im method (TF's, Caffe's): every input pixel times every tap."""
+    oh, ow = layer.out_hw
+    s = layer.stride
+    out = {"im2col": batch * layer.h * layer.w * layer.kh * layer.kw * layer.cout * 4,
+           "output": batch * oh * ow * layer.cout * 4}
+    if tile and layer.cout <= 8:  # the column path: one GEMM into columns, then a gather
+        mr, nr = tile
+        cols = layer.kh * layer.kw * layer.cout
+        out["packed_weights"] = -(-cols // nr) * (nr + layer.cin * nr) * 4 + 128
+        out["indirection"] = -(-(layer.h * layer.w) // mr) * mr * 8
+        out["columns"] = batch * layer.h * layer.w * cols * 4
+        out["zero"] = layer.cin * 4
+        out["pyconv_total"] = (out["packed_weights"] + out["indirection"] + out["columns"]
+                               + out["zero"])
+    elif tile:
+        mr, nr = tile
+        phases = min(s, layer.kh) * min(s, layer.kw)
+        taps = -(-layer.kh // s) * -(-layer.kw // s)
+        out["packed_weights"] = -(-layer.cout // nr) * (
+            nr * phases + layer.kh * layer.kw * layer.cin * nr) * 4 + 64
+        out["indirection"] = (oh * ow + min(s, oh) * min(s, ow) * mr) * taps * 8
+        out["zero"] = layer.cin * 4
+        out["pyconv_total"] = out["packed_weights"] + out["indirection"] + out["zero"]
+    return out
 
 
 # --------------------------------------------------------------------------- timing
@@ -367,6 +474,9 @@ class Case:
         if layer.op == "conv2d":
             self.w = _uniform_weights(rng, (layer.kh, layer.kw, layer.cin, layer.cout),
                                       layer.kh * layer.kw * layer.cin)
+        elif layer.transposed:  # [kh, kw, out, in]; an output sums ~1/stride**2 of the taps
+            self.w = _uniform_weights(rng, (layer.kh, layer.kw, layer.cout, layer.cin),
+                                      max(1, layer.kh * layer.kw * layer.cin // layer.stride**2))
         else:
             self.w = _uniform_weights(rng, (layer.kh, layer.kw, layer.cin, layer.multiplier),
                                       layer.kh * layer.kw)
@@ -407,6 +517,9 @@ class Case:
         if layer.op == "separable":
             return lambda: nn.separable_conv2d(x, w, w2, layer.stride, layer.pyconv_padding,
                                                dilations=layer.rate)
+        if layer.transposed:
+            shape = (x.shape[0], *layer.out_hw, layer.cout)
+            return lambda: nn.conv2d_transpose(x, w, shape, layer.stride, layer.padding)
         return lambda: nn.conv2d(x, w, layer.stride, layer.pyconv_padding, dilations=layer.rate)
 
     def close(self):
@@ -503,7 +616,7 @@ class TorchPeer(Peer):
         t = self.torch
         layer = case.layer
         self.groups, self.w2 = 1, {}
-        if layer.op == "conv2d":
+        if layer.op == "conv2d" or layer.transposed:  # [out, in, kh, kw] / [in, out, kh, kw]
             w_oihw = t.from_numpy(np.ascontiguousarray(case.w.transpose(3, 2, 0, 1)))
         else:  # grouped: output channel c * multiplier + m is group c's m-th filter
             kh, kw, c, m = case.w.shape
@@ -521,7 +634,9 @@ class TorchPeer(Peer):
             "nchw": (t.from_numpy(case.x_nchw), w_oihw),
         }
         (pt, pb), (pl, pr) = layer.pads
-        if pt == pb and pl == pr:
+        if layer.transposed:
+            self.padding, self.out_pad, self.crop = torch_transpose_args(layer)
+        elif pt == pb and pl == pr:
             self.prepad, self.padding = None, (pt, pl)
         else:
             self.prepad, self.padding = (pl, pr, pt, pb), (0, 0)
@@ -529,6 +644,11 @@ class TorchPeer(Peer):
     def _fn(self, variant):
         F = self.torch.nn.functional
         x, w = self.inputs[variant]
+        if self.case.layer.transposed:
+            s, p, op, crop = self.case.layer.stride, self.padding, self.out_pad, self.crop
+            if crop is None:
+                return lambda: F.conv_transpose2d(x, w, None, s, p, op)
+            return lambda: F.conv_transpose2d(x, w, None, s, p, op)[:, :, :crop[0], :crop[1]]
         s, d, p, prepad = self.case.layer.stride, self.case.layer.rate, self.padding, self.prepad
         g, w2 = self.groups, self.w2.get(variant)
         if w2 is not None:  # separable: the depthwise step, then the 1x1 one
@@ -589,7 +709,7 @@ class OrtPeer(Peer):
         y_info = helper.make_tensor_value_info(
             "y", TensorProto.FLOAT, [case.batch, layer.cout, oh, ow])
         group = {}
-        if layer.op == "conv2d":
+        if layer.op == "conv2d" or layer.transposed:
             w = case.w.transpose(3, 2, 0, 1)
         else:  # Conv with group = C; output channel c * multiplier + m as TF
             kh, kw, c, m = case.w.shape
@@ -597,10 +717,13 @@ class OrtPeer(Peer):
             group = {"group": c}
         weights = [numpy_helper.from_array(np.ascontiguousarray(w), "w")]
         conv_out = "y" if case.w2 is None else "mid"
-        nodes = [helper.make_node("Conv", ["x", "w"], [conv_out],
-                                  kernel_shape=[layer.kh, layer.kw], pads=[pt, pl, pb, pr],
-                                  strides=[layer.stride] * 2, dilations=[layer.rate] * 2,
-                                  **group)]
+        if layer.transposed:
+            nodes = [ort_transpose_node(helper, layer)]
+        else:
+            nodes = [helper.make_node("Conv", ["x", "w"], [conv_out],
+                                      kernel_shape=[layer.kh, layer.kw], pads=[pt, pl, pb, pr],
+                                      strides=[layer.stride] * 2, dilations=[layer.rate] * 2,
+                                      **group)]
         if case.w2 is not None:
             weights.append(numpy_helper.from_array(
                 np.ascontiguousarray(case.w2.transpose(3, 2, 0, 1)), "w2"))
@@ -697,6 +820,8 @@ class NumpyPeer(Peer):
         layer, case = self.case.layer, self.case
         if layer.op == "conv2d":
             return numpy_conv2d(case.x, case.w, layer.pads, layer.stride, layer.rate)
+        if layer.transposed:
+            return numpy_conv2d_transpose(case.x, case.w, layer.pads, layer.stride, layer.out_hw)
         out = numpy_depthwise(case.x, case.w, layer.pads, layer.stride, layer.rate)
         return out if case.w2 is None else np.tensordot(out, case.w2[0, 0], axes=1)
 
@@ -785,9 +910,11 @@ class TFPeer(Peer):
             padding = layer.padding
         xp, wp, w2p = self.case.files
         out = os.path.join(self.case.workdir, f"tf-out-{threads}.npy")
-        self._ask(threads, {"op": "prepare", "x": xp, "w": wp, "w2": w2p, "strides": layer.stride,
-                            "dilations": layer.rate, "padding": padding, "out": out,
-                            "kind": layer.op})
+        request = {"op": "prepare", "x": xp, "w": wp, "w2": w2p, "strides": layer.stride,
+                   "dilations": layer.rate, "padding": padding, "out": out, "kind": layer.op}
+        if layer.transposed:
+            request["output_shape"] = [self.case.batch, *layer.out_hw, layer.cout]
+        self._ask(threads, request)
         try:
             y = np.load(out)
         finally:
@@ -854,6 +981,10 @@ def _tf_worker(threads):
                 kind = request.get("kind", "conv2d")
                 if kind == "conv2d":
                     fn = tf.function(lambda t, w=w, kw=kw: tf.nn.conv2d(t, w, **kw))
+                elif kind == "conv2d_transpose":
+                    shape = request["output_shape"]
+                    fn = tf.function(lambda t, w=w, kw=kw, shape=shape: tf.nn.conv2d_transpose(
+                        t, w, shape, kw["strides"], kw["padding"]))
                 else:  # depthwise ops want 4 strides and 2 dilations
                     kw["strides"] = [1, kw["strides"], kw["strides"], 1]
                     kw["dilations"] = [kw["dilations"]] * 2
@@ -985,6 +1116,8 @@ def _tile():
 def analytic_memory(layer, batch, tile):
     """Bytes of pyconv's packed weights, indirection buffer and zero vector, and of a
     whole-batch im2col matrix for comparison."""
+    if layer.transposed:
+        return transpose_row_memory(layer, batch, tile)
     oh, ow = layer.out_hw
     pixels, taps = oh * ow, layer.kh * layer.kw
     out = {"im2col": batch * pixels * taps * layer.cin * 4,

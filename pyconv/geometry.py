@@ -424,3 +424,74 @@ def compare_padding(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOr
     result = PaddingComparison("\n".join(lines))
     result.explanations = explanations
     return result
+
+
+def _transpose_dim(out, n_in, k, s, padding, spatial_dim):
+    """(before, after) of the forward convolution that maps ``out`` to ``n_in``."""
+    if padding == "SAME":
+        computed = -(-out // s)
+        total = max((computed - 1) * s + k - out, 0)
+        before, after = total // 2, total - total // 2
+    elif padding == "VALID":
+        computed = -(-(out - k + 1) // s)
+        before = after = 0
+    elif padding == "FULL":
+        computed = -(-(out + k - 1) // s)
+        before = after = k - 1
+    else:
+        before, after = padding
+        computed = (out + before + after - k) // s + 1
+    if computed != n_in:
+        name = padding if isinstance(padding, str) else f"explicit {tuple(padding)}"
+        raise ValueError(
+            f"Conv2DCustomBackpropInput: Size of out_backprop doesn't match computed: "
+            f"actual = {n_in}, computed = {computed} spatial_dim: {spatial_dim} input: {out} "
+            f"filter: {k} output: {n_in} stride: {s} dilation: 1 ({name} padding: a "
+            f"convolution of an input of size {out} with kernel {k} and stride {s} gives "
+            f"{computed}, but the transposed convolution's input has size {n_in}; choose an "
+            f"output size whose forward convolution gives {n_in})"
+        )
+    return before, after
+
+
+def transpose_padding(output_hw, input_hw, kernel_hw, strides_hw, padding, spatial_dims=(1, 2)):
+    """Explicit pads of a transposed convolution, as TF computes them.
+
+    A transposed convolution from ``input_hw`` to ``output_hw`` is the
+    gradient of the forward convolution from ``output_hw`` to ``input_hw``;
+    its pads are that forward convolution's: SAME, VALID and FULL as in the
+    table above (with the output as the forward input), explicit pads as
+    given. TF requires the forward convolution to give back the input size
+    (SAME: ``ceil(out / s) == in``; VALID: ``ceil((out - k + 1) / s) == in``);
+    otherwise this raises TF's ``ValueError`` ("Size of out_backprop doesn't
+    match computed: actual = .., computed = .."). ``spatial_dims`` are the
+    axis numbers TF names in that message (1, 2 for NHWC; 2, 3 for NCHW).
+
+    Returns ``((top, bottom), (left, right))``.
+
+    Examples
+    --------
+    >>> transpose_padding((8, 8), (4, 4), (3, 3), (2, 2), 'SAME')
+    ((0, 1), (0, 1))
+    >>> transpose_padding((9, 9), (4, 4), (3, 3), (2, 2), 'VALID')
+    ((0, 0), (0, 0))
+    """
+    pad = normalize_padding(padding)
+    return tuple(
+        _transpose_dim(output_hw[i], input_hw[i], kernel_hw[i], strides_hw[i],
+                       pad if isinstance(pad, str) else pad[i], spatial_dims[i])
+        for i in range(2))
+
+
+def transpose_output_size(input_size, kernel_size, stride, padding):
+    """TF-Slim's (Keras' ``deconv_output_length``) output size of
+    ``conv2d_transpose``: ``n * s`` for SAME, ``n * s + max(k - s, 0)`` for
+    VALID (per dimension; ints or pairs as given)."""
+    pad = normalize_padding(padding)
+    if pad not in ("SAME", "VALID"):
+        raise ValueError(f"padding must be 'SAME' or 'VALID' here, got {padding!r}")
+    as_pair = any(_is_pair(v) for v in (input_size, kernel_size, stride))
+    n, k, s = pair(input_size, "input_size"), pair(kernel_size, "kernel_size"), pair(stride,
+                                                                                      "stride")
+    out = tuple(n[i] * s[i] + (max(k[i] - s[i], 0) if pad == "VALID" else 0) for i in range(2))
+    return out if as_pair else out[0]

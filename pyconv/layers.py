@@ -27,7 +27,13 @@ from . import _memory
 from . import nn as _nn
 from .activations import relu, relu6
 from .arg_scope import add_arg_scope
-from .geometry import conv2d_same_padding, explicit_padding_from_tf, pair, resolve
+from .geometry import (
+    conv2d_same_padding,
+    explicit_padding_from_tf,
+    pair,
+    resolve,
+    transpose_output_size,
+)
 from .initializers import ones_initializer, xavier_initializer, zeros_initializer
 from ._errors import AttributeTypeError, TypeValueError
 from .updates import AssignMovingAverage
@@ -507,6 +513,159 @@ def convolution2d(inputs: ArrayLike,
 
 
 conv2d = convolution2d
+
+
+# ---- conv2d_transpose (TF-Slim's convolution2d_transpose) ----
+
+__all__ += ["conv2d_transpose", "convolution2d_transpose"]
+
+
+def _transpose_padding_name(padding):
+    if isinstance(padding, str) and padding.upper() in ("SAME", "VALID"):
+        return padding.upper()
+    raise ValueError(f"padding must be 'SAME' or 'VALID' (any case) for conv2d_transpose "
+                     f"(Keras' Conv2DTranspose), got {padding!r}")
+
+
+@add_arg_scope
+def convolution2d_transpose(inputs,
+                            num_outputs,
+                            kernel_size,
+                            stride=1,
+                            padding="SAME",
+                            data_format="NHWC",
+                            activation_fn=relu,
+                            normalizer_fn=None,
+                            normalizer_params=None,
+                            weights_initializer=xavier_initializer(),  # noqa: B008
+                            weights_regularizer=None,
+                            biases_initializer=zeros_initializer(),  # noqa: B008
+                            biases_regularizer=None,
+                            reuse=None,
+                            variables_collections=None,
+                            outputs_collections=None,
+                            trainable=True,
+                            scope=None):
+    """A transposed 2-D convolution ("deconvolution") with its own weights, then an
+    optional normalizer and activation, as TF-Slim's ``conv2d_transpose``.
+
+    Creates (or reuses) ``<scope>/weights`` of shape ``[kh, kw, num_outputs,
+    in_channels]`` (output channels before input channels, TF's layout for
+    transposed convolutions) and, when ``normalizer_fn`` is None and
+    ``biases_initializer`` is not None, ``<scope>/biases`` ``[num_outputs]``.
+    The output has height ``H * s`` for 'SAME' and ``H * s + max(k - s, 0)``
+    for 'VALID' (Keras' ``deconv_output_length``, which slim's layer uses),
+    likewise the width; it is :func:`pyconv.nn.conv2d_transpose` of that size,
+    plus biases, then ``normalizer_fn(outputs, **normalizer_params)`` inside
+    the layer's scope, then ``activation_fn`` (relu and relu6 fused into the
+    C kernel when there is no normalizer).
+
+    Parameters
+    ----------
+    inputs : array_like, rank 4, ``NHWC`` or ``NCHW`` per ``data_format``
+    num_outputs : int
+        Number of output channels, > 0.
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default 1
+    padding : 'SAME' or 'VALID' (any case), default 'SAME'
+    data_format : 'NHWC' (default) or 'NCHW' (any case; slim takes upper case only)
+    activation_fn : callable or None, default pyconv.relu
+    normalizer_fn, normalizer_params : as :func:`conv2d`
+    weights_initializer : initializer or array, default xavier_initializer()
+    weights_regularizer, biases_initializer, biases_regularizer : as :func:`conv2d`
+    reuse, variables_collections, outputs_collections, trainable : as :func:`conv2d`
+    scope : str or VariableScope, optional
+        Default ``'Conv2d_transpose'``, made unique (``Conv2d_transpose_1``, ...).
+
+    Returns
+    -------
+    numpy.ndarray in ``data_format``.
+
+    Raises
+    ------
+    ValueError
+        Input rank other than 4, a bad ``data_format`` ("data_format has to be
+        either NCHW or NHWC"), ``padding`` other than SAME/VALID, bad
+        ``kernel_size``/``stride``, an in-channel count that disagrees with
+        existing weights, TF's reuse errors.
+    TypeError
+        ``num_outputs`` not an int, or an input dtype pyconv does not compute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pyconv as slim
+    >>> x = np.ones((1, 4, 4, 8), np.float32)
+    >>> with slim.VariableStore(seed=0) as store:
+    ...     y = slim.conv2d_transpose(x, 3, [5, 5], stride=2)
+    ...     z = slim.conv2d_transpose(x, 3, [5, 5], stride=2, padding='VALID')
+    >>> y.shape, z.shape, store['Conv2d_transpose/weights'].shape
+    ((1, 8, 8, 3), (1, 11, 11, 3), (5, 5, 3, 8))
+    """
+    df = _pool_data_format(data_format)
+    x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
+    if x.ndim != 4:
+        raise ValueError(f"Convolution expects input with rank 4, got {x.ndim} "
+                         f"(conv2d_transpose of input shape {x.shape})")
+    dtype = _variable_dtype(x.dtype)
+    num_outputs = _check_num_outputs(num_outputs)
+    _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
+    _, strides = _square_or_pair(stride, "stride")
+    pad = _transpose_padding_name(padding)
+    if reuse is not None and reuse is not True:
+        reuse = _check_reuse(reuse) or None
+    if activation_fn is not None and not callable(activation_fn):
+        _check_callable(activation_fn, "activation_fn")
+    if normalizer_fn is not None:
+        _check_callable(normalizer_fn, "normalizer_fn")
+        _check_mapping(normalizer_params, "normalizer_params")
+    _check_callable(weights_regularizer, "weights_regularizer")
+    _check_callable(biases_regularizer, "biases_regularizer")
+    _check_collections(variables_collections, "variables_collections")
+    _check_collections(outputs_collections, "outputs_collections")
+    if df == "NHWC":
+        n, (h, w), cin = x.shape[0], x.shape[1:3], x.shape[3]
+    else:
+        n, (h, w), cin = x.shape[0], x.shape[2:4], x.shape[1]
+    out_hw = transpose_output_size((h, w), (kh, kw), strides, pad)
+    if cin == 0 or h == 0 or w == 0:
+        raise ValueError(f"conv2d_transpose: input shape {x.shape} ({df}) has a zero height, "
+                         "width or channel count")
+    if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
+        m = kh * kw * cin * num_outputs
+        _memory.check(f"conv2d_transpose with kernel_size {(kh, kw)}, {cin} input channels and "
+                      f"num_outputs={num_outputs}",
+                      {"weights": m * dtype.itemsize, "their float64 random draw": m * 8})
+    output_shape = (n, num_outputs) + out_hw if df == "NCHW" else (n,) + out_hw + (num_outputs,)
+    store = get_default_store()
+    frame = store._push_scope(scope, "Conv2d_transpose", reuse)
+    try:
+        sc = frame.scope
+        weights = _model_variable(store, sc, "weights", (kh, kw, num_outputs, cin), dtype,
+                                  weights_initializer, weights_regularizer, trainable,
+                                  variables_collections, "weights", "kernel")
+        bias = None
+        if normalizer_fn is None and biases_initializer is not None:
+            bias = _model_variable(store, sc, "biases", (num_outputs,), dtype,
+                                   biases_initializer, biases_regularizer, trainable,
+                                   variables_collections, "biases", "bias")._value
+        fused = _fused_activation(activation_fn) if normalizer_fn is None else None
+        outputs = _nn.conv2d_transpose(x, weights._value, output_shape, strides, pad, df,
+                                       bias=bias, activation=fused)
+        if normalizer_fn is not None:
+            outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+        if activation_fn is not None and fused is None:
+            outputs = activation_fn(outputs)
+        if outputs_collections:
+            collect_named_outputs(outputs_collections, sc.name, outputs)
+        return outputs
+    finally:
+        store._pop_scope(frame)
+
+
+conv2d_transpose = convolution2d_transpose
+
+# ---- end of conv2d_transpose ----
 
 
 def _fold_batch_norm(dtype, shape, nchw, normalizer_params):

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _conv, _integer, _memory
 from ._errors import UnimplementedValueError
-from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve
+from .geometry import explicit_padding_from_tf, normalize_padding, pair, resolve, transpose_padding
 
 __all__ = ["conv2d", "bias_add", "relu", "relu6", "max_pool2d", "avg_pool2d",
            "depthwise_conv2d", "separable_conv2d", "add_relu"]
@@ -882,3 +882,217 @@ def separable_conv2d(input: ArrayLike, depthwise_filter: ArrayLike, pointwise_fi
     if nchw:
         out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
     return out if out.dtype == od else out.astype(od)
+
+
+# ---- transposed convolution (csrc/deconv.c) ----
+
+__all__ += ["conv2d_backprop_input", "conv2d_transpose"]
+
+
+def _output_shape(output_shape, name):
+    """``output_shape`` as a tuple of ints (TF accepts a list, tuple, array or tensor)."""
+    if isinstance(output_shape, (str, bytes)) or output_shape is None:
+        raise TypeError(f"{name} must be a 1-D sequence of ints, got {output_shape!r}")
+    try:
+        arr = np.asarray(output_shape)
+    except Exception:  # noqa: BLE001
+        arr = None
+    if arr is None or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise TypeError(f"{name} must be a 1-D sequence of ints, got {output_shape!r}")
+    if arr.size not in (2, 4):
+        raise ValueError(f"Conv2DBackpropInput requires input_sizes to contain 4 values or 2 "
+                         f"values, but got: {arr.size} ({name}={output_shape!r})")
+    dims = tuple(int(v) for v in arr)
+    for v in dims:
+        if v < 0:
+            raise ValueError(f"Dimension {v} must be >= 0 ({name}={output_shape!r})")
+    return dims
+
+
+def _transpose(fn, x, w, output_shape, shape_name, strides, padding, data_format, dilations,
+               bias, activation):
+    cd, od = compute_dtype(x.dtype, "input")
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"filters have dtype {w.dtype}; they must be a real numeric array")
+    fmt = check_data_format(data_format)
+    _check_rank(x, "input", fn)
+    if w.ndim != 4:
+        raise ValueError(
+            "Conv2DCustomBackpropInput: filter must be 4-dimensional "
+            f"[kernel_h, kernel_w, out_channels, in_channels], got rank {w.ndim} "
+            f"(shape {w.shape})")
+    if not (activation is None or isinstance(activation, str)) or activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+    if fmt == "NCHW":
+        n, c, h, wd = x.shape
+    else:
+        n, h, wd, c = x.shape
+    kh, kw, cout, cin = w.shape
+    dims = _output_shape(output_shape, shape_name)
+    if len(dims) == 2:
+        on, (oh, ow), oc = n, dims, cout
+    elif fmt == "NCHW":
+        on, oc, oh, ow = dims
+    else:
+        on, oh, ow, oc = dims
+    s = _spatial(strides, "strides", fmt)
+    d = _spatial(1 if dilations is None else dilations, "dilations", fmt)
+    if d != (1, 1):
+        raise ValueError("Current CPU implementations do not yet support dilation rates larger "
+                         "than 1. TensorFlow's CPU kernel refuses them too; got dilations="
+                         f"{dilations!r}")
+    if cin != c:
+        raise ValueError(
+            "Conv2DCustomBackpropInput: filter and out_backprop must have the same out_depth: "
+            f"filters shape {w.shape} [kh, kw, out, in] has {cin} input channels, the input "
+            f"shape {x.shape} ({fmt}) has {c}")
+    if oc != cout:
+        raise ValueError(
+            "Conv2DCustomBackpropInput: input depth must be evenly divisible by filter depth: "
+            f"{shape_name} {dims} ({fmt}) has {oc} channels, filters shape {w.shape} "
+            f"[kh, kw, out, in] give {cout}")
+    if on != n:
+        raise ValueError(
+            "Conv2DCustomBackpropInput: input and out_backprop must have the same batch size. "
+            f"Input batch: {on}, outbackprop batch: {n}, batch_dim: 0 ({shape_name} {dims}, "
+            f"input shape {x.shape})")
+    if kh == 0 or kw == 0 or cin == 0:
+        raise ValueError(f"filters shape {w.shape} has a zero kernel size or input channel count")
+    if h == 0 or wd == 0:
+        raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
+    pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
+    sd = (2, 3) if fmt == "NCHW" else (1, 2)
+    (pt, pb), (pl, pr) = transpose_padding((oh, ow), (h, wd), (kh, kw), s, pad, sd)
+    for name, values in (("strides", s), ("padding", (pt, pb, pl, pr)),
+                         (shape_name, (oh, ow))):
+        if max(values) > _INDEX_MAX:
+            raise ValueError(f"{name}: {values} exceeds the largest array index {_INDEX_MAX}")
+    es, pixels = cd.itemsize, oh * ow
+    out = n * pixels * cout
+    phases = min(s[0], oh) * min(s[1], ow)
+    taps = -(-kh // s[0]) * -(-kw // s[1])
+    _memory.check(
+        f"{fn} of input shape {x.shape} ({fmt}) with filters shape {w.shape} to "
+        f"{shape_name} {dims}",
+        {"output": out * (es * (2 if fmt == "NCHW" else 1) + (od.itemsize if od != cd else 0)),
+         "input copy": n * h * wd * c * es,
+         "tiles and indirection buffer": (pixels + 16 * phases) * (taps * 8 + 64) if out else 0,
+         "packed filters": (kh * kw * cin * cout + (cout + 64) * (kh * kw * cin + kh * kw)) * es
+         if out else 0,
+         # few output channels: every input pixel times every (tap, channel), then a gather
+         "columns": n * h * wd * kh * kw * cout * es if out and cout <= 8 else 0})
+    if x.dtype != cd:
+        x = x.astype(cd)
+    if w.dtype != cd:
+        w = w.astype(cd)
+    if bias is not None:
+        bias = _as_bias(bias, cd, cout)
+    args = (oh, ow, pt, pb, pl, pr, s[0], s[1], _ACTIVATIONS[activation])
+    if fmt == "NCHW":
+        y = _conv.conv2d_transpose(x.transpose(0, 2, 3, 1), w, bias, *args)
+        y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    else:
+        y = _conv.conv2d_transpose(x, w, bias, *args)
+    return y if od == cd else y.astype(od)
+
+
+def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NHWC",
+                     dilations=None, name=None, *, bias=None, activation=None):
+    """The transpose of ``conv2d`` (its gradient with respect to its input),
+    as ``tf.nn.conv2d_transpose``; often called deconvolution.
+
+    Every input pixel ``(i, j)`` adds ``input[i, j] @ filters[ky, kx].T`` to
+    output pixel ``(i * s_h + ky - pad_top, j * s_w + kx - pad_left)``, where
+    the pads are those of the forward convolution from ``output_shape`` to
+    the input's size (``pyconv.geometry.transpose_padding``). Computed by
+    pyconv's transposed-convolution operator (``stride_h * stride_w``
+    sub-convolutions; no zero-stuffed input).
+
+    Parameters
+    ----------
+    input : array_like, rank 4
+        ``NHWC`` (default) or ``NCHW``. float16/32/64 keep their dtype
+        (float16 accumulates in float32); integer and bool are computed as float32.
+    filters : array_like, ``[kernel_h, kernel_w, out_channels, in_channels]``
+        Note the order: output channels before input channels (TF's).
+    output_shape : sequence of 4 ints in ``data_format`` order (or 2: height, width)
+        Any size TF accepts: SAME needs ``ceil(out / s) == in``, VALID
+        ``ceil((out - k + 1) / s) == in``, explicit pads
+        ``(out + before + after - k) // s + 1 == in``.
+    strides : int, (h, w) or TF's 4-element form
+    padding : 'SAME', 'VALID' (any case; also 'FULL'), ``[(top, bottom), (left, right)]``
+        or TF's 4-pair explicit form.
+    data_format : 'NHWC' or 'NCHW'
+        NCHW is computed as NHWC plus transposes (TF's CPU kernel has only NHWC).
+    dilations : None, 1 or all ones
+        TensorFlow's CPU kernel refuses dilations > 1; so does pyconv (ValueError).
+    name : ignored (there is no graph)
+    bias : array_like ``[out_channels]``, optional, keyword only
+        Added in the kernel (fused).
+    activation : None, 'relu' or 'relu6', keyword only
+        Applied in the kernel (fused).
+
+    Returns
+    -------
+    numpy.ndarray of ``output_shape``, C-contiguous, in ``data_format``.
+
+    Raises
+    ------
+    ValueError
+        TF's messages: an ``output_shape`` whose forward convolution does not
+        give the input size ("Size of out_backprop doesn't match computed"),
+        channel or batch mismatches, a wrong rank or length, negative sizes,
+        bad strides/padding/data_format, dilations > 1.
+    TypeError
+        A dtype pyconv does not compute, or an ``output_shape`` that is not a
+        sequence of ints.
+
+    Examples
+    --------
+    >>> x = np.ones((1, 2, 2, 1), np.float32)
+    >>> conv2d_transpose(x, np.ones((3, 3, 1, 1), np.float32), [1, 4, 4, 1], 2)[0, :, :, 0]
+    array([[1., 1., 2., 1.],
+           [1., 1., 2., 1.],
+           [2., 2., 4., 2.],
+           [1., 1., 2., 1.]], dtype=float32)
+    """
+    x = input if type(input) is np.ndarray else _as_array(input, "input")
+    w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
+    return _transpose("conv2d_transpose", x, w, output_shape, "output_shape", strides, padding,
+                      data_format, dilations, bias, activation)
+
+
+def conv2d_backprop_input(input_sizes, filter=None, out_backprop=None, strides=None,
+                          padding=None, use_cudnn_on_gpu=True, data_format="NHWC",
+                          dilations=(1, 1, 1, 1), name=None, filters=None):
+    """The gradient of ``conv2d`` with respect to its input, as
+    ``tf.compat.v1.nn.conv2d_backprop_input`` (the op behind ``conv2d_transpose``).
+
+    ``input_sizes`` is the shape of the forward convolution's input (this
+    call's output), ``filter`` (or ``filters``) ``[kh, kw, in, out]`` of the
+    forward convolution (the same array ``conv2d_transpose`` takes),
+    ``out_backprop`` the gradient of its output. ``strides`` and ``padding``
+    are required, as in TF; ``use_cudnn_on_gpu`` and ``name`` are ignored.
+    Same results, rules and errors as :func:`conv2d_transpose`.
+    """
+    if filter is not None and filters is not None:
+        raise ValueError("Cannot specify both 'filter' and 'filters' (they are one argument)")
+    w = filters if filter is None else filter
+    if w is None:
+        raise TypeError("conv2d_backprop_input() missing the filter argument ('filter' or "
+                        "'filters')")
+    if out_backprop is None:
+        raise TypeError("conv2d_backprop_input() missing the out_backprop argument")
+    if strides is None:
+        raise TypeError("conv2d_backprop_input() missing the strides argument")
+    if padding is None:
+        raise TypeError("conv2d_backprop_input() missing the padding argument")
+    if not isinstance(use_cudnn_on_gpu, (bool, np.bool_)):
+        raise TypeError(f"use_cudnn_on_gpu must be a bool, got {use_cudnn_on_gpu!r}")
+    x = out_backprop if type(out_backprop) is np.ndarray else _as_array(out_backprop,
+                                                                        "out_backprop")
+    w = w if type(w) is np.ndarray else _as_array(w, "filter")
+    return _transpose("conv2d_backprop_input", x, w, input_sizes, "input_sizes", strides,
+                      padding, data_format, dilations, None, None)
+
+# ---- end of transposed convolution ----

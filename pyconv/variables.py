@@ -439,6 +439,7 @@ class VariableStore:
         # pending loaded values by name without the top scope (see _restore.initialised)
         self._pending_tails = {}
         self._warned_scope = False
+        _stores.add(self)  # its lock is renewed in a forked child (_after_fork_in_child)
 
     # -- default-store stack
     def __enter__(self):
@@ -1021,6 +1022,29 @@ def _accepts_partition_info(fn):
         return False
     return "partition_info" in params or any(
         p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+# --------------------------------------------------------------------------- fork
+
+# A forked child has only the thread that forked: a store lock another thread
+# held at that moment (it is held while an initializer runs) would stay locked
+# forever, and the child's next get_variable would hang. The child gets a
+# fresh lock for every store, except one the forking thread itself holds (it
+# forked from an initializer) and will release. The store's dicts are only
+# ever changed one operation at a time under the GIL, so they are consistent.
+import weakref  # noqa: E402
+
+_stores = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for store in list(_stores):
+        if not store._lock._is_owned():
+            store._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --------------------------------------------------------------------------- default store

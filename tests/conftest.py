@@ -101,3 +101,13 @@ def pytest_terminal_summary(terminalreporter):
             t == "live" for t, _ in nets.MAX_ERROR):
         terminalreporter.write_line(f"live net tier: seed {nets_live.SEED} (repeat with "
                                     f"PYCONV_TF_SEED={nets_live.SEED})")
+    transpose = sys.modules.get("test_transpose")
+    for name, what in (("MAX_ERROR", "transposed conv vs TF, max|diff| / max(1, max|TF|)"),
+                       ("MAX_REF_ERROR", ("transposed conv vs the float64 definition, "
+                                          "relative to sum|x||w|"))):
+        found = getattr(transpose, name, None) if transpose is not None else None
+        if found:
+            parts = ", ".join(f"{k if isinstance(k, str) else '/'.join(k)} "
+                              f"{v if isinstance(v, float) else v[0]:.2e}"
+                              for k, v in sorted(found.items()))
+            terminalreporter.write_line(f"largest error, {what}: {parts}")

@@ -185,3 +185,53 @@ def depthwise_reference(x, w, strides=(1, 1), pads=((0, 0), (0, 0)), dilations=(
     elif activation == "relu6":
         out = np.where(out < 0, 0.0, np.where(out > 6, 6.0, out))
     return out
+
+
+def conv2d_transpose_reference(x, w, strides, pads, out_hw, bias=None, activation=None):
+    """float64 transposed convolution of NHWC ``x`` with ``w`` ``[kh, kw, out, in]``,
+    from its definition: every input pixel (i, j) times ``w[ky, kx]`` is added to
+    output pixel (i * s_h + ky - pad_top, j * s_w + kx - pad_left) when that
+    pixel exists. ``pads`` are the forward convolution's ((top, bottom), (left,
+    right)); only top and left place the window. Products are formed only for
+    real input pixels (0 * Inf never arises from padding, as in TF)."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    n, h, wd, _ = x.shape
+    kh, kw, cout, _ = w.shape
+    (pt, _), (pl, _) = pads
+    oh, ow = out_hw
+    out = np.zeros((n, oh, ow, cout))
+    for ky in range(kh):
+        for kx in range(kw):
+            for i in range(h):
+                y = i * strides[0] + ky - pt
+                if not 0 <= y < oh:
+                    continue
+                for j in range(wd):
+                    xo = j * strides[1] + kx - pl
+                    if 0 <= xo < ow:
+                        out[:, y, xo, :] += np.einsum("nc,oc->no", x[:, i, j, :], w[ky, kx],
+                                                      optimize=False)
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)
+    if activation in ("relu", "relu6"):
+        out = np.where(out < 0, 0.0, out)
+    if activation == "relu6":
+        out = np.where(out > 6, 6.0, out)
+    return out
+
+
+def transpose_pads(padding, out, k, s):
+    """The forward convolution's (before, after) for an output of size ``out``
+    (TF's rule for conv2d_transpose: SAME from ceil(out / s), VALID none)."""
+    if isinstance(padding, str):
+        if padding.upper() == "SAME":
+            n_in = math.ceil(out / s)
+            total = max((n_in - 1) * s + k - out, 0)
+            return total // 2, total - total // 2
+        if padding.upper() == "VALID":
+            return 0, 0
+        if padding.upper() == "FULL":
+            return k - 1, k - 1
+        raise ValueError(padding)
+    return tuple(padding)

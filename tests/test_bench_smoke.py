@@ -78,9 +78,10 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     assert threads[0] == 1
 
     results = doc["results"]
-    # --quick: three conv2d rows and one depthwise row (pyconv/bench_ops.csv)
-    assert len(results) == 4 * 2 * len(threads)
-    assert sorted({r["op"] for r in results}) == ["conv2d", "depthwise"]
+    # --quick: three conv2d rows, one depthwise and one conv2d_transpose row
+    # (pyconv/bench_ops.csv)
+    assert len(results) == 5 * 2 * len(threads)
+    assert sorted({r["op"] for r in results}) == ["conv2d", "conv2d_transpose", "depthwise"]
     for r in results:
         assert r["pyconv"]["median_s"] > 0 and r["pyconv"]["gflops"] > 0
         assert r["flops"] > 0 and len(r["out_shape"]) == 4
@@ -95,7 +96,7 @@ def test_quick_run_writes_the_documented_json(tmp_path):
         if r["threads"] != threads[0]:
             assert r["deterministic"] is True  # same bits for every thread count
 
-    assert len(doc["memory"]) == 4 * 2
+    assert len(doc["memory"]) == 5 * 2
     for m in doc["memory"]:
         assert m["analytic"]["im2col"] > 0
         if sys.platform.startswith("linux"):
@@ -107,8 +108,9 @@ def test_quick_run_writes_the_documented_json(tmp_path):
 
     summary = doc["summary"]
     assert {e["suite"] for e in summary["networks"]} == {r["suite"] for r in results}
-    assert len(summary["geomeans"]) == 2 * 2 * len(threads)  # per family, batch, threads
-    assert {e["family"] for e in summary["geomeans"]} == {"conv2d", "depthwise"}
+    assert len(summary["geomeans"]) == 3 * 2 * len(threads)  # per family, batch, threads
+    assert {e["family"] for e in summary["geomeans"]} == {"conv2d", "depthwise",
+                                                           "conv2d_transpose"}
     assert any("2x of the bare C call" in t["target"] for t in summary["targets"])
 
 

@@ -184,3 +184,39 @@ def test_fork_in_a_signal_handler_during_a_two_thread_convolution():
     forked = [o for o in msg["outcomes"] if o != "no fork during the call"]
     assert len(forked) >= 3, msg
     assert all(o in ("ok", "raised") for o in forked), msg
+
+
+def test_child_forked_while_another_thread_holds_a_variable_store_lock():
+    """A store's lock is held while an initializer runs; a child forked at that
+    moment gets a fresh lock and can create variables (before, it hung)."""
+    with scenario("""
+        store = pyconv.VariableStore(seed=1)
+        inside, release = threading.Event(), threading.Event()
+
+        def slow_initializer(shape, dtype=None, partition_info=None):
+            inside.set()
+            release.wait(30)
+            return np.zeros(shape, dtype)
+
+        def build():
+            with store:
+                pyconv.model_variable("slow", shape=[2], initializer=slow_initializer)
+
+        t = threading.Thread(target=build)
+        t.start()
+        inside.wait(30)
+        pid = os.fork()
+        if pid == 0:
+            def child():
+                with store:
+                    v = pyconv.model_variable("other", shape=[3],
+                                              initializer=pyconv.zeros_initializer())
+                return v.value.shape == (3,)
+            in_child(child)
+        outcome = reap(pid)
+        release.set()
+        t.join(30)
+        say(outcome=outcome)
+    """) as proc:
+        msg = result_of(proc)
+    assert msg == {"outcome": "ok"}, msg

@@ -3,6 +3,7 @@ fine-tuning, a wrong class count), nets_factory, training mode, dtypes, bad
 input, memory over many calls, and threads. Expected values are TF's (the net
 fixtures of tools/tf_reference/gen_nets.py) or the checkpoint's contents."""
 
+import os
 import threading
 import warnings
 
@@ -290,7 +291,10 @@ def test_a_thousand_forward_passes_keep_memory_flat():
         assert (len(store._aliases), len(store._names_in_use), len(store._collections),
                 sum(len(c) for c in store._collections.values())) == sizes
     assert len(end_points) == 27
-    assert grown < 8 << 20, f"RSS grew by {grown / 2**20:.1f} MiB over 950 forward passes"
+    # ASan's quarantine keeps freed blocks resident on purpose (up to 256 MB):
+    # RSS says nothing under it, as in test_leaks.py and test_interrupt.py
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        assert grown < 8 << 20, f"RSS grew by {grown / 2**20:.1f} MiB over 950 forward passes"
 
 
 def test_two_threads_two_nets_two_stores_give_the_serial_results():

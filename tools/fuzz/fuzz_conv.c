@@ -197,11 +197,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t h = eh >> 64 ? SIZE_MAX : (size_t)eh, w = ew >> 64 ? SIZE_MAX : (size_t)ew;
             size_t in_image = prod(prod(prod(p.in_h, p.in_w), p.in_c), es);
             size_t out_image = prod(prod(prod(h, w), p.out_c), es);
+            /* packed weights: out_c rounded up to the widest tile, taps x
+             * in_c + 1 rows; indirection: pixels + the tallest tile */
+            size_t oc_up = sum(p.out_c, PYCONV_MAX_NR - 1);
+            size_t cols = oc_up == SIZE_MAX ? SIZE_MAX : prod(oc_up / PYCONV_MAX_NR, PYCONV_MAX_NR);
             int overflows =
                 in_image == SIZE_MAX || out_image == SIZE_MAX ||
                 prod(p.batch, in_image) == SIZE_MAX || prod(p.batch, out_image) == SIZE_MAX ||
-                prod(prod(prod(ks, p.in_c), sum(p.out_c, 64)), es) == SIZE_MAX ||
-                prod(prod(sum(prod(h, w), 64), ks), sizeof(void *)) == SIZE_MAX;
+                prod(prod(sum(prod(ks, p.in_c), 1), cols), es) == SIZE_MAX ||
+                prod(prod(sum(prod(h, w), PYCONV_MAX_MR), ks), sizeof(void *)) == SIZE_MAX;
             /* the padded size and the effective kernel must fit size_t too */
             unsigned __int128 ph = (unsigned __int128)p.in_h + p.pad_top + p.pad_bottom;
             unsigned __int128 pw = (unsigned __int128)p.in_w + p.pad_left + p.pad_right;
@@ -235,8 +239,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t ks = prod(p.kernel_h, p.kernel_w);
     size_t work = prod(prod(out_elems, ks), p.in_c); /* naive multiply-adds */
     /* the operator also allocates the indirection buffer and packed weights */
-    size_t ind = prod(prod(sum(prod(oh, ow), 64), ks), sizeof(void *));
-    size_t packed = prod(prod(ks, p.in_c), sum(p.out_c, 64));
+    size_t ind = prod(prod(sum(prod(oh, ow), PYCONV_MAX_MR), ks), sizeof(void *));
+    size_t packed = prod(sum(prod(ks, p.in_c), 1), sum(p.out_c, PYCONV_MAX_NR));
     if (prod(in_elems, es) > MAX_BYTES || prod(w_elems, es) > MAX_BYTES ||
         prod(out_elems, es) > MAX_BYTES || ind > MAX_BYTES || prod(packed, es) > MAX_BYTES ||
         work > ((size_t)1 << 21))

@@ -7,6 +7,9 @@
 #   tools/fuzz/run.sh dwconv [RUNS|replay] [flags...]      the same for the depthwise operator
 #                                                          (fuzz_dwconv.c; corpus-dwconv/,
 #                                                          regressions-dwconv/)
+#   tools/fuzz/run.sh deconv [RUNS|replay] [flags...]      the same for the transposed convolution
+#                                                          (fuzz_deconv.c; corpus_deconv/,
+#                                                          regressions_deconv/)
 #   tools/fuzz/run.sh pool [RUNS] [flags...]               the pool and eltwise operators (fuzz_pool.c)
 #
 # Needs clang with libFuzzer (Debian: apt-get install clang). The binary and
@@ -25,6 +28,11 @@ if [[ "${1:-}" == "dwconv" ]]; then
     corpus="$here/corpus-dwconv"
     regressions="$here/regressions-dwconv"
     shift
+elif [[ "${1:-}" == "deconv" ]]; then
+    target=fuzz_deconv
+    corpus="$here/corpus_deconv"
+    regressions="$here/regressions_deconv"
+    shift
 fi
 mkdir -p "$out" "$corpus" "$regressions"
 CC="${CC:-clang}"
@@ -33,7 +41,8 @@ if [[ "${1:-}" == "threads" ]]; then
     "$CC" -std=c11 -g -O1 -fno-omit-frame-pointer -pthread -fsanitize=thread \
         -I"$root/csrc" "$root/csrc/threads.c" "$root/csrc/atfork.c" "$root/csrc/wcache.c" \
         "$root/csrc/buffers.c" "$here/stress_threads.c" -o "$out/stress_threads"
-    TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
+    # die_after_fork=0: the stress forks children that go on computing
+    TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:die_after_fork=0}" \
         exec "$out/stress_threads" "${2:-6}"
 fi
 
@@ -45,7 +54,7 @@ cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -pthread
         -UNDEBUG ${PYCONV_FUZZ_CFLAGS:-} -I"$root/csrc" -I"$root/csrc/ukernels")
 objs="$out/obj"
 rm -rf "$objs" && mkdir -p "$objs"
-for src in "$root"/csrc/conv.c "$root"/csrc/dwconv.c "$root"/csrc/atfork.c "$root"/csrc/threads.c \
+for src in "$root"/csrc/conv.c "$root"/csrc/dwconv.c "$root"/csrc/deconv.c "$root"/csrc/atfork.c "$root"/csrc/threads.c \
            "$root"/csrc/wcache.c "$root"/csrc/buffers.c "$root"/csrc/pool.c "$root"/csrc/eltwise.c \
            "$root"/csrc/ukernels/*.c; do
     "$CC" "${cflags[@]}" -c "$src" -o "$objs/$(basename "${src%.c}").o"
@@ -53,6 +62,7 @@ done
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_conv.c" -lm -o "$out/fuzz_conv"
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_pool.c" -lm -o "$out/fuzz_pool"
 "$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_dwconv.c" -lm -o "$out/fuzz_dwconv"
+"$CC" "${cflags[@]}" -fsanitize=fuzzer "$objs"/*.o "$here/fuzz_deconv.c" -lm -o "$out/fuzz_deconv"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -68,6 +78,14 @@ fi
 
 if [[ "${1:-}" == "replay" ]]; then
     shopt -s nullglob
+    if [[ "$target" == fuzz_conv ]]; then # plain replay: the other targets' seeds too
+        for other in dwconv:regressions-dwconv deconv:regressions_deconv; do
+            other_seeds=("$here/${other#*:}"/*)
+            if ((${#other_seeds[@]} > 0)); then
+                "$out/fuzz_${other%%:*}" "${other_seeds[@]}"
+            fi
+        done
+    fi
     seeds=("$regressions"/*)
     if ((${#seeds[@]} == 0)); then
         echo "no regression seeds"
