@@ -221,3 +221,9 @@ from . import _restore, train  # noqa: E402
 for _name in _restore.__all__:
     globals()[_name] = getattr(_restore, _name)
 __all__ += ["train", *_restore.__all__]
+
+# Notebooks: summary tables of nets and stores; slim's model_analyzer.
+from . import model_analyzer  # noqa: E402
+from ._summary import Summary, summary  # noqa: E402
+
+__all__ += ["Summary", "model_analyzer", "summary"]

@@ -1,6 +1,12 @@
-"""Commands: ``python -m pyconv demo``, ``python -m pyconv explain N --kernel K --stride S``,
-``python -m pyconv inspect CKPT [--tensor NAME] [--all]`` and
-``python -m pyconv nets [NAME --checkpoint CKPT [--image FILE]]``."""
+"""pyconv's commands.
+
+  python -m pyconv demo                  the even-size trap of conv2d SAME vs conv2d_same, a timing
+  python -m pyconv explain 224 --kernel 7 --stride 2 [--padding SAME] [--svg FILE]
+                                         output sizes and pads of every padding (N or HxW)
+  python -m pyconv inspect CKPT          a TensorFlow checkpoint's tensors
+  python -m pyconv nets [NAME --checkpoint CKPT [--image FILE | --images DIR]]
+                                         the nets, or one net run from a checkpoint
+"""
 
 import argparse
 import sys
@@ -84,8 +90,46 @@ def demo(args):
     return 0
 
 
+def _size(text, what):
+    """``N`` or ``HxW`` as an int or an (h, w) pair."""
+    parts = str(text).lower().replace("*", "x").split("x")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        raise ValueError(f"{what} must be N or HxW (e.g. 224 or 224x160), got {text!r}") \
+            from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return tuple(values)
+    raise ValueError(f"{what} must be N or HxW (e.g. 224 or 224x160), got {text!r}")
+
+
 def explain(args):
-    n, k, s, r = args.size, args.kernel, args.stride, args.rate
+    n = _size(args.size, "the input size")
+    k = _size(args.kernel, "--kernel")
+    s = _size(args.stride, "--stride")
+    r = _size(args.rate, "--rate")
+    if args.padding is not None:
+        text = pyconv.explain_padding(n, k, s, args.padding, r)
+        print(text)
+        if args.svg:
+            text.save_svg(args.svg)
+            print(f"wrote {args.svg}")
+        return 0
+    comparison = pyconv.compare_padding(n, k, s, rate=r)
+    if isinstance(n, tuple) or isinstance(k, tuple) or isinstance(s, tuple) \
+            or isinstance(r, tuple):
+        print(comparison)
+    else:
+        _explain_table(n, k, s, r)
+    if args.svg:
+        comparison.save_svg(args.svg)
+        print(f"wrote {args.svg}")
+    return 0
+
+
+def _explain_table(n, k, s, r):
     k_eff = effective_kernel(k, r)
     print(f"input {n}, kernel {k}, stride {s}, rate {r} (k_eff = {k_eff})\n")
     rows = []
@@ -121,9 +165,7 @@ def explain(args):
         except ValueError:
             pass
     if s > 1:
-        print(pyconv.explain_padding(n, k, s, [(before, after)] * 2, r).split("\n")[0]
-              .replace("height: ", "conv2d_same ", 1))
-    return 0
+        print(pyconv.explain_padding(n, k, s, "conv2d_same", r))
 
 
 # --------------------------------------------------------------------------- nets
@@ -194,6 +236,8 @@ def nets_command(args):
         raise ValueError(f"unknown net {args.name!r}; choose one of {', '.join(_net_names())}")
     if args.image and not args.checkpoint:
         raise ValueError("--image needs --checkpoint CKPT")
+    if args.images and not args.checkpoint:
+        raise ValueError("--images needs --checkpoint CKPT")
     if not args.checkpoint:
         names = _net_names() if args.name is None else [args.name]
         print(f"pyconv.nets on random weights, batch 1, {pyconv.get_num_threads()} threads, "
@@ -224,6 +268,8 @@ def nets_command(args):
     classes = _classes_in_checkpoint(args.name, shapes)
     fn = nets_factory.get_network_fn(args.name, classes)
     size = fn.default_image_size
+    if args.images:
+        return _nets_over_images(args, fn, size, classes)
     if args.image:
         x = _load_image(args.image, size, args.name)
         what = args.image
@@ -251,12 +297,68 @@ def nets_command(args):
     return 0
 
 
+_IMAGE_SUFFIXES = (".npy", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm")
+
+
+def _load_any(path, size, name):
+    """An image file (Pillow) or an ``.npy`` array of shape (size, size, 3),
+    already scaled as the net expects, as a batch of one."""
+    if path.lower().endswith(".npy"):
+        a = np.load(path, allow_pickle=False).astype(np.float32)
+        if a.shape != (size, size, 3):
+            raise ValueError(f"{path}: an .npy image must have shape ({size}, {size}, 3) for "
+                             f"{name}, got {a.shape}")
+        return a[None]
+    return _load_image(path, size, name)
+
+
+def _nets_over_images(args, fn, size, classes):
+    """The top class of every image of a directory, with progress (stderr)."""
+    import os
+
+    from pyconv._progress import progress
+
+    if not os.path.isdir(args.images):
+        raise ValueError(f"--images must be a directory, got {args.images!r}")
+    files = sorted(f for f in os.listdir(args.images) if f.lower().endswith(_IMAGE_SUFFIXES))
+    if not files:
+        raise ValueError(f"--images {args.images!r} holds no images "
+                         f"({', '.join(_IMAGE_SUFFIXES)})")
+    t0 = time.perf_counter()
+    with pyconv.VariableStore() as store:
+        store.load(args.checkpoint, progress=False if args.no_progress else None)
+        with progress(len(files), f"{args.name}", " images",
+                      enabled=False if args.no_progress else None) as bar:
+            for f in files:
+                x = _load_any(os.path.join(args.images, f), size, args.name)
+                logits, _ = fn(x)
+                missing = store.variables_not_loaded()
+                if missing:
+                    raise ValueError(f"{len(missing)} variables of {args.name} are not in the "
+                                     f"checkpoint (e.g. {', '.join(missing[:3])}): is it a "
+                                     f"checkpoint of {args.name}?")
+                row = np.asarray(logits, np.float64).reshape(-1)
+                p = np.exp(row - row.max())
+                p /= p.sum()
+                k = int(np.argmax(p))
+                bar.write(f"{f}: class {k} p = {p[k]:.4f}")
+                bar.update()
+    secs = time.perf_counter() - t0
+    print(f"{len(files)} images through {args.name} ({classes} classes) in {secs:.1f} s")
+    return 0
+
+
 def _add_nets_parser(sub):
     p = sub.add_parser("nets", help="list the nets (parameters, mult-adds, a timed forward; "
                                     "NAME: that net only), or run one from a checkpoint")
     p.add_argument("name", nargs="?", metavar="NAME", help="a net of nets_factory")
     p.add_argument("--checkpoint", metavar="CKPT", help="a TF checkpoint (V1 or V2) of NAME")
     p.add_argument("--image", metavar="FILE", help="an image file (needs Pillow)")
+    p.add_argument("--images", metavar="DIR",
+                   help="every image (needs Pillow) or .npy array (HxWx3, scaled) of a "
+                        "directory, with a progress bar on a terminal")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (PYCONV_PROGRESS=0 also silences it)")
     p.add_argument("--repeat", type=int, default=3, help="timed forward passes per net")
     p.set_defaults(func=nets_command)
 
@@ -320,16 +422,33 @@ def inspect_checkpoint(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pyconv", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pyconv", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="the even/odd conv2d_same example and a timing")
     p_demo.add_argument("--seconds", type=float, default=1.0, help="time spent timing")
     p_demo.set_defaults(func=demo)
-    p_exp = sub.add_parser("explain", help="output sizes and pads for every padding")
-    p_exp.add_argument("size", type=int, metavar="N", help="input size")
-    p_exp.add_argument("--kernel", type=int, required=True, metavar="K")
-    p_exp.add_argument("--stride", type=int, default=1, metavar="S")
-    p_exp.add_argument("--rate", type=int, default=1, metavar="R")
+    p_exp = sub.add_parser(
+        "explain", help="output sizes and pads of SAME, VALID, FULL and conv2d_same",
+        description="Output sizes, pads and the first and last windows of a convolution or\n"
+                    "pool along one dimension (N) or two (HxW), for SAME, VALID, FULL and\n"
+                    "ResNet's conv2d_same, or for one --padding. --svg writes the picture a\n"
+                    "notebook shows.",
+        epilog="examples: python -m pyconv explain 224 --kernel 7 --stride 2\n"
+               "          python -m pyconv explain 4x6 --kernel 3 --stride 2 "
+               "--padding conv2d_same --svg pad.svg",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p_exp.add_argument("size", metavar="N|HxW", help="input size: N, or HxW such as 224x160")
+    p_exp.add_argument("--kernel", required=True, metavar="K|KHxKW",
+                       help="kernel size (N or HxW)")
+    p_exp.add_argument("--stride", default="1", metavar="S|SHxSW", help="stride (default 1)")
+    p_exp.add_argument("--rate", default="1", metavar="R|RHxRW",
+                       help="dilation rate (default 1)")
+    p_exp.add_argument("--padding", default=None, metavar="P",
+                       help="explain only this padding: SAME, VALID, FULL or conv2d_same "
+                            "(default: compare all four)")
+    p_exp.add_argument("--svg", default=None, metavar="FILE",
+                       help="also write the picture (SVG) of the explanation to FILE")
     p_exp.set_defaults(func=explain)
     _add_nets_parser(sub)
     p_ins = sub.add_parser("inspect", help="list a TensorFlow checkpoint's tensors, or print "

@@ -38,11 +38,16 @@ def _is_npz(path):
         return f.read(4) == b"PK\x03\x04"
 
 
-def read_values(values):
+# a checkpoint load of at least this many bytes shows progress (pyconv/_progress.py)
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+def read_values(values, progress=None):
     """(name, ndarray, fresh) from a mapping, an ``.npz`` path or a checkpoint path;
     ``fresh`` arrays belong to nobody else and are kept without a copy. A
     checkpoint is read one tensor at a time, so loading it needs no more memory
-    than its tensors."""
+    than its tensors; one of PROGRESS_MIN_BYTES or more shows progress unless
+    ``progress`` is False (see :mod:`pyconv._progress`)."""
     if isinstance(values, (str, os.PathLike)):
         path = os.fspath(values)
         if _is_npz(path):
@@ -53,13 +58,23 @@ def read_values(values):
         reader = train.load_checkpoint(path)
         dtypes = reader.get_variable_to_dtype_map()
 
+        # string tensors (TF2's _CHECKPOINTABLE_OBJECT_GRAPH, vocabularies) are no
+        # variables of a net: not loaded
+        names = [n for n in sorted(dtypes) if dtypes[n] != np.dtype(object)]
+        shapes = reader.get_variable_to_shape_map()
+        sizes = {n: int(np.prod(shapes[n], dtype=np.int64)) * dtypes[n].itemsize for n in names}
+        total = sum(sizes.values())
+
         def tensors():
-            with reader:
-                # string tensors (TF2's _CHECKPOINTABLE_OBJECT_GRAPH, vocabularies) are
-                # no variables of a net: not loaded
-                for n in sorted(dtypes):
-                    if dtypes[n] != np.dtype(object):
-                        yield n, np.asarray(reader.get_tensor(n)), True
+            from ._progress import _Silent, progress as bar
+
+            shown = (_Silent() if progress is False or total < PROGRESS_MIN_BYTES else
+                     bar(total, f"loading {os.path.basename(reader.path)}", " MB", 1e6,
+                         enabled=progress))
+            with reader, shown:
+                for n in names:
+                    yield n, np.asarray(reader.get_tensor(n)), True
+                    shown.update(sizes[n])
         return tensors()
     if hasattr(values, "items") and callable(values.items):
         return [(k, v, False) for k, v in values.items()]
@@ -68,11 +83,11 @@ def read_values(values):
                     f"file), got {values!r}")
 
 
-def load(store, values, strict=False):
+def load(store, values, strict=False, progress=None):
     """The body of :meth:`VariableStore.load` (see there)."""
     from .variables import Variable
 
-    items = read_values(values)
+    items = read_values(values, progress)
     loaded = []
     with store._lock:
         for raw_name, value, fresh in items:

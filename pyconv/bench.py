@@ -1311,6 +1311,11 @@ class Runner:
                     pass
         quiesce([pid for peer in self.peers for pid in peer.pids()])
         workdir = tempfile.mkdtemp(prefix="pyconv-bench-", dir=_scratch_dir())
+        from ._progress import progress
+
+        self._progress = progress(len(self.layers) * len(self.args.batch), "pyconv.bench",
+                                  " rows", enabled=None if getattr(self.args, "progress", True)
+                                  else False)
         try:
             for index, layer in enumerate(self.layers):
                 for batch in self.args.batch:
@@ -1324,7 +1329,9 @@ class Runner:
                         case.close()
                     if self.args.memory:
                         self.memory.append(self.memory_row(layer, batch))
+                    self._progress.update()
         finally:
+            self._progress.close()
             shutil.rmtree(workdir, ignore_errors=True)
 
     def memory_row(self, layer, batch):
@@ -1465,7 +1472,11 @@ class Table:
         cells.append(f"{cpu['others']:.1f}" if cpu else "?")
         if r.get("deterministic") is False:
             cells[-1] += "  pyconv output differs between thread counts"
-        print(self._line(cells), flush=True)
+        bar = getattr(self, "_progress", None)
+        if bar is not None:
+            bar.write(self._line(cells))  # the row above the bar, not through it
+        else:
+            print(self._line(cells), flush=True)
 
 
 def _geomean(values):
@@ -1663,6 +1674,9 @@ def build_parser():
                    help=f"a peer whose max |diff| / max |pyconv| exceeds this is flagged and "
                         f"not timed (default {RTOL:g})")
     p.add_argument("--json", default=None, metavar="OUT", help="write every measurement here")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (it is shown only on a terminal; PYCONV_PROGRESS=0 "
+                        "also silences it)")
     p.add_argument("--no-memory", dest="memory", action="store_false",
                    help="skip the memory probes (one fresh process per layer and batch)")
     p.add_argument("--no-overhead", dest="overhead", action="store_false",

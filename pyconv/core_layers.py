@@ -15,6 +15,15 @@ Every argument is checked before a layer touches the variable store, so a
 refused call creates no variables.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from ._typing import (
+        Any, ArrayLike, Callable, Collections, Initializer, Optional, Regularizer, Sequence
+    )
+
 import functools
 import math
 import numbers
@@ -109,20 +118,20 @@ def _check_fc_num_outputs(num_outputs):
 
 
 @add_arg_scope
-def fully_connected(inputs,
-                    num_outputs,
-                    activation_fn=relu,
-                    normalizer_fn=None,
-                    normalizer_params=None,
-                    weights_initializer=xavier_initializer(),  # noqa: B008 - slim's default
-                    weights_regularizer=None,
-                    biases_initializer=zeros_initializer(),  # noqa: B008
-                    biases_regularizer=None,
-                    reuse=None,
-                    variables_collections=None,
-                    outputs_collections=None,
-                    trainable=True,
-                    scope=None):
+def fully_connected(inputs: ArrayLike,
+                    num_outputs: Optional[int],
+                    activation_fn: Optional[Callable] = relu,
+                    normalizer_fn: Optional[Callable] = None,
+                    normalizer_params: Optional[dict[str, Any]] = None,
+                    weights_initializer: Initializer = xavier_initializer(),  # noqa: B008 - slim's default
+                    weights_regularizer: Optional[Regularizer] = None,
+                    biases_initializer: Optional[Initializer] = zeros_initializer(),  # noqa: B008
+                    biases_regularizer: Optional[Regularizer] = None,
+                    reuse: Optional[bool] = None,
+                    variables_collections: Collections = None,
+                    outputs_collections: Collections = None,
+                    trainable: bool = True,
+                    scope: Optional[str] = None) -> np.ndarray:
     """A fully connected layer: ``inputs @ weights + biases``, then an optional
     normalizer and activation, as ``slim.fully_connected``.
 
@@ -272,13 +281,13 @@ def _matmul(x, rows, w, bias, fused):
 
 
 @add_arg_scope
-def dropout(inputs,
-            keep_prob=0.5,
-            noise_shape=None,
-            is_training=True,
-            outputs_collections=None,
-            scope=None,
-            seed=None):
+def dropout(inputs: ArrayLike,
+            keep_prob: float = 0.5,
+            noise_shape: Optional[Sequence[int]] = None,
+            is_training: bool = True,
+            outputs_collections: Collections = None,
+            scope: Optional[str] = None,
+            seed: Optional[int] = None) -> np.ndarray:
     """Dropout, as ``slim.dropout``: with probability ``keep_prob`` an element
     is kept and scaled by ``1 / keep_prob``, else set to 0.
 
@@ -379,7 +388,8 @@ def dropout(inputs,
 
 
 @add_arg_scope
-def flatten(inputs, outputs_collections=None, scope=None):
+def flatten(inputs: ArrayLike, outputs_collections: Collections = None,
+            scope: Optional[str] = None) -> np.ndarray:
     """``[batch, d1, d2, ...]`` -> ``[batch, d1 * d2 * ...]`` in row-major
     order, as ``slim.flatten``; rank 1 ``[n]`` gives ``[n, 1]`` (as Keras).
 
@@ -457,7 +467,7 @@ def _check_layer(layer, scope, what):
                         f"scope='<scope>_1', ...), got {scope!r}")
 
 
-def repeat(inputs, repetitions, layer, *args, **kwargs):
+def repeat(inputs: ArrayLike, repetitions, layer, *args, **kwargs) -> np.ndarray:
     """Applies ``layer`` ``repetitions`` times with the same arguments, as
     ``slim.repeat``.
 
@@ -521,7 +531,7 @@ def repeat(inputs, repetitions, layer, *args, **kwargs):
         store._pop_scope(frame)
 
 
-def stack(inputs, layer, stack_args, **kwargs):
+def stack(inputs: ArrayLike, layer, stack_args, **kwargs) -> np.ndarray:
     """Applies ``layer`` once per entry of ``stack_args``, as ``slim.stack``.
 
     ``stack(x, fully_connected, [32, 64, 128], scope='fc')`` is
@@ -583,7 +593,7 @@ def stack(inputs, layer, stack_args, **kwargs):
 
 
 @add_arg_scope
-def softmax(logits, scope=None):
+def softmax(logits: ArrayLike, scope: Optional[str] = None) -> np.ndarray:
     """Softmax over the last axis of logits of any rank >= 2, as ``slim.softmax``
     (slim reshapes to ``[-1, classes]``, applies ``tf.nn.softmax`` and
     reshapes back; the numbers are :func:`pyconv.nn.softmax`'s, TF's).
@@ -650,12 +660,12 @@ def _value_dtype(value, name):
 
 
 @add_arg_scope
-def one_hot_encoding(labels,
-                     num_classes,
-                     on_value=1.0,
-                     off_value=0.0,
-                     outputs_collections=None,
-                     scope=None):
+def one_hot_encoding(labels: ArrayLike,
+                     num_classes: Optional[int],
+                     on_value: float = 1.0,
+                     off_value: float = 0.0,
+                     outputs_collections: Collections = None,
+                     scope: Optional[str] = None) -> np.ndarray:
     """One-hot encoding of integer labels, as ``slim.one_hot_encoding``
     (``tf.one_hot`` along a new last axis).
 
@@ -737,16 +747,16 @@ def _slim_data_format(data_format):
 
 
 @add_arg_scope
-def bias_add(inputs,
-             activation_fn=None,
-             initializer=zeros_initializer(),  # noqa: B008 - slim's default
-             regularizer=None,
-             reuse=None,
-             variables_collections=None,
-             outputs_collections=None,
-             trainable=True,
-             data_format="NHWC",
-             scope=None):
+def bias_add(inputs: ArrayLike,
+             activation_fn: Optional[Callable] = None,
+             initializer: Optional[Initializer] = zeros_initializer(),  # noqa: B008 - slim's default
+             regularizer: Optional[Regularizer] = None,
+             reuse: Optional[bool] = None,
+             variables_collections: Collections = None,
+             outputs_collections: Collections = None,
+             trainable: bool = True,
+             data_format: str = "NHWC",
+             scope: Optional[str] = None) -> np.ndarray:
     """Adds a learned bias per channel, as ``slim.bias_add`` (usable as a
     ``normalizer_fn`` of ``conv2d`` and ``fully_connected``).
 
@@ -843,17 +853,17 @@ def _check_axis_int(value, name):
 
 
 @add_arg_scope
-def layer_norm(inputs,
-               center=True,
-               scale=True,
-               activation_fn=None,
-               reuse=None,
-               variables_collections=None,
-               outputs_collections=None,
-               trainable=True,
-               begin_norm_axis=1,
-               begin_params_axis=-1,
-               scope=None):
+def layer_norm(inputs: ArrayLike,
+               center: bool = True,
+               scale: Any = True,
+               activation_fn: Optional[Callable] = None,
+               reuse: Optional[bool] = None,
+               variables_collections: Collections = None,
+               outputs_collections: Collections = None,
+               trainable: bool = True,
+               begin_norm_axis: int = 1,
+               begin_params_axis: int = -1,
+               scope: Optional[str] = None) -> np.ndarray:
     """Layer normalisation (Ba, Kiros & Hinton, 2016), as ``slim.layer_norm``.
 
     The mean and variance are taken over axes ``begin_norm_axis .. R-1``

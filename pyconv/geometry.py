@@ -17,13 +17,20 @@ Everything else in pyconv (``nn``, the layers, the C operator) works with
 explicit ``(before, after)`` pads computed here.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from ._typing import Any, IntOrPair, Padding, PaddingComparison, PaddingExplanation, Union
+
 import difflib
 import numbers
 from functools import lru_cache
 
 from ._errors import TypeValueError  # sizes of another type: TF raises ValueError
 
-__all__ = ["conv_output_size", "conv_padding", "explain_padding"]
+__all__ = ["compare_padding", "conv_output_size", "conv_padding", "explain_padding"]
 
 PADDINGS = ("SAME", "VALID", "FULL")
 
@@ -199,7 +206,8 @@ def _per_dim(input_size, kernel_size, stride, padding, rate):
     return n, k, s, pad, r, as_pair
 
 
-def conv_output_size(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+def conv_output_size(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                     padding: Padding = "SAME", rate: IntOrPair = 1) -> Union[int, tuple[int, int]]:
     """Output size of a convolution or pooling along one or two dimensions.
 
     Parameters
@@ -223,7 +231,9 @@ def conv_output_size(input_size, kernel_size, stride=1, padding="SAME", rate=1):
     return out if as_pair else out[0]
 
 
-def conv_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+def conv_padding(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: Padding = "SAME",
+                 rate: IntOrPair = 1) -> Union[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]:
     """``(before, after)`` pads of a convolution, or one such pair per dimension.
 
     Examples
@@ -248,7 +258,9 @@ def _window_inside(start, k, r, n):
     return start + lo * r, start + hi * r, hi - lo + 1
 
 
-def _explain_dim(n, k, s, pad, r):
+def _explain_dim(n, k, s, pad, r, name=None):
+    """(text, record) for one dimension; ``record`` holds the numbers the
+    drawing in :mod:`pyconv._svg` shows (no arithmetic is done there)."""
     out, before, after = _dim(n, k, s, pad, r)
     k_eff = effective_kernel(k, r)
 
@@ -261,33 +273,157 @@ def _explain_dim(n, k, s, pad, r):
         extra = f" (+{padded} padding tap{'s' if padded != 1 else ''})" if padded else ""
         return f"{seen}{step}{extra}"
 
-    name = pad if isinstance(pad, str) else f"explicit {pad}"
-    return (
+    if name is None:
+        name = pad if isinstance(pad, str) else f"explicit {pad}"
+    text = (
         f"{name}: input {n}, kernel {k}"
         + (f" rate {r} (k_eff {k_eff})" if r > 1 else "")
         + f", stride {s} -> output {out}; pad before {before}, after {after}; "
         f"first output sees {window(0)}, last output sees {window(out - 1)}"
     )
+    record = {"name": name, "n": n, "k": k, "stride": s, "rate": r, "k_eff": k_eff,
+              "out": out, "before": before, "after": after,
+              # TF's SAME puts an odd total's extra pad after: drawn apart
+              "extra_after": pad == "SAME" and after > before}
+    return text, record
 
 
-def explain_padding(input_size, kernel_size, stride=1, padding="SAME", rate=1):
+CONV2D_SAME = "conv2d_same"
+
+
+class PaddingExplanation(str):
+    """The text of :func:`explain_padding` (a ``str``: printing it is the
+    explanation) that a notebook also draws.
+
+    Attributes
+    ----------
+    dims : list of dict
+        Per dimension (one, or height and width): ``name``, ``n``, ``k``,
+        ``stride``, ``rate``, ``k_eff``, ``out``, ``before``, ``after``,
+        ``extra_after`` and ``label`` ('' or 'height' / 'width').
+    """
+
+    dims = ()
+
+    def svg(self):
+        """The picture as an SVG document (a ``str``): per dimension the input
+        cells, the pads before and after (TF's extra one at the end marked),
+        and the first and last kernel windows with stride and rate. Long rows
+        are elided around those windows, so its size is bounded for any size."""
+        from ._svg import padding_svg
+
+        return padding_svg(self.dims)
+
+    def _repr_svg_(self):
+        return self.svg()
+
+    def save_svg(self, path):
+        """Write :meth:`svg` to ``path``."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.svg())
+
+
+def explain_padding(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                    padding: Padding = "SAME", rate: IntOrPair = 1) -> PaddingExplanation:
     """A short human-readable account of a padding choice.
 
     Says the output size, the pads, and which input positions the first and
     last outputs see (0-based; taps that fall in the padding are counted).
+    The result is a ``str`` (:class:`PaddingExplanation`); in a notebook it
+    is also drawn (``_repr_svg_``), and ``.svg()`` returns the picture.
+
+    Parameters
+    ----------
+    input_size, kernel_size, stride, rate : int or (int, int)
+    padding : 'SAME', 'VALID', 'FULL', 'conv2d_same' or [(top, bottom), (left, right)]
+        ``'conv2d_same'`` explains ResNet's :func:`pyconv.conv2d_same`: SAME for
+        stride 1, else explicit pads of ``k_eff - 1`` in total (``// 2``
+        before) followed by VALID, whatever the input size.
 
     Examples
     --------
     >>> print(explain_padding(4, 3, stride=2, padding='SAME'))
     SAME: input 4, kernel 3, stride 2 -> output 2; pad before 0, after 1; first output sees input 0..2, last output sees input 2..3 (+1 padding tap)
+    >>> print(explain_padding(4, 3, stride=2, padding='conv2d_same'))
+    conv2d_same: input 4, kernel 3, stride 2 -> output 2; pad before 1, after 1; first output sees input 0..1 (+1 padding tap), last output sees input 1..3
     """
-    n, k, s, pad, r, as_pair = _per_dim(input_size, kernel_size, stride, padding, rate)
-    lines = []
+    same = isinstance(padding, str) and padding.lower() == CONV2D_SAME
+    n, k, s, pad, r, as_pair = _per_dim(input_size, kernel_size, stride,
+                                        "SAME" if same else padding, rate)
+    lines, dims = [], []
     for i, label in enumerate(("height", "width") if as_pair else ("",)):
         p = pad if isinstance(pad, str) else pad[i]
-        text = _explain_dim(n[i], k[i], s[i], p, r[i])
+        if same and s[i] > 1:
+            p = conv2d_same_padding(k[i], r[i])
+        text, record = _explain_dim(n[i], k[i], s[i], p, r[i], CONV2D_SAME if same else None)
+        record["label"] = label
+        dims.append(record)
         lines.append(f"{label}: {text}" if label else text)
-    return "\n".join(lines)
+    result = PaddingExplanation("\n".join(lines))
+    result.dims = dims
+    return result
+
+
+class PaddingComparison(str):
+    """The text of :func:`compare_padding` (a ``str``) that a notebook draws:
+    the explanations stacked, input cells aligned. ``explanations`` holds the
+    :class:`PaddingExplanation` of every padding that gives an output."""
+
+    explanations = ()
+
+    def svg(self):
+        """The pictures of every padding of the comparison, as one SVG document."""
+        from ._svg import comparison_svg
+
+        return comparison_svg([e.dims for e in self.explanations])
+
+    def _repr_svg_(self):
+        return self.svg()
+
+    def save_svg(self, path):
+        """Write :meth:`svg` to ``path``."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.svg())
+
+
+def compare_padding(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 2,
+                    paddings: Any = ("SAME", "VALID", "FULL", CONV2D_SAME),
+                    rate: IntOrPair = 1) -> PaddingComparison:
+    """:func:`explain_padding` of several paddings of the same input, side by side.
+
+    The default compares SAME, VALID, FULL and ResNet's ``conv2d_same``: at an
+    even input size and stride 2, SAME pads ``0`` before and ``1`` after while
+    ``conv2d_same`` pads ``1`` and ``1``, so their windows are one pixel apart
+    (the even-size trap). A padding that gives no output (VALID with a
+    kernel larger than the input) is listed with the reason and not drawn.
+
+    Returns
+    -------
+    PaddingComparison
+        A ``str`` (one line per padding and dimension); ``.svg()`` and a
+        notebook show the pictures stacked with the input cells aligned.
+
+    Examples
+    --------
+    >>> print(compare_padding(4, 3, stride=2, paddings=('SAME', 'conv2d_same')))
+    SAME: input 4, kernel 3, stride 2 -> output 2; pad before 0, after 1; first output sees input 0..2, last output sees input 2..3 (+1 padding tap)
+    conv2d_same: input 4, kernel 3, stride 2 -> output 2; pad before 1, after 1; first output sees input 0..1 (+1 padding tap), last output sees input 1..3
+    """
+    if isinstance(paddings, str):
+        paddings = (paddings,)
+    lines, explanations = [], []
+    for padding in paddings:
+        try:
+            e = explain_padding(input_size, kernel_size, stride, padding, rate)
+        except ValueError as exc:
+            name = padding if isinstance(padding, str) else "explicit"
+            lines.append(f"{name}: no output ({str(exc).split(': ', 1)[0]})")
+            continue
+        explanations.append(e)
+        lines.append(str(e))
+    result = PaddingComparison("\n".join(lines))
+    result.explanations = explanations
+    return result
 
 
 def _transpose_dim(out, n_in, k, s, padding, spatial_dim):

@@ -8,6 +8,16 @@ returns a new ndarray. Variables live in the default
 ``Conv/BatchNorm/beta``, ...). The arithmetic is ``pyconv.nn``'s.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from ._typing import (
+        Any, ArrayLike, Callable, Collections, Initializer, IntOrPair, Optional, Padding,
+        Regularizer
+    )
+
 import numbers
 import threading
 
@@ -208,9 +218,11 @@ def _batch_norm_training(x, channel_axis, bshape, epsilon, gamma, beta, out_dtyp
     """(outputs, batch mean, biased batch variance) in float64, per channel."""
     axes = tuple(a for a in range(x.ndim) if a != channel_axis)
     y = np.array(x, dtype=np.float64, order="C")  # one working copy, changed in place
-    mean = y.mean(axis=axes) if axes else y.copy()
-    y -= mean.reshape(bshape)
-    variance = np.mean(np.square(y), axis=axes) if axes else np.zeros_like(mean)
+    # NaN and Inf propagate as in TF (inf - inf is NaN), without NumPy's warnings
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = y.mean(axis=axes) if axes else y.copy()
+        y -= mean.reshape(bshape)
+        variance = np.mean(np.square(y), axis=axes) if axes else np.zeros_like(mean)
     multiplier = np.float64(1.0) / np.sqrt(variance + epsilon)
     if gamma is not None:
         multiplier = multiplier * gamma._value
@@ -310,25 +322,25 @@ def _bn_inference_terms(is_fused, gamma, beta, mean, variance, epsilon, dtype):
 
 
 @add_arg_scope
-def convolution2d(inputs,
-                  num_outputs,
-                  kernel_size,
-                  stride=1,
-                  padding="SAME",
-                  data_format=None,
-                  rate=1,
-                  activation_fn=relu,
-                  normalizer_fn=None,
-                  normalizer_params=None,
-                  weights_initializer=xavier_initializer(),  # noqa: B008 - slim's default
-                  weights_regularizer=None,
-                  biases_initializer=zeros_initializer(),  # noqa: B008
-                  biases_regularizer=None,
-                  reuse=None,
-                  variables_collections=None,
-                  outputs_collections=None,
-                  trainable=True,
-                  scope=None):
+def convolution2d(inputs: ArrayLike,
+                  num_outputs: Optional[int],
+                  kernel_size: IntOrPair,
+                  stride: IntOrPair = 1,
+                  padding: Padding = "SAME",
+                  data_format: Optional[str] = None,
+                  rate: IntOrPair = 1,
+                  activation_fn: Optional[Callable] = relu,
+                  normalizer_fn: Optional[Callable] = None,
+                  normalizer_params: Optional[dict[str, Any]] = None,
+                  weights_initializer: Initializer = xavier_initializer(),  # noqa: B008 - slim's default
+                  weights_regularizer: Optional[Regularizer] = None,
+                  biases_initializer: Optional[Initializer] = zeros_initializer(),  # noqa: B008
+                  biases_regularizer: Optional[Regularizer] = None,
+                  reuse: Optional[bool] = None,
+                  variables_collections: Collections = None,
+                  outputs_collections: Collections = None,
+                  trainable: bool = True,
+                  scope: Optional[str] = None) -> np.ndarray:
     """A 2-D convolution with its own weights, then an optional normalizer and activation.
 
     Creates (or reuses) ``<scope>/weights`` of shape ``[kh, kw, in_channels,
@@ -671,7 +683,8 @@ def _fold_batch_norm(dtype, shape, nchw, normalizer_params):
 
 
 @add_arg_scope
-def conv2d_same(inputs, num_outputs, kernel_size, stride, rate=1, scope=None):
+def conv2d_same(inputs: ArrayLike, num_outputs: Optional[int], kernel_size: IntOrPair,
+                stride: IntOrPair, rate: IntOrPair = 1, scope: Optional[str] = None) -> np.ndarray:
     """ResNet's strided 2-D convolution with 'SAME' padding (``resnet_utils.conv2d_same``).
 
     For ``stride == 1`` this is ``conv2d(..., stride=1, rate=rate,
@@ -727,7 +740,7 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, rate=1, scope=None):
 
 
 @add_arg_scope
-def subsample(inputs, factor, scope=None):
+def subsample(inputs: ArrayLike, factor: float, scope: Optional[str] = None) -> np.ndarray:
     """Keep every ``factor``-th row and column (``resnet_utils.subsample``).
 
     ``factor == 1`` returns ``inputs`` itself (the same object, no copy);
@@ -757,27 +770,27 @@ def subsample(inputs, factor, scope=None):
 
 
 @add_arg_scope
-def separable_convolution2d(inputs,
-                            num_outputs,
-                            kernel_size,
-                            depth_multiplier=1,
-                            stride=1,
-                            padding="SAME",
-                            data_format="NHWC",
-                            rate=1,
-                            activation_fn=relu,
-                            normalizer_fn=None,
-                            normalizer_params=None,
-                            weights_initializer=xavier_initializer(),  # noqa: B008 - slim's
-                            pointwise_initializer=None,
-                            weights_regularizer=None,
-                            biases_initializer=zeros_initializer(),  # noqa: B008
-                            biases_regularizer=None,
-                            reuse=None,
-                            variables_collections=None,
-                            outputs_collections=None,
-                            trainable=True,
-                            scope=None):
+def separable_convolution2d(inputs: ArrayLike,
+                            num_outputs: Optional[int],
+                            kernel_size: IntOrPair,
+                            depth_multiplier: float = 1,
+                            stride: IntOrPair = 1,
+                            padding: Padding = "SAME",
+                            data_format: str = "NHWC",
+                            rate: IntOrPair = 1,
+                            activation_fn: Optional[Callable] = relu,
+                            normalizer_fn: Optional[Callable] = None,
+                            normalizer_params: Optional[dict[str, Any]] = None,
+                            weights_initializer: Initializer = xavier_initializer(),  # noqa: B008 - slim's
+                            pointwise_initializer: Optional[Initializer] = None,
+                            weights_regularizer: Optional[Regularizer] = None,
+                            biases_initializer: Optional[Initializer] = zeros_initializer(),  # noqa: B008
+                            biases_regularizer: Optional[Regularizer] = None,
+                            reuse: Optional[bool] = None,
+                            variables_collections: Collections = None,
+                            outputs_collections: Collections = None,
+                            trainable: bool = True,
+                            scope: Optional[str] = None) -> np.ndarray:
     """A depthwise-separable 2-D convolution, as ``slim.separable_conv2d``.
 
     First a depthwise convolution (each input channel with its own
@@ -979,8 +992,9 @@ def _pool(kind, default_name, inputs, kernel_size, stride, padding, data_format,
 
 
 @add_arg_scope
-def max_pool2d(inputs, kernel_size, stride=2, padding="VALID", data_format="NHWC",
-               outputs_collections=None, scope=None):
+def max_pool2d(inputs: ArrayLike, kernel_size: IntOrPair, stride: IntOrPair = 2,
+               padding: Padding = "VALID", data_format: str = "NHWC",
+               outputs_collections: Collections = None, scope: Optional[str] = None) -> np.ndarray:
     """2-D max pooling, as ``slim.max_pool2d`` (the padding never wins the max).
 
     Parameters
@@ -1018,8 +1032,9 @@ def max_pool2d(inputs, kernel_size, stride=2, padding="VALID", data_format="NHWC
 
 
 @add_arg_scope
-def avg_pool2d(inputs, kernel_size, stride=2, padding="VALID", data_format="NHWC",
-               outputs_collections=None, scope=None):
+def avg_pool2d(inputs: ArrayLike, kernel_size: IntOrPair, stride: IntOrPair = 2,
+               padding: Padding = "VALID", data_format: str = "NHWC",
+               outputs_collections: Collections = None, scope: Optional[str] = None) -> np.ndarray:
     """2-D average pooling, as ``slim.avg_pool2d``.
 
     With 'SAME' (or any) padding, padded positions are left out of each
@@ -1038,25 +1053,25 @@ def avg_pool2d(inputs, kernel_size, stride=2, padding="VALID", data_format="NHWC
 
 
 @add_arg_scope
-def batch_norm(inputs,
-               decay=0.999,
-               center=True,
-               scale=False,
-               epsilon=0.001,
-               activation_fn=None,
-               param_initializers=None,
-               param_regularizers=None,
-               is_training=True,
-               reuse=None,
-               variables_collections=None,
-               outputs_collections=None,
-               trainable=True,
-               data_format="NHWC",
-               scope=None,
+def batch_norm(inputs: ArrayLike,
+               decay: float = 0.999,
+               center: bool = True,
+               scale: Any = False,
+               epsilon: float = 0.001,
+               activation_fn: Optional[Callable] = None,
+               param_initializers: Optional[dict[str, Initializer]] = None,
+               param_regularizers: Optional[dict[str, Regularizer]] = None,
+               is_training: bool = True,
+               reuse: Optional[bool] = None,
+               variables_collections: Collections = None,
+               outputs_collections: Collections = None,
+               trainable: bool = True,
+               data_format: str = "NHWC",
+               scope: Optional[str] = None,
                *,
-               updates_collections="update_ops",
-               fused=None,
-               zero_debias_moving_mean=False):
+               updates_collections: Any = "update_ops",
+               fused: Optional[bool] = None,
+               zero_debias_moving_mean: bool = False) -> np.ndarray:
     """Batch normalisation (Ioffe & Szegedy, 2015), as ``slim.batch_norm``.
 
     ``y = (x - mean) / sqrt(variance + epsilon) * gamma + beta`` per channel,

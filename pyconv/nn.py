@@ -4,6 +4,13 @@ Argument checking happens here; arithmetic happens in the C operator
 (``pyconv._conv``), which only ever sees NHWC arrays and explicit pads.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from ._typing import Any, ArrayLike, IntOrPair, Optional, Padding
+
 import math
 import numbers
 
@@ -163,8 +170,9 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
     return cd, od, fmt == "NCHW", cout, args
 
 
-def conv2d(input, filters, strides=1, padding="SAME", data_format="NHWC", dilations=1, *,
-           bias=None, activation=None):
+def conv2d(input: ArrayLike, filters: ArrayLike, strides: IntOrPair = 1, padding: Padding = "SAME",
+           data_format: str = "NHWC", dilations: IntOrPair = 1, *, bias: Optional[ArrayLike] = None,
+           activation: Optional[str] = None) -> np.ndarray:
     """2-D convolution, as ``tf.nn.conv2d`` (cross-correlation, no kernel flip).
 
     Parameters
@@ -283,7 +291,7 @@ def _as_bias(bias, dtype, channels):
     return b
 
 
-def bias_add(value, bias, data_format="NHWC"):
+def bias_add(value: Any, bias: ArrayLike, data_format: str = "NHWC") -> np.ndarray:
     """``value + bias`` along the channel axis (last for NHWC, 1 for NCHW), as ``tf.nn.bias_add``."""
     x = _as_array(value, "value")
     if x.dtype.kind in "iu":  # as TF: integers stay integers (with wrap-around)
@@ -315,7 +323,7 @@ def _float_array(x, name):
     return a.astype(od, copy=False) if a.dtype != od else a
 
 
-def relu(features):
+def relu(features: ArrayLike) -> np.ndarray:
     """``max(features, 0)``; NaN stays NaN."""
     x = _float_array(features, "features")
     if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
@@ -323,7 +331,7 @@ def relu(features):
     return _eltwise(x, x.ndim - 1, activation="relu")
 
 
-def relu6(features):
+def relu6(features: ArrayLike) -> np.ndarray:
     """``min(max(features, 0), 6)``; NaN stays NaN."""
     x = _float_array(features, "features")
     if x.dtype.kind != "f" or x.dtype.itemsize == 2 or x.ndim == 0:  # the C pass: f32/f64
@@ -377,7 +385,8 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     return out if od == cd else out.astype(od)
 
 
-def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
+def max_pool2d(input: ArrayLike, ksize: IntOrPair, strides: IntOrPair, padding: Padding = "VALID",
+               data_format: str = "NHWC") -> np.ndarray:
     """Max pooling, as ``tf.nn.max_pool2d`` (padding never wins the max).
 
     As TF's CPU kernel, each window's maximum starts from the lowest finite
@@ -399,7 +408,8 @@ def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     return _pool("max", x, ksize, strides, padding, data_format)
 
 
-def avg_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
+def avg_pool2d(input: ArrayLike, ksize: IntOrPair, strides: IntOrPair, padding: Padding = "VALID",
+               data_format: str = "NHWC") -> np.ndarray:
     """Average pooling, as ``tf.nn.avg_pool2d``: padded positions are left out
     of each window's count (SAME at the border averages fewer values).
     Integer and bool inputs are a TypeError, as TF."""
@@ -440,7 +450,7 @@ def _eltwise(x, axis, pre=None, scale=None, shift=None, residual=None, activatio
     return out.reshape(shape)
 
 
-def add_relu(x, y):
+def add_relu(x: ArrayLike, y: ArrayLike) -> np.ndarray:
     """``relu(x + y)`` in one pass: ResNet's ``relu(shortcut + residual)``.
 
     Same numbers as ``relu(x + y)`` (one rounding for the sum, NaN stays
@@ -745,8 +755,10 @@ def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, act
     return _conv.depthwise_conv2d(x, w, bias, *args), od, nchw
 
 
-def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilations=None, *,
-                     bias=None, activation=None):
+def depthwise_conv2d(input: ArrayLike, filter: ArrayLike, strides: IntOrPair, padding: Padding,
+                     data_format: Optional[str] = None, dilations: Optional[IntOrPair] = None, *,
+                     bias: Optional[ArrayLike] = None,
+                     activation: Optional[str] = None) -> np.ndarray:
     """Depthwise 2-D convolution, as ``tf.nn.depthwise_conv2d``.
 
     Every input channel ``c`` is convolved (cross-correlation) with its own
@@ -805,8 +817,10 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilation
     return out if out.dtype == od else out.astype(od)
 
 
-def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding,
-                     data_format=None, dilations=None, *, bias=None, activation=None):
+def separable_conv2d(input: ArrayLike, depthwise_filter: ArrayLike, pointwise_filter: ArrayLike,
+                     strides: IntOrPair, padding: Padding, data_format: Optional[str] = None,
+                     dilations: Optional[IntOrPair] = None, *, bias: Optional[ArrayLike] = None,
+                     activation: Optional[str] = None) -> np.ndarray:
     """Depthwise convolution followed by a 1x1 convolution, as ``tf.nn.separable_conv2d``.
 
     The depthwise step is :func:`depthwise_conv2d` (``strides``, ``padding``,

@@ -35,6 +35,13 @@ V1 record is read into an aligned buffer the array then views), so reading
 a checkpoint needs little memory beyond its tensors.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from ._typing import Any, CheckpointReader, Mapping, Optional, PathLike
+
 import os
 import re
 import warnings
@@ -118,11 +125,11 @@ class CheckpointReader:
         self.path = path
 
     @property
-    def format(self):
+    def format(self) -> str:
         """``'V1'`` or ``'V2'``."""
         return self._impl.format
 
-    def close(self):
+    def close(self) -> None:
         self._impl.close()
 
     def __enter__(self):
@@ -133,8 +140,20 @@ class CheckpointReader:
         return False
 
     def __repr__(self):
+        from ._reprs import human_bytes, reader_rows
+
+        try:
+            _, total, nbytes = reader_rows(self)
+            sizes = f", {total:,} elements, {human_bytes(nbytes)}"
+        except (OSError, ValueError):  # closed or unreadable: the short form
+            sizes = ""
         return (f"<pyconv.train.CheckpointReader {self.path!r} format {self.format}, "
-                f"{len(self._impl.names)} tensors>")
+                f"{len(self._impl.names)} tensors{sizes}>")
+
+    def _repr_html_(self):
+        from ._reprs import reader_html
+
+        return reader_html(self)
 
     def _check_name(self, name):
         if not isinstance(name, str):
@@ -142,11 +161,11 @@ class CheckpointReader:
         if name not in self._impl.names:
             raise NotFoundError(f"Key {name} not found in checkpoint")
 
-    def has_tensor(self, name):
+    def has_tensor(self, name: str) -> bool:
         """Whether the checkpoint holds a tensor called ``name``."""
         return isinstance(name, str) and name in self._impl.names
 
-    def get_tensor(self, name):
+    def get_tensor(self, name: str) -> Any:
         """The value of tensor ``name``: an ndarray of its own, a NumPy scalar for a
         scalar, ``bytes`` objects for strings.
 
@@ -166,28 +185,28 @@ class CheckpointReader:
                 raise
             raise FormatError(f"checkpoint {self.path!r}: {exc}") from None
 
-    def get_variable_to_shape_map(self):
+    def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """``{name: [dims]}`` of every tensor (slices of partitioned variables
         are not listed; the variable is, with its full shape)."""
         return {n: list(self._impl.shape(n)) for n in self._impl.names}
 
-    def get_variable_to_dtype_map(self):
+    def get_variable_to_dtype_map(self) -> dict[str, np.dtype]:
         """``{name: numpy.dtype}`` of every tensor: what :meth:`get_tensor` returns
         (float32 for bfloat16, object for strings and for dtypes NumPy cannot hold)."""
         return {n: numpy_dtype(self._impl.dtype_enum(n)) for n in self._impl.names}
 
-    def get_variable_to_tf_dtype_name_map(self):
+    def get_variable_to_tf_dtype_name_map(self) -> dict[str, str]:
         """``{name: 'DT_FLOAT', ...}``: TF's own dtype names (pyconv addition)."""
         return {n: dtype_name(self._impl.dtype_enum(n)) for n in self._impl.names}
 
-    def debug_string(self):
+    def debug_string(self) -> bytes:
         """TF's ``debug_string()``: ``b"name (DT_FLOAT) [3,3]\\n"`` per entry (V2 lists the
         slice entries of partitioned variables instead of the variable; V1 lists the
         variable with ", N slices")."""
         return b"".join(line + b"\n" for line in self._impl.debug_lines())
 
 
-def NewCheckpointReader(filepattern):  # noqa: N802 - TF's name
+def NewCheckpointReader(filepattern: PathLike) -> CheckpointReader:  # noqa: N802 - TF's name
     """``tf.compat.v1.train.NewCheckpointReader``: a :class:`CheckpointReader`."""
     return CheckpointReader(filepattern)
 
@@ -203,7 +222,7 @@ def _resolve(ckpt_dir_or_file):
     return path
 
 
-def load_checkpoint(ckpt_dir_or_file):
+def load_checkpoint(ckpt_dir_or_file: PathLike) -> CheckpointReader:
     """A :class:`CheckpointReader` of a checkpoint, or of a directory's latest one.
 
     Raises
@@ -216,14 +235,14 @@ def load_checkpoint(ckpt_dir_or_file):
     return CheckpointReader(_resolve(ckpt_dir_or_file))
 
 
-def list_variables(ckpt_dir_or_file):
+def list_variables(ckpt_dir_or_file: PathLike) -> list[tuple[str, list[int]]]:
     """Sorted ``[(name, shape)]`` of every tensor in a checkpoint."""
     with load_checkpoint(ckpt_dir_or_file) as reader:
         shapes = reader.get_variable_to_shape_map()
     return sorted(shapes.items())
 
 
-def load_variable(ckpt_dir_or_file, name):
+def load_variable(ckpt_dir_or_file: PathLike, name: str) -> Any:
     """The value of one tensor (a trailing ``':0'`` of a TF tensor name is dropped)."""
     if isinstance(name, str) and name.endswith(":0"):
         name = name[:-2]
@@ -295,7 +314,8 @@ def _checkpoint_exists(path):
     return os.path.isfile(path + ".index") or bool(matching_files(path))
 
 
-def latest_checkpoint(checkpoint_dir, latest_filename=None):
+def latest_checkpoint(checkpoint_dir: PathLike,
+                      latest_filename: Optional[str] = None) -> Optional[str]:
     """The prefix of the latest checkpoint in ``checkpoint_dir``, or None.
 
     Reads the text-format CheckpointState file ``checkpoint`` (or
@@ -377,7 +397,7 @@ def _items(mapping):
                     f"or a list of variables, got {mapping!r}")
 
 
-def save_checkpoint(prefix, mapping, write_state=True):
+def save_checkpoint(prefix: PathLike, mapping: Mapping[str, Any], write_state: bool = True):
     """Write a V2 checkpoint (``prefix.index``, ``prefix.data-00000-of-00001``).
 
     ``tf.train.load_checkpoint(prefix)`` reads every tensor back bit for bit;

@@ -40,6 +40,16 @@ see variables only); ``unused_values()``, ``variables_not_loaded()`` and
 ``check_loaded()`` tell what did not match (``pyconv/_restore.py``).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from ._typing import (
+        Any, Initializer, Optional, Regularizer, Sequence, Variable, VariableScope,
+        VariableStore
+    )
+
 import enum
 import hashlib
 import inspect
@@ -169,7 +179,7 @@ class Variable:
         self._match_name = name + ":0"  # what TF's scope filters see
 
     @property
-    def value(self):
+    def value(self) -> np.ndarray:
         return self._value
 
     @value.setter
@@ -177,31 +187,31 @@ class Variable:
         self.assign(new_value)
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self._value.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self._value.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self._value.ndim
 
     @property
-    def op_name(self):
+    def op_name(self) -> str:
         """TF's ``var.op.name``: the same as :attr:`name`."""
         return self.name
 
-    def get_shape(self):
+    def get_shape(self) -> tuple[int, ...]:
         """The shape, as TF's ``Variable.get_shape()``."""
         return self._value.shape
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """A copy of the value."""
         return self._value.copy()
 
-    def assign(self, value):
+    def assign(self, value: Any) -> Variable:
         """Write ``value`` into the variable (in place; cast to its dtype).
 
         Parameters
@@ -247,8 +257,17 @@ class Variable:
         return self._value.astype(dtype)
 
     def __repr__(self):
+        from ._reprs import stats
+
+        text, _ = stats(self._value)
         return (f"<pyconv.Variable {self.name!r} shape={self._value.shape} "
-                f"dtype={self._value.dtype}{'' if self.trainable else ' trainable=False'}>")
+                f"dtype={self._value.dtype}{'' if self.trainable else ' trainable=False'}"
+                f"{' ' + text if text else ''}>")
+
+    def _repr_html_(self):
+        from ._reprs import variable_html
+
+        return variable_html(self)
 
 
 class RegularizationLoss:
@@ -318,10 +337,10 @@ class VariableScope:
         """Reuse variables in this scope from now on (TF's ``scope.reuse_variables()``)."""
         self.reuse = True
 
-    def set_initializer(self, initializer):
+    def set_initializer(self, initializer: Initializer):
         self.initializer = initializer
 
-    def set_regularizer(self, regularizer):
+    def set_regularizer(self, regularizer: Regularizer):
         self.regularizer = regularizer
 
     def __repr__(self):
@@ -463,24 +482,31 @@ class VariableStore:
     def __iter__(self):
         return iter(self.keys())
 
-    def keys(self):
+    def keys(self) -> list[str]:
         return [n for n, v in self._vars.items() if v._claimed]
 
-    def variables(self):
+    def variables(self) -> list[Variable]:
         """Every variable created (or claimed after loading), in creation order."""
         return [v for v in self._vars.values() if v._claimed]
 
-    def variable(self, name):
+    def variable(self, name: str) -> Variable:
         """The :class:`Variable` object called ``name`` (``':0'`` allowed)."""
         return self._claimed_var(name)
 
     def __repr__(self):
         pending = len(_restore.unused_values(self))
         extra = f" unused_values={pending}" if pending else ""
-        return f"<pyconv.VariableStore seed={self.seed!r} variables={len(self)}{extra}>"
+        params = sum(v._value.size for v in self.variables())
+        return (f"<pyconv.VariableStore seed={self.seed!r} variables={len(self)}{extra} "
+                f"parameters={params:,}>")
+
+    def _repr_html_(self):
+        from ._reprs import store_html
+
+        return store_html(self)
 
     # -- what loading left unmatched (pyconv/_restore.py)
-    def unused_values(self):
+    def unused_values(self) -> list[str]:
         """Names of loaded values that no variable has taken (yet), in load order.
 
         Before the net is built every loaded value is here; after it, the
@@ -488,19 +514,19 @@ class VariableStore:
         """
         return _restore.unused_values(self)
 
-    def variables_not_loaded(self):
+    def variables_not_loaded(self) -> list[str]:
         """Names of the variables whose value did not come from :meth:`load` (or
         ``assign_from_checkpoint``): they hold their initial values."""
         return _restore.variables_not_loaded(self)
 
-    def check_loaded(self):
+    def check_loaded(self) -> None:
         """Raise ``ValueError`` listing :meth:`variables_not_loaded` and
         :meth:`unused_values` unless both are empty: call it after building a
         net from loaded values to make sure every weight came from them."""
         _restore.check_loaded(self)
 
     # -- save / load
-    def save(self, path):
+    def save(self, path: Any) -> None:
         """Write every variable (not pending loaded values) to an ``.npz`` file,
         keyed by full name. (:func:`pyconv.train.save_checkpoint` writes a
         TensorFlow checkpoint.)
@@ -525,7 +551,7 @@ class VariableStore:
                     np.lib.format.write_array(f, np.ascontiguousarray(var._value),
                                               allow_pickle=False)
 
-    def load(self, values, strict=False):
+    def load(self, values: Any, strict: bool = False, progress: Optional[bool] = None) -> list[str]:
         """Set variables from a mapping, an ``.npz`` file or a TensorFlow checkpoint.
 
         Names may carry TF's ``':0'``. An existing variable is assigned the
@@ -548,6 +574,10 @@ class VariableStore:
             variable did not get a loaded value or a loaded value matched no
             variable. (Loading before building: call :meth:`check_loaded`
             after building instead.)
+        progress : bool, optional
+            A checkpoint of 64 MiB or more shows a progress bar on a terminal
+            or in a notebook; False never, True also on a non-terminal
+            (``PYCONV_PROGRESS=0`` silences it everywhere).
 
         Returns
         -------
@@ -563,17 +593,17 @@ class VariableStore:
         FileNotFoundError
             No file or checkpoint at that path.
         """
-        return _restore.load(self, values, strict)
+        return _restore.load(self, values, strict, progress)
 
     # -- collections
-    def get_collection_ref(self, key):
+    def get_collection_ref(self, key: str) -> list[Any]:
         """The list behind collection ``key`` (created empty if needed)."""
         coll = self._collections.get(key)
         if coll is None:
             coll = self._collections[key] = []
         return coll
 
-    def get_collection(self, key, scope=None):
+    def get_collection(self, key: str, scope: Optional[str] = None) -> list[Any]:
         """A copy of collection ``key``, filtered like TF by ``re.match(scope, name)``."""
         coll = self._collections.get(key)
         if not coll:
@@ -597,16 +627,16 @@ class VariableStore:
         name = getattr(item, "name", None)
         return name if isinstance(name, str) else None
 
-    def add_to_collection(self, key, value):
+    def add_to_collection(self, key: str, value: Any):
         with self._lock:
             self.get_collection_ref(key).append(value)
 
-    def add_to_collections(self, keys, value):
+    def add_to_collections(self, keys, value: Any):
         keys = (keys,) if isinstance(keys, str) else set(keys)
         for key in keys:
             self.add_to_collection(key, value)
 
-    def clear_collection(self, key):
+    def clear_collection(self, key: str):
         with self._lock:
             items = self._collections.pop(key, [])
             if not items:
@@ -622,7 +652,7 @@ class VariableStore:
     def _in_any_collection(self, item):
         return any(any(x is item for x in coll) for coll in self._collections.values())
 
-    def get_all_collection_keys(self):
+    def get_all_collection_keys(self) -> list[str]:
         return list(self._collections)
 
     # -- aliases of outputs (arrays cannot carry attributes)
@@ -792,8 +822,10 @@ class VariableStore:
             self._forget_names_inside(generated)
 
     # -- variables
-    def get_variable(self, name, shape=None, dtype=None, initializer=None, regularizer=None,
-                     trainable=True, collections=None):
+    def get_variable(self, name: str, shape: Optional[Sequence[int]] = None, dtype: Any = None,
+                     initializer: Optional[Initializer] = None,
+                     regularizer: Optional[Regularizer] = None, trainable: bool = True,
+                     collections: Optional[Sequence[str]] = None) -> Variable:
         """Get or create ``name`` in the current variable scope of this store.
 
         Same as :func:`pyconv.get_variable` but on this store. See there.
@@ -1021,14 +1053,14 @@ _store_stack = threading.local()
 _global_store = VariableStore()
 
 
-def get_default_store():
+def get_default_store() -> VariableStore:
     """The store of the innermost ``with VariableStore()`` of this thread, else
     the process-wide default store."""
     stack = getattr(_store_stack, "stack", None)
     return stack[-1] if stack else _global_store
 
 
-def reset_default_store(seed=None):
+def reset_default_store(seed: Optional[int] = None) -> VariableStore:
     """Replace the process-wide default store by an empty one and return it.
 
     Parameters
@@ -1148,7 +1180,7 @@ class name_scope:
         return False
 
 
-def get_variable_scope():
+def get_variable_scope() -> VariableScope:
     """The current :class:`VariableScope` of this thread in the default store."""
     return get_default_store()._state().scope
 
@@ -1156,8 +1188,10 @@ def get_variable_scope():
 # --------------------------------------------------------------------------- get / create
 
 
-def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None,
-                 trainable=True, collections=None):
+def get_variable(name: str, shape: Optional[Sequence[int]] = None, dtype: Any = None,
+                 initializer: Optional[Initializer] = None,
+                 regularizer: Optional[Regularizer] = None, trainable: bool = True,
+                 collections: Optional[Sequence[str]] = None) -> Variable:
     """Get an existing variable or create a new one, as ``tf.compat.v1.get_variable``.
 
     The full name is the current variable scope's name + '/' + ``name``.
@@ -1196,8 +1230,9 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
 
 
 @add_arg_scope
-def variable(name, shape=None, dtype=None, initializer=None, regularizer=None, trainable=True,
-             collections=None):
+def variable(name: str, shape: Optional[Sequence[int]] = None, dtype: Any = None,
+             initializer: Optional[Initializer] = None, regularizer: Optional[Regularizer] = None,
+             trainable: bool = True, collections: Optional[Sequence[str]] = None) -> Variable:
     """slim's ``variable``: :func:`get_variable` with duplicate collections removed."""
     if collections is not None:
         collections = list(dict.fromkeys(collections))
@@ -1205,8 +1240,10 @@ def variable(name, shape=None, dtype=None, initializer=None, regularizer=None, t
 
 
 @add_arg_scope
-def model_variable(name, shape=None, dtype=np.float32, initializer=None, regularizer=None,
-                   trainable=True, collections=None):
+def model_variable(name: str, shape: Optional[Sequence[int]] = None, dtype: Any = np.float32,
+                   initializer: Optional[Initializer] = None,
+                   regularizer: Optional[Regularizer] = None, trainable: bool = True,
+                   collections: Optional[Sequence[str]] = None) -> Variable:
     """slim's ``model_variable``: a variable also in ``GLOBAL_VARIABLES`` and
     ``MODEL_VARIABLES`` (plus ``collections``)."""
     collections = list(collections or []) + [GraphKeys.GLOBAL_VARIABLES,
@@ -1263,34 +1300,35 @@ def _add_to_variables_collections(store, var, variables_collections, key):
 # --------------------------------------------------------------------------- lookups
 
 
-def get_collection(key, scope=None):
+def get_collection(key: str, scope: Optional[str] = None) -> list[Any]:
     """A copy of the default store's collection ``key``, optionally filtered by
     ``scope`` (a regex matched at the start of each item's TF name, e.g.
     ``'conv1/weights:0'``; a :class:`VariableScope` means its name)."""
     return get_default_store().get_collection(key, scope)
 
 
-def get_collection_ref(key):
+def get_collection_ref(key: str) -> list[Any]:
     """The default store's list behind collection ``key`` (modifiable)."""
     return get_default_store().get_collection_ref(key)
 
 
-def add_to_collection(name, value):
+def add_to_collection(name: str, value: Any):
     """Append ``value`` to collection ``name`` of the default store."""
     get_default_store().add_to_collection(name, value)
 
 
-def add_to_collections(names, value):
+def add_to_collections(names, value: Any):
     """Append ``value`` to each collection in ``names`` (a string or a list)."""
     get_default_store().add_to_collections(names, value)
 
 
-def clear_collection(name):
+def clear_collection(name: str):
     """Empty collection ``name`` of the default store."""
     get_default_store().clear_collection(name)
 
 
-def get_variables(scope=None, suffix=None, collection=GraphKeys.GLOBAL_VARIABLES):
+def get_variables(scope: Optional[str] = None, suffix: Optional[str] = None,
+                  collection: str = GraphKeys.GLOBAL_VARIABLES) -> list[Variable]:
     """Variables of ``collection``, filtered by ``scope`` and/or ``suffix``, as slim.
 
     Parameters
@@ -1311,44 +1349,47 @@ def get_variables(scope=None, suffix=None, collection=GraphKeys.GLOBAL_VARIABLES
     return get_default_store().get_collection(collection, scope)
 
 
-def get_model_variables(scope=None, suffix=None):
+def get_model_variables(scope: Optional[str] = None,
+                        suffix: Optional[str] = None) -> list[Variable]:
     """Variables in ``GraphKeys.MODEL_VARIABLES`` (see :func:`get_variables`)."""
     return get_variables(scope, suffix, GraphKeys.MODEL_VARIABLES)
 
 
-def get_trainable_variables(scope=None, suffix=None):
+def get_trainable_variables(scope: Optional[str] = None,
+                            suffix: Optional[str] = None) -> list[Variable]:
     """Variables in ``GraphKeys.TRAINABLE_VARIABLES`` (see :func:`get_variables`)."""
     return get_variables(scope, suffix, GraphKeys.TRAINABLE_VARIABLES)
 
 
-def get_local_variables(scope=None, suffix=None):
+def get_local_variables(scope: Optional[str] = None,
+                        suffix: Optional[str] = None) -> list[Variable]:
     """Variables in ``GraphKeys.LOCAL_VARIABLES`` (see :func:`get_variables`)."""
     return get_variables(scope, suffix, GraphKeys.LOCAL_VARIABLES)
 
 
-def global_variables(scope=None):
+def global_variables(scope: Optional[str] = None) -> list[Variable]:
     """``tf.compat.v1.global_variables``."""
     return get_collection(GraphKeys.GLOBAL_VARIABLES, scope)
 
 
-def trainable_variables(scope=None):
+def trainable_variables(scope: Optional[str] = None) -> list[Variable]:
     """``tf.compat.v1.trainable_variables``."""
     return get_collection(GraphKeys.TRAINABLE_VARIABLES, scope)
 
 
-def get_variables_by_suffix(suffix, scope=None):
+def get_variables_by_suffix(suffix: str, scope: Optional[str] = None) -> list[Variable]:
     """Variables whose name ends with ``suffix``."""
     return get_variables(scope=scope, suffix=suffix)
 
 
-def get_variables_by_name(given_name, scope=None):
+def get_variables_by_name(given_name: str, scope: Optional[str] = None) -> list[Variable]:
     """Variables called ``given_name`` (the last component of the name), e.g.
     every ``'weights'``."""
     suffix = "/" + given_name + ":|^" + given_name + ":"
     return get_variables(scope=scope, suffix=suffix)
 
 
-def get_unique_variable(var_op_name):
+def get_unique_variable(var_op_name: str) -> Variable:
     """The variable whose full name is exactly ``var_op_name``.
 
     Raises
@@ -1365,7 +1406,8 @@ def get_unique_variable(var_op_name):
     raise ValueError(f"Variable {var_op_name} does not uniquely identify a variable")
 
 
-def get_variables_to_restore(include=None, exclude=None):
+def get_variables_to_restore(include: Optional[Sequence[str]] = None,
+                             exclude: Optional[Sequence[str]] = None) -> list[Variable]:
     """Global variables under the scopes in ``include`` (default all) and not
     under those in ``exclude``, as slim.
 
@@ -1391,7 +1433,7 @@ def get_variables_to_restore(include=None, exclude=None):
     return [v for v in chosen if id(v) not in excluded]
 
 
-def get_regularization_losses(scope=None):
+def get_regularization_losses(scope: Optional[str] = None) -> list[Any]:
     """The regularization losses of the default store, evaluated on the
     variables' current values (NumPy scalars), optionally filtered by scope.
 
@@ -1409,7 +1451,7 @@ def get_regularization_losses(scope=None):
     return [item.value if isinstance(item, RegularizationLoss) else item for item in items]
 
 
-def get_regularization_loss(scope=None):
+def get_regularization_loss(scope: Optional[str] = None):
     """The sum of :func:`get_regularization_losses` (0.0 when there are none)."""
     losses = get_regularization_losses(scope)
     if not losses:
@@ -1423,14 +1465,15 @@ def get_regularization_loss(scope=None):
 # --------------------------------------------------------------------------- named outputs
 
 
-def append_tensor_alias(tensor, alias):
+def append_tensor_alias(tensor, alias: str):
     """Record ``alias`` (a trailing '/' is dropped) for the array ``tensor``."""
     alias = alias.removesuffix("/")
     get_default_store()._append_alias(tensor, alias)
     return tensor
 
 
-def collect_named_outputs(collections, alias, outputs, tensor_name=None):
+def collect_named_outputs(collections: Sequence[str], alias: str, outputs,
+                          tensor_name: Optional[str] = None):
     """Add ``outputs`` to ``collections`` under ``alias``, as slim's
     ``utils.collect_named_outputs``; returns ``outputs``. Nothing happens when
     ``collections`` is empty. ``tensor_name`` (pyconv's layers pass TF's, e.g.
@@ -1453,7 +1496,7 @@ def get_tensor_aliases(tensor):
     return [name] if isinstance(name, str) else []
 
 
-def convert_collection_to_dict(collection, clear_collection=False):
+def convert_collection_to_dict(collection: str, clear_collection: bool = False) -> dict[str, Any]:
     """``OrderedDict`` ``{alias: array}`` of a collection of layer outputs.
 
     Parameters

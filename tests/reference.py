@@ -119,7 +119,8 @@ def pool_reference(kind, x, k, s, pads, dtype=None):
                 out[:, oy, ox, :] = np.maximum(
                     np.where(np.isnan(window), -np.inf, window).max(axis=1), lowest)
             else:
-                out[:, oy, ox, :] = window.mean(axis=1)
+                with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, as TF
+                    out[:, oy, ox, :] = window.mean(axis=1)
     return out
 
 

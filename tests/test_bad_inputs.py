@@ -879,7 +879,6 @@ def _x_with_nan_and_inf():
     return x
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_nan_and_inf_propagate_through_layers():
     x = _x_with_nan_and_inf()
     ones = np.ones((3, 3, 2, 2), np.float32)
@@ -927,7 +926,6 @@ def test_nan_and_inf_in_pools():
     np.testing.assert_array_equal(slim.avg_pool2d(neg, 2, padding="SAME"), neg[:, ::2, ::2])
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_nan_and_inf_in_batch_norm():
     x = np.ones((2, 3, 3, 2), np.float32)
     x[0, 0, 0, 0] = np.nan

@@ -3,6 +3,13 @@ networks", Krizhevsky 2014), as ``tf_slim.nets.alexnet``; the fully connected
 layers are convolutions. No model-zoo checkpoint exists for it.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import ArgScope, ArrayLike, NetOutput, Optional
+
 import pyconv as slim
 
 from ._common import check_images, end_points_from, spatial_squeeze as _squeeze
@@ -14,7 +21,7 @@ def trunc_normal(stddev):
     return slim.truncated_normal_initializer(0.0, stddev)
 
 
-def alexnet_v2_arg_scope(weight_decay=0.0005):
+def alexnet_v2_arg_scope(weight_decay: float = 0.0005) -> ArgScope:
     """conv2d and fully_connected with ReLU, biases 0.1 and l2 weight decay;
     conv2d 'SAME', max_pool2d 'VALID'."""
     with slim.arg_scope([slim.conv2d, slim.fully_connected], activation_fn=slim.relu,
@@ -68,8 +75,9 @@ def classifier(net, sc, end_points_collection, fc6, fc7, num_classes, is_trainin
     return net, end_points
 
 
-def alexnet_v2(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.5,
-               spatial_squeeze=True, scope="alexnet_v2"):
+def alexnet_v2(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+               dropout_keep_prob: float = 0.5, spatial_squeeze: bool = True,
+               scope: Optional[str] = "alexnet_v2") -> NetOutput:
     """AlexNet v2 (default image size 224).
 
     Parameters

@@ -4,6 +4,13 @@ The model-zoo checkpoint has 1001 classes (0 = background). Batch norm
 without ``gamma`` (``scale=False``).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import ArgScope, ArrayLike, Callable, NetOutput, Optional
+
 import pyconv as slim
 
 from . import _layer_table as T
@@ -53,7 +60,8 @@ def _identity(d):
     return d
 
 
-def inception_v1_base(inputs, final_endpoint="Mixed_5c", scope="InceptionV1"):
+def inception_v1_base(inputs: ArrayLike, final_endpoint: str = "Mixed_5c",
+                      scope: Optional[str] = "InceptionV1") -> NetOutput:
     """Inception v1 from ``inputs`` up to ``final_endpoint``.
 
     Parameters
@@ -88,9 +96,10 @@ def inception_v1_base(inputs, final_endpoint="Mixed_5c", scope="InceptionV1"):
                 return net, end_points
 
 
-def inception_v1(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.8,
-                 prediction_fn=slim.softmax, spatial_squeeze=True, reuse=None,
-                 scope="InceptionV1"):
+def inception_v1(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+                 dropout_keep_prob: float = 0.8, prediction_fn: Callable = slim.softmax,
+                 spatial_squeeze: bool = True, reuse: Optional[bool] = None,
+                 scope: Optional[str] = "InceptionV1") -> NetOutput:
     """Inception v1 for classification (default image size 224).
 
     Parameters
@@ -131,8 +140,8 @@ def inception_v1(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0
 inception_v1.default_image_size = 224
 
 
-def inception_v1_arg_scope(weight_decay=0.00004, use_batch_norm=True,
-                           batch_norm_var_collection="moving_vars"):
+def inception_v1_arg_scope(weight_decay: float = 0.00004, use_batch_norm: bool = True,
+                           batch_norm_var_collection="moving_vars") -> ArgScope:
     """conv2d with He-initialised weights, l2 weight decay, ReLU and (with
     ``use_batch_norm``) batch norm: decay 0.9997, epsilon 0.001, no gamma,
     moving statistics also in ``batch_norm_var_collection``."""

@@ -4,6 +4,13 @@ The first layer is a separable 7x7 convolution (depthwise multiplier 8,
 biases, no batch norm). The model-zoo checkpoint has 1001 classes.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import ArgScope, ArrayLike, Callable, NetOutput, Optional
+
 import pyconv as slim
 
 from . import _layer_table as T
@@ -75,8 +82,8 @@ def depth_fn(depth_multiplier, min_depth):
     return lambda d: max(int(d * depth_multiplier), min_depth)
 
 
-def inception_v2_base(inputs, final_endpoint="Mixed_5c", min_depth=16, depth_multiplier=1.0,
-                      scope=None):
+def inception_v2_base(inputs: ArrayLike, final_endpoint: str = "Mixed_5c", min_depth: int = 16,
+                      depth_multiplier: float = 1.0, scope: Optional[str] = None) -> NetOutput:
     """Inception v2 from ``inputs`` up to ``final_endpoint``.
 
     Parameters
@@ -112,9 +119,10 @@ def inception_v2_base(inputs, final_endpoint="Mixed_5c", min_depth=16, depth_mul
             return net, end_points
 
 
-def inception_v2(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.8,
-                 min_depth=16, depth_multiplier=1.0, prediction_fn=slim.softmax,
-                 spatial_squeeze=True, reuse=None, scope="InceptionV2"):
+def inception_v2(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+                 dropout_keep_prob: float = 0.8, min_depth: int = 16, depth_multiplier: float = 1.0,
+                 prediction_fn: Callable = slim.softmax, spatial_squeeze: bool = True,
+                 reuse: Optional[bool] = None, scope: Optional[str] = "InceptionV2") -> NetOutput:
     """Inception v2 for classification (default image size 224).
 
     The head averages over ``min(7, size)`` (``Logits/AvgPool_1a_{k}x{k}``),
@@ -146,7 +154,8 @@ inception_v2.default_image_size = 224
 _reduced_kernel_size_for_small_input = reduced_kernel_size_for_small_input
 
 
-def inception_v2_arg_scope(weight_decay=0.00004, batch_norm_var_collection="moving_vars"):
+def inception_v2_arg_scope(weight_decay: float = 0.00004,
+                           batch_norm_var_collection="moving_vars") -> ArgScope:
     """conv2d with He-initialised weights, l2 weight decay, ReLU and batch norm
     (decay 0.9997, epsilon 0.001, no gamma); separable_conv2d keeps its
     biases."""

@@ -8,6 +8,13 @@ Name quirks kept from tf_slim (and its checkpoints): ``Mixed_5c/Branch_1``'s
 ``Conv2d_0b_3x1`` where ``Mixed_7c`` has ``Conv2d_0c_3x1``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import Any, ArgScope, ArrayLike, Callable, NetOutput, Optional
+
 import pyconv as slim
 
 from . import _layer_table as T
@@ -98,8 +105,8 @@ END_POINTS = T.end_point_names(_STEM, _MIXED)
 
 
 
-def inception_v3_base(inputs, final_endpoint="Mixed_7c", min_depth=16, depth_multiplier=1.0,
-                      scope=None):
+def inception_v3_base(inputs: ArrayLike, final_endpoint: str = "Mixed_7c", min_depth: int = 16,
+                      depth_multiplier: float = 1.0, scope: Optional[str] = None) -> NetOutput:
     """Inception v3 from ``inputs`` up to ``final_endpoint``.
 
     Parameters
@@ -139,10 +146,11 @@ def inception_v3_base(inputs, final_endpoint="Mixed_7c", min_depth=16, depth_mul
         return net, end_points
 
 
-def inception_v3(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.8,
-                 min_depth=16, depth_multiplier=1.0, prediction_fn=slim.softmax,
-                 spatial_squeeze=True, reuse=None, create_aux_logits=True,
-                 scope="InceptionV3"):
+def inception_v3(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+                 dropout_keep_prob: float = 0.8, min_depth: int = 16, depth_multiplier: float = 1.0,
+                 prediction_fn: Callable = slim.softmax, spatial_squeeze: bool = True,
+                 reuse: Optional[bool] = None, create_aux_logits: bool = True,
+                 scope: Optional[str] = "InceptionV3") -> NetOutput:
     """Inception v3 for classification (default image size 299).
 
     Parameters
@@ -218,10 +226,10 @@ inception_v3.default_image_size = 299
 _reduced_kernel_size_for_small_input = reduced_kernel_size_for_small_input
 
 
-def inception_v3_arg_scope(weight_decay=0.00004, batch_norm_var_collection="moving_vars",
-                           batch_norm_decay=0.9997, batch_norm_epsilon=0.001,
-                           updates_collections=slim.GraphKeys.UPDATE_OPS,
-                           use_fused_batchnorm=True):
+def inception_v3_arg_scope(weight_decay: float = 0.00004, batch_norm_var_collection="moving_vars",
+                           batch_norm_decay: float = 0.9997, batch_norm_epsilon: float = 0.001,
+                           updates_collections: Any = slim.GraphKeys.UPDATE_OPS,
+                           use_fused_batchnorm=True) -> ArgScope:
     """conv2d with He-initialised weights, l2 weight decay, ReLU and batch
     norm (``batch_norm_decay``, ``batch_norm_epsilon``, no gamma,
     ``updates_collections``, ``fused``)."""

@@ -8,6 +8,13 @@ The zoo checkpoints (``mobilenet_v1_{1.0,0.75,0.5,0.25}_{224,192,160,128}``)
 have 1001 classes and are V2 checkpoints.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import Any, ArgScope, ArrayLike, Callable, NetOutput, Optional
+
 import functools
 from collections import namedtuple
 
@@ -57,9 +64,10 @@ def _end_point_names(conv_defs):
     return names
 
 
-def mobilenet_v1_base(inputs, final_endpoint="Conv2d_13_pointwise", min_depth=8,
-                      depth_multiplier=1.0, conv_defs=None, output_stride=None,
-                      use_explicit_padding=False, scope=None):
+def mobilenet_v1_base(inputs: ArrayLike, final_endpoint: str = "Conv2d_13_pointwise",
+                      min_depth: int = 8, depth_multiplier: float = 1.0, conv_defs: Any = None,
+                      output_stride: Optional[int] = None, use_explicit_padding: bool = False,
+                      scope: Optional[str] = None) -> NetOutput:
     """MobileNet v1 from ``inputs`` up to ``final_endpoint``.
 
     Parameters
@@ -152,9 +160,12 @@ def mobilenet_v1_base(inputs, final_endpoint="Conv2d_13_pointwise", min_depth=8,
     raise ValueError(f"Unknown final endpoint {final_endpoint}")  # pragma: no cover
 
 
-def mobilenet_v1(inputs, num_classes=1000, dropout_keep_prob=0.999, is_training=True,
-                 min_depth=8, depth_multiplier=1.0, conv_defs=None, prediction_fn=slim.softmax,
-                 spatial_squeeze=True, reuse=None, scope="MobilenetV1", global_pool=False):
+def mobilenet_v1(inputs: ArrayLike, num_classes: Optional[int] = 1000,
+                 dropout_keep_prob: float = 0.999, is_training: bool = True, min_depth: int = 8,
+                 depth_multiplier: float = 1.0, conv_defs: Any = None,
+                 prediction_fn: Callable = slim.softmax, spatial_squeeze: bool = True,
+                 reuse: Optional[bool] = None, scope: Optional[str] = "MobilenetV1",
+                 global_pool: bool = False) -> NetOutput:
     """MobileNet v1 for classification (default image size 224).
 
     Parameters
@@ -232,11 +243,11 @@ mobilenet_v1_025 = wrapped_partial(mobilenet_v1, depth_multiplier=0.25)
 _reduced_kernel_size_for_small_input = reduced_kernel_size_for_small_input
 
 
-def mobilenet_v1_arg_scope(is_training=True, weight_decay=0.00004, stddev=0.09,
-                           regularize_depthwise=False, batch_norm_decay=0.9997,
-                           batch_norm_epsilon=0.001,
-                           batch_norm_updates_collections=slim.GraphKeys.UPDATE_OPS,
-                           normalizer_fn=slim.batch_norm):
+def mobilenet_v1_arg_scope(is_training: bool = True, weight_decay: float = 0.00004,
+                           stddev: float = 0.09, regularize_depthwise: bool = False,
+                           batch_norm_decay: float = 0.9997, batch_norm_epsilon: float = 0.001,
+                           batch_norm_updates_collections: Any = slim.GraphKeys.UPDATE_OPS,
+                           normalizer_fn: Optional[Callable] = slim.batch_norm) -> ArgScope:
     """conv2d and separable_conv2d with trunc_normal(``stddev``) weights, ReLU6
     and ``normalizer_fn`` (batch norm with gamma and beta, ``batch_norm_decay``,
     ``batch_norm_epsilon``, ``is_training`` unless None); l2 weight decay on

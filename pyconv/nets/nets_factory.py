@@ -6,6 +6,13 @@ tensorflow/models, inception_v1 and inception_v2 run under
 ``inception_v3_arg_scope``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import Callable, NetOutput, Optional
+
 import functools
 import weakref
 
@@ -62,7 +69,8 @@ arg_scopes_map = {
 }
 
 
-def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
+def get_network_fn(name: str, num_classes: Optional[int], weight_decay: float = 0.0,
+                   is_training: bool = False) -> Callable[..., NetOutput]:
     """A function ``net, end_points = network_fn(images, **kwargs)`` for the net ``name``.
 
     The function builds the net under its arg scope with ``num_classes`` and

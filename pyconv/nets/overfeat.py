@@ -4,6 +4,13 @@ spatial-context part, as ``tf_slim.nets.overfeat``. tf_slim sets no
 checkpoint exists for it.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import ArgScope, ArrayLike, NetOutput, Optional
+
 import pyconv as slim
 
 from ._common import check_images
@@ -12,7 +19,7 @@ from .alexnet import classifier, run_layers, trunc_normal  # noqa: F401 - as tf_
 __all__ = ["overfeat", "overfeat_arg_scope"]
 
 
-def overfeat_arg_scope(weight_decay=0.0005):
+def overfeat_arg_scope(weight_decay: float = 0.0005) -> ArgScope:
     """conv2d and fully_connected with ReLU, l2 weight decay and zero biases;
     conv2d 'SAME', max_pool2d 'VALID'."""
     with slim.arg_scope([slim.conv2d, slim.fully_connected], activation_fn=slim.relu,
@@ -35,8 +42,9 @@ _FEATURES = (
 )
 
 
-def overfeat(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.5,
-             spatial_squeeze=True, scope="overfeat"):
+def overfeat(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+             dropout_keep_prob: float = 0.5, spatial_squeeze: bool = True,
+             scope: Optional[str] = "overfeat") -> NetOutput:
     """OverFeat. Arguments and returns as :func:`pyconv.nets.alexnet.alexnet_v2`
     (fc6 is 3072 6x6, fc7 4096)."""
     inputs = check_images(inputs, "overfeat")

@@ -6,6 +6,13 @@ also holds the one rule for atrous ``output_stride``. ``conv2d_same`` and
 ``subsample`` are :func:`pyconv.conv2d_same` and :func:`pyconv.subsample`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import Any, ArgScope, ArrayLike, Collections, Optional, np
+
 import collections
 
 from .. import layers as _layers
@@ -28,7 +35,8 @@ class Block(collections.namedtuple("Block", ["scope", "unit_fn", "args"])):
 
 
 @add_arg_scope
-def stack_blocks_dense(net, blocks, output_stride=None, outputs_collections=None):
+def stack_blocks_dense(net: ArrayLike, blocks: Any, output_stride: Optional[int] = None,
+                       outputs_collections: Collections = None) -> np.ndarray:
     """Runs ``blocks`` in scopes ``<block.scope>/unit_<i>``, controlling the output stride.
 
     Parameters
@@ -72,8 +80,8 @@ def stack_blocks_dense(net, blocks, output_stride=None, outputs_collections=None
     return net
 
 
-def resnet_arg_scope(weight_decay=0.0001, batch_norm_decay=0.997, batch_norm_epsilon=1e-5,
-                     batch_norm_scale=True):
+def resnet_arg_scope(weight_decay: float = 0.0001, batch_norm_decay: float = 0.997,
+                     batch_norm_epsilon: float = 1e-5, batch_norm_scale: bool = True) -> ArgScope:
     """The default ResNet arg scope: conv2d with ReLU, l2 weight decay,
     He-initialised weights and batch norm (``decay``, ``epsilon``,
     ``scale`` as given); max_pool2d with 'SAME' padding (pool1).

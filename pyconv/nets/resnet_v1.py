@@ -11,6 +11,13 @@ As in tf_slim 1.1 the logits keep their spatial axes (``[batch, 1, 1,
 classes]`` with ``global_pool``).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import Any, ArrayLike, Collections, IntOrPair, NetOutput, Optional, np
+
 import pyconv as slim
 from pyconv.arg_scope import add_arg_scope
 
@@ -24,8 +31,9 @@ resnet_arg_scope = resnet_utils.resnet_arg_scope
 
 
 @add_arg_scope
-def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1, outputs_collections=None,
-               scope=None):
+def bottleneck(inputs: ArrayLike, depth: Any, depth_bottleneck: int, stride: IntOrPair,
+               rate: IntOrPair = 1, outputs_collections: Collections = None,
+               scope: Optional[str] = None) -> np.ndarray:
     """The bottleneck unit with batch norm after the convolutions (scope ``bottleneck_v1``).
 
     ``relu(shortcut + conv3(conv2(conv1(inputs))))``: 1x1 ``depth_bottleneck``,
@@ -60,8 +68,10 @@ def _last_dimension(inputs):
     return shape[-1]
 
 
-def resnet_v1(inputs, blocks, num_classes=None, is_training=True, global_pool=True,
-              output_stride=None, include_root_block=True, reuse=None, scope=None):
+def resnet_v1(inputs: ArrayLike, blocks: Any, num_classes: Optional[int] = None,
+              is_training: bool = True, global_pool: bool = True,
+              output_stride: Optional[int] = None, include_root_block: bool = True,
+              reuse: Optional[bool] = None, scope: Optional[str] = None) -> NetOutput:
     """A v1 ResNet made of ``blocks``.
 
     Parameters
@@ -127,7 +137,7 @@ def resnet_v1(inputs, blocks, num_classes=None, is_training=True, global_pool=Tr
 resnet_v1.default_image_size = 224
 
 
-def resnet_v1_block(scope, base_depth, num_units, stride):
+def resnet_v1_block(scope: str, base_depth: int, num_units: int, stride: IntOrPair):
     """A block of ``num_units`` bottleneck units (``depth = 4 * base_depth``),
     ``stride`` on the last unit."""
     unit = {"depth": base_depth * 4, "depth_bottleneck": base_depth, "stride": 1}
@@ -146,32 +156,39 @@ def _blocks(layers, block_fn):
             for i, n in enumerate(_UNITS[layers])]
 
 
-def resnet_v1_50(inputs, num_classes=None, is_training=True, global_pool=True,
-                 output_stride=None, reuse=None, scope="resnet_v1_50"):
+def resnet_v1_50(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                 global_pool: bool = True, output_stride: Optional[int] = None,
+                 reuse: Optional[bool] = None, scope: Optional[str] = "resnet_v1_50") -> NetOutput:
     """ResNet-50 v1 (units 3, 4, 6, 3). See :func:`resnet_v1`."""
     return resnet_v1(inputs, _blocks(50, resnet_v1_block), num_classes, is_training,
                      global_pool, output_stride, include_root_block=True, reuse=reuse,
                      scope=scope)
 
 
-def resnet_v1_101(inputs, num_classes=None, is_training=True, global_pool=True,
-                  output_stride=None, reuse=None, scope="resnet_v1_101"):
+def resnet_v1_101(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                  global_pool: bool = True, output_stride: Optional[int] = None,
+                  reuse: Optional[bool] = None,
+                  scope: Optional[str] = "resnet_v1_101") -> NetOutput:
     """ResNet-101 v1 (units 3, 4, 23, 3). See :func:`resnet_v1`."""
     return resnet_v1(inputs, _blocks(101, resnet_v1_block), num_classes, is_training,
                      global_pool, output_stride, include_root_block=True, reuse=reuse,
                      scope=scope)
 
 
-def resnet_v1_152(inputs, num_classes=None, is_training=True, global_pool=True,
-                  output_stride=None, reuse=None, scope="resnet_v1_152"):
+def resnet_v1_152(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                  global_pool: bool = True, output_stride: Optional[int] = None,
+                  reuse: Optional[bool] = None,
+                  scope: Optional[str] = "resnet_v1_152") -> NetOutput:
     """ResNet-152 v1 (units 3, 8, 36, 3). See :func:`resnet_v1`."""
     return resnet_v1(inputs, _blocks(152, resnet_v1_block), num_classes, is_training,
                      global_pool, output_stride, include_root_block=True, reuse=reuse,
                      scope=scope)
 
 
-def resnet_v1_200(inputs, num_classes=None, is_training=True, global_pool=True,
-                  output_stride=None, reuse=None, scope="resnet_v1_200"):
+def resnet_v1_200(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                  global_pool: bool = True, output_stride: Optional[int] = None,
+                  reuse: Optional[bool] = None,
+                  scope: Optional[str] = "resnet_v1_200") -> NetOutput:
     """ResNet-200 v1 (units 3, 24, 36, 3). See :func:`resnet_v1`."""
     return resnet_v1(inputs, _blocks(200, resnet_v1_block), num_classes, is_training,
                      global_pool, output_stride, include_root_block=True, reuse=reuse,

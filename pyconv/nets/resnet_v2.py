@@ -6,6 +6,13 @@ The 2017 model-zoo checkpoints have 1001 classes and were trained on
 299x299 inputs, although ``default_image_size`` is 224.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import Any, ArrayLike, Collections, IntOrPair, NetOutput, Optional, np
+
 import pyconv as slim
 from pyconv.arg_scope import add_arg_scope
 
@@ -20,8 +27,9 @@ resnet_arg_scope = resnet_utils.resnet_arg_scope
 
 
 @add_arg_scope
-def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1, outputs_collections=None,
-               scope=None):
+def bottleneck(inputs: ArrayLike, depth: Any, depth_bottleneck: int, stride: IntOrPair,
+               rate: IntOrPair = 1, outputs_collections: Collections = None,
+               scope: Optional[str] = None) -> np.ndarray:
     """The pre-activation bottleneck unit (scope ``bottleneck_v2``).
 
     ``preact = relu(batch_norm(inputs))``; output ``shortcut + conv3(conv2(
@@ -51,8 +59,10 @@ def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1, outputs_collecti
         return slim.collect_named_outputs(outputs_collections, sc.name, output)
 
 
-def resnet_v2(inputs, blocks, num_classes=None, is_training=True, global_pool=True,
-              output_stride=None, include_root_block=True, reuse=None, scope=None):
+def resnet_v2(inputs: ArrayLike, blocks: Any, num_classes: Optional[int] = None,
+              is_training: bool = True, global_pool: bool = True,
+              output_stride: Optional[int] = None, include_root_block: bool = True,
+              reuse: Optional[bool] = None, scope: Optional[str] = None) -> NetOutput:
     """A v2 (pre-activation) ResNet made of ``blocks``.
 
     Arguments, return values and errors as :func:`pyconv.nets.resnet_v1.resnet_v1`.
@@ -92,7 +102,7 @@ def resnet_v2(inputs, blocks, num_classes=None, is_training=True, global_pool=Tr
 resnet_v2.default_image_size = 224
 
 
-def resnet_v2_block(scope, base_depth, num_units, stride):
+def resnet_v2_block(scope: str, base_depth: int, num_units: int, stride: IntOrPair):
     """A block of ``num_units`` pre-activation bottleneck units
     (``depth = 4 * base_depth``), ``stride`` on the last unit."""
     unit = {"depth": base_depth * 4, "depth_bottleneck": base_depth, "stride": 1}
@@ -106,29 +116,36 @@ def _blocks(layers):
             for i, n in enumerate(_UNITS[layers])]
 
 
-def resnet_v2_50(inputs, num_classes=None, is_training=True, global_pool=True,
-                 output_stride=None, reuse=None, scope="resnet_v2_50"):
+def resnet_v2_50(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                 global_pool: bool = True, output_stride: Optional[int] = None,
+                 reuse: Optional[bool] = None, scope: Optional[str] = "resnet_v2_50") -> NetOutput:
     """ResNet-50 v2 (units 3, 4, 6, 3). See :func:`resnet_v2`."""
     return resnet_v2(inputs, _blocks(50), num_classes, is_training, global_pool,
                      output_stride, include_root_block=True, reuse=reuse, scope=scope)
 
 
-def resnet_v2_101(inputs, num_classes=None, is_training=True, global_pool=True,
-                  output_stride=None, reuse=None, scope="resnet_v2_101"):
+def resnet_v2_101(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                  global_pool: bool = True, output_stride: Optional[int] = None,
+                  reuse: Optional[bool] = None,
+                  scope: Optional[str] = "resnet_v2_101") -> NetOutput:
     """ResNet-101 v2 (units 3, 4, 23, 3). See :func:`resnet_v2`."""
     return resnet_v2(inputs, _blocks(101), num_classes, is_training, global_pool,
                      output_stride, include_root_block=True, reuse=reuse, scope=scope)
 
 
-def resnet_v2_152(inputs, num_classes=None, is_training=True, global_pool=True,
-                  output_stride=None, reuse=None, scope="resnet_v2_152"):
+def resnet_v2_152(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                  global_pool: bool = True, output_stride: Optional[int] = None,
+                  reuse: Optional[bool] = None,
+                  scope: Optional[str] = "resnet_v2_152") -> NetOutput:
     """ResNet-152 v2 (units 3, 8, 36, 3). See :func:`resnet_v2`."""
     return resnet_v2(inputs, _blocks(152), num_classes, is_training, global_pool,
                      output_stride, include_root_block=True, reuse=reuse, scope=scope)
 
 
-def resnet_v2_200(inputs, num_classes=None, is_training=True, global_pool=True,
-                  output_stride=None, reuse=None, scope="resnet_v2_200"):
+def resnet_v2_200(inputs: ArrayLike, num_classes: Optional[int] = None, is_training: bool = True,
+                  global_pool: bool = True, output_stride: Optional[int] = None,
+                  reuse: Optional[bool] = None,
+                  scope: Optional[str] = "resnet_v2_200") -> NetOutput:
     """ResNet-200 v2 (units 3, 24, 36, 3). See :func:`resnet_v2`."""
     return resnet_v2(inputs, _blocks(200), num_classes, is_training, global_pool,
                      output_stride, include_root_block=True, reuse=reuse, scope=scope)

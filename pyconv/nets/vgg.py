@@ -6,6 +6,13 @@ The model-zoo checkpoints (vgg_16, vgg_19) have 1000 classes. At sizes other
 than 224 the logits keep a spatial extent; pass ``spatial_squeeze=False``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # names in the type hints only
+    from .._typing import ArgScope, ArrayLike, NetOutput, Optional
+
 import pyconv as slim
 
 from ._common import check_images, end_points_from, spatial_squeeze as _squeeze
@@ -13,7 +20,7 @@ from ._common import check_images, end_points_from, spatial_squeeze as _squeeze
 __all__ = ["vgg_16", "vgg_19", "vgg_a", "vgg_arg_scope", "vgg_d", "vgg_e"]
 
 
-def vgg_arg_scope(weight_decay=0.0005):
+def vgg_arg_scope(weight_decay: float = 0.0005) -> ArgScope:
     """conv2d and fully_connected with ReLU, l2 weight decay and zero biases;
     conv2d with 'SAME' padding."""
     with slim.arg_scope([slim.conv2d, slim.fully_connected], activation_fn=slim.relu,
@@ -55,8 +62,9 @@ def _vgg(name, inputs, num_classes, is_training, dropout_keep_prob, spatial_sque
             return net, end_points
 
 
-def vgg_a(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.5,
-          spatial_squeeze=True, scope="vgg_a"):
+def vgg_a(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+          dropout_keep_prob: float = 0.5, spatial_squeeze: bool = True,
+          scope: Optional[str] = "vgg_a") -> NetOutput:
     """VGG configuration A (11 layers).
 
     Parameters
@@ -85,8 +93,9 @@ def vgg_a(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.5,
 vgg_a.default_image_size = 224
 
 
-def vgg_16(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.5,
-           spatial_squeeze=True, scope="vgg_16"):
+def vgg_16(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+           dropout_keep_prob: float = 0.5, spatial_squeeze: bool = True,
+           scope: Optional[str] = "vgg_16") -> NetOutput:
     """VGG configuration D (16 layers). Arguments and returns as :func:`vgg_a`."""
     return _vgg("vgg_16", inputs, num_classes, is_training, dropout_keep_prob,
                 spatial_squeeze, scope, [slim.conv2d, slim.fully_connected, slim.max_pool2d],
@@ -96,8 +105,9 @@ def vgg_16(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.5,
 vgg_16.default_image_size = 224
 
 
-def vgg_19(inputs, num_classes=1000, is_training=True, dropout_keep_prob=0.5,
-           spatial_squeeze=True, scope="vgg_19"):
+def vgg_19(inputs: ArrayLike, num_classes: Optional[int] = 1000, is_training: bool = True,
+           dropout_keep_prob: float = 0.5, spatial_squeeze: bool = True,
+           scope: Optional[str] = "vgg_19") -> NetOutput:
     """VGG configuration E (19 layers). Arguments and returns as :func:`vgg_a`."""
     return _vgg("vgg_19", inputs, num_classes, is_training, dropout_keep_prob,
                 spatial_squeeze, scope, [slim.conv2d, slim.fully_connected, slim.max_pool2d],

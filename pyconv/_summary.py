@@ -1,0 +1,395 @@
+"""``pyconv.summary``: a table of a net's layers, as Keras' ``Model.summary``
+and torchinfo show one, as text (``print``) and HTML (a notebook).
+
+Three inputs:
+
+- ``summary(network_fn, input_shape)``: the net is run once on zeros in a
+  fresh store (seed 0) while pyconv's C operators are traced. One row per
+  layer (a slim layer's variable scope; a pool's name scope; the batch norm
+  and the pointwise step of a layer join the layer's row): output shape,
+  parameters, multiply-adds, receptive field and stride so far.
+- ``summary(end_points)`` (a net's dict, after building it in a store): one
+  row per end point, its output shape and the parameters of the variables
+  under its scope (each variable counted once, in the most specific end
+  point); multiply-adds when the row holds one convolution or fully
+  connected layer; no receptive field (pass the network function for that).
+- ``summary(store)``: one row per layer of a :class:`VariableStore` (its
+  variables' scope), the variables' shapes and parameters.
+
+Receptive fields follow the data: an operator's input that came out of a
+traced operator carries that operator's field; an input made by NumPy
+(a concatenation, a residual sum, a reshape) gets the largest field traced
+so far at that height x width (the branches that were joined), or the largest
+overall; a fully connected layer sees every field of the last feature map
+(flattened into it). The tracing patches ``pyconv._conv`` for the
+duration of the call (not thread-safe, like ``nets._count``): nothing is
+added to a normal forward pass.
+"""
+
+import weakref
+from html import escape
+
+import numpy as np
+
+from . import _conv
+
+__all__ = ["Summary", "summary"]
+
+MAX_ROWS = 400        # rows shown in full; a longer table elides its middle
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ")" if shape is not None else "-"
+
+
+class Summary:
+    """The result of :func:`summary`: ``rows`` (dicts with ``layer``, ``shape``,
+    ``params``, ``macs``, ``rf``, ``stride``; None where unknown) and totals
+    ``total_params``, ``trainable_params``, ``total_macs``, ``total_bytes``.
+    ``str()`` is the text table; a notebook shows an HTML table."""
+
+    def __init__(self, title, rows, total_params, trainable_params, total_bytes, columns):
+        self.title = title
+        self.rows = rows
+        self.total_params = total_params
+        self.trainable_params = trainable_params
+        self.total_bytes = total_bytes
+        macs = [r["macs"] for r in rows if r.get("macs") is not None]
+        self.total_macs = sum(macs) if macs else None
+        self.columns = columns
+
+    _HEAD = {"layer": "Layer", "shape": "Output shape", "params": "Param #",
+             "macs": "Mult-adds", "rf": "Receptive field", "stride": "Stride",
+             "variables": "Variables"}
+
+    def _cells(self, row):
+        out = []
+        for c in self.columns:
+            v = row.get(c)
+            if c == "shape":
+                out.append(_fmt_shape(v))
+            elif c in ("params", "macs"):
+                out.append("-" if v is None else f"{v:,}")
+            elif c in ("rf", "stride"):
+                out.append("-" if v is None else "x".join(str(x) for x in v))
+            else:
+                out.append("-" if v is None else str(v))
+        return out
+
+    def _shown(self):
+        if len(self.rows) <= MAX_ROWS:
+            return self.rows, 0
+        half = MAX_ROWS // 2
+        return self.rows[:half] + [None] + self.rows[-half:], len(self.rows) - 2 * half
+
+    def _footer(self):
+        lines = [f"Total params: {self.total_params:,} ({self.total_bytes / 2**20:.2f} MiB)",
+                 f"Trainable params: {self.trainable_params:,}",
+                 f"Non-trainable params: {self.total_params - self.trainable_params:,}"]
+        if self.total_macs is not None:
+            lines.append(f"Total mult-adds: {self.total_macs:,} ({self.total_macs / 1e9:.3f} G)")
+        return lines
+
+    def __str__(self):
+        shown, hidden = self._shown()
+        head = [self._HEAD[c] for c in self.columns]
+        body = [self._cells(r) if r is not None else None for r in shown]
+        widths = [max([len(h)] + [len(b[i]) for b in body if b is not None])
+                  for i, h in enumerate(head)]
+        right = [c in ("params", "macs") for c in self.columns]
+
+        def line(cells):
+            return "  ".join(v.rjust(w) if r else v.ljust(w)
+                             for v, w, r in zip(cells, widths, right)).rstrip()
+
+        rule = "=" * max(len(line(head)), 40)
+        out = [self.title, rule, line(head), rule.replace("=", "-")]
+        for b in body:
+            out.append(line(b) if b is not None else f"... {hidden:,} more rows ...")
+        out += [rule, *self._footer(), rule]
+        return "\n".join(out)
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_html_(self):
+        shown, hidden = self._shown()
+        head = "".join(f"<th>{escape(self._HEAD[c])}</th>" for c in self.columns)
+        rows = []
+        for r in shown:
+            if r is None:
+                rows.append(f'<tr><td colspan="{len(self.columns)}" style="text-align:center">'
+                            f"&hellip; {hidden:,} more rows &hellip;</td></tr>")
+                continue
+            cells = self._cells(r)
+            rows.append("<tr>" + "".join(
+                f'<td style="text-align:{"right" if c in ("params", "macs") else "left"}">'
+                f"{escape(v)}</td>" for c, v in zip(self.columns, cells)) + "</tr>")
+        foot = "<br>".join(escape(x) for x in self._footer())
+        return (f'<div class="pyconv-summary"><b>{escape(self.title)}</b>'
+                f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                f"<p>{foot}</p></div>")
+
+
+def _var_totals(variables):
+    total = sum(int(v.value.size) for v in variables)
+    trainable = sum(int(v.value.size) for v in variables if v.trainable)
+    nbytes = sum(int(v.value.nbytes) for v in variables)
+    return total, trainable, nbytes
+
+
+def _layer_of(name):
+    return name.rsplit("/", 1)[0] if "/" in name else name
+
+
+def _store_summary(store):
+    variables = store.variables()
+    rows, index = [], {}
+    for v in variables:
+        layer = _layer_of(v.name)
+        if layer not in index:
+            index[layer] = {"layer": layer, "params": 0, "variables": []}
+            rows.append(index[layer])
+        index[layer]["params"] += int(v.value.size)
+        index[layer]["variables"].append(f"{v.name.rsplit('/', 1)[-1]} {_fmt_shape(v.shape)}")
+    for r in rows:
+        r["variables"] = ", ".join(r["variables"])
+    return Summary(f"VariableStore: {len(variables)} variables in {len(rows)} layers", rows,
+                   *_var_totals(variables), ["layer", "variables", "params"])
+
+
+def _assign(variables, scopes):
+    """{scope: [variables]} with every variable in the longest scope that holds it."""
+    owned = {s: [] for s in scopes}
+    by_len = sorted(scopes, key=len, reverse=True)
+    for v in variables:
+        for s in by_len:
+            if v.name.startswith(s + "/") or f"/{s}/" in v.name:
+                owned[s].append(v)
+                break
+    return owned
+
+
+def _macs_of(vars_, shape):
+    """Multiply-adds of a row that holds one conv / depthwise / fully connected
+    layer (its weights' shapes and the row's output shape), else None."""
+    if shape is None:
+        return None
+    weights = [v for v in vars_ if v.name.endswith(("/weights", "/depthwise_weights",
+                                                    "/pointwise_weights"))]
+    if not weights or any(v.ndim not in (2, 4) for v in weights):
+        return None
+    names = sorted(v.name.rsplit("/", 1)[-1] for v in weights)
+    if names not in (["weights"], ["depthwise_weights"],
+                     ["depthwise_weights", "pointwise_weights"]):
+        return None
+    # every output pixel of a conv, depthwise (alone or in a separable layer:
+    # same pixels) or pointwise step costs the product of its weights' shape
+    pixels = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) >= 2 else 1
+    return int(sum(pixels * int(np.prod(v.shape, dtype=np.int64)) for v in weights))
+
+
+def _end_points_summary(end_points, store):
+    variables = store.variables()
+    keys = [k for k in end_points]
+    owned = _assign(variables, keys)
+    rows = []
+    for k in keys:
+        arr = end_points[k]
+        shape = tuple(getattr(arr, "shape", ())) or None
+        vars_ = owned[k]
+        rows.append({"layer": k, "shape": shape, "params": sum(int(v.value.size) for v in vars_),
+                     "macs": _macs_of(vars_, shape)})
+    return Summary(f"end points: {len(rows)}", rows, *_var_totals(variables),
+                   ["layer", "shape", "params", "macs"])
+
+
+# --------------------------------------------------------------------------- tracing
+
+class _Tracer:
+    """Wraps the operators of ``pyconv._conv`` and records one entry per call."""
+
+    OPS = ("conv2d", "depthwise_conv2d", "pool2d")
+
+    def __init__(self, store):
+        self.store = store
+        self.calls = []            # (name, out NHWC shape, macs, rf, jump, fc)
+        self.fields = {}           # id(array) -> (weakref, rf, jump)
+        self.by_res = {}           # (h, w) -> (rf, jump) largest
+        self.largest = ((1, 1), (1, 1))
+        self.last_map = ((1, 1), ((1, 1), (1, 1)))   # the last feature map: (h, w), field
+        self.saved = {}
+
+    def __enter__(self):
+        for name in self.OPS:
+            fn = getattr(_conv, name)
+            self.saved[name] = fn
+            setattr(_conv, name, self._wrap(name, fn))
+        return self
+
+    def __exit__(self, *exc):
+        for name, fn in self.saved.items():
+            setattr(_conv, name, fn)
+        return False
+
+    def _field_of(self, x):
+        hit = self.fields.get(id(x))
+        if hit is not None and hit[0]() is x:
+            return hit[1], hit[2]
+        res = tuple(x.shape[1:3])
+        field = self.by_res.get(res)
+        if field is None:
+            field = self.largest if self.calls else ((1, 1), (1, 1))
+        try:
+            self.fields[id(x)] = (weakref.ref(x), *field)   # first seen: frozen
+        except TypeError:  # pragma: no cover - arrays take weak references
+            pass
+        return field
+
+    def _layer_name(self):
+        from .variables import get_variable_scope
+
+        scope = get_variable_scope().name
+        stack = self.store._state().name_stack
+        last = stack.rsplit("/", 1)[-1]
+        if last and last != scope.rsplit("/", 1)[-1]:   # a pool: a name scope only
+            return f"{scope}/{last}" if scope else last
+        return scope
+
+    def _wrap(self, name, fn):
+        def traced(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            x = args[0]
+            (rh, rw), (jh, jw) = self._field_of(x)
+            if name == "pool2d":
+                kh, kw, sh, sw = args[2:6]
+                dh = dw = 1
+                macs = 0
+            else:
+                w = args[1]
+                sh, sw, dh, dw = args[7:11]   # after the four pads
+                kh, kw = w.shape[0], w.shape[1]
+                taps = kh * kw * (w.shape[2] if name == "conv2d" else 1)
+                macs = int(out.size) * taps
+            rf = (rh + (kh - 1) * dh * jh, rw + (kw - 1) * dw * jw)
+            jump = (jh * sh, jw * sw)
+            fc = (name == "conv2d" and x.shape[0] == 1 and x.shape[2] == 1 and kh == kw == 1
+                  and x.shape[1] > 1)
+            if fc:  # fully_connected's rows as a 1 x rows x 1 image: its input was flattened
+                # from the last feature map, so it sees all of that map's fields
+                (lh, lw), (lrf, ljump) = self.last_map
+                rf = (lrf[0] + (lh - 1) * ljump[0], lrf[1] + (lw - 1) * ljump[1])
+                jump = ljump
+            self.calls.append((self._layer_name(), tuple(out.shape), macs, rf, jump, fc))
+            try:
+                self.fields[id(out)] = (weakref.ref(out), rf, jump)
+            except TypeError:  # pragma: no cover
+                pass
+            res = tuple(out.shape[1:3])
+            if not fc:
+                self.last_map = (res, (rf, jump))
+            self.by_res[res] = _widest(self.by_res.get(res), (rf, jump))
+            self.largest = _widest(self.largest, (rf, jump))
+            return out
+        return traced
+
+
+def _widest(a, b):
+    """Per dimension, the larger receptive field (with its stride) of two."""
+    if a is None:
+        return b
+    rf = tuple(max(x, y) for x, y in zip(a[0], b[0]))
+    jump = tuple(max(x, y) for x, y in zip(a[1], b[1]))
+    return rf, jump
+
+
+def _traced_summary(network_fn, input_shape, dtype, kwargs):
+    from .variables import VariableStore
+
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) == 3:
+        shape = (1,) + shape
+    x = np.zeros(shape, dtype)
+    with VariableStore(seed=0) as store, _Tracer(store) as tracer:
+        result = network_fn(x, **kwargs)
+    end_points = result[1] if isinstance(result, tuple) and len(result) == 2 and isinstance(
+        result[1], dict) else {}
+    shapes = {k: tuple(v.shape) for k, v in end_points.items() if hasattr(v, "shape")}
+    rows, index = [], {}
+    for layer, out_shape, macs, rf, jump, fc in tracer.calls:
+        parent = next((r for r in reversed(rows[-2:]) if layer.startswith(r["layer"] + "/")),
+                      None)
+        row = index.get(layer) or parent
+        if row is None:
+            row = {"layer": layer, "macs": 0}
+            index[layer] = row
+            rows.append(row)
+        row["macs"] += macs
+        row["shape"] = shapes.get(row["layer"]) or (
+            (out_shape[1], out_shape[3]) if fc else out_shape)
+        row["rf"], row["stride"] = rf, jump
+    owned = _assign(store.variables(), [r["layer"] for r in rows])
+    for r in rows:
+        r["params"] = sum(int(v.value.size) for v in owned[r["layer"]])
+    name = getattr(network_fn, "__name__", "network")
+    title = f"{name} on input {_fmt_shape(shape)} ({np.dtype(dtype).name})"
+    s = Summary(title, rows, *_var_totals(store.variables()),
+                ["layer", "shape", "params", "macs", "rf", "stride"])
+    s.store = store
+    s.end_points = end_points
+    s.dtype = np.dtype(dtype).name
+    return s
+
+
+def summary(what, input_shape=None, store=None, dtype=np.float32, **kwargs):
+    """A table of a net's layers: output shape, parameters, multiply-adds,
+    receptive field and stride so far, with totals.
+
+    Parameters
+    ----------
+    what : callable, dict or VariableStore
+        A network function (``nets_factory.get_network_fn(...)`` or a net such
+        as ``nets.resnet_v1.resnet_v1_50``, called as ``what(images, **kwargs)``)
+        with ``input_shape``; a net's end points dict (the variables come
+        from ``store``, default the current store); or a store.
+    input_shape : sequence of int, optional
+        ``(batch, height, width, channels)`` or ``(height, width, channels)``;
+        needed with a network function. The net runs once on zeros of this
+        shape in a fresh store (seed 0); the summary's ``store`` and
+        ``end_points`` attributes hold what that run built.
+    store : VariableStore, optional
+        With an end points dict: where its variables are (default: the
+        current default store).
+    dtype : numpy dtype, default float32
+        Of the zeros fed to a network function.
+    **kwargs
+        Passed to the network function (``num_classes=10``,
+        ``depth_multiplier=0.25``, ``is_training=False``, ...).
+
+    Returns
+    -------
+    Summary
+        ``print`` it for text; a notebook shows an HTML table.
+
+    Examples
+    --------
+    >>> import pyconv
+    >>> from pyconv.nets import mobilenet_v1
+    >>> s = pyconv.summary(mobilenet_v1.mobilenet_v1, (1, 64, 64, 3), num_classes=10,
+    ...                    depth_multiplier=0.25)
+    >>> s.rows[0]['layer'], s.rows[0]['shape'], s.rows[0]['rf'], s.rows[0]['stride']
+    ('MobilenetV1/Conv2d_0', (1, 32, 32, 8), (3, 3), (2, 2))
+    """
+    from .variables import VariableStore, get_default_store
+
+    if isinstance(what, VariableStore):
+        return _store_summary(what)
+    if callable(what):
+        if input_shape is None:
+            raise ValueError("summary: a network function needs input_shape, e.g. "
+                             "summary(fn, (1, 224, 224, 3))")
+        return _traced_summary(what, input_shape, dtype, kwargs)
+    if hasattr(what, "items") and callable(what.items):
+        return _end_points_summary(what, store if store is not None else get_default_store())
+    raise TypeError(f"summary: expected a network function (with input_shape), an end points "
+                    f"dict or a VariableStore, got {type(what).__name__}")
