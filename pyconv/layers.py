@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from . import _memory
+from .arg_scope import _ARGSTACK as _ARG_STACK, _THREAD as _ARG_THREAD
 from . import nn as _nn
 from .activations import relu, relu6
 from .arg_scope import add_arg_scope
@@ -278,10 +279,11 @@ def _fused_activation(activation_fn):
 # unfused path.
 
 class _FoldRequest:
-    __slots__ = ("probe", "nchw", "terms", "declined")
+    __slots__ = ("probe", "nchw", "terms", "declined", "found")
 
     def __init__(self, probe, nchw):
         self.probe, self.nchw, self.terms, self.declined = probe, nchw, None, False
+        self.found = None  # batch_norm's (variables, is_fused, var_dtype, epsilon) on success
 
 
 _fold = threading.local()
@@ -490,7 +492,8 @@ def convolution2d(inputs: ArrayLike,
         if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
             shape = ((x.shape[0], num_outputs, out_h, out_w) if df == "NCHW"
                      else (x.shape[0], out_h, out_w, num_outputs))
-            terms = _fold_batch_norm(x.dtype, shape, df == "NCHW", normalizer_params)
+            terms = _fold_batch_norm(x.dtype, shape, df == "NCHW", normalizer_params, store,
+                                     frame)
         if terms is not None:
             fused = _fused_activation(activation_fn)
             outputs = _nn._conv2d(x, weights._value, nn_strides, padding, df, nn_rates, None,
@@ -668,9 +671,85 @@ conv2d_transpose = convolution2d_transpose
 # ---- end of conv2d_transpose ----
 
 
-def _fold_batch_norm(dtype, shape, nchw, normalizer_params):
+# ---- The repeated-call fast path of the fold (a net called again with its
+# variables reused, as nets_factory's network fn). A layer's folded terms are
+# remembered per store under the batch-norm scope's name and everything
+# batch_norm would receive (the arg_scope defaults merged with
+# normalizer_params, the output's dtype, shape and layout). They are used
+# again only when the slow path provably would do nothing else: the scope
+# reuses (True/AUTO_REUSE), the scope name comes out the same (not yet
+# opened in this call), no scope/reuse/variables_collections/activation/
+# outputs_collections argument, training off, the same Variable objects
+# still in the store and claimed. The terms are recomputed whenever the
+# statistics' bytes differ from the snapshot taken with them, so
+# Variable.assign, store.load *and* in-place writes into ``store[name]``
+# are all seen (a compare of a few KB, cheaper than recomputing). The
+# BatchNorm name scope is still pushed and popped, so name uniquification
+# is unchanged.
+
+_FOLD_CACHE_LIMIT = 4096
+
+
+def _fold_key(store, frame, dtype, shape, nchw, normalizer_params):
+    """The cache key of a fold, or None when the fast path may not apply."""
+    if not frame.scope.reuse:
+        return None
+    stack = getattr(_ARG_THREAD, "stack", None) or _ARG_STACK
+    scoped = stack[-1].get(batch_norm._key_op)
+    merged = dict(scoped) if scoped else {}
+    if normalizer_params:
+        merged.update(normalizer_params)
+    get = merged.get
+    if (get("scope") is not None or get("reuse") is not None or get("variables_collections")
+            or get("activation_fn") is not None or get("outputs_collections")
+            or get("is_training", True) not in (False, None)
+            or get("param_initializers") or get("param_regularizers")):
+        return None
+    name = frame.scope.name + "/BatchNorm" if frame.scope.name else "BatchNorm"
+    if frame.state.counts.get(name, 0):
+        return None  # the slow path would open BatchNorm_1
+    try:
+        key = (name, dtype, shape, nchw,
+               tuple(sorted((k, type(v), v) for k, v in merged.items())))
+        hash(key)
+    except TypeError:  # unhashable argument values (lists...): no caching
+        return None
+    return key
+
+
+def _fold_cached(store, frame, key, cache):
+    """The remembered terms for ``key`` if still valid, else None (no side effects)."""
+    entry = cache.get(key)
+    if entry is None:
+        return None
+    variables, names, snapshot, terms, is_fused, var_dtype, epsilon = entry
+    vars_ = store._vars
+    for var, name in zip(variables, names):
+        if var is not None and (vars_.get(name) is not var or not var._claimed):
+            return None
+    current = b"".join(v._value.tobytes() if v is not None else b"-" for v in variables)
+    if current != snapshot:
+        gamma, beta, mean, variance = variables
+        terms = _bn_inference_terms(is_fused, gamma, beta, mean, variance, epsilon, var_dtype)
+        cache[key] = (variables, names, current, terms, is_fused, var_dtype, epsilon)
+    # the BatchNorm scope is opened and closed as batch_norm would (name bookkeeping)
+    store._pop_scope(store._push_scope(None, "BatchNorm", None))
+    return terms
+
+
+def _fold_batch_norm(dtype, shape, nchw, normalizer_params, store=None, frame=None):
     """batch_norm's folded (pre, scale, shift) for a convolution output of
     this dtype and shape, or None when it declines (see _FoldRequest)."""
+    key = cache = None
+    if store is not None:
+        key = _fold_key(store, frame, dtype, shape, nchw, normalizer_params)
+        if key is not None:
+            cache = getattr(store, "_fold_cache", None)
+            if cache is None:
+                cache = store._fold_cache = {}
+            terms = _fold_cached(store, frame, key, cache)
+            if terms is not None:
+                return terms
     # zero strides over 8 read-only zero bytes: no memory, and cheaper than broadcast_to
     probe = np.ndarray(shape, dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
     req = _FoldRequest(probe, nchw)
@@ -679,6 +758,14 @@ def _fold_batch_norm(dtype, shape, nchw, normalizer_params):
         batch_norm(probe, **(normalizer_params or {}))
     finally:
         _fold.request = None
+    if req.terms is not None and req.found is not None and cache is not None:
+        variables, is_fused, var_dtype, epsilon = req.found
+        if len(cache) >= _FOLD_CACHE_LIMIT:
+            cache.clear()
+        cache[key] = (variables, tuple(v.name if v is not None else None for v in variables),
+                      b"".join(v._value.tobytes() if v is not None else b"-"
+                               for v in variables),
+                      req.terms, is_fused, var_dtype, epsilon)
     return req.terms
 
 
@@ -1295,6 +1382,8 @@ def batch_norm(inputs: ArrayLike,
                                                    moving_variance, epsilon, var_dtype)
             if fold is not None:
                 fold.terms = (pre, mult, shift)
+                fold.found = ((gamma, beta, moving_mean, moving_variance), is_fused, var_dtype,
+                              epsilon)
                 return inputs
             if var_dtype == _FLOAT16:  # slim's legacy ops on float16 variables: float16 math
                 y = x.astype(_FLOAT16) * mult.reshape(bshape) + shift.reshape(bshape)
