@@ -543,7 +543,8 @@ class TFNetPeer:
                 [sys.executable, "-m", "pyconv.bench_nets", "--_tf-worker", str(threads)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
             self.workers[threads] = (proc, log)
-            self.hello = self.hello or self._read(threads)
+            hello = self._read(threads)  # every worker says hello first
+            self.hello = self.hello or hello
         return self.workers[threads][0]
 
     def _read(self, threads):
