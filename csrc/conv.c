@@ -25,7 +25,8 @@ struct pyconv_conv_op {
     size_t ks;          /* taps = kernel_h * kernel_w */
     size_t pixels;      /* out_h * out_w per image */
     size_t n_ptiles;    /* pixel tiles per image */
-    size_t n_cblocks;   /* NR-wide output channel blocks */
+    size_t n_cblocks;   /* NR-wide output channel blocks (per group, times the groups) */
+    size_t n_conv_groups, group_in_c, group_out_c, group_cblocks; /* grouped convolution */
     size_t group;       /* channel blocks per task: their packed weights fit in L2 */
     size_t n_groups;    /* ceil(n_cblocks / group) */
     size_t wblock;      /* elements of one packed NR block */
@@ -132,6 +133,9 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
     if (p->dilation_h == 0 || p->dilation_w == 0)
         return fail(err, "dilations must be at least 1, got %zu x %zu", p->dilation_h,
                     p->dilation_w);
+    if (p->groups > 1 && (p->in_c % p->groups != 0 || p->out_c % p->groups != 0))
+        return fail(err, "%zu groups must divide the input channels (%zu) and the outputs (%zu)",
+                    p->groups, p->in_c, p->out_c);
     if (p->dtype != PYCONV_F32 && p->dtype != PYCONV_F64)
         return fail(err, "unknown dtype code %d", (int)p->dtype);
     if (p->activation != PYCONV_ACT_NONE && p->activation != PYCONV_ACT_RELU &&
@@ -176,23 +180,35 @@ int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, 
  * cached packing instead, and the result is non-zero if any byte of the
  * weights or bias differs (the zero lanes are ours alone, written by the
  * complete packing that made the cached block valid). */
+/* Grouped convolution: block cb belongs to group *g = cb / group_cblocks and
+ * covers its output channels [n0, n0 + *cols), n0 returned; with one group
+ * these are the NR-wide blocks of out_c. Blocks never straddle two groups. */
+static size_t block_channels(const struct pyconv_conv_op *op, size_t cb, size_t *cols, size_t *g)
+{
+    size_t gi = cb / op->group_cblocks, first = (cb % op->group_cblocks) * op->nr;
+    size_t left = op->group_out_c - first;
+    *cols = left < op->nr ? left : op->nr;
+    *g = gi;
+    return gi * op->group_out_c + first;
+}
+
 static int pack_or_check_rows(struct pyconv_conv_op *op, size_t first, size_t count, int check)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t es = op->elsize, nr = op->nr, oc = p->out_c;
-    const size_t tail = oc - (op->n_cblocks - 1) * nr; /* channels of the last block */
     const size_t blk = op->wblock * es;
     char *packed = (char *)op->packed;
     int differs = 0;
+    size_t nc, gi;
     if (first == 0 && (op->bias != NULL || !check)) {
         for (size_t cb = 0; cb < op->n_cblocks && !differs; cb++) {
             char *dst = packed + cb * blk;
-            size_t nc = cb + 1 < op->n_cblocks ? nr : tail;
+            size_t n0 = block_channels(op, cb, &nc, &gi);
             if (op->bias == NULL) { /* packing without bias: zeros */
                 memset(dst, 0, nr * es);
                 continue;
             }
-            const char *src = (const char *)op->bias + cb * nr * es;
+            const char *src = (const char *)op->bias + n0 * es;
             if (check) {
                 differs = memcmp(dst, src, nc * es);
             } else {
@@ -202,10 +218,10 @@ static int pack_or_check_rows(struct pyconv_conv_op *op, size_t first, size_t co
         }
     }
     for (size_t row = first; row < first + count && !differs; row++) {
-        const char *src = (const char *)op->weights + row * oc * es;
+        const char *src_row = (const char *)op->weights + row * oc * es;
         char *dst = packed + (nr + row * nr) * es;
         for (size_t cb = 0; cb < op->n_cblocks && !differs; cb++) {
-            size_t nc = cb + 1 < op->n_cblocks ? nr : tail;
+            const char *src = src_row + block_channels(op, cb, &nc, &gi) * es;
             if (check) {
                 differs = memcmp(dst, src, nc * es);
             } else {
@@ -213,7 +229,6 @@ static int pack_or_check_rows(struct pyconv_conv_op *op, size_t first, size_t co
                 memset(dst + nc * es, 0, (nr - nc) * es);
             }
             dst += blk;
-            src += nr * es;
         }
     }
     return differs;
@@ -306,8 +321,10 @@ static int plan_sizes(const struct pyconv_conv_params *p, const struct pyconv_uk
     int of = 0;
     const size_t es = dtype_size(p->dtype), mr = z->mr, nr = z->nr;
     z->ks = p->kernel_h * p->kernel_w;
-    z->n_cblocks = (p->out_c + nr - 1) / nr;
-    z->wblock = add(nr, mul(mul(z->ks, p->in_c, &of), nr, &of), &of);
+    /* grouped: each group's outputs in blocks of their own, rows of its in_c / groups */
+    const size_t groups = p->groups > 1 ? p->groups : 1;
+    z->n_cblocks = groups * ((p->out_c / groups + nr - 1) / nr);
+    z->wblock = add(nr, mul(mul(z->ks, p->in_c / groups, &of), nr, &of), &of);
     z->n_ptiles = (z->out_h * z->out_w + mr - 1) / mr;
     z->head = round_up64(sizeof(struct pyconv_conv_op));
     z->packed_bytes = round_up64(mul(mul(z->n_cblocks, z->wblock, &of), es, &of));
@@ -389,6 +406,10 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->pixels = out_h * out_w;
     op->n_ptiles = n_ptiles;
     op->n_cblocks = n_cblocks;
+    op->n_conv_groups = p->groups > 1 ? p->groups : 1;
+    op->group_in_c = p->in_c / op->n_conv_groups;
+    op->group_out_c = p->out_c / op->n_conv_groups;
+    op->group_cblocks = op->n_conv_groups > 0 && n_cblocks ? n_cblocks / op->n_conv_groups : 1;
     op->wblock = wblock;
     /* A task sweeps one pixel tile over a group of channel blocks whose
      * packed weights fit in L2, where consecutive tiles find them again
@@ -419,6 +440,7 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
         op->minmax.f32[0] = (float)lo;
         op->minmax.f32[1] = (float)hi;
     }
+    op->ep_minmax = op->minmax;
     *op_out = op;
     return PYCONV_OK;
 }
@@ -443,7 +465,8 @@ static void build_tiles(struct pyconv_conv_op *op, size_t first, size_t count)
     const struct pyconv_conv_params *p = &op->p;
     const size_t mr = op->mr, row_bytes = p->in_w * p->in_c * op->elsize;
     const size_t px_bytes = p->in_c * op->elsize;
-    const int can_merge = p->dilation_w == 1 && p->kernel_w > 1;
+    /* a group's channels are not contiguous across pixels: no merging then */
+    const int can_merge = p->dilation_w == 1 && p->kernel_w > 1 && op->n_conv_groups == 1;
     const char *input = (const char *)op->input;
     /* Unsigned arithmetic: positions left of/above the image wrap to huge
      * values and fail the bound test like those past it. */
@@ -522,8 +545,7 @@ void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epi
 {
     op->ep = *ep;
     op->has_ep = 1;
-    /* the clamp moves behind the epilogue's terms */
-    op->ep_minmax = op->minmax;
+    /* the clamp moves behind the epilogue's terms (ep_minmax, set by create) */
     if (op->p.dtype == PYCONV_F64) {
         op->minmax.f64[0] = -__builtin_inf();
         op->minmax.f64[1] = __builtin_inf();
@@ -551,7 +573,7 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
 static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
 {
     const struct pyconv_conv_params *p = &op->p;
-    const size_t mr = op->mr, nr = op->nr, es = op->elsize;
+    const size_t mr = op->mr, es = op->elsize;
     const size_t tiles = p->batch * op->n_ptiles;
     for (size_t task = first; task < first + count; task++) {
         size_t g = task / tiles;
@@ -561,16 +583,21 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
         size_t px0 = t * mr;
         size_t rows = op->pixels - px0 < mr ? op->pixels - px0 : mr;
         const void *const *a = op->indirection + t * op->ks * mr;
-        size_t a_offset = n * op->in_image;
-        size_t kc = p->in_c, ks = op->ks;
+        size_t kc = op->group_in_c, ks = op->ks;
         if (op->merged[t]) {
             kc *= p->kernel_w;
             ks = p->kernel_h;
         }
         size_t cb_end = (g + 1) * op->group < op->n_cblocks ? (g + 1) * op->group : op->n_cblocks;
+        size_t ep_n0 = 0, ep_n1 = 0;
         for (size_t cb = g * op->group; cb < cb_end; cb++) {
-            size_t n0 = cb * nr;
-            size_t cols = p->out_c - n0 < nr ? p->out_c - n0 : nr;
+            size_t cols, gi;
+            size_t n0 = block_channels(op, cb, &cols, &gi);
+            /* the group's input channels: an offset added to every non-zero pointer */
+            size_t a_offset = n * op->in_image + gi * op->group_in_c * es;
+            if (cb == g * op->group)
+                ep_n0 = n0;
+            ep_n1 = n0 + cols;
             const char *w = (const char *)op->packed + cb * op->wblock * es;
             char *c = (char *)op->output + ((n * op->pixels + px0) * p->out_c + n0) * es;
             if (p->dtype == PYCONV_F64)
@@ -582,11 +609,8 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
                               (const float *)w, (float *)c, p->out_c, a_offset,
                               (const float *)op->zero, op->minmax.f32);
         }
-        if (op->has_ep) { /* the task's rows, all its channel blocks: still in L1 */
-            size_t n0 = g * op->group * nr;
-            size_t n1 = cb_end * nr < p->out_c ? cb_end * nr : p->out_c;
-            epilogue_tile(op, n, px0, n0, rows, n1 - n0);
-        }
+        if (op->has_ep) /* the task's rows, all its channel blocks: still in L1 */
+            epilogue_tile(op, n, px0, ep_n0, rows, ep_n1 - ep_n0);
     }
 }
 
@@ -611,7 +635,7 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
     }
     if (!op->is_packed) {
         /* rows of weights; bytes per row as the cost: both are streams of bytes */
-        size_t rows = op->ks * op->p.in_c, row_bytes = op->p.out_c * op->elsize;
+        size_t rows = op->ks * op->group_in_c, row_bytes = op->p.out_c * op->elsize;
         int rc = PYCONV_OK;
         if (op->cached_valid) {
             rc = pyconv_parallel_for(rows, row_bytes, n_threads, check_rows_cb, op, interrupted,
@@ -630,7 +654,7 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
         }
     }
     /* multiply-adds per task, to size chunks of roughly equal work */
-    size_t task_macs = op->group * op->mr * op->nr * op->ks * op->p.in_c;
+    size_t task_macs = op->group * op->mr * op->nr * op->ks * op->group_in_c;
     return pyconv_parallel_for(n_tasks, task_macs, n_threads, run_tasks_cb, op, interrupted, ctx);
 }
 

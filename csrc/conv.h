@@ -22,6 +22,10 @@ struct pyconv_conv_params {
     size_t pad_top, pad_bottom, pad_left, pad_right;
     enum pyconv_activation activation;
     enum pyconv_dtype dtype;
+    /* grouped convolution (tf.nn.conv2d with in_c a multiple of the filters'):
+     * in_c / groups input and out_c / groups output channels per group, filters
+     * [kernel_h, kernel_w, in_c / groups, out_c]; 0 or 1: one group */
+    size_t groups;
 };
 
 /* Checks every size and computes the output's spatial size. Returns
@@ -69,7 +73,8 @@ void pyconv_conv_destroy(struct pyconv_conv_op *op);
  * convolution followed by pyconv_eltwise. acc includes the bias; the clamp
  * is the operator's activation (moved out of the microkernel). pre, scale,
  * shift (out_c elements) and residual (NHWC, the output's shape) may each
- * be NULL and must stay valid until the run ends. Call before the run. */
+ * be NULL and must stay valid until the run ends. Call before the run
+ * (again: the last description counts). */
 struct pyconv_epilogue {
     const void *pre, *scale, *shift, *residual;
 };

@@ -6,7 +6,11 @@
  * the stride, so neighbouring pixels share their overlapping columns and the
  * buffer is about kernel_h pointers per input column, not kernel_h *
  * kernel_w per output pixel. The microkernels then read weights packed per
- * channel tile (bias first, then every tap in that order).
+ * channel tile (bias first, then every tap in that order). For 3x3 kernels
+ * without dilation along x and stride 1 or 2, the interior pixels of each
+ * row (no tap left or right of the image) go to the row kernel instead,
+ * which reads three input rows directly (a zero row for rows in the
+ * padding); the edge pixels stay on the indirection buffer.
  *
  * A depth multiplier above 1 expands each image once (channel c repeated
  * multiplier times, so channel c * multiplier + m sits where its output

@@ -12,6 +12,7 @@
 #include "buffers.h"
 #include "conv.h"
 #include "crc32c.h"
+#include "snappy.h"
 #include "dwconv.h"
 #include "eltwise.h"
 #include "pool.h"
@@ -216,7 +217,10 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
             goto fail;
     }
     const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
-    if (ws[2] != xs[3]) {
+    /* grouped convolution: the input channels a multiple of the filters' */
+    if (ws[2] > 0 && xs[3] > ws[2] && xs[3] % ws[2] == 0)
+        p.groups = (size_t)(xs[3] / ws[2]);
+    else if (ws[2] != xs[3]) {
         PyErr_Format(PyExc_ValueError,
                      "conv2d: filters have %zd input channels but the input has %zd "
                      "(input shape (%zd, %zd, %zd, %zd), filters shape (%zd, %zd, %zd, %zd))",
@@ -1004,6 +1008,49 @@ static PyObject *py_crc32c_impl(PyObject *self, PyObject *arg)
     }
     return PyUnicode_FromString(pyconv_crc32c_impl());
 }
+PyDoc_STRVAR(snappy_doc,
+             "snappy_decompress(buffer, max_length) -> bytearray\n\n"
+             "Decodes a raw Snappy stream (a V1 checkpoint's compressed table block).\n"
+             "ValueError if it is malformed or declares more than max_length bytes; the\n"
+             "output is allocated only after a first pass proved the whole stream valid.\n"
+             "The GIL is released while decoding.");
+
+static PyObject *py_snappy_decompress(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t max_length;
+    if (!PyArg_ParseTuple(args, "y*n:snappy_decompress", &view, &max_length))
+        return NULL;
+    uint64_t length;
+    const char *err = pyconv_snappy_length(view.buf, (size_t)view.len, &length);
+    if (err == NULL && (max_length < 0 || length > (uint64_t)max_length)) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_ValueError,
+                     "snappy block claims %llu uncompressed bytes, more than the %zd allowed",
+                     (unsigned long long)length, max_length);
+        return NULL;
+    }
+    if (err == NULL) { /* a dry run first: nothing is allocated for an invalid stream */
+        Py_BEGIN_ALLOW_THREADS
+        err = pyconv_snappy_decompress(view.buf, (size_t)view.len, NULL, (size_t)length);
+        Py_END_ALLOW_THREADS
+    }
+    PyObject *out = err == NULL ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)length) : NULL;
+    if (out != NULL) {
+        uint8_t *dst = (uint8_t *)PyByteArray_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS
+        err = pyconv_snappy_decompress(view.buf, (size_t)view.len, dst, (size_t)length);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&view);
+    if (err != NULL) {
+        Py_XDECREF(out);
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    return out;
+}
 /* ---- end of checkpoints */
 
 static PyMethodDef methods[] = {
@@ -1038,6 +1085,7 @@ static PyMethodDef methods[] = {
      METH_VARARGS | METH_KEYWORDS, fma_peak_doc},
     {"crc32c", (PyCFunction)(void (*)(void))py_crc32c, METH_VARARGS | METH_KEYWORDS,
      crc32c_doc},
+    {"snappy_decompress", py_snappy_decompress, METH_VARARGS, snappy_doc},
     {"crc32c_impl", py_crc32c_impl, METH_O,
      "crc32c_impl(portable) -> str: the CRC-32C code in use ('sse4.2' or 'slice-by-8');\n"
      "True forces the portable table (for tests), False the CPU's best, None only asks."},

@@ -272,9 +272,9 @@ def _human_bytes(n):
 
 
 def _print_value(name, value):
+    """As TF's inspect_checkpoint: the name, then NumPy's (summarised) print."""
     print(f"tensor_name:  {name}")
-    with np.printoptions(threshold=np.inf if _print_value.full else 1000):
-        print(np.asarray(value, dtype=object) if isinstance(value, bytes) else value)
+    print(np.asarray(value, dtype=object) if isinstance(value, bytes) else value)
 
 
 def inspect_checkpoint(args):
@@ -283,7 +283,6 @@ def inspect_checkpoint(args):
         with reader:
             shapes = reader.get_variable_to_shape_map()
             dtypes = reader.get_variable_to_tf_dtype_name_map()
-            _print_value.full = args.all
             if args.tensor is not None:
                 _print_value(args.tensor, reader.get_tensor(args.tensor))
                 return 0

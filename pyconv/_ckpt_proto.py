@@ -158,6 +158,8 @@ def varints(data, count_limit=None):
     lengths = last - starts + 1
     if lengths.max() > _MAX_VARINT_BYTES:
         raise FormatError("varint longer than 10 bytes in a packed field")
+    if np.any((lengths == _MAX_VARINT_BYTES) & (b[last] > 1)):
+        raise FormatError("varint larger than 64 bits in a packed field")
     if lengths.max() == 1:
         return b.astype(np.uint64)
     pos_in = np.arange(b.size) - np.repeat(starts, lengths)

@@ -18,10 +18,10 @@ import numpy as np
 
 from . import _ckpt_proto as pb
 from ._ckpt_proto import FormatError
-from ._ckpt_table import File, Table
+from ._ckpt_table import File, Table, alloc
 from ._ckpt_v2 import (
-    STRING, check_tiling, dtype_name, finish_value, parse_shape, parse_slice, slice_key,
-    storage_dtype,
+    STRING, check_coverage, check_tiling, dtype_name, finish_value, parse_shape, parse_slice,
+    slice_key, storage_dtype,
 )
 
 # DataType -> (TensorProto field, how it is encoded)
@@ -36,7 +36,9 @@ _VAL_FIELDS = {
 def matching_files(pattern):
     """The files a V1 path names: itself, or every match of a glob pattern."""
     if any(c in pattern for c in "*?["):
-        return sorted(p for p in glob.glob(pattern) if not p.endswith(".tempstate"))
+        found = sorted(p for p in glob.glob(pattern) if not p.endswith(".tempstate"))
+        if found:
+            return found
     return [pattern] if os.path.isfile(pattern) else []
 
 
@@ -117,15 +119,23 @@ class V1Reader:
         raw = self.names[name]
         what = f"tensor {name!r}"
         storage_dtype(dtype, what)
+        exact = True
         if len(slices) > 1:
             try:
-                check_tiling(shape, [e for e, _ in slices], what)
+                exact = check_tiling(shape, [e for e, _ in slices], what)
             except FormatError as exc:
                 raise self._files[slices[0][1]].error(str(exc)) from None
         parts = [(extents, self._read_slice(raw, dtype, extents, t)) for extents, t in slices]
+        if not exact:
+            try:
+                check_coverage(shape, [e for e, _ in slices], what)
+            except FormatError as exc:
+                raise self._files[slices[0][1]].error(str(exc)) from None
         if len(parts) == 1 and all(full for _, _, full in parts[0][0]):
             return finish_value(parts[0][1], dtype)
-        full_arr = np.empty(shape, parts[0][1].dtype)   # the slices tile it: checked above
+        dt = parts[0][1].dtype                           # the slices tile it: checked above
+        full_arr = (np.empty(shape, dt) if dt == object else
+                    alloc(math.prod(shape) * dt.itemsize).view(dt).reshape(shape))
         for extents, part in parts:
             full_arr[tuple(slice(s, s + n) for s, n, _ in extents)] = part
         return finish_value(full_arr, dtype)

@@ -114,18 +114,36 @@ def parse_slice(fields, shape, what):
     return out
 
 
+_PAIRWISE_LIMIT = 256
+
+
 def check_tiling(shape, slices, what):
-    """The slices (lists of (start, length, full)) tile ``shape`` exactly."""
+    """The slices (lists of (start, length, full)) tile ``shape``: inside it (parse_slice)
+    and as many elements as it has; for up to 256 slices also pairwise disjoint
+    (together: an exact tiling). Returns False if :func:`check_coverage` must
+    finish the check once the slices' data is read (more slices: a count per
+    element, allocated only after the data proved real)."""
     total = sum(math.prod(n for _, n, _ in s) for s in slices)
     if total != math.prod(shape):
         raise FormatError(f"{what}: its {len(slices)} slices cover {total} elements of "
                           f"shape {list(shape)} ({math.prod(shape)} elements)")
+    if len(slices) > _PAIRWISE_LIMIT:
+        return False
     for i in range(len(slices)):
         for j in range(i):
             if all(a0 < b0 + bn and b0 < a0 + an
                    for (a0, an, _), (b0, bn, _) in zip(slices[i], slices[j])):
-                if all(n for _, n, _ in slices[i]) and all(n for _, n, _ in slices[j]):
-                    raise FormatError(f"{what}: slices {j} and {i} overlap")
+                raise FormatError(f"{what}: slices {j} and {i} overlap")
+    return True
+
+
+def check_coverage(shape, slices, what):
+    count = np.zeros(shape, np.uint8)
+    for extents in slices:
+        view = count[tuple(slice(s, s + n) for s, n, _ in extents)]
+        np.minimum(view + 1, 2, out=view)
+    if not (count == 1).all():
+        raise FormatError(f"{what}: its slices overlap")
 
 
 # -- OrderedCode keys of slices (FACTS B3)
@@ -262,7 +280,7 @@ class BundleReader:
         what = f"tensor {name!r}"
         storage_dtype(e.dtype, what)
         try:
-            check_tiling(e.shape, e.slices, what)
+            exact = check_tiling(e.shape, e.slices, what)
         except FormatError as exc:
             raise self._index_file.error(str(exc)) from None
         parts = []
@@ -278,7 +296,14 @@ class BundleReader:
                                              f"{list(se.shape)} ({dtype_name(se.dtype)}), "
                                              f"expected {list(want)}")
             parts.append((extents, self._read_entry(skey, se)))
-        full = np.empty(e.shape, parts[0][1].dtype)   # covered exactly: checked above
+        if not exact:
+            try:
+                check_coverage(e.shape, e.slices, what)
+            except FormatError as exc:
+                raise self._index_file.error(str(exc)) from None
+        dt = parts[0][1].dtype                        # covered exactly: checked above
+        full = (np.empty(e.shape, dt) if dt == object else
+                _ckpt_table.alloc(math.prod(e.shape) * dt.itemsize).view(dt).reshape(e.shape))
         for extents, part in parts:
             full[tuple(slice(s, s + n) for s, n, _ in extents)] = part
         return finish_value(full, e.dtype)
@@ -297,8 +322,9 @@ class BundleReader:
         f.check_range(e.offset, e.size, what)
         if self.big_endian:
             dt = dt.newbyteorder(">")
-        arr = np.empty(e.shape, dt)
-        crc = f.read_into(e.offset, arr.reshape(-1).view(np.uint8), what, crc=0)
+        raw = _ckpt_table.alloc(e.size)
+        crc = f.read_into(e.offset, raw, what, crc=0)
+        arr = raw.view(dt).reshape(e.shape)
         if crc != unmask(e.crc) and _ckpt_table.VERIFY_CHECKSUMS:
             raise f.error(f"{what} (offset {e.offset}, {e.size} bytes): checksum mismatch "
                           f"(stored 0x{unmask(e.crc):08x}, computed 0x{crc:08x}): corrupt data")

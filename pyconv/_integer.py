@@ -55,7 +55,8 @@ def conv2d(x, w, plan, bias, nchw):
     xh = x.transpose(0, 2, 3, 1) if nchw else x
     kh, kw, cin, _ = w.shape
     n, h, wd, _ = xh.shape
-    oh, ow = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1, (wd + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+    ow = (wd + pl + pr - (kw - 1) * dw - 1) // sw + 1
     _memory.check(f"int32 conv2d of input shape {xh.shape} (NHWC) with filters shape {w.shape}",
                   {"float64 or int64 copies": 8 * (xh.size + w.size + 2 * n * oh * ow * cout)})
     amax = int(np.abs(xh.astype(np.int64)).max()) if xh.size else 0

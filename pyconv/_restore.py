@@ -15,7 +15,6 @@ name) gives a warning at once.
 
 import os
 import warnings
-import zipfile
 
 import numpy as np
 
@@ -29,28 +28,41 @@ def _strip(name):
 
 
 def _is_npz(path):
+    """An .npz by name, or a zip file by its first bytes (not zipfile.is_zipfile:
+    it searches the end of the file, where a checkpoint's data may hold the bytes)."""
     if path.endswith(".npz"):
         return True
-    return os.path.isfile(path) and zipfile.is_zipfile(path)
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
 
 
 def read_values(values):
-    """[(name, ndarray)] from a mapping, an ``.npz`` path or a checkpoint path."""
+    """(name, ndarray, fresh) from a mapping, an ``.npz`` path or a checkpoint path;
+    ``fresh`` arrays belong to nobody else and are kept without a copy. A
+    checkpoint is read one tensor at a time, so loading it needs no more memory
+    than its tensors."""
     if isinstance(values, (str, os.PathLike)):
         path = os.fspath(values)
         if _is_npz(path):
             with np.load(path, allow_pickle=False) as npz:
-                return [(k, npz[k]) for k in npz.files]
+                return [(k, npz[k], True) for k in npz.files]
         from . import train
 
-        with train.load_checkpoint(path) as reader:
-            dtypes = reader.get_variable_to_dtype_map()
-            # string tensors (TF2's _CHECKPOINTABLE_OBJECT_GRAPH, vocabularies) are no
-            # variables of a net: not loaded
-            return [(n, np.asarray(reader.get_tensor(n))) for n in sorted(dtypes)
-                    if dtypes[n] != np.dtype(object)]
+        reader = train.load_checkpoint(path)
+        dtypes = reader.get_variable_to_dtype_map()
+
+        def tensors():
+            with reader:
+                # string tensors (TF2's _CHECKPOINTABLE_OBJECT_GRAPH, vocabularies) are
+                # no variables of a net: not loaded
+                for n in sorted(dtypes):
+                    if dtypes[n] != np.dtype(object):
+                        yield n, np.asarray(reader.get_tensor(n)), True
+        return tensors()
     if hasattr(values, "items") and callable(values.items):
-        return list(values.items())
+        return [(k, v, False) for k, v in values.items()]
     raise TypeError("load: values must be a mapping {name: array}, the path of an .npz "
                     f"file or a TensorFlow checkpoint (prefix, directory, .index or V1 "
                     f"file), got {values!r}")
@@ -63,17 +75,20 @@ def load(store, values, strict=False):
     items = read_values(values)
     loaded = []
     with store._lock:
-        for raw_name, value in items:
+        for raw_name, value, fresh in items:
             name = _strip(raw_name)
             arr = np.asarray(value)
             var = store._vars.get(name)
+            if var is None or not var._claimed:
+                own = arr if fresh and arr.flags.c_contiguous and arr.flags.writeable else \
+                    np.array(arr, copy=True, order="C")
             if var is None:
-                var = Variable(name, np.array(arr, copy=True, order="C"), True, _claimed=False)
+                var = Variable(name, own, True, _claimed=False)
                 var._loaded = True
                 store._vars[name] = var
                 store._pending_tails[name.split("/", 1)[-1]] = name
             elif not var._claimed:
-                var._value = np.array(arr, copy=True, order="C")
+                var._value = own
             else:
                 if arr.shape != var._value.shape:
                     raise ValueError(f"Cannot load a value of shape {arr.shape} into "

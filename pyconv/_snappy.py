@@ -2,10 +2,11 @@
 the Snappy-compressed table blocks of V1 checkpoints written by TF 2015-16.
 
 Why no package: reading checkpoints must work with NumPy alone, and only the
-few V1 files of that era need it (their blocks are at most a few hundred KB,
-except a large tensor's block of its own); a decoder is a few dozen lines.
-The tests check it against an independent compressor (cramjam, a test extra)
-and hand-made vectors.
+few V1 files of that era need it; a decoder is a few dozen lines. This is the
+readable reference: the readers use its C twin (``csrc/snappy.c``,
+``_conv.snappy_decompress``; this loop decodes compressible data at ~3 MB/s).
+The tests check both against an independent compressor (cramjam, a test
+extra), hand-made vectors and each other.
 
 Every length and offset is checked: the output never grows beyond the length
 the stream declares (itself bounded by the caller), and a copy may not reach
@@ -31,9 +32,11 @@ def decompress(data, max_length):
     if n > max_length:
         raise FormatError(f"snappy block claims {n} uncompressed bytes, more than the "
                           f"{max_length} allowed")
-    out = bytearray(n)
-    o = 0
+    # grown as real output is produced, not allocated at the length the stream
+    # claims (a claim may be up to ~22x the input's size, then fail early)
+    out = bytearray()
     while pos < end:
+        o = len(out)
         tag = src[pos]
         pos += 1
         kind = tag & 3
@@ -48,9 +51,8 @@ def decompress(data, max_length):
             length += 1
             if length > end - pos or length > n - o:
                 raise FormatError("snappy literal runs past the end of its input or output")
-            out[o:o + length] = src[pos:pos + length]
+            out += src[pos:pos + length]
             pos += length
-            o += length
             continue
         if kind == 1:
             if pos >= end:
@@ -71,12 +73,10 @@ def decompress(data, max_length):
             raise FormatError("snappy copy runs past the declared length")
         start = o - offset
         if offset >= length:
-            out[o:o + length] = out[start:start + length]
+            out += out[start:start + length]
         else:  # overlapping: the pattern of `offset` bytes repeats
-            pattern = bytes(out[start:o])
             reps = -(-length // offset)
-            out[o:o + length] = (pattern * reps)[:length]
-        o += length
-    if o != n:
-        raise FormatError(f"snappy block decodes to {o} bytes, it declares {n}")
+            out += (out[start:o] * reps)[:length]
+    if len(out) != n:
+        raise FormatError(f"snappy block decodes to {len(out)} bytes, it declares {n}")
     return out

@@ -138,8 +138,8 @@ def fully_connected(inputs,
     The product runs in pyconv's C igemm operator (the rows as pixels of a
     1x1 convolution); ``relu``/``relu6`` and the biases are fused into it
     when there is no normalizer. Variables have the inputs' dtype
-    (float16/32/64; integer and bool inputs give float32, which slim
-    refuses) and go to ``GLOBAL_VARIABLES``, ``MODEL_VARIABLES`` and, when
+    (float16/32/64; integer and bool inputs are a TypeError, as in slim)
+    and go to ``GLOBAL_VARIABLES``, ``MODEL_VARIABLES`` and, when
     ``trainable``, ``TRAINABLE_VARIABLES``.
 
     Parameters
@@ -864,7 +864,7 @@ def layer_norm(inputs,
     (``1e-3`` for float16), the moments of float16 inputs in float32.
 
     Variables ``<scope>/beta`` then ``<scope>/gamma`` in the inputs' dtype
-    (integer and bool inputs give float32): ``GLOBAL_VARIABLES``,
+    (integer and bool inputs are a TypeError, as TF): ``GLOBAL_VARIABLES``,
     ``MODEL_VARIABLES``, and ``TRAINABLE_VARIABLES`` when ``trainable``.
 
     Parameters

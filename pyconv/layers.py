@@ -56,14 +56,17 @@ def _as_input(inputs):
         raise TypeError(f"inputs could not be converted to a numeric array: {exc}") from None
 
 
-def _variable_dtype(dtype, layer="conv2d"):
+def _variable_dtype(dtype, layer="this layer", integers_as_float32=False):
     """The dtype of a layer's variables for inputs of ``dtype``: floats keep theirs.
 
     Integer and bool inputs are a TypeError, as in TF-Slim (which cannot create
     initializers for them); ``pyconv.nn`` computes int32 convolutions.
+    ``integers_as_float32`` keeps the older rule (float32) for a layer that has it.
     """
     if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):  # any byte order
         return dtype.newbyteorder("=")
+    if dtype.kind in "biu" and integers_as_float32:
+        return _FLOAT32
     if dtype.kind in "biu":
         raise TypeError(f"inputs have dtype {dtype}; {layer} takes float16, float32 or float64 "
                         "inputs, as TF-Slim (which cannot create float variables for integer "
@@ -332,7 +335,8 @@ def convolution2d(inputs,
     when there is no normalizer.
 
     Variables have the inputs' dtype (float16/32/64; integer and bool inputs
-    give float32) and go to ``GLOBAL_VARIABLES`` and ``MODEL_VARIABLES``, and
+    are a TypeError, as in TF-Slim) and go to ``GLOBAL_VARIABLES`` and
+    ``MODEL_VARIABLES``, and
     to ``TRAINABLE_VARIABLES`` when ``trainable``.
 
     Parameters
@@ -411,7 +415,7 @@ def convolution2d(inputs,
     x = inputs if type(inputs) is np.ndarray else _as_input(inputs)
     if x.ndim != 4:
         raise ValueError(f"Convolution expects input with rank 4, got {x.ndim}")
-    dtype = _variable_dtype(x.dtype)
+    dtype = _variable_dtype(x.dtype, "conv2d")
     num_outputs = _check_num_outputs(num_outputs)
     _, (kh, kw) = _square_or_pair(kernel_size, "kernel_size")
     nn_strides, strides = _square_or_pair(stride, "stride")
@@ -440,7 +444,8 @@ def convolution2d(inputs,
     # Bad padding or an empty output raise here, before any variable exists:
     # a refused call leaves the store as it was.
     try:
-        resolve(hw, (kh, kw), strides, explicit_padding_from_tf(padding, df), rates)
+        (out_h, out_w), _ = resolve(hw, (kh, kw), strides,
+                                    explicit_padding_from_tf(padding, df), rates)
     except ValueError as exc:  # name the layer: in a whole net the shape alone is a riddle
         raise ValueError(f"{_layer_name(scope, 'Conv')}: {exc}") from None
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:
@@ -465,8 +470,9 @@ def convolution2d(inputs,
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         terms = None
         if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
-            terms = _fold_batch_norm(x, weights._value, nn_strides, padding, df, nn_rates,
-                                     normalizer_params)
+            shape = ((x.shape[0], num_outputs, out_h, out_w) if df == "NCHW"
+                     else (x.shape[0], out_h, out_w, num_outputs))
+            terms = _fold_batch_norm(x.dtype, shape, df == "NCHW", normalizer_params)
         if terms is not None:
             fused = _fused_activation(activation_fn)
             outputs = _nn._conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates, None,
@@ -491,18 +497,11 @@ def convolution2d(inputs,
 conv2d = convolution2d
 
 
-def _fold_batch_norm(x, w, strides, padding, data_format, rates, normalizer_params):
-    """batch_norm's folded (pre, scale, shift) for the output of this
-    convolution, or None when it declines (see _FoldRequest)."""
-    nchw = data_format == "NCHW"
-    n = x.shape[0]
-    hw = x.shape[2:4] if nchw else x.shape[1:3]
-    (oh, ow), _ = resolve(hw, w.shape[:2], pair(strides, "stride"),
-                          explicit_padding_from_tf(padding, data_format), pair(rates, "rate"))
-    cout = w.shape[3]
-    shape = (n, cout, oh, ow) if nchw else (n, oh, ow, cout)
+def _fold_batch_norm(dtype, shape, nchw, normalizer_params):
+    """batch_norm's folded (pre, scale, shift) for a convolution output of
+    this dtype and shape, or None when it declines (see _FoldRequest)."""
     # zero strides over 8 read-only zero bytes: no memory, and cheaper than broadcast_to
-    probe = np.ndarray(shape, x.dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
+    probe = np.ndarray(shape, dtype, buffer=_ZERO_BYTES, strides=(0,) * len(shape))
     req = _FoldRequest(probe, nchw)
     _fold.request = req
     try:
@@ -1095,6 +1094,7 @@ def batch_norm(inputs,
 
         bshape = [1] * x.ndim
         bshape[channel_axis] = channels
+        act = None  # relu/relu6 fused into the inference pass
         if is_training:
             outputs, mean, variance = _batch_norm_training(x, channel_axis, bshape, epsilon,
                                                            gamma, beta, out_dtype)
@@ -1128,9 +1128,11 @@ def batch_norm(inputs,
                 outputs = np.ascontiguousarray(y, dtype=out_dtype)
             else:
                 work = x.astype(var_dtype, copy=False)
-                outputs = _nn._eltwise(work, channel_axis, pre, mult, shift)
+                # relu/relu6 join the pass (same bits as a second pass over the output)
+                act = _fused_activation(activation_fn) if out_dtype == var_dtype else None
+                outputs = _nn._eltwise(work, channel_axis, pre, mult, shift, activation=act)
                 outputs = outputs.astype(out_dtype, copy=False)
-        if activation_fn is not None:
+        if activation_fn is not None and act is None:
             outputs = activation_fn(outputs)
         if outputs_collections:
             op = _tf_output_op(activation_fn, "FusedBatchNormV3" if is_fused else

@@ -112,11 +112,20 @@ def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
     else:
         n, h, wd, c = x.shape
     kh, kw, cin, cout = w.shape
-    if cin != c:
+    # grouped convolution, as tf.nn.conv2d: input channels a multiple of the
+    # filters', c // cin groups, each with cout // groups outputs (in C)
+    grouped = cin != 0 and c > cin and c % cin == 0
+    if cin != c and not grouped:
         raise ValueError(
             f"filters expect {cin} input channels but the input has {c}: input shape "
-            f"{x.shape} ({fmt}), filters shape {w.shape} [kh, kw, in, out]"
+            f"{x.shape} ({fmt}), filters shape {w.shape} [kh, kw, in, out] (a grouped "
+            f"convolution needs input channels a multiple of {cin})"
         )
+    if grouped and cout % (c // cin):
+        raise ValueError(
+            f"a grouped convolution of {c} input channels with filters of {cin} input "
+            f"channels has {c // cin} groups, which must divide the {cout} output channels "
+            f"(filters shape {w.shape})")
     if cin == 0 or kh == 0 or kw == 0:
         raise ValueError(f"filters shape {w.shape} has a zero kernel size or input channel count")
     s = _spatial(strides, "strides", fmt)
@@ -359,6 +368,10 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     # over a 6 x 6 input reads at most 36 pixels per output).
     out = _conv.pool2d(x.astype(cd, copy=False), 0 if kind == "max" else 1, k[0], k[1],
                        s[0], s[1], pt, pb, pl, pr)
+    if kind == "max" and od != cd and od.kind == "f":
+        # float16 computes in float32: a window with nothing above float32's
+        # lowest gets float16's lowest, as TF (-65504, not the cast's -inf)
+        out[out == np.finfo(cd).min] = np.finfo(od).min
     if fmt == "NCHW":
         out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
     return out if od == cd else out.astype(od)
@@ -370,7 +383,7 @@ def max_pool2d(input, ksize, strides, padding="VALID", data_format="NHWC"):
     As TF's CPU kernel, each window's maximum starts from the lowest finite
     value and NaN never wins: ``[nan, 1, -inf, 2]`` gives 2, a window of
     only -inf (or NaN) gives -3.4028235e38 in float32 (the lowest float64
-    in float64).
+    in float64, -65504 in float16).
 
     ``ksize`` and ``strides`` take an int, a pair or TF's 4-element form;
     ``padding`` is any of pyconv's paddings (pads must be smaller than the window).
@@ -437,8 +450,9 @@ def add_relu(x, y):
     Parameters
     ----------
     x, y : array_like
-        Real arrays; the result has their common float dtype (integer and bool
-        inputs compute as float32, float16 in float16 as NumPy).
+        Real arrays; the result has their common dtype (integers stay integers,
+        as TF's add and relu; bool computes as float32; float16 in float16 as
+        NumPy).
 
     Returns
     -------
@@ -453,7 +467,7 @@ def add_relu(x, y):
     a = _float_array(x, "x")
     b = _float_array(y, "y")
     dtype = np.result_type(a.dtype, b.dtype)
-    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0:
+    if a.shape != b.shape or dtype.itemsize == 2 or a.ndim == 0 or dtype.kind != "f":
         return relu(np.add(a, b, dtype=dtype))
     a = a.astype(dtype.newbyteorder("="), copy=False)
     b = b.astype(a.dtype, copy=False)
@@ -665,7 +679,7 @@ def _plan_depthwise(x, w, strides, padding, data_format, dilations, activation, 
         raise ValueError(f"{fname} shape {w.shape} has a zero kernel size or input channel count")
     if h == 0 or wd == 0:
         raise ValueError(f"input shape {x.shape} ({fmt}) has a zero height or width")
-    s = _spatial(1 if strides is None else strides, "strides", fmt)
+    s = _spatial(strides, "strides", fmt)
     d = _spatial(1 if dilations is None else dilations, "dilations", fmt)
     pad = normalize_padding(explicit_padding_from_tf(padding, fmt))
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, wd), (kh, kw), s, pad, d)
@@ -696,10 +710,12 @@ def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, act
     """The depthwise step: (NHWC output in the compute dtype, output dtype, NCHW?)."""
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filter if type(filter) is np.ndarray else _as_array(filter, fname)
+    if dilations is None:
+        dilations = 1
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
         fmt = check_data_format(data_format, allow_none=True)
         if type(strides) is not int:
-            strides = _spatial(1 if strides is None else strides, "strides", fmt)
+            strides = _spatial(strides, "strides", fmt)
         if type(dilations) is not int:
             dilations = _spatial(1 if dilations is None else dilations, "dilations", fmt)
         if type(padding) is not str:
@@ -753,7 +769,9 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilation
     data_format : None, 'NHWC' or 'NCHW'
         None is 'NHWC'.
     dilations : None, int, (h, w) or a 4-element form
-        None is 1. Unlike TF, dilations and strides may both exceed 1.
+        None is 1. Dilations and strides may both exceed 1: pyconv computes
+        the strided dilated convolution (TF 2.21 warns and returns something
+        else).
     bias : array_like ``[in_channels * channel_multiplier]``, optional
         Added in the kernel (fused); pyconv's extension.
     activation : None, 'relu' or 'relu6'

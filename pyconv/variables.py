@@ -145,7 +145,10 @@ class Variable:
     Attributes
     ----------
     name : str
-        Full name without TF's ``:0``, e.g. ``'conv1/weights'``.
+        Full name without TF's ``:0``, e.g. ``'conv1/weights'``: TF's op name,
+        which TF makes unique case-insensitively, so a variable created as
+        ``'conv/weights'`` after ``'Conv/weights'`` is named
+        ``'conv/weights_1'`` (the store still keys it ``'conv/weights'``).
     value : numpy.ndarray
         The variable's own array (not a copy): in-place changes are seen by
         the layers. Setting it is :meth:`assign`.
@@ -424,6 +427,9 @@ class VariableStore:
         self._names_in_use = {}
         self._generated_max = {}
         self._names_inside = {}
+        # lower-cased TF op names of the variables: TF makes op names unique
+        # case-insensitively, so 'conv/weights' after 'Conv/weights' is op 'conv/weights_1'
+        self._var_op_names = set()
         self._lock = threading.RLock()
         self._local = threading.local()
         # pending loaded values by name without the top scope (see _restore.initialised)
@@ -871,13 +877,14 @@ class VariableStore:
             if dtype is not None and value.dtype != np.dtype(dtype):
                 value = _cast_value(value, np.dtype(dtype), f"variable {full} (loaded)")
             var = pending
+            self._var_op_names.add(full.lower())
             var._value = value
             var.trainable = bool(trainable)
             var._claimed = True
             del self._vars[full]  # re-insert: creation order is claim order
         else:
             value = self._initial_value(full, shape, dtype, initializer)
-            var = Variable(full, value, trainable)
+            var = Variable(self._variable_op_name(full), value, trainable)
             _restore.initialised(self, full)
         self._vars[full] = var
         keys = [GraphKeys.GLOBAL_VARIABLES] if collections is None else list(collections)
@@ -894,6 +901,18 @@ class VariableStore:
             self.get_collection_ref(GraphKeys.REGULARIZATION_LOSSES).append(
                 RegularizationLoss(f"{loss_base}/Regularizer/{reg_name}", var, regularizer))
         return var
+
+    def _variable_op_name(self, full):
+        """TF's op name of a new variable: ``full``, made unique case-insensitively
+        among the variables' op names (``conv/weights_1`` after ``Conv/weights``)."""
+        key = full.lower()
+        if key in self._var_op_names:
+            i = 1
+            while f"{key}_{i}" in self._var_op_names:
+                i += 1
+            full, key = f"{full}_{i}", f"{key}_{i}"
+        self._var_op_names.add(key)
+        return full
 
     def _initial_value(self, full, shape, dtype, initializer):
         if initializer is not None and not callable(initializer):

@@ -115,10 +115,9 @@ def pool_reference(kind, x, k, s, pads, dtype=None):
             xs = slice(max(x0, 0), min(x0 + k[1], w))
             window = x[:, ys, xs, :]
             window = window.reshape(n, window.shape[1] * window.shape[2], c)
-            if kind == "max":
-                for b in range(n):
-                    for ch in range(c):
-                        out[b, oy, ox, ch] = tf_max(window[b, :, ch], lowest)
+            if kind == "max":  # tf_max, vectorised: NaN never wins, -inf loses to lowest
+                out[:, oy, ox, :] = np.maximum(
+                    np.where(np.isnan(window), -np.inf, window).max(axis=1), lowest)
             else:
                 out[:, oy, ox, :] = window.mean(axis=1)
     return out

@@ -108,6 +108,14 @@ def test_max_pool_nan_and_inf_rule(dtype):
             np.testing.assert_array_equal(out, -np.ones((1, 4, 4, c), dtype))
 
 
+def test_max_pool_float16_lowest_is_float16s():
+    """TF 2.21: a float16 window of only -inf/NaN gives -65504 (float16's lowest)."""
+    x = np.array([-np.inf, -np.inf, np.nan, 1, np.nan, 2, -1, -np.inf], np.float16)
+    out = nn.max_pool2d(x.reshape(1, 1, 8, 1), (1, 2), (1, 2))
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out.ravel(), np.array([-65504, 1, 2, -1], np.float16))
+
+
 def test_huge_window_over_a_small_input_costs_the_output():
     """issue 15 item 5: 47 s (200x200) and 228 s (300x300) in the NumPy path;
     now each output reads at most the 36 input pixels."""
@@ -117,8 +125,9 @@ def test_huge_window_over_a_small_input_costs_the_output():
         assert out.shape == (1, 5 + k, 5 + k, 3)
         # windows containing the bottom-right pixel see the global max
         np.testing.assert_array_equal(out[0, 5:k, 5:k], np.broadcast_to(x[0, 5, 5], (k - 5, k - 5, 3)))
-        ref = pool_reference("max", x, (k, k), (1, 1), ((k - 1, k - 1), (k - 1, k - 1)))
-        np.testing.assert_array_equal(out, ref)
+        if k == 200:  # the reference loops over every window: once is enough
+            ref = pool_reference("max", x, (k, k), (1, 1), ((k - 1, k - 1), (k - 1, k - 1)))
+            np.testing.assert_array_equal(out, ref)
         avg = nn.avg_pool2d(x, (k, k), 1, "FULL")
         np.testing.assert_allclose(avg[0, 5:k, 5:k], np.broadcast_to(x[0].mean(axis=(0, 1)),
                                                                   (k - 5, k - 5, 3)), rtol=1e-6)
@@ -422,3 +431,15 @@ def test_sigint_interrupts_a_long_pooling(kind):
         assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
         assert read_message(proc) == {"state": "ok"}
         assert proc.wait(60) == 0
+
+
+@pytest.mark.parametrize("act", [slim.relu, slim.relu6])
+def test_inference_batch_norm_fuses_its_relu(act):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 5, 4, 7)).astype(np.float32) * 4
+    with slim.VariableStore(seed=0) as store:
+        store.load({"bn/moving_mean": rng.standard_normal(7).astype(np.float32),
+                    "bn/moving_variance": rng.uniform(0.5, 2, 7).astype(np.float32)})
+        fused = slim.batch_norm(x, is_training=False, activation_fn=act, scope="bn")
+        plain = act(slim.batch_norm(x, is_training=False, scope="bn", reuse=True))
+    assert fused.tobytes() == plain.tobytes()

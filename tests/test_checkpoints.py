@@ -139,6 +139,7 @@ def test_large_v1_record_is_read_aligned_and_owned():
 def test_chunked_reads(monkeypatch):
     """Multi-GB tensors are read and checksummed in chunks: the same bytes."""
     monkeypatch.setattr(_ckpt_table, "_CHUNK", 7)
+    monkeypatch.setattr(_ckpt_table, "_OWN_MAPPING_FROM", 16)   # mapped arrays too
     entry = CASES["v2_sharded"]
     reader = train.load_checkpoint(fixture("v2_sharded"))
     for name, t in entry["tensors"].items():
@@ -280,27 +281,38 @@ def _literal(data):
     return bytes([(59 + nbytes) << 2]) + n.to_bytes(nbytes, "little") + data
 
 
-def test_snappy_hand_vectors():
-    """Streams built by hand from format_description.txt."""
+def _c_snappy(stream, max_length):
+    return _conv.snappy_decompress(stream, max_length)
+
+
+SNAPPY = pytest.mark.parametrize("decompress", [_snappy.decompress, _c_snappy],
+                                 ids=["python", "c"])
+
+
+@SNAPPY
+def test_snappy_hand_vectors(decompress):
+    """Streams built by hand from format_description.txt, in the Python reference
+    and its C twin."""
+    _snappy_decompress = decompress
     v = _ckpt_proto.encode_varint
     # literal + copy with 1-byte offset (len 4..11), overlapping (offset 1 = run)
     stream = v(3 + 9) + _literal(b"abc") + bytes([0b000_101_01, 1])   # len 4+5=9, offset 1
-    assert bytes(_snappy.decompress(stream, 100)) == b"abc" + b"c" * 9
+    assert bytes(_snappy_decompress(stream, 100)) == b"abc" + b"c" * 9
     # copy with 2-byte offset, len 1..64
     stream = v(8) + _literal(b"wxyz") + bytes([(4 - 1) << 2 | 2]) + (4).to_bytes(2, "little")
-    assert bytes(_snappy.decompress(stream, 100)) == b"wxyzwxyz"
+    assert bytes(_snappy_decompress(stream, 100)) == b"wxyzwxyz"
     # the 1-byte-offset copy's offset high bits come from the tag: offset 0x103
     stream = v(0x103 + 4) + _literal(bytes(range(256)) + b"abc") + bytes([0b001_000_01, 3])
-    assert bytes(_snappy.decompress(stream, 0x107))[-4:] == bytes(range(4))
+    assert bytes(_snappy_decompress(stream, 0x107))[-4:] == bytes(range(4))
     # copy with 4-byte offset, overlapping by 2
     stream = v(2 + 7) + _literal(b"ab") + bytes([(7 - 1) << 2 | 3]) + (2).to_bytes(4, "little")
-    assert bytes(_snappy.decompress(stream, 100)) == b"ab" + b"abababa"
+    assert bytes(_snappy_decompress(stream, 100)) == b"ab" + b"abababa"
     # long literals: 1- and 2-byte length fields
     for n in (61, 300, 70000):
         data = bytes(range(256)) * (n // 256) + bytes(n % 256)
-        assert bytes(_snappy.decompress(v(n) + _literal(data), n)) == data
+        assert bytes(_snappy_decompress(v(n) + _literal(data), n)) == data
     # an empty stream
-    assert bytes(_snappy.decompress(v(0), 0)) == b""
+    assert bytes(_snappy_decompress(v(0), 0)) == b""
 
 
 @pytest.mark.parametrize("stream, match", [
@@ -316,6 +328,8 @@ def test_snappy_hand_vectors():
 def test_snappy_malformed(stream, match):
     with pytest.raises(_ckpt_proto.FormatError, match=match):
         _snappy.decompress(stream, 1000)
+    with pytest.raises(ValueError):            # the C twin refuses it too
+        _conv.snappy_decompress(stream, 1000)
 
 
 def test_snappy_against_cramjam():
@@ -327,6 +341,7 @@ def test_snappy_against_cramjam():
                      (b"pyconv checkpoints " * (n // 19 + 1))[:n]):
             comp = bytes(cramjam.snappy.compress_raw(data))
             assert bytes(_snappy.decompress(comp, n)) == data
+            assert bytes(_conv.snappy_decompress(comp, n)) == data
 
 
 @pytest.mark.parametrize("case", ["v1_dtypes", "v1_partitioned", "v1_saver"])
@@ -587,29 +602,30 @@ def test_ordered_code_keys():
     assert enc == sorted(enc) and len(set(enc)) == len(enc)
 
 
-def test_fuzz_regressions():
-    """Every input the fuzz harness found (tools/fuzz/regressions/ckpt-*) is handled."""
+def test_fuzz_harness_and_regressions():
+    """The fuzz harness runs (its seeds and 300 of its own mutations), and every input
+    it ever found (tools/fuzz/regressions/ckpt-*; none so far) is handled."""
     import importlib.util
 
-    d = os.path.join(os.path.dirname(__file__), "..", "tools", "fuzz", "regressions")
-    seeds = sorted(f for f in os.listdir(d) if f.startswith("ckpt-"))
-    if not seeds:
-        return
+    d = os.path.join(os.path.dirname(__file__), "..", "tools", "fuzz")
     spec = importlib.util.spec_from_file_location(
-        "fuzz_checkpoint", os.path.join(d, "..", "fuzz_checkpoint.py"))
+        "fuzz_checkpoint", os.path.join(d, "fuzz_checkpoint.py"))
     mod = importlib.util.module_from_spec(spec)
-    import resource
-
-    limit = resource.getrlimit(resource.RLIMIT_AS)
     try:
         spec.loader.exec_module(mod)
         mod._init()
+        seeds = sorted(f for f in os.listdir(os.path.join(d, "regressions"))
+                       if f.startswith("ckpt-"))
         for s in seeds:
-            with open(os.path.join(d, s), "rb") as f:
+            with open(os.path.join(d, "regressions", s), "rb") as f:
                 mod.run_one(f.read())
+        for i, (_, _, seed) in mod.SLOTS.items():
+            mod.run_one(bytes([i]) + seed)
+            mod.run_one(bytes([i | 0x80]) + seed)
+        assert mod.own(300, seed=1) == 300
     finally:
-        resource.setrlimit(resource.RLIMIT_AS, limit)
         _ckpt_table.VERIFY_CHECKSUMS = True
+        shutil.rmtree(mod.WORK, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ python -m pyconv inspect
@@ -694,3 +710,109 @@ def test_v1_bad_records(tmp_path, dims, dtype, payload, match):
     _write_v1(str(tmp_path / "s-00001-of-00002"), [other], {})
     with pytest.raises(ValueError, match="in another file"):
         _read_all(str(tmp_path / "s-?????-of-00002"))
+
+
+def _partitioned_index(prefix, rows, overlap=False):
+    """A V2 checkpoint of float32 x[rows, 2] saved as one slice per row (TF's
+    layout for partitioned variables), built from hand-made entries."""
+    from pyconv._ckpt_v2 import slice_key
+
+    pb = _ckpt_proto
+    data = bytearray()
+    entries = {}
+    slices = b""
+    for r in range(rows):
+        start = r - 1 if overlap and r == rows - 1 else r
+        ext = pb.field_bytes(1, (pb.field_varint(1, start) if start else b"")
+                             + pb.field_varint(2, 1)) + pb.field_bytes(1, b"")
+        slices += pb.field_bytes(7, ext)
+        values = np.array([start, -start], np.float32).tobytes()
+        key = slice_key(b"x", [(start, 1, False), (0, 2, True)])
+        entries[key] = _entry(shape=(1, 2), offset=len(data), size=8,
+                              crc=_ckpt_table.mask(_conv.crc32c(values)))
+        data += values
+    full = pb.field_varint(1, 1) + pb.field_bytes(
+        2, pb.field_bytes(2, pb.field_varint(1, rows)) + pb.field_bytes(2, pb.field_varint(1, 2)))
+    entries[b"x"] = full + slices
+    _write_index(prefix, entries)
+    with open(prefix + ".data-00000-of-00001", "wb") as f:
+        f.write(data)
+
+
+@pytest.mark.parametrize("rows", [3, 300])     # pairwise check, then the per-element count
+def test_many_slices(tmp_path, rows):
+    prefix = str(tmp_path / "m")
+    _partitioned_index(prefix, rows)
+    x = train.load_checkpoint(prefix).get_tensor("x")
+    np.testing.assert_array_equal(x[:, 0], np.arange(rows))
+    np.testing.assert_array_equal(x[:, 1], -np.arange(rows))
+    _partitioned_index(prefix, rows, overlap=True)
+    with pytest.raises(ValueError, match="overlap|cover"):
+        train.load_checkpoint(prefix).get_tensor("x")
+
+
+@SNAPPY
+def test_snappy_claims_are_not_allocated(decompress):
+    """A stream claiming 20 MB that fails after a byte allocates nothing like 20 MB."""
+    import tracemalloc
+
+    stream = _ckpt_proto.encode_varint(20_000_000) + _literal(b"a") + bytes([1, 9])
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="offset"):
+            decompress(stream, 30_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_snappy_twins_agree_on_mutated_streams():
+    """The C decoder and the Python reference accept and refuse the same streams."""
+    cramjam = pytest.importorskip("cramjam")
+    rng = np.random.default_rng(9)
+    data = (b"abcabcabd" * 50 + bytes(rng.integers(0, 4, 300, dtype=np.uint8))) * 3
+    comp = bytearray(cramjam.snappy.compress_raw(data))
+    for _ in range(2000):
+        bad = bytearray(comp)
+        for _ in range(int(rng.integers(1, 4))):
+            bad[int(rng.integers(len(bad)))] = int(rng.integers(256))
+        if rng.integers(4) == 0:
+            del bad[int(rng.integers(len(bad))):]
+        try:
+            ref = bytes(_snappy.decompress(bytes(bad), 10_000))
+        except ValueError:
+            ref = None
+        try:
+            got = bytes(_conv.snappy_decompress(bytes(bad), 10_000))
+        except ValueError:
+            got = None
+        assert got == ref
+
+
+def test_packed_varint_over_64_bits():
+    with pytest.raises(_ckpt_proto.FormatError, match="larger than 64 bits"):
+        _ckpt_proto.varints(b"\x01" + b"\xff" * 9 + b"\x02")
+
+
+def test_threads_share_a_reader():
+    from concurrent.futures import ThreadPoolExecutor
+
+    entry = CASES["v1_partitioned"]
+    reader = train.load_checkpoint(fixture("v1_partitioned", "model.ckpt"))
+    names = list(entry["tensors"]) * 8
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(reader.get_tensor, names))
+    for name, value in zip(names, results):
+        assert_same_tensor(value, entry["tensors"][name])
+
+
+def test_snappy_large_block_values_are_not_shared(tmp_path):
+    """A Snappy block that decompresses to a large one: every get_tensor owns its array."""
+    pytest.importorskip("cramjam")
+    dst = str(tmp_path / "model.ckpt")
+    ckpt_util.snappy_reencode(fixture("v1_partitioned", "model.ckpt"), dst)
+    reader = train.load_checkpoint(dst)
+    a = reader.get_tensor("net/big")
+    a[:] = 5
+    assert reader.get_tensor("net/big")[1] == 0.25

@@ -30,7 +30,7 @@ from pyconv import _conv, _memory
 
 nn = pyconv.nn
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools", "tf_reference"))
-import gen_depthwise  # noqa: E402  pure Python until generate() is called
+import gen_depthwise  # pure Python until generate() is called
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "tf", "depthwise.npz")
 # Tolerance relative to sum |x| |w| (+ |bias|) per output element, by output dtype.
@@ -525,6 +525,8 @@ BAD = [
          ValueError, "VALID", "output size", "height"),
     case("strides-str", lambda: nn.depthwise_conv2d(x4(), f4(), "1", "SAME"), TypeError,
          "strides"),
+    case("strides-none", lambda: nn.depthwise_conv2d(x4(), f4(), None, "SAME"), TypeError,
+         "strides"),
     case("strides-zero", lambda: nn.depthwise_conv2d(x4(), f4(), 0, "SAME"), ValueError,
          "strides"),
     case("strides-float", lambda: nn.depthwise_conv2d(x4(), f4(), 1.5, "SAME"), TypeError,
@@ -741,3 +743,67 @@ def test_num_outputs_float_and_zero_as_tf(fresh_store):
     x = np.ones((1, 5, 5, 3), np.float32)
     assert slim.separable_conv2d(x, 4.0, 3).shape == (1, 5, 5, 4)
     assert slim.separable_conv2d(x, 0, 3).shape == (1, 5, 5, 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sigint_interrupts_a_long_depthwise_convolution(threads):
+    """Ctrl-C is polled as in conv (test_interrupt.py): a depthwise call of
+    ~28 G multiply-adds (41x41 taps, multiplier 4: the expansion and the
+    generic kernel) stops within 3 s of SIGINT, and the pool works after."""
+    import signal
+    import time
+
+    from test_interrupt import BOUND, read_message, run_child
+
+    with run_child("""
+        pyconv.set_num_threads(int(sys.argv[1]))
+        x = np.ones((1, 256, 256, 64), np.float32)
+        w = np.full((41, 41, 64, 4), 1e-3, np.float32)
+        say(state="started")
+        try:
+            nn.depthwise_conv2d(x, w, 1, "SAME")
+        except KeyboardInterrupt:
+            say(state="interrupted")
+        else:
+            say(state="finished")
+        small = nn.depthwise_conv2d(x[:, :8, :8, :4], w[:3, :3, :4], 1, "VALID")
+        assert np.allclose(small, 9e-3, rtol=1e-5)
+        say(state="ok")
+    """, str(threads)) as proc:
+        assert read_message(proc) == {"state": "started"}
+        time.sleep(0.3)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        msg = read_message(proc)
+        elapsed = time.monotonic() - sent
+        assert msg["state"] == "interrupted", msg
+        assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
+        assert read_message(proc) == {"state": "ok"}
+        assert proc.wait(60) == 0
+
+
+def _depthwise_workload():
+    """Successful and raising depthwise calls (C errors after the arrays are copied too)."""
+    x = np.ones((2, 9, 9, 6), np.float32)
+    w = np.ones((3, 3, 6, 2), np.float32)
+    nn.depthwise_conv2d(x, w, 1, "SAME", bias=np.zeros(12, np.float32), activation="relu6")
+    nn.depthwise_conv2d(x, w[:2, :2], 2, "VALID")                      # generic kernel, dm 2
+    nn.separable_conv2d(x, w, np.ones((1, 1, 12, 4), np.float32), 1, "SAME")
+    slim.separable_conv2d(x, 4, 3, depth_multiplier=2, scope="sep", reuse=slim.AUTO_REUSE)
+    for call, exc in ((lambda: nn.depthwise_conv2d(x, w[:, :, :5], 1, "SAME"), ValueError),
+                      (lambda: _conv.depthwise_conv2d(x, w, np.zeros(3, np.float32), 0, 0, 0, 0,
+                                                      1, 1, 1, 1, 0), ValueError),
+                      (lambda: _conv.depthwise_conv2d(x, w, None, 2**62, 2**62, 0, 0, 1, 1, 1,
+                                                      1, 0), ValueError)):
+        try:
+            call()
+        except exc:
+            pass
+    return 7
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_depthwise_calls_keep_memory_flat():
+    from test_leaks import check_flat, measure
+
+    check_flat(*measure(7_000, _depthwise_workload, warmup_calls=700))

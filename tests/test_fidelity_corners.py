@@ -210,7 +210,7 @@ def test_conv2d_takes_slims_data_format_names_of_other_ranks(fmt, channels_first
 def _exact_conv_mod_2_32(x, w, stride, pads):
     """Python-int convolution (NHWC, explicit pads), reduced as int32 wraps."""
     (pt, pb), (pl, pr) = pads
-    n, h, wd, c = x.shape
+    n, h, wd, _ = x.shape
     kh, kw, _, co = w.shape
     xp = np.pad(x.astype(object), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     oh, ow = (h + pt + pb - kh) // stride + 1, (wd + pl + pr - kw) // stride + 1
@@ -357,9 +357,8 @@ def test_failing_nested_arg_scope_keeps_the_outer_scope_deliberate_difference_a6
 
     x = np.ones((1, 5, 5, 1), np.float32)
     with slim.arg_scope([slim.max_pool2d], padding="SAME"):
-        with pytest.raises(ValueError):
-            with slim.arg_scope([undecorated], b=2):
-                pass
+        with pytest.raises(ValueError), slim.arg_scope([undecorated], b=2):
+            pass
         assert slim.max_pool2d(x, 3, stride=1).shape == (1, 5, 5, 1)
 
 
@@ -474,3 +473,65 @@ def test_output_collections_filter_on_tfs_tensor_names_b11():
         # the aliases are slim's (variable scope names), as convert_collection_to_dict gives
         assert list(slim.convert_collection_to_dict("oc")) == [
             "c", "d", "e", "ns/MaxPool2D", "BatchNorm", "bn2", "c2"]
+
+
+def test_variable_op_names_are_unique_case_insensitively_b7():
+    # TF (repro B7): ['Conv/weights', 'Conv/biases', 'conv/weights_1', 'conv/biases_1'];
+    # get_variable('W') then ('w') -> 'w_1'
+    x = np.ones((1, 3, 3, 1), np.float32)
+    with slim.VariableStore(seed=0) as store:
+        slim.conv2d(x, 1, 1, scope="Conv")
+        slim.conv2d(x, 1, 1, scope="conv")
+        assert [v.name for v in slim.get_variables()] == [
+            "Conv/weights", "Conv/biases", "conv/weights_1", "conv/biases_1"]
+        assert store["conv/weights"].shape == (1, 1, 1, 1)   # keyed by the requested name
+        assert slim.conv2d(x, 1, 1, scope="conv", reuse=True).shape == (1, 3, 3, 1)
+        assert slim.get_variable("W", [1]).name == "W"
+        assert slim.get_variable("w", [1]).name == "w_1"
+        assert [v.name for v in slim.get_variables("conv/")] == ["conv/weights_1",
+                                                                 "conv/biases_1"]
+
+
+# --------------------------------------------------------------------------- grouped nn.conv2d
+
+
+@pytest.mark.parametrize("groups, cg, og, dtype", [(2, 3, 4, np.float32), (3, 1, 5, np.float64),
+                                                   (4, 2, 1, np.float32), (2, 17, 33, np.float32),
+                                                   (8, 8, 16, np.float64)])
+def test_grouped_nn_conv2d_matches_the_reference_per_group(groups, cg, og, dtype):
+    # tf.nn.conv2d (TF 2.21): input channels a multiple of the filters' -> groups
+    from reference import conv2d_reference
+
+    from pyconv import _conv
+    rng = np.random.default_rng(groups * 100 + cg)
+    x = rng.standard_normal((2, 7, 6, groups * cg)).astype(dtype)
+    w = rng.standard_normal((3, 2, cg, groups * og)).astype(dtype)
+    b = rng.standard_normal(groups * og).astype(dtype)
+    pads = ((1, 1), (0, 1))
+    ref = np.concatenate([conv2d_reference(x[..., g * cg:(g + 1) * cg],
+                                           w[..., g * og:(g + 1) * og], (2, 1), pads, (1, 2))
+                          for g in range(groups)], axis=-1) + b
+    ref = np.maximum(ref, 0)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    before_isa, before_threads = _conv.isa(), slim.get_num_threads()
+    outs = []
+    try:
+        for isa in _conv.available_isas():
+            _conv.set_isa(isa)
+            for threads in (1, 2):
+                slim.set_num_threads(threads)
+                out = slim.nn.conv2d(x, w, (2, 1), [(1, 1), (0, 1)], dilations=(1, 2), bias=b,
+                                     activation="relu")
+                np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.abs(ref).max())
+                outs.append(out)
+    finally:
+        _conv.set_isa(before_isa)
+        slim.set_num_threads(before_threads)
+    for out in outs[1:2]:
+        np.testing.assert_array_equal(out, outs[0])  # same ISA, other thread count: same bits
+    nchw = slim.nn.conv2d(x.transpose(0, 3, 1, 2), w, (2, 1), [(1, 1), (0, 1)], "NCHW", (1, 2),
+                          bias=b, activation="relu")
+    np.testing.assert_allclose(nchw.transpose(0, 2, 3, 1), ref, rtol=tol,
+                               atol=tol * np.abs(ref).max())
+    with pytest.raises(ValueError, match="groups"):
+        slim.nn.conv2d(x, w[..., :groups * og - 1] if groups * og > 1 else w, 1)

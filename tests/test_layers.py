@@ -238,9 +238,11 @@ def test_default_scope_names_unique_and_nested():
         with slim.variable_scope("unit"):
             slim.conv2d(x, 2, 3)
     slim.conv2d(x, 2, 3)
+    # 'block/conv' after 'block/Conv': TF makes op names unique case-insensitively
     assert [v.name for v in slim.get_variables(suffix="weights")] == [
-        "Conv/weights", "Conv_1/weights", "block/Conv/weights", "block/conv/weights",
+        "Conv/weights", "Conv_1/weights", "block/Conv/weights",
         "block/unit/Conv/weights", "Conv_2/weights"]
+    assert "block/conv/weights_1" in [v.name for v in slim.get_variables()]
 
 
 def test_reuse_with_scope_and_inside_reusing_variable_scope():

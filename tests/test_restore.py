@@ -230,3 +230,10 @@ def test_get_variables_to_restore_as_slim():
         assert names == ["InceptionV3/Logits/weights", "InceptionV3/AuxLogits/weights"]
         with pytest.raises(TypeError, match="exclude is provided but is not a list or a tuple"):
             slim.get_variables_to_restore(exclude="InceptionV3/Logits")
+
+
+def test_npz_without_its_extension(tmp_path):
+    np.savez(tmp_path / "weights.npz", w=np.arange(3.0))
+    os.rename(tmp_path / "weights.npz", tmp_path / "weights.bin")
+    with slim.VariableStore() as store:
+        assert store.load(str(tmp_path / "weights.bin")) == ["w"]

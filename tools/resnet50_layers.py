@@ -23,6 +23,7 @@ Timings are medians on a shared machine: compare the ratios within a run.
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -79,6 +80,15 @@ def resnet_v1_50(slim, images, num_classes=1000):
                     net = slim.conv2d(net, num_classes, [1, 1], activation_fn=None,
                                       normalizer_fn=None, scope="logits")
     return net[:, 0, 0, :]
+
+
+def resnet_v1_50_nets(slim, images):
+    """The same net from pyconv.nets (when the package has it)."""
+    from_nets = importlib.import_module(slim.__name__ + ".nets.resnet_v1")
+    with slim.arg_scope(from_nets.resnet_arg_scope()):
+        logits, _ = from_nets.resnet_v1_50(images, 1000, is_training=False,
+                                           reuse=slim.AUTO_REUSE)
+    return logits[:, 0, 0, :]  # tf_slim's resnet_v1 has no spatial_squeeze
 
 
 def tf_model(batch, seed=0):
@@ -141,14 +151,15 @@ def load_before(path):
     return importlib.import_module("pyconv_before")
 
 
-def median_ms(fn, repeat):
+def timings_ms(fn, repeat):
+    """(median, min) of `repeat` calls after a warm-up, in ms."""
     fn()  # warm-up: packs weights, fills the output cache
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+    return 1e3 * statistics.median(times), 1e3 * min(times)
 
 
 def conv_share(slim, forward, repeat):
@@ -184,6 +195,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--before", help="directory of another pyconv build to time too")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--nets", action="store_true",
+                    help="build pyconv's net with pyconv.nets.resnet_v1 where the build has it")
     args = ap.parse_args()
 
     sys.path.insert(0, ROOT)
@@ -199,23 +212,28 @@ def main():
         for threads in args.threads:
             sess = session(threads)
             ref = sess.run(logits_t, {images_t: x})
-            row = {"batch": batch, "threads": threads,
-                   "tf_slim_ms": median_ms(lambda: sess.run(logits_t, {images_t: x}),
-                                           args.repeat)}
+            row = {"batch": batch, "threads": threads}
+            row["tf_slim_ms"], row["tf_slim_min_ms"] = timings_ms(
+                lambda: sess.run(logits_t, {images_t: x}), args.repeat)
             for label, slim in impls:
                 slim.set_num_threads(threads)
                 store = slim.VariableStore()
                 store.load(values)
 
-                def forward(slim=slim, store=store):
+                build = resnet_v1_50
+                if args.nets and importlib.util.find_spec(slim.__name__ + ".nets"):
+                    build = resnet_v1_50_nets
+
+                def forward(slim=slim, store=store, build=build):
                     with store:
-                        return resnet_v1_50(slim, x)
+                        return build(slim, x)
 
                 out = forward()
+                assert out.shape == ref.shape, (out.shape, ref.shape)
                 err = float(np.abs(out - ref).max() / max(1.0, np.abs(ref).max()))
                 if err > 1e-4:
                     raise SystemExit(f"{label} differs from TF-Slim: {err:.3g}")
-                row[f"{label}_ms"] = median_ms(forward, args.repeat)
+                row[f"{label}_ms"], row[f"{label}_min_ms"] = timings_ms(forward, args.repeat)
                 row[f"{label}_conv_share"] = conv_share(slim, forward, args.repeat)
                 row[f"{label}_err"] = err
             sess.close()
@@ -224,18 +242,21 @@ def main():
 
     labels = [label for label, _ in impls]
     print()
-    head = f"{'batch':>5} {'thr':>3} {'TF-Slim ms':>10}"
+    head = f"{'batch':>5} {'thr':>3} {'TF-Slim ms':>15}"
     for label in labels:
-        head += f" {label + ' ms':>17} {'ratio':>6} {'conv %':>6}"
+        head += f" {label + ' ms':>17} {'ratio':>11} {'conv %':>6}"
     print(head)
     for r in rows:
-        line = f"{r['batch']:>5} {r['threads']:>3} {r['tf_slim_ms']:>10.1f}"
+        line = (f"{r['batch']:>5} {r['threads']:>3} "
+                f"{r['tf_slim_ms']:>7.1f} ({r['tf_slim_min_ms']:>5.1f})")
         for label in labels:
-            line += (f" {r[label + '_ms']:>17.1f} {r[label + '_ms'] / r['tf_slim_ms']:>6.2f}"
-                     f" {100 * r[label + '_conv_share']:>5.0f}%")
+            ms, mn = r[label + "_ms"], r[label + "_min_ms"]
+            line += (f" {ms:>9.1f} ({mn:>5.1f}) {ms / r['tf_slim_ms']:>5.2f} "
+                     f"({mn / r['tf_slim_min_ms']:>4.2f}) {100 * r[label + '_conv_share']:>5.0f}%")
         print(line)
-    print("ratio = pyconv / TF-Slim (below 1: pyconv faster); conv % = share of pyconv's "
-          "time inside convolution calls (with their fused epilogues)")
+    print("median (min) of the forwards; ratio = pyconv / TF-Slim, of medians (of minimums), "
+          "below 1: pyconv faster; conv % = share of pyconv's time inside convolution calls "
+          "(with their fused epilogues)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -24,7 +24,8 @@ trap 'rm -rf "$work"' EXIT
 cd "$root"
 # the working tree as it is (committed or not), without build output
 tar --exclude='*.so' --exclude=build --exclude='__pycache__' --exclude='.hypothesis' \
-    --exclude='tools/fuzz/out' --exclude='tools/fuzz/corpus' \
+    --exclude='tools/fuzz/out' --exclude='tools/fuzz/corpus' --exclude='tools/fuzz/corpus-dwconv' \
+    --exclude='tools/fuzz/corpus_pool' \
     -cf - setup.py pyproject.toml README.md csrc pyconv tests tools | tar -xf - -C "$work"
 cd "$work"
 CC="${CC:-gcc}" PYCONV_SANITIZE=1 python setup.py -q build_ext --inplace >build.log 2>&1 || {

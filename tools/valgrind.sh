@@ -19,7 +19,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/pyconv-valgrind.XXXXXX")"
 
 cd "$root"
 tar --exclude='*.so' --exclude=build --exclude='__pycache__' --exclude='.hypothesis' \
-    --exclude='tools/fuzz/out' --exclude='tools/fuzz/corpus' \
+    --exclude='tools/fuzz/out' --exclude='tools/fuzz/corpus' --exclude='tools/fuzz/corpus-dwconv' \
+    --exclude='tools/fuzz/corpus_pool' \
     -cf - setup.py pyproject.toml README.md csrc pyconv tests tools | tar -xf - -C "$work"
 cd "$work"
 PYCONV_DEBUG=1 python setup.py -q build_ext --inplace >build.log 2>&1 || {

@@ -28,9 +28,11 @@ varint-sized edits, truncation, splices, copies of other blocks) over the
 same seeds. The corpus directory is seeded from the fixtures when empty.
 """
 
+import atexit
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 
@@ -40,11 +42,9 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 FIX = os.path.join(ROOT, "tests", "fixtures", "tf", "checkpoints")
 
-# 2 GiB of address space: a claimed multi-GB tensor must be refused, not allocated
-resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
 WORK = tempfile.mkdtemp(prefix="fuzz_ckpt_", dir="/dev/shm" if os.path.isdir("/dev/shm")
                         else None)
+atexit.register(shutil.rmtree, WORK, True)
 
 
 def _read(*parts):
@@ -204,7 +204,7 @@ def own(runs, seed=0):
                 f.write(data)
             print(f"finding at execution {i}, saved to {crash}", file=sys.stderr)
             raise
-        if i and i % 100000 == 0:
+        if i and i % 50000 == 0:
             print(f"#{i} {i / (time.time() - t0):.0f} exec/s", flush=True)
     print(f"done: {runs} executions in {time.time() - t0:.0f} s, no findings", flush=True)
     return runs
@@ -222,6 +222,8 @@ def replay(paths):
 
 
 def main():
+    # 2 GiB of address space: a claimed multi-GB tensor must be refused, not allocated
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
     _init()
     if len(sys.argv) > 1 and sys.argv[1] == "--own":
         own(int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000,

@@ -275,11 +275,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b_ref[i] = with_bias ? value_at(b, f64, i) : 0.0;
     memset(y, 0xA5, out_elems * es); /* garbage: every element must be written */
 
+    /* the fused epilogue, from the bytes left (none for older seeds): bit 4
+     * turns it on, bits 0-3 choose pre, scale, shift, residual */
+    unsigned epi = take(&r);
+    void *ep[4] = {NULL, NULL, NULL, NULL};
+    if (epi & 16) {
+        for (int i = 0; i < 4; i++) {
+            if (!(epi & (1u << i)))
+                continue;
+            size_t len = i < 3 ? p.out_c : out_elems;
+            ep[i] = malloc(len * es);
+            if (ep[i] == NULL)
+                abort();
+            for (size_t j = 0; j < len; j++)
+                store(ep[i], f64, j, (double)((int)(take(&r) % 5) - 2));
+        }
+    }
+
     struct pyconv_conv_op *op = NULL;
     rc = pyconv_conv_create(&p, uk, w, b, &op, err);
     if (rc != PYCONV_OK || op == NULL)
         fail("create failed on parameters output_shape accepted", &p);
     pyconv_conv_setup(op, x, y);
+    if (epi & 16) {
+        struct pyconv_epilogue e = {ep[0], ep[1], ep[2], ep[3]};
+        pyconv_conv_set_epilogue(op, &e);
+        if (epi & 32)
+            pyconv_conv_set_epilogue(op, &e); /* setting it twice changes nothing */
+    }
     rc = pyconv_conv_run(op, n_threads, (specials & 16) ? never_interrupt : NULL, NULL);
     if (rc != PYCONV_OK)
         fail("run failed", &p);
@@ -335,6 +358,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 acc += (inside ? px[c] : 0.0) * wt[c * p.out_c + o];
                         }
                     }
+                    if (ep[0] != NULL)
+                        acc = acc + value_at(ep[0], f64, o);
+                    if (ep[1] != NULL)
+                        acc = acc * value_at(ep[1], f64, o);
+                    if (ep[2] != NULL)
+                        acc = acc + value_at(ep[2], f64, o);
+                    if (ep[3] != NULL)
+                        acc = acc + value_at(ep[3], f64, at);
                     /* comparisons keep NaN, as the kernels must */
                     acc = acc < lo ? lo : acc;
                     acc = acc > hi ? hi : acc;
@@ -345,6 +376,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         fail("the output differs from the naive loop", &p);
                     }
                 }
+    for (int i = 0; i < 4; i++)
+        free(ep[i]);
     free(x);
     free(w);
     free(b);

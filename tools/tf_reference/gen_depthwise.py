@@ -44,7 +44,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generate_fixtures import _TF, _var_records  # noqa: E402
+from generate_fixtures import _TF, _var_records
 
 FAMILY = "depthwise"
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
@@ -213,7 +213,7 @@ def _slim_config(T, rng, cid, arrays):
     b = _rand(rng, (cout,), dtype)
     stride = strides[0] if rng.random() < 0.5 else list(strides)
     rate = rates if rates[0] != rates[1] or rng.random() < 0.5 else rates[0]
-    scope = None if rng.random() < 0.3 else "sep%d" % int(rng.integers(0, 3))
+    scope = None if rng.random() < 0.3 else f"sep{int(rng.integers(0, 3))}"
     kwargs = {"num_outputs": num_outputs,
               "kernel_size": [kh, kw] if kh != kw or rng.random() < 0.5 else kh,
               "depth_multiplier": dm, "stride": stride, "padding": padding,
@@ -277,10 +277,10 @@ def _slim_config(T, rng, cid, arrays):
                 sess.run(v1.global_variables_initializer())
                 out, reg_vals = sess.run([y, regs])
             cfg["variables"] = _var_records(T, g)
-            cfg["regularization_losses"] = [{"key": "reg/%d" % k, "tf_name": r.op.name}
+            cfg["regularization_losses"] = [{"key": f"reg/{k}", "tf_name": r.op.name}
                                             for k, r in enumerate(regs)]
             for k, v in enumerate(reg_vals):
-                arrays[cid + "/reg/%d" % k] = np.asarray(v)
+                arrays[cid + f"/reg/{k}"] = np.asarray(v)
     arrays[cid + "/input"] = x if fmt == "NHWC" else _to_nchw(x)
     cfg["tf_ran_as"] = "NHWC" if fmt == "NHWC" else "NHWC+transpose"
     if error is not None:
@@ -310,7 +310,7 @@ def _error_configs(T, rng, arrays, start):
     (``tf_wrong_by``) to show it."""
     out = []
     for k, num_outputs in enumerate([None, 4]):
-        cid = "c%d" % (start + k)
+        cid = f"c{start + k}"
         x = _rand(rng, (1, 9, 9, 3), "float32")
         dw = _rand(rng, (3, 3, 3, 1), "float32")
         pw = _rand(rng, (1, 1, 3, 4), "float32")
@@ -349,7 +349,7 @@ def generate(seed=0, n_depthwise=120, n_separable=50, n_slim=90):
     i = 0
     for kind, count in (("dw", n_depthwise), ("sep", n_separable), ("slim", n_slim)):
         for _ in range(count):
-            cid = "c%d" % i
+            cid = f"c{i}"
             i += 1
             if kind == "slim":
                 cfg, _ = _slim_config(T, rng, cid, arrays)

@@ -1640,13 +1640,16 @@ def _corner_int_pool(T, rng, cid, arrays):
 
 def _corner_nn_conv(T, rng, cid, arrays):
     """A8: tf.nn.conv2d on int32 (exact, with wrap-around), and nn.conv2d's None
-    defaults; float configs here also use them."""
+    defaults; float configs here also use them, and half of them are grouped
+    (input channels a multiple of the filters')."""
     prefix = cid + '/'
     tf, v1 = T.tf, T.v1
-    dtype = 'int32' if rng.rand() < 0.7 else 'float32'
+    dtype = 'int32' if rng.rand() < 0.5 else str(rng.choice(['float32', 'float64']))
     H, W = int(rng.randint(1, 7)), int(rng.randint(1, 7))
     kh, kw = int(rng.randint(1, 4)), int(rng.randint(1, 4))
     N, cin, cout = int(rng.randint(1, 3)), int(rng.randint(1, 4)), int(rng.randint(1, 4))
+    groups = int(rng.choice([2, 3, 4])) if dtype != 'int32' and rng.rand() < 0.5 else 1
+    cout *= groups
     padding = 'SAME' if rng.rand() < 0.6 or H < kh or W < kw else 'VALID'
     s = int(rng.randint(1, 3))
     if dtype == 'int32':
@@ -1655,7 +1658,7 @@ def _corner_nn_conv(T, rng, cid, arrays):
         Wt = rng.randint(-hi, hi, size=(kh, kw, cin, cout), dtype=np.int64).astype(np.int32)
         b = rng.randint(-hi, hi, size=cout, dtype=np.int64).astype(np.int32)
     else:
-        x = _rand_input(rng, (N, H, W, cin), dtype)
+        x = _rand_input(rng, (N, H, W, cin * groups), dtype)
         Wt = _weights(rng, kh, kw, cin, cout, dtype)
         b = (rng.randn(cout) * 0.5).astype(dtype)
     use_bias = rng.rand() < 0.5
@@ -1686,7 +1689,8 @@ def _corner_nn_conv(T, rng, cid, arrays):
         with v1.Session(graph=g) as sess:
             y = sess.run(yt)
     assert y.dtype == np.dtype(dtype)
-    cfg = {'id': cid, 'family': 'corners', 'corner': 'nn_conv2d', 'function': 'nn.conv2d',
+    cfg = {'id': cid, 'family': 'corners',
+           'corner': 'nn_conv2d' + (' grouped' if groups > 1 else ''), 'function': 'nn.conv2d',
            'kwargs': kw_, 'dtype': dtype, 'data_format': 'NHWC', 'input_shape': list(x.shape),
            'tf': {'call': 'tf.nn.conv2d(x, filters, strides, padding, data_format, dilations)'
                           ' + bias_add + activation', 'ran_as': 'NHWC'}}
