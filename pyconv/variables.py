@@ -183,6 +183,15 @@ class Variable:
             self._pin = (value, _conv.pin_weights(value))
         return value
 
+    def __getstate__(self):  # copy/pickle: the pin stays with this object
+        return {k: getattr(self, k) for k in self.__slots__
+                if k not in ("__weakref__", "_pin") and hasattr(self, k)}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._pin = None
+
     @property
     def value(self):
         return self._value

@@ -102,3 +102,17 @@ def test_pin_weights_arguments():
     a = np.ones(4, np.float32)
     p1, p2 = _conv.pin_weights(a), _conv.pin_weights(a)  # counted pins
     del p1, p2
+
+
+def test_a_pinned_variable_copies_and_pickles():
+    import copy
+    import pickle
+
+    with pyconv.VariableStore(seed=0):
+        pyconv.conv2d(np.ones((1, 4, 4, 3), np.float32), 4, [3, 3], scope="c")
+        var = pyconv.get_variables_by_name("c/weights")[0]
+        assert var._pin is not None
+        for other in (copy.deepcopy(var), pickle.loads(pickle.dumps(var))):
+            assert other._pin is None and other.name == var.name
+            np.testing.assert_array_equal(other.value, var.value)
+            assert other.value is not var.value
