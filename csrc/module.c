@@ -1136,6 +1136,43 @@ static PyObject *py_clear_weight_cache(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ---- weights that keep their packing: a slim layer's variable pins its
+ * array (pyconv.variables.Variable._pinned); the capsule unpins when freed */
+#define PIN_CAPSULE "pyconv._conv.weight_pin"
+
+static void weight_pin_free(PyObject *capsule)
+{
+    void *p = PyCapsule_GetPointer(capsule, PIN_CAPSULE);
+    if (p != NULL)
+        pyconv_wcache_unpin(p);
+}
+
+PyDoc_STRVAR(pin_weights_doc,
+"pin_weights(array) -> capsule or None\n\n"
+"While the returned object lives, weights packed from this array's memory\n"
+"stay cached outside the weight cache's byte limit (reuse is still checked\n"
+"byte for byte against the array). The caller keeps the array alive as long\n"
+"as the capsule. None for an empty array.");
+
+static PyObject *py_pin_weights(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyArray_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "pin_weights: array must be a numpy.ndarray, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    void *data = PyArray_DATA((PyArrayObject *)arg);
+    if (data == NULL || PyArray_SIZE((PyArrayObject *)arg) == 0)
+        Py_RETURN_NONE;
+    if (pyconv_wcache_pin(data) != 0)
+        return PyErr_NoMemory();
+    PyObject *cap = PyCapsule_New(data, PIN_CAPSULE, weight_pin_free);
+    if (cap == NULL)
+        pyconv_wcache_unpin(data);
+    return cap;
+}
+
 /* ---- checkpoints: CRC-32C of any buffer (pyconv.train verifies every block
  * and tensor of a TF checkpoint with it) */
 void pyconv_crc32c_force_portable(int portable);
@@ -1264,6 +1301,7 @@ static PyMethodDef methods[] = {
      "Bytes of packed weights now kept between calls."},
     {"clear_weight_cache", py_clear_weight_cache, METH_NOARGS,
      "Frees the packed weights kept between calls (those not in use)."},
+    {"pin_weights", py_pin_weights, METH_O, pin_weights_doc},
     {"set_isa", py_set_isa, METH_O,
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,

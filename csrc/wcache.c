@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOTS 64
+#define SLOTS 256
 
 struct pyconv_wcache_entry {
     struct pyconv_wcache_key key;
@@ -15,13 +15,28 @@ struct pyconv_wcache_entry {
     size_t bytes;
     unsigned long used_at; /* for least-recently-used eviction */
     int in_use, valid;
+    int pinned;            /* key.weights is pinned: outside the limit, never evicted */
     pthread_t user;        /* the thread that has it in use (if in_use) */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pyconv_wcache_entry slots[SLOTS]; /* block == NULL: free slot */
 static size_t held, limit = (size_t)128 << 20;
+static size_t pinned_held; /* bytes of pinned blocks (not in held) */
 static unsigned long clock_now;
+
+/* Pinned weight addresses with their pin counts (a multiset; grown with realloc). */
+static const void **pins;
+static size_t *pin_counts;
+static size_t n_pins, pins_cap;
+
+static size_t find_pin(const void *weights) /* holds lock; n_pins if absent */
+{
+    for (size_t i = 0; i < n_pins; i++)
+        if (pins[i] == weights)
+            return i;
+    return n_pins;
+}
 
 /* fork(): the lock is taken in prepare, so the child's copy of the slots is
  * consistent. The child has only the thread that forked: a block it has in use
@@ -47,7 +62,10 @@ void pyconv_wcache_atfork_child(void)
         if (!slots[i].in_use || pthread_equal(slots[i].user, self))
             continue;
         if (slots[i].block == (void *)&slots[i]) { /* was being allocated: no block */
-            held -= slots[i].bytes;
+            if (slots[i].pinned)
+                pinned_held -= slots[i].bytes;
+            else
+                held -= slots[i].bytes;
             memset(&slots[i], 0, sizeof(slots[i]));
             continue;
         }
@@ -75,7 +93,17 @@ static void free_blocks(void **blocks, size_t *sizes, size_t n)
 /* Takes least recently used blocks not in use out of the cache until `extra`
  * more bytes fit under the limit and (if need_slot) a slot is free; returns
  * the free slot or SLOTS. Holds lock. */
+static size_t evict_some(size_t extra, int need_slot, int pinned_too, void **out,
+                         size_t *sizes, size_t *n_out);
+
 static size_t evict(size_t extra, int need_slot, void **out, size_t *sizes, size_t *n_out)
+{
+    return evict_some(extra, need_slot, 0, out, sizes, n_out);
+}
+
+/* As evict; with pinned_too, pinned blocks not in use go as well (all of them). */
+static size_t evict_some(size_t extra, int need_slot, int pinned_too, void **out,
+                         size_t *sizes, size_t *n_out)
 {
     for (;;) {
         size_t free_slot = SLOTS, oldest = SLOTS;
@@ -83,18 +111,22 @@ static size_t evict(size_t extra, int need_slot, void **out, size_t *sizes, size
             if (slots[i].block == NULL) {
                 if (free_slot == SLOTS)
                     free_slot = i;
-            } else if (!slots[i].in_use &&
+            } else if (!slots[i].in_use && (!slots[i].pinned || pinned_too) &&
                        (oldest == SLOTS || slots[i].used_at < slots[oldest].used_at)) {
                 oldest = i;
             }
         }
-        if (held + extra <= limit && (free_slot != SLOTS || !need_slot))
+        if (held + extra <= limit && (free_slot != SLOTS || !need_slot) &&
+            (!pinned_too || oldest == SLOTS))
             return free_slot;
         if (oldest == SLOTS)
-            return SLOTS; /* everything left is in use */
+            return SLOTS; /* everything left is in use (or pinned) */
         out[*n_out] = slots[oldest].block;
         sizes[(*n_out)++] = slots[oldest].bytes;
-        held -= slots[oldest].bytes;
+        if (slots[oldest].pinned)
+            pinned_held -= slots[oldest].bytes;
+        else
+            held -= slots[oldest].bytes;
         memset(&slots[oldest], 0, sizeof(slots[oldest]));
     }
 }
@@ -109,7 +141,8 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
     pyconv_atfork_install();
     pthread_mutex_lock(&lock);
     size_t slot = SLOTS;
-    if (bytes <= limit) {
+    int pinned = limit > 0 && key->weights != NULL && find_pin(key->weights) != n_pins;
+    if (bytes <= limit || pinned) {
         for (size_t i = 0; i < SLOTS; i++) {
             if (slots[i].block != NULL && slots[i].bytes == bytes && same_key(&slots[i].key, key)) {
                 slot = i;
@@ -124,22 +157,32 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
             slots[slot].in_use = 1;
             slots[slot].user = pthread_self();
             slots[slot].used_at = ++clock_now;
+            if (pinned && !slots[slot].pinned) { /* pinned since it was cached */
+                slots[slot].pinned = 1;
+                held -= bytes;
+                pinned_held += bytes;
+            }
             *entry = &slots[slot];
             *valid = slots[slot].valid;
             void *block = slots[slot].block;
             pthread_mutex_unlock(&lock);
             return block;
         }
-        slot = evict(bytes, 1, evicted, sizes, &n_evicted);
+        /* a pinned block needs only a slot: its bytes are outside the limit */
+        slot = evict(pinned ? 0 : bytes, 1, evicted, sizes, &n_evicted);
         if (slot != SLOTS) { /* reserve the slot and the bytes, allocate unlocked */
             slots[slot].key = *key;
             slots[slot].bytes = bytes;
+            slots[slot].pinned = pinned;
             slots[slot].in_use = 1;
             slots[slot].user = pthread_self();
             slots[slot].valid = 0;
             slots[slot].used_at = ++clock_now;
             slots[slot].block = (void *)&slots[slot]; /* placeholder: slot taken */
-            held += bytes;
+            if (pinned)
+                pinned_held += bytes;
+            else
+                held += bytes;
         }
     }
     pthread_mutex_unlock(&lock);
@@ -149,7 +192,10 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
         return block;
     pthread_mutex_lock(&lock);
     if (block == NULL) { /* give the reservation back */
-        held -= bytes;
+        if (slots[slot].pinned)
+            pinned_held -= bytes;
+        else
+            held -= bytes;
         memset(&slots[slot], 0, sizeof(slots[slot]));
     } else {
         slots[slot].block = block;
@@ -186,7 +232,7 @@ size_t pyconv_wcache_set_limit(size_t bytes)
     pthread_mutex_lock(&lock);
     size_t old = limit;
     limit = bytes;
-    evict(0, 0, evicted, sizes, &n_evicted);
+    evict_some(0, 0, bytes == 0, evicted, sizes, &n_evicted); /* 0: off, pinned blocks too */
     pthread_mutex_unlock(&lock);
     free_blocks(evicted, sizes, n_evicted);
     return old;
@@ -196,7 +242,7 @@ size_t pyconv_wcache_bytes(void)
 {
     pyconv_atfork_install();
     pthread_mutex_lock(&lock);
-    size_t n = held;
+    size_t n = held + pinned_held;
     pthread_mutex_unlock(&lock);
     return n;
 }
@@ -209,8 +255,62 @@ void pyconv_wcache_clear(void)
     pthread_mutex_lock(&lock);
     size_t old = limit;
     limit = 0;
-    evict(0, 0, evicted, sizes, &n_evicted);
+    evict_some(0, 0, 1, evicted, sizes, &n_evicted);
     limit = old;
+    pthread_mutex_unlock(&lock);
+    free_blocks(evicted, sizes, n_evicted);
+}
+
+int pyconv_wcache_pin(const void *weights)
+{
+    pyconv_atfork_install();
+    int rc = 0;
+    pthread_mutex_lock(&lock);
+    size_t i = find_pin(weights);
+    if (i != n_pins) {
+        pin_counts[i]++;
+    } else {
+        if (n_pins == pins_cap) {
+            size_t cap = pins_cap ? 2 * pins_cap : 64;
+            const void **np = realloc(pins, cap * sizeof(*pins));
+            if (np != NULL)
+                pins = np;
+            size_t *nc = np ? realloc(pin_counts, cap * sizeof(*pin_counts)) : NULL;
+            if (nc != NULL) {
+                pin_counts = nc;
+                pins_cap = cap;
+            }
+        }
+        if (n_pins < pins_cap) {
+            pins[n_pins] = weights;
+            pin_counts[n_pins++] = 1;
+        } else {
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+void pyconv_wcache_unpin(const void *weights)
+{
+    void *evicted[SLOTS];
+    size_t sizes[SLOTS], n_evicted = 0;
+    pthread_mutex_lock(&lock);
+    size_t i = find_pin(weights);
+    if (i != n_pins && --pin_counts[i] == 0) {
+        pins[i] = pins[n_pins - 1];
+        pin_counts[i] = pin_counts[n_pins - 1];
+        n_pins--;
+        for (size_t s = 0; s < SLOTS; s++) {
+            if (slots[s].block != NULL && slots[s].pinned && slots[s].key.weights == weights) {
+                slots[s].pinned = 0;
+                pinned_held -= slots[s].bytes;
+                held += slots[s].bytes;
+            }
+        }
+        evict(0, 0, evicted, sizes, &n_evicted); /* back under the limit */
+    }
     pthread_mutex_unlock(&lock);
     free_blocks(evicted, sizes, n_evicted);
 }

@@ -43,7 +43,15 @@ size_t pyconv_wcache_set_limit(size_t bytes);
 /* Bytes held in cached blocks (in use or not). */
 size_t pyconv_wcache_bytes(void);
 
-/* Frees every cached block not in use. */
+/* Frees every cached block not in use (pinned ones too). */
 void pyconv_wcache_clear(void);
+
+/* Pins the weights at `weights` (counted: pin twice, unpin twice): blocks packed
+ * from them stay cached outside the byte limit and are never evicted for
+ * room, until the last unpin (then they are ordinary cached blocks) or
+ * pyconv_wcache_clear / a limit of 0. Reuse is still checked byte for byte.
+ * The caller keeps the weights alive while pinned. -1 if out of memory. */
+int pyconv_wcache_pin(const void *weights);
+void pyconv_wcache_unpin(const void *weights);
 
 #endif

@@ -94,7 +94,12 @@ def set_weight_cache_limit(nbytes):
     bias arrays checks them, read-only, against the kept packing and packs
     again only if a byte changed: results never depend on the cache, and
     filters may be changed in place between calls. The least recently used
-    packings are freed first. Default 128 MiB (a whole ResNet-50), or
+    packings are freed first. The filters of slim layers (``conv2d``,
+    ``separable_conv2d`` and those built on them) are kept outside this
+    limit for as long as their variable holds its array, so a filter larger
+    than the limit (VGG-16's fc6, 411 MB) is not packed again at every call;
+    still checked byte for byte at each reuse (``assign`` and in-place
+    writes repack at the next call). Default 128 MiB (a whole ResNet-50), or
     ``PYCONV_WEIGHT_CACHE_MB``. ``nbytes`` must be between 0 and ``2**63 - 1``
     (a ``ValueError`` otherwise).
     """
@@ -102,7 +107,8 @@ def set_weight_cache_limit(nbytes):
 
 
 def clear_weight_cache():
-    """Free the packed weights pyconv keeps between calls."""
+    """Free the packed weights pyconv keeps between calls (those of slim layers'
+    variables too: they are packed again at their next call)."""
     _conv.clear_weight_cache()
 
 

@@ -1687,6 +1687,13 @@ def build_parser():
                         "other processes hold cores; not the default users get)")
     p.add_argument("--quick", action="store_true",
                    help="three small layers, few repeats: a smoke run of every code path")
+    # whole networks (pyconv/bench_nets.py)
+    p.add_argument("--nets", action="store_true",
+                   help="the network benchmark (ResNet-50 v1/v2, Inception v3, MobileNet v1, "
+                        "VGG-16) against TF-Slim, PyTorch and ONNX Runtime instead of the layers")
+    p.add_argument("--net", dest="nets_list", action="append", default=None, metavar="NAME",
+                   help="with --nets: only this net (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="with --nets: the weights' seed")
     p.add_argument("--_tf-worker", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--_memory-probe", default=None, help=argparse.SUPPRESS)
     return p
@@ -1701,6 +1708,15 @@ def main(argv=None):
         print(json.dumps(_memory_probe(json.loads(args._memory_probe))))
         return 0
 
+    if args.nets:
+        from . import bench_nets
+
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        if args.peers == ",".join(PEERS):  # the layer bench's default: the nets' own
+            args.peers = None
+        if args.rtol == RTOL:
+            args.rtol = bench_nets.RTOL
+        return bench_nets.run(args)
     usable = machine_info()["cores_usable"] or 1
     quick = args.quick
     args.batch = args.batch or [1, 8]

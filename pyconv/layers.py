@@ -496,11 +496,11 @@ def convolution2d(inputs: ArrayLike,
                                      frame)
         if terms is not None:
             fused = _fused_activation(activation_fn)
-            outputs = _nn._conv2d(x, weights._value, nn_strides, padding, df, nn_rates, None,
+            outputs = _nn._conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates, None,
                                   fused, epilogue=terms + (None,))
         else:
-            outputs = _nn.conv2d(x, weights._value, nn_strides, padding, df, nn_rates, bias=bias,
-                                 activation=fused)
+            outputs = _nn.conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates,
+                                 bias=bias, activation=fused)
         if normalizer_fn is not None and terms is None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))
         if activation_fn is not None and fused is None:
@@ -1037,10 +1037,11 @@ def separable_convolution2d(inputs: ArrayLike,
                                    "biases", "bias" if keras else None)._value
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         if keras:
-            outputs = _nn.separable_conv2d(x, depthwise._value, pointwise._value, nn_strides,
-                                           padding, df, nn_rates, bias=bias, activation=fused)
+            outputs = _nn.separable_conv2d(x, depthwise._pinned(), pointwise._pinned(),
+                                           nn_strides, padding, df, nn_rates, bias=bias,
+                                           activation=fused)
         else:
-            outputs = _nn.depthwise_conv2d(x, depthwise._value, nn_strides, padding, df,
+            outputs = _nn.depthwise_conv2d(x, depthwise._pinned(), nn_strides, padding, df,
                                            nn_rates, bias=bias, activation=fused)
         if normalizer_fn is not None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))

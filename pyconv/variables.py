@@ -63,7 +63,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import _memory, _restore
+from . import _conv, _memory, _restore
 from ._errors import TypeValueError
 from . import initializers as _initializers
 from .arg_scope import add_arg_scope
@@ -167,7 +167,7 @@ class Variable:
     trainable : bool
     """
 
-    __slots__ = ("__weakref__", "_claimed", "_loaded", "_match_name", "_value", "name",
+    __slots__ = ("__weakref__", "_claimed", "_loaded", "_match_name", "_pin", "_value", "name",
                  "trainable")
 
     def __init__(self, name, value, trainable=True, _claimed=True):
@@ -177,6 +177,30 @@ class Variable:
         self._claimed = _claimed
         self._loaded = False      # the value came from VariableStore.load / a checkpoint
         self._match_name = name + ":0"  # what TF's scope filters see
+        self._pin = None          # (array, pin) while a layer keeps the array's packing
+
+    def _pinned(self):
+        """The value, its packed copy kept by the C weight cache outside the cache's
+        size limit for as long as this variable holds this array (slim layers
+        pass their weights through here): a big filter such as VGG's fc6 is not
+        repacked at every call. Every reuse is still checked byte for byte, so
+        ``assign`` and in-place changes of ``value`` repack at the next call; an
+        array that replaces the value is pinned instead of the old one."""
+        value = self._value
+        pin = self._pin
+        if pin is None or pin[0] is not value:
+            self._pin = None  # unpin the old array first
+            self._pin = (value, _conv.pin_weights(value))
+        return value
+
+    def __getstate__(self):  # copy/pickle: the pin stays with this object
+        return {k: getattr(self, k) for k in self.__slots__
+                if k not in ("__weakref__", "_pin") and hasattr(self, k)}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._pin = None
 
     @property
     def value(self) -> np.ndarray:

@@ -135,3 +135,54 @@ def test_ops_csv_rows():
     assert sum(r.repeats for r in dw) == 13 and all(r.suite == "mobilenet_v1" for r in dw)
     (sep,) = [r for r in rows if r.op == "separable"]
     assert (sep.h, sep.cin, sep.kh, sep.stride, sep.multiplier, sep.cout) == (224, 3, 7, 2, 8, 64)
+
+
+# ---- the network benchmark (pyconv/bench_nets.py): no peer needed
+
+def test_nets_quick_runs_without_peers_and_reports_missing_ones(tmp_path, monkeypatch, capsys):
+    from pyconv import bench_nets
+
+    class Absent:
+        name = "tf"
+
+        def missing(self):
+            return "tensorflow is not installed (test)"
+
+    monkeypatch.setitem(bench_nets.PEER_CLASSES, "tf", Absent)
+    out = tmp_path / "nets.json"
+    rc = bench.main(["--nets", "--quick", "--net", "mobilenet_v1", "--threads", "1",
+                     "--peers", "tf", "--json", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "peer tf: skipped (tensorflow is not installed (test))" in printed
+    assert "mobilenet_v1" in printed
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "pyconv.bench.nets/1"
+    assert doc["config"]["skipped_peers"] == {"tf": "tensorflow is not installed (test)"}
+    assert doc["config"]["peers"] == [] and doc["config"]["batch"] == [1]
+    (row,) = doc["results"]
+    assert (row["net"], row["batch"], row["threads"]) == ("mobilenet_v1", 1, 1)
+    assert row["pyconv_ms"] > 0 and row["peers"] == {}
+    assert 0 < row["conv_share"] <= 1 and 0 <= row["c_other_share"] < 1
+
+
+@pytest.mark.parametrize("net, ops", [
+    ("resnet_v2_50", {"conv", "eltwise", "pool", "add", "mean"}),  # NumPy add and mean found
+    ("inception_v3", {"conv", "pool", "concat"}),  # batch norm folded into the convs
+])
+def test_nets_trace_covers_the_forward(net, ops):
+    """Every operator input of a pyconv forward is traced back to the input,
+    a recorded operator or NumPy's concat/add/mean of recorded values (what the
+    torch and ORT peers replay)."""
+    from pyconv import bench_nets
+
+    n = bench_nets.PyconvNet(net, 0)
+    size = 150 if net == "inception_v3" else 64
+    x = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype(np.float32)
+    n(x)
+    out, trace = bench_nets.trace_net(n, x)
+    kinds = {node["op"] for node in trace.nodes[1:]}
+    assert ops <= kinds, kinds
+    np.testing.assert_array_equal(trace.values[trace.output].reshape(out.shape), out)
+    for i, node in enumerate(trace.nodes):
+        assert all(j < i for j in node["inputs"])  # a DAG in execution order
