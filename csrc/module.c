@@ -153,6 +153,46 @@ static PyArrayObject *new_output_array(int nd, npy_intp *dims, int typenum)
     return arr;
 }
 
+/* ---- What conv2d and depthwise_conv2d (and eltwise) parse alike. */
+
+static int float_typenum(PyObject *obj, const char *fn);
+static PyObject *operator_failed(int rc, const char *fn, const char *err);
+
+/* An activation code 0 (none), 1 (relu) or 2 (relu6); -1 with the error set. */
+static int activation_arg(PyObject *obj, const char *fn, enum pyconv_activation *out)
+{
+    size_t act;
+    if (as_size(obj, "activation", 0, &act) < 0)
+        return -1;
+    if (act > 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", fn, act);
+        return -1;
+    }
+    *out = (enum pyconv_activation)act;
+    return 0;
+}
+
+/* args[0]'s typenum (float32 or float64, also stored as *dtype), the eight
+ * sizes args[3..10] (pads >= 0; strides and dilations >= 1) into slots and
+ * the activation args[11]; -1 with the Python error set. */
+static int conv_args(PyObject *const *args, const char *fn, size_t *const slots[8],
+                     enum pyconv_activation *act, enum pyconv_dtype *dtype)
+{
+    int typenum = float_typenum(args[0], fn);
+    if (typenum < 0)
+        return -1;
+    static const char *const names[] = {"pad_top",  "pad_bottom", "pad_left",   "pad_right",
+                                        "stride_h", "stride_w",   "dilation_h", "dilation_w"};
+    for (int i = 0; i < 8; i++)
+        if (as_size(args[3 + i], names[i], i < 4 ? 0 : 1, slots[i]) < 0)
+            return -1;
+    if (activation_arg(args[11], fn, act) < 0)
+        return -1;
+    *dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
+    return typenum;
+}
+
 PyDoc_STRVAR(conv2d_doc,
              "conv2d(input, filters, bias, pad_top, pad_bottom, pad_left, pad_right,\n"
              "       stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
@@ -171,36 +211,13 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
                      nargs);
         return NULL;
     }
-    if (!PyArray_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "conv2d: input must be a numpy.ndarray, got %s",
-                     Py_TYPE(args[0])->tp_name);
-        return NULL;
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
-    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
-        PyErr_Format(PyExc_TypeError, "conv2d: input must be float32 or float64, got %R",
-                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
-        return NULL;
-    }
     struct pyconv_conv_params p;
     memset(&p, 0, sizeof(p));
-    size_t act;
-    static const char *const int_names[] = {"pad_top",    "pad_bottom", "pad_left",
-                                            "pad_right",  "stride_h",   "stride_w",
-                                            "dilation_h", "dilation_w", "activation"};
-    size_t *const int_slots[] = {&p.pad_top,    &p.pad_bottom, &p.pad_left,
-                                 &p.pad_right,  &p.stride_h,   &p.stride_w,
-                                 &p.dilation_h, &p.dilation_w, &act};
-    for (int i = 0; i < 9; i++)
-        if (as_size(args[3 + i], int_names[i], i < 4 ? 0 : (i < 8 ? 1 : 0), int_slots[i]) < 0)
-            return NULL;
-    if (act > 2) {
-        PyErr_Format(PyExc_ValueError,
-                     "conv2d: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", act);
+    size_t *const slots[] = {&p.pad_top,   &p.pad_bottom, &p.pad_left,   &p.pad_right,
+                             &p.stride_h,  &p.stride_w,   &p.dilation_h, &p.dilation_w};
+    int typenum = conv_args(args, "conv2d", slots, &p.activation, &p.dtype);
+    if (typenum < 0)
         return NULL;
-    }
-    p.activation = (enum pyconv_activation)act;
-    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
     PyArrayObject *ep[4] = {NULL, NULL, NULL, NULL}; /* pre, scale, shift, residual */
@@ -305,17 +322,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
         pyconv_conv_destroy(op);
     }
     PyEval_RestoreThread(ictx.state);
-    if (rc == PYCONV_ENOMEM) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    if (rc == PYCONV_EINVAL) {
-        PyErr_Format(PyExc_ValueError, "conv2d: %s", err);
-        goto fail;
-    }
-    if (rc == PYCONV_EINTR) {
-        if (!PyErr_Occurred())
-            PyErr_SetNone(PyExc_KeyboardInterrupt);
+    if (rc != PYCONV_OK) {
+        operator_failed(rc, "conv2d", err);
         goto fail;
     }
 done:
@@ -354,37 +362,13 @@ static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_s
                      "depthwise_conv2d() takes 12 positional arguments (%zd given)", nargs);
         return NULL;
     }
-    if (!PyArray_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be a numpy.ndarray, got %s",
-                     Py_TYPE(args[0])->tp_name);
-        return NULL;
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
-    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
-        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be float32 or float64, got %R",
-                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
-        return NULL;
-    }
     struct pyconv_dwconv_params p;
     memset(&p, 0, sizeof(p));
-    size_t act;
-    static const char *const int_names[] = {"pad_top",    "pad_bottom", "pad_left",
-                                            "pad_right",  "stride_h",   "stride_w",
-                                            "dilation_h", "dilation_w", "activation"};
-    size_t *const int_slots[] = {&p.pad_top,    &p.pad_bottom, &p.pad_left,
-                                 &p.pad_right,  &p.stride_h,   &p.stride_w,
-                                 &p.dilation_h, &p.dilation_w, &act};
-    for (int i = 0; i < 9; i++)
-        if (as_size(args[3 + i], int_names[i], i < 4 ? 0 : (i < 8 ? 1 : 0), int_slots[i]) < 0)
-            return NULL;
-    if (act > 2) {
-        PyErr_Format(PyExc_ValueError,
-                     "depthwise_conv2d: activation must be 0 (none), 1 (relu) or 2 (relu6), "
-                     "got %zu", act);
+    size_t *const slots[] = {&p.pad_top,   &p.pad_bottom, &p.pad_left,   &p.pad_right,
+                             &p.stride_h,  &p.stride_w,   &p.dilation_h, &p.dilation_w};
+    int typenum = conv_args(args, "depthwise_conv2d", slots, &p.activation, &p.dtype);
+    if (typenum < 0)
         return NULL;
-    }
-    p.activation = (enum pyconv_activation)act;
-    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
     x = usable_array(args[0], typenum, 4, "input");
@@ -453,17 +437,8 @@ static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_s
         pyconv_dwconv_destroy(op);
     }
     PyEval_RestoreThread(ictx.state);
-    if (rc == PYCONV_ENOMEM) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    if (rc == PYCONV_EINVAL) {
-        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: %s", err);
-        goto fail;
-    }
-    if (rc == PYCONV_EINTR) {
-        if (!PyErr_Occurred())
-            PyErr_SetNone(PyExc_KeyboardInterrupt);
+    if (rc != PYCONV_OK) {
+        operator_failed(rc, "depthwise_conv2d", err);
         goto fail;
     }
 done:
@@ -633,14 +608,9 @@ static PyObject *py_eltwise(PyObject *self, PyObject *const *args, Py_ssize_t na
     int typenum = float_typenum(args[0], "eltwise");
     if (typenum < 0)
         return NULL;
-    size_t act;
-    if (as_size(args[5], "activation", 0, &act) < 0)
+    enum pyconv_activation act;
+    if (activation_arg(args[5], "eltwise", &act) < 0)
         return NULL;
-    if (act > 2) {
-        PyErr_Format(PyExc_ValueError,
-                     "eltwise: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", act);
-        return NULL;
-    }
     PyObject *result = NULL;
     PyArrayObject *x = NULL, *terms[4] = {NULL, NULL, NULL, NULL}, *out = NULL;
     static const char *const names[] = {"pre", "scale", "shift", "residual"};
@@ -663,7 +633,7 @@ static PyObject *py_eltwise(PyObject *self, PyObject *const *args, Py_ssize_t na
         }
     }
     struct pyconv_eltwise_params p = {(size_t)xs[0], (size_t)xs[1], (size_t)xs[2],
-                                      (enum pyconv_activation)act,
+                                      act,
                                       typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32};
     char err[PYCONV_ERRLEN];
     struct pyconv_eltwise_op op;
