@@ -40,9 +40,9 @@ struct pyconv_dwconv_op {
     size_t ct;           /* the kernel's channel tile */
     size_t ks;           /* taps = kernel_h * kernel_w */
     size_t n_tiles;      /* ceil(channels / ct) */
-    size_t step_w;       /* column slots between neighbouring pixels */
     size_t row_ptrs;     /* pointers per output row: slots * kernel_h */
-    size_t a_step;       /* pointers between neighbouring pixels: step_w * kernel_h */
+    size_t a_step;       /* pointers between neighbouring pixels: step_w * kernel_h,
+                          * step_w the column slots between them (row_slots) */
     size_t block;        /* output channels per task (a multiple of ct) */
     size_t n_blocks;     /* ceil(channels / block) */
     size_t in_image;     /* bytes of one input image (as given) */
@@ -214,7 +214,6 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
     op->ct = ct;
     op->ks = ks;
     op->n_tiles = n_tiles;
-    op->step_w = step_w;
     op->row_ptrs = row_ptrs;
     op->a_step = step_w * p->kernel_h;
     /* (a multiplier of 0 gives no channels and no tasks; block stays non-zero) */
