@@ -36,20 +36,23 @@ static int check_signals(void *arg)
     return failed != 0;
 }
 
-static int as_size(PyObject *obj, const char *name, Py_ssize_t minimum, size_t *out)
+/* fn names the function in the message (it said "conv2d" for every caller). */
+static int as_size(PyObject *obj, const char *fn, const char *name, Py_ssize_t minimum,
+                   size_t *out)
 {
     Py_ssize_t v = PyLong_AsSsize_t(obj);
     if (v == -1 && PyErr_Occurred()) {
         int too_large = PyErr_ExceptionMatches(PyExc_OverflowError);
         PyErr_Clear();
         if (too_large)
-            PyErr_Format(PyExc_ValueError, "conv2d: %s must be below 2**63, got %R", name, obj);
+            PyErr_Format(PyExc_ValueError, "%s: %s must be below 2**63, got %R", fn, name, obj);
         else
-            PyErr_Format(PyExc_TypeError, "conv2d: %s must be an int, got %R", name, obj);
+            PyErr_Format(PyExc_TypeError, "%s: %s must be an int, got %R", fn, name, obj);
         return -1;
     }
     if (v < minimum) {
-        PyErr_Format(PyExc_ValueError, "conv2d: %s must be >= %zd, got %zd", name, minimum, v);
+        PyErr_Format(PyExc_ValueError, "%s: %s must be >= %zd, got %zd", fn, name, minimum,
+                     v);
         return -1;
     }
     *out = (size_t)v;
@@ -162,7 +165,7 @@ static PyObject *operator_failed(int rc, const char *fn, const char *err);
 static int activation_arg(PyObject *obj, const char *fn, enum pyconv_activation *out)
 {
     size_t act;
-    if (as_size(obj, "activation", 0, &act) < 0)
+    if (as_size(obj, fn, "activation", 0, &act) < 0)
         return -1;
     if (act > 2) {
         PyErr_Format(PyExc_ValueError,
@@ -185,7 +188,7 @@ static int conv_args(PyObject *const *args, const char *fn, size_t *const slots[
     static const char *const names[] = {"pad_top",  "pad_bottom", "pad_left",   "pad_right",
                                         "stride_h", "stride_w",   "dilation_h", "dilation_w"};
     for (int i = 0; i < 8; i++)
-        if (as_size(args[3 + i], names[i], i < 4 ? 0 : 1, slots[i]) < 0)
+        if (as_size(args[3 + i], fn, names[i], i < 4 ? 0 : 1, slots[i]) < 0)
             return -1;
     if (activation_arg(args[11], fn, act) < 0)
         return -1;
@@ -544,7 +547,7 @@ static PyObject *py_pool2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     size_t *const slots[] = {&kind,       &p.kernel_h, &p.kernel_w,   &p.stride_h, &p.stride_w,
                              &p.pad_top,  &p.pad_bottom, &p.pad_left, &p.pad_right};
     for (int i = 0; i < 9; i++)
-        if (as_size(args[1 + i], names[i], i == 0 || i >= 5 ? 0 : 1, slots[i]) < 0)
+        if (as_size(args[1 + i], "pool2d", names[i], i == 0 || i >= 5 ? 0 : 1, slots[i]) < 0)
             return NULL;
     if (kind > 1) {
         PyErr_Format(PyExc_ValueError, "pool2d: kind must be 0 (max) or 1 (average), got %zu",
@@ -695,7 +698,7 @@ static PyObject *py_conv2d_workspace(PyObject *self, PyObject *const *args, Py_s
         "stride_w",  "dilation_h", "dilation_w", "itemsize"};
     size_t v[16];
     for (int i = 0; i < 16; i++)
-        if (as_size(args[i], names[i], 0, &v[i]) < 0)
+        if (as_size(args[i], "conv2d_workspace", names[i], 0, &v[i]) < 0)
             return NULL;
     if (v[15] != 4 && v[15] != 8) {
         PyErr_Format(PyExc_ValueError, "conv2d_workspace: itemsize must be 4 or 8, got %zu",
