@@ -15,6 +15,7 @@
 
 #include "buffers.h"
 #include "threads.h"
+#include "util.h"
 #include "wcache.h"
 
 struct pyconv_conv_op {
@@ -57,65 +58,6 @@ struct pyconv_conv_op {
     pyconv_f32_eltwise_fn f32_eltwise; /* the epilogue's kernel, of the tile's set */
     pyconv_f64_eltwise_fn f64_eltwise;
 };
-
-static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
-    va_end(ap);
-    return PYCONV_EINVAL;
-}
-
-/* a * b, or 0 with *overflow set. */
-static size_t mul(size_t a, size_t b, int *overflow)
-{
-    size_t r;
-    if (__builtin_mul_overflow(a, b, &r)) {
-        *overflow = 1;
-        return 0;
-    }
-    return r;
-}
-
-static size_t add(size_t a, size_t b, int *overflow)
-{
-    size_t r;
-    if (__builtin_add_overflow(a, b, &r)) {
-        *overflow = 1;
-        return 0;
-    }
-    return r;
-}
-
-/* Rounded up to a cache line; saturates so that overflow checks still fail. */
-static size_t round_up64(size_t bytes)
-{
-    return bytes > SIZE_MAX - 63 ? SIZE_MAX : (bytes + 63) / 64 * 64;
-}
-
-static size_t dtype_size(enum pyconv_dtype d)
-{
-    return d == PYCONV_F64 ? sizeof(double) : sizeof(float);
-}
-
-/* Output size along one dimension; 0 means "none" (checked by the caller). */
-static int dim_output(size_t n, size_t k, size_t s, size_t d, size_t before, size_t after,
-                      size_t *out, const char *dim, char err[PYCONV_ERRLEN])
-{
-    int of = 0;
-    size_t k_eff = add(mul(k - 1, d, &of), 1, &of);
-    size_t padded = add(add(n, before, &of), after, &of);
-    if (of)
-        return fail(err, "%s: padded size or effective kernel size overflows", dim);
-    if (padded < k_eff)
-        return fail(err,
-                    "%s: the effective kernel (%zu) is larger than the padded input "
-                    "(%zu + %zu + %zu = %zu)",
-                    dim, k_eff, n, before, after, padded);
-    *out = (padded - k_eff) / s + 1;
-    return PYCONV_OK;
-}
 
 int pyconv_conv_output_shape(const struct pyconv_conv_params *p, size_t *out_h, size_t *out_w,
                              char err[PYCONV_ERRLEN])

@@ -17,7 +17,6 @@
  * goes) and runs the same kernels over the expanded image. */
 #include "dwconv.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 
 #include "buffers.h"
 #include "threads.h"
+#include "util.h"
 #include "wcache.h"
 
 /* Output channels per task: a task is (image, output row, block of
@@ -40,9 +40,9 @@ struct pyconv_dwconv_op {
     size_t ct;           /* the kernel's channel tile */
     size_t ks;           /* taps = kernel_h * kernel_w */
     size_t n_tiles;      /* ceil(channels / ct) */
-    size_t step_w;       /* column slots between neighbouring pixels */
     size_t row_ptrs;     /* pointers per output row: slots * kernel_h */
-    size_t a_step;       /* pointers between neighbouring pixels: step_w * kernel_h */
+    size_t a_step;       /* pointers between neighbouring pixels: step_w * kernel_h,
+                          * step_w the column slots between them (row_slots) */
     size_t block;        /* output channels per task (a multiple of ct) */
     size_t n_blocks;     /* ceil(channels / block) */
     size_t in_image;     /* bytes of one input image (as given) */
@@ -74,57 +74,6 @@ struct pyconv_dwconv_op {
         double f64[2];
     } minmax;
 };
-
-static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
-    va_end(ap);
-    return PYCONV_EINVAL;
-}
-
-static size_t mul(size_t a, size_t b, int *overflow)
-{
-    size_t r;
-    if (__builtin_mul_overflow(a, b, &r)) {
-        *overflow = 1;
-        return 0;
-    }
-    return r;
-}
-
-static size_t add(size_t a, size_t b, int *overflow)
-{
-    size_t r;
-    if (__builtin_add_overflow(a, b, &r)) {
-        *overflow = 1;
-        return 0;
-    }
-    return r;
-}
-
-static size_t round_up64(size_t bytes)
-{
-    return bytes > SIZE_MAX - 63 ? SIZE_MAX : (bytes + 63) / 64 * 64;
-}
-
-static int dim_output(size_t n, size_t k, size_t s, size_t d, size_t before, size_t after,
-                      size_t *out, const char *dim, char err[PYCONV_ERRLEN])
-{
-    int of = 0;
-    size_t k_eff = add(mul(k - 1, d, &of), 1, &of);
-    size_t padded = add(add(n, before, &of), after, &of);
-    if (of)
-        return fail(err, "%s: padded size or effective kernel size overflows", dim);
-    if (padded < k_eff)
-        return fail(err,
-                    "%s: the effective kernel (%zu) is larger than the padded input "
-                    "(%zu + %zu + %zu = %zu)",
-                    dim, k_eff, n, before, after, padded);
-    *out = (padded - k_eff) / s + 1;
-    return PYCONV_OK;
-}
 
 /* Column slots of one row's indirection (see the top of the file). */
 static size_t row_slots(const struct pyconv_dwconv_params *p, size_t out_w, int *of)
@@ -164,7 +113,7 @@ int pyconv_dwconv_output_shape(const struct pyconv_dwconv_params *p, size_t *out
     /* Every byte count the operator or its caller forms must fit size_t;
      * per image first (batch 0 would hide an image too large to address). */
     int of = 0;
-    size_t es = p->dtype == PYCONV_F64 ? sizeof(double) : sizeof(float);
+    size_t es = dtype_size(p->dtype);
     size_t oc = mul(p->channels, p->multiplier, &of);
     size_t in_pixels = mul(p->in_h, p->in_w, &of);
     size_t in_image = mul(mul(in_pixels, p->channels, &of), es, &of);
@@ -265,7 +214,6 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
     op->ct = ct;
     op->ks = ks;
     op->n_tiles = n_tiles;
-    op->step_w = step_w;
     op->row_ptrs = row_ptrs;
     op->a_step = step_w * p->kernel_h;
     /* (a multiplier of 0 gives no channels and no tasks; block stays non-zero) */

@@ -2,22 +2,13 @@
  * their parameters' indexing, cut into tasks of at most SEG elements. */
 #include "eltwise.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "threads.h"
+#include "util.h"
 
 #define SEG ((size_t)1 << 14)
-
-static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
-    va_end(ap);
-    return PYCONV_EINVAL;
-}
 
 void pyconv_activation_bounds(enum pyconv_activation act, double *lo, double *hi)
 {
@@ -38,7 +29,7 @@ int pyconv_eltwise_create(const struct pyconv_eltwise_params *p, const struct py
     if (p->activation != PYCONV_ACT_NONE && p->activation != PYCONV_ACT_RELU &&
         p->activation != PYCONV_ACT_RELU6)
         return fail(err, "unknown activation code %d", (int)p->activation);
-    size_t es = p->dtype == PYCONV_F64 ? sizeof(double) : sizeof(float), v;
+    size_t es = dtype_size(p->dtype), v;
     if (__builtin_mul_overflow(p->outer, p->channels, &v) ||
         __builtin_mul_overflow(v, p->inner, &v) || __builtin_mul_overflow(v, es, &v))
         return fail(err, "the arrays of this operation would be larger than memory can address");
@@ -85,7 +76,7 @@ static void run_tasks(void *ctx, size_t first, size_t count)
 {
     struct pyconv_eltwise_op *op = ctx;
     const int per_element = op->p.inner == 1;
-    const size_t es = op->p.dtype == PYCONV_F64 ? sizeof(double) : sizeof(float);
+    const size_t es = dtype_size(op->p.dtype);
     for (size_t task = first; task < first + count; task++) {
         size_t run = task / op->n_segs, e0 = task % op->n_segs * op->seg;
         size_t n = op->run_len - e0 < op->seg ? op->run_len - e0 : op->seg;

@@ -42,20 +42,23 @@ static int check_signals(void *arg)
     return failed != 0;
 }
 
-static int as_size(PyObject *obj, const char *name, Py_ssize_t minimum, size_t *out)
+/* fn names the function in the message (it said "conv2d" for every caller). */
+static int as_size(PyObject *obj, const char *fn, const char *name, Py_ssize_t minimum,
+                   size_t *out)
 {
     Py_ssize_t v = PyLong_AsSsize_t(obj);
     if (v == -1 && PyErr_Occurred()) {
         int too_large = PyErr_ExceptionMatches(PyExc_OverflowError);
         PyErr_Clear();
         if (too_large)
-            PyErr_Format(PyExc_ValueError, "conv2d: %s must be below 2**63, got %R", name, obj);
+            PyErr_Format(PyExc_ValueError, "%s: %s must be below 2**63, got %R", fn, name, obj);
         else
-            PyErr_Format(PyExc_TypeError, "conv2d: %s must be an int, got %R", name, obj);
+            PyErr_Format(PyExc_TypeError, "%s: %s must be an int, got %R", fn, name, obj);
         return -1;
     }
     if (v < minimum) {
-        PyErr_Format(PyExc_ValueError, "conv2d: %s must be >= %zd, got %zd", name, minimum, v);
+        PyErr_Format(PyExc_ValueError, "%s: %s must be >= %zd, got %zd", fn, name, minimum,
+                     v);
         return -1;
     }
     *out = (size_t)v;
@@ -206,6 +209,46 @@ static PyObject *py_get_algorithm(PyObject *self, PyObject *unused)
     return PyUnicode_FromString(names[conv_algorithm]);
 }
 
+/* ---- What conv2d and depthwise_conv2d (and eltwise) parse alike. */
+
+static int float_typenum(PyObject *obj, const char *fn);
+static PyObject *operator_failed(int rc, const char *fn, const char *err);
+
+/* An activation code 0 (none), 1 (relu) or 2 (relu6); -1 with the error set. */
+static int activation_arg(PyObject *obj, const char *fn, enum pyconv_activation *out)
+{
+    size_t act;
+    if (as_size(obj, fn, "activation", 0, &act) < 0)
+        return -1;
+    if (act > 2) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", fn, act);
+        return -1;
+    }
+    *out = (enum pyconv_activation)act;
+    return 0;
+}
+
+/* args[0]'s typenum (float32 or float64, also stored as *dtype), the eight
+ * sizes args[3..10] (pads >= 0; strides and dilations >= 1) into slots and
+ * the activation args[11]; -1 with the Python error set. */
+static int conv_args(PyObject *const *args, const char *fn, size_t *const slots[8],
+                     enum pyconv_activation *act, enum pyconv_dtype *dtype)
+{
+    int typenum = float_typenum(args[0], fn);
+    if (typenum < 0)
+        return -1;
+    static const char *const names[] = {"pad_top",  "pad_bottom", "pad_left",   "pad_right",
+                                        "stride_h", "stride_w",   "dilation_h", "dilation_w"};
+    for (int i = 0; i < 8; i++)
+        if (as_size(args[3 + i], fn, names[i], i < 4 ? 0 : 1, slots[i]) < 0)
+            return -1;
+    if (activation_arg(args[11], fn, act) < 0)
+        return -1;
+    *dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
+    return typenum;
+}
+
 PyDoc_STRVAR(conv2d_doc,
              "conv2d(input, filters, bias, pad_top, pad_bottom, pad_left, pad_right,\n"
              "       stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
@@ -224,36 +267,13 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
                      nargs);
         return NULL;
     }
-    if (!PyArray_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "conv2d: input must be a numpy.ndarray, got %s",
-                     Py_TYPE(args[0])->tp_name);
-        return NULL;
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
-    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
-        PyErr_Format(PyExc_TypeError, "conv2d: input must be float32 or float64, got %R",
-                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
-        return NULL;
-    }
     struct pyconv_conv_params p;
     memset(&p, 0, sizeof(p));
-    size_t act;
-    static const char *const int_names[] = {"pad_top",    "pad_bottom", "pad_left",
-                                            "pad_right",  "stride_h",   "stride_w",
-                                            "dilation_h", "dilation_w", "activation"};
-    size_t *const int_slots[] = {&p.pad_top,    &p.pad_bottom, &p.pad_left,
-                                 &p.pad_right,  &p.stride_h,   &p.stride_w,
-                                 &p.dilation_h, &p.dilation_w, &act};
-    for (int i = 0; i < 9; i++)
-        if (as_size(args[3 + i], int_names[i], i < 4 ? 0 : (i < 8 ? 1 : 0), int_slots[i]) < 0)
-            return NULL;
-    if (act > 2) {
-        PyErr_Format(PyExc_ValueError,
-                     "conv2d: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", act);
+    size_t *const slots[] = {&p.pad_top,   &p.pad_bottom, &p.pad_left,   &p.pad_right,
+                             &p.stride_h,  &p.stride_w,   &p.dilation_h, &p.dilation_w};
+    int typenum = conv_args(args, "conv2d", slots, &p.activation, &p.dtype);
+    if (typenum < 0)
         return NULL;
-    }
-    p.activation = (enum pyconv_activation)act;
-    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
     PyArrayObject *ep[4] = {NULL, NULL, NULL, NULL}; /* pre, scale, shift, residual */
@@ -382,17 +402,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
         pyconv_conv_destroy(op);
     }
     PyEval_RestoreThread(ictx.state);
-    if (rc == PYCONV_ENOMEM) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    if (rc == PYCONV_EINVAL) {
-        PyErr_Format(PyExc_ValueError, "conv2d: %s", err);
-        goto fail;
-    }
-    if (rc == PYCONV_EINTR) {
-        if (!PyErr_Occurred())
-            PyErr_SetNone(PyExc_KeyboardInterrupt);
+    if (rc != PYCONV_OK) {
+        operator_failed(rc, "conv2d", err);
         goto fail;
     }
 done:
@@ -431,37 +442,13 @@ static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_s
                      "depthwise_conv2d() takes 12 positional arguments (%zd given)", nargs);
         return NULL;
     }
-    if (!PyArray_Check(args[0])) {
-        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be a numpy.ndarray, got %s",
-                     Py_TYPE(args[0])->tp_name);
-        return NULL;
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)args[0]);
-    if (typenum != NPY_FLOAT && typenum != NPY_DOUBLE) {
-        PyErr_Format(PyExc_TypeError, "depthwise_conv2d: input must be float32 or float64, got %R",
-                     (PyObject *)PyArray_DESCR((PyArrayObject *)args[0]));
-        return NULL;
-    }
     struct pyconv_dwconv_params p;
     memset(&p, 0, sizeof(p));
-    size_t act;
-    static const char *const int_names[] = {"pad_top",    "pad_bottom", "pad_left",
-                                            "pad_right",  "stride_h",   "stride_w",
-                                            "dilation_h", "dilation_w", "activation"};
-    size_t *const int_slots[] = {&p.pad_top,    &p.pad_bottom, &p.pad_left,
-                                 &p.pad_right,  &p.stride_h,   &p.stride_w,
-                                 &p.dilation_h, &p.dilation_w, &act};
-    for (int i = 0; i < 9; i++)
-        if (as_size(args[3 + i], int_names[i], i < 4 ? 0 : (i < 8 ? 1 : 0), int_slots[i]) < 0)
-            return NULL;
-    if (act > 2) {
-        PyErr_Format(PyExc_ValueError,
-                     "depthwise_conv2d: activation must be 0 (none), 1 (relu) or 2 (relu6), "
-                     "got %zu", act);
+    size_t *const slots[] = {&p.pad_top,   &p.pad_bottom, &p.pad_left,   &p.pad_right,
+                             &p.stride_h,  &p.stride_w,   &p.dilation_h, &p.dilation_w};
+    int typenum = conv_args(args, "depthwise_conv2d", slots, &p.activation, &p.dtype);
+    if (typenum < 0)
         return NULL;
-    }
-    p.activation = (enum pyconv_activation)act;
-    p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
     x = usable_array(args[0], typenum, 4, "input");
@@ -530,17 +517,8 @@ static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_s
         pyconv_dwconv_destroy(op);
     }
     PyEval_RestoreThread(ictx.state);
-    if (rc == PYCONV_ENOMEM) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    if (rc == PYCONV_EINVAL) {
-        PyErr_Format(PyExc_ValueError, "depthwise_conv2d: %s", err);
-        goto fail;
-    }
-    if (rc == PYCONV_EINTR) {
-        if (!PyErr_Occurred())
-            PyErr_SetNone(PyExc_KeyboardInterrupt);
+    if (rc != PYCONV_OK) {
+        operator_failed(rc, "depthwise_conv2d", err);
         goto fail;
     }
 done:
@@ -646,7 +624,7 @@ static PyObject *py_pool2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     size_t *const slots[] = {&kind,       &p.kernel_h, &p.kernel_w,   &p.stride_h, &p.stride_w,
                              &p.pad_top,  &p.pad_bottom, &p.pad_left, &p.pad_right};
     for (int i = 0; i < 9; i++)
-        if (as_size(args[1 + i], names[i], i == 0 || i >= 5 ? 0 : 1, slots[i]) < 0)
+        if (as_size(args[1 + i], "pool2d", names[i], i == 0 || i >= 5 ? 0 : 1, slots[i]) < 0)
             return NULL;
     if (kind > 1) {
         PyErr_Format(PyExc_ValueError, "pool2d: kind must be 0 (max) or 1 (average), got %zu",
@@ -710,14 +688,9 @@ static PyObject *py_eltwise(PyObject *self, PyObject *const *args, Py_ssize_t na
     int typenum = float_typenum(args[0], "eltwise");
     if (typenum < 0)
         return NULL;
-    size_t act;
-    if (as_size(args[5], "activation", 0, &act) < 0)
+    enum pyconv_activation act;
+    if (activation_arg(args[5], "eltwise", &act) < 0)
         return NULL;
-    if (act > 2) {
-        PyErr_Format(PyExc_ValueError,
-                     "eltwise: activation must be 0 (none), 1 (relu) or 2 (relu6), got %zu", act);
-        return NULL;
-    }
     PyObject *result = NULL;
     PyArrayObject *x = NULL, *terms[4] = {NULL, NULL, NULL, NULL}, *out = NULL;
     static const char *const names[] = {"pre", "scale", "shift", "residual"};
@@ -740,7 +713,7 @@ static PyObject *py_eltwise(PyObject *self, PyObject *const *args, Py_ssize_t na
         }
     }
     struct pyconv_eltwise_params p = {(size_t)xs[0], (size_t)xs[1], (size_t)xs[2],
-                                      (enum pyconv_activation)act,
+                                      act,
                                       typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32};
     char err[PYCONV_ERRLEN];
     struct pyconv_eltwise_op op;
@@ -802,7 +775,7 @@ static PyObject *py_conv2d_workspace(PyObject *self, PyObject *const *args, Py_s
         "stride_w",  "dilation_h", "dilation_w", "itemsize"};
     size_t v[16];
     for (int i = 0; i < 16; i++)
-        if (as_size(args[i], names[i], 0, &v[i]) < 0)
+        if (as_size(args[i], "conv2d_workspace", names[i], 0, &v[i]) < 0)
             return NULL;
     if (v[15] != 4 && v[15] != 8) {
         PyErr_Format(PyExc_ValueError, "conv2d_workspace: itemsize must be 4 or 8, got %zu",
@@ -875,7 +848,7 @@ static PyObject *py_conv2d_transpose(PyObject *self, PyObject *const *args, Py_s
                                  &p.stride_h, &p.stride_w,   &act};
     static const Py_ssize_t minimum[] = {1, 1, 0, 0, 0, 0, 1, 1, 0};
     for (int i = 0; i < 9; i++)
-        if (as_size(args[3 + i], int_names[i], minimum[i], int_slots[i]) < 0)
+        if (as_size(args[3 + i], fn, int_names[i], minimum[i], int_slots[i]) < 0)
             return NULL;
     if (act > 2) {
         PyErr_Format(PyExc_ValueError,

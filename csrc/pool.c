@@ -5,27 +5,20 @@
  * padding). */
 #include "pool.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "threads.h"
+#include "util.h"
 
 /* Elements read by one task, at most: small enough that Ctrl-C is polled
  * every ~millisecond even for huge windows. */
 #define TASK_ELEMENTS ((size_t)1 << 16)
 
-static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
-    va_end(ap);
-    return PYCONV_EINVAL;
-}
-
-static int dim_output(size_t n, size_t k, size_t s, size_t before, size_t after, size_t *out,
-                      const char *dim, char err[PYCONV_ERRLEN])
+/* Output size along one dimension; unlike conv's dim_output (util.h) the
+ * pads must be smaller than the window and there is no dilation. */
+static int pool_dim_output(size_t n, size_t k, size_t s, size_t before, size_t after,
+                           size_t *out, const char *dim, char err[PYCONV_ERRLEN])
 {
     size_t padded;
     if (before >= k || after >= k)
@@ -57,16 +50,16 @@ int pyconv_pool_output_shape(const struct pyconv_pool_params *p, size_t *out_h, 
         return fail(err, "unknown dtype code %d", (int)p->dtype);
     if (p->kind != PYCONV_POOL_MAX && p->kind != PYCONV_POOL_AVG)
         return fail(err, "unknown pooling kind %d", (int)p->kind);
-    int rc = dim_output(p->in_h, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, out_h,
-                        "height", err);
+    int rc = pool_dim_output(p->in_h, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom,
+                             out_h, "height", err);
     if (rc == PYCONV_OK)
-        rc = dim_output(p->in_w, p->kernel_w, p->stride_w, p->pad_left, p->pad_right, out_w,
-                        "width", err);
+        rc = pool_dim_output(p->in_w, p->kernel_w, p->stride_w, p->pad_left, p->pad_right,
+                             out_w, "width", err);
     if (rc != PYCONV_OK)
         return rc;
     /* every element offset the operator forms, per image first (batch 0
      * would hide an image too large to address) */
-    size_t es = p->dtype == PYCONV_F64 ? sizeof(double) : sizeof(float), v;
+    size_t es = dtype_size(p->dtype), v;
     int of = __builtin_mul_overflow(p->in_h, p->in_w, &v) ||
              __builtin_mul_overflow(v, p->channels, &v) || __builtin_mul_overflow(v, es, &v) ||
              __builtin_mul_overflow(v, p->batch, &v) ||

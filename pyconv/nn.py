@@ -101,6 +101,21 @@ def _check_rank(x, name, what):
 _conv_plans = {}
 
 
+def _cached_plan(plans, key, make, *args):
+    """``plans[key]``, made by ``make(*args)`` on a miss; unhashable keys
+    (list arguments) plan without caching; the cache is emptied past 4096."""
+    try:
+        plan = plans.get(key)
+    except TypeError:
+        return make(*args)
+    if plan is None:
+        plan = make(*args)
+        if len(plans) > 4096:
+            plans.clear()
+        plans[key] = plan
+    return plan
+
+
 def _plan_conv2d(x, w, strides, padding, data_format, dilations, activation):
     cd, od = compute_dtype(x.dtype, "input")
     if w.dtype.kind not in "biuf":
@@ -247,16 +262,8 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
             padding = normalize_padding(explicit_padding_from_tf(padding, fmt))
     key = (x.shape, x.dtype, w.shape, w.dtype, strides, padding, data_format, dilations,
            activation)
-    try:
-        plan = _conv_plans.get(key)
-    except TypeError:  # unhashable arguments (lists): plan without caching
-        key, plan = None, None
-    if plan is None:
-        plan = _plan_conv2d(x, w, strides, padding, data_format, dilations, activation)
-        if key is not None:
-            if len(_conv_plans) > 4096:
-                _conv_plans.clear()
-            _conv_plans[key] = plan
+    plan = _cached_plan(_conv_plans, key, _plan_conv2d, x, w, strides, padding, data_format,
+                        dilations, activation)
     cd, od, nchw, cout, args = plan
     if x.dtype != cd:
         x = x.astype(cd)
@@ -732,17 +739,8 @@ def _depthwise_nhwc(input, filter, strides, padding, data_format, dilations, act
             padding = normalize_padding(explicit_padding_from_tf(padding, fmt))
     key = (x.shape, x.dtype, w.shape, w.dtype, strides, padding, data_format, dilations,
            activation)
-    try:
-        plan = _dw_plans.get(key)
-    except TypeError:  # unhashable arguments: plan without caching
-        key, plan = None, None
-    if plan is None:
-        plan = _plan_depthwise(x, w, strides, padding, data_format, dilations, activation,
-                               fname)
-        if key is not None:
-            if len(_dw_plans) > 4096:
-                _dw_plans.clear()
-            _dw_plans[key] = plan
+    plan = _cached_plan(_dw_plans, key, _plan_depthwise, x, w, strides, padding, data_format,
+                        dilations, activation, fname)
     cd, od, nchw, cout, args = plan
     if x.dtype != cd:
         x = x.astype(cd)

@@ -401,10 +401,7 @@ def test_sigint_interrupts_a_long_pooling(kind):
     """A pooling of ~4e12 reads (999 x 999 SAME windows over 1000 x 1000 x 8):
     hours of work, stopped within test_interrupt's bound after SIGINT, on 2
     threads; the pool works again afterwards."""
-    import signal
-    import time
-
-    from test_interrupt import BOUND, read_message, run_child
+    from test_interrupt import assert_interrupted_in_bound, run_child
 
     with run_child("""
         pyconv.set_num_threads(2)
@@ -420,16 +417,7 @@ def test_sigint_interrupts_a_long_pooling(kind):
         assert np.array_equal(fn(x[:, :9, :9], 3, 1, "SAME"), np.ones((1, 9, 9, 8), np.float32))
         say(state="ok")
     """, kind) as proc:
-        assert read_message(proc) == {"state": "started"}
-        time.sleep(0.5)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        msg = read_message(proc)
-        elapsed = time.monotonic() - sent
-        assert msg["state"] == "interrupted", msg
-        assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
-        assert read_message(proc) == {"state": "ok"}
-        assert proc.wait(60) == 0
+        assert_interrupted_in_bound(proc, 0.5)
 
 
 @pytest.mark.parametrize("act", [slim.relu, slim.relu6])

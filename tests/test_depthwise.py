@@ -750,10 +750,7 @@ def test_sigint_interrupts_a_long_depthwise_convolution(threads):
     """Ctrl-C is polled as in conv (test_interrupt.py): a depthwise call of
     ~28 G multiply-adds (41x41 taps, multiplier 4: the expansion and the
     generic kernel) stops within 3 s of SIGINT, and the pool works after."""
-    import signal
-    import time
-
-    from test_interrupt import BOUND, read_message, run_child
+    from test_interrupt import assert_interrupted_in_bound, run_child
 
     with run_child("""
         pyconv.set_num_threads(int(sys.argv[1]))
@@ -770,16 +767,7 @@ def test_sigint_interrupts_a_long_depthwise_convolution(threads):
         assert np.allclose(small, 9e-3, rtol=1e-5)
         say(state="ok")
     """, str(threads)) as proc:
-        assert read_message(proc) == {"state": "started"}
-        time.sleep(0.3)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        msg = read_message(proc)
-        elapsed = time.monotonic() - sent
-        assert msg["state"] == "interrupted", msg
-        assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
-        assert read_message(proc) == {"state": "ok"}
-        assert proc.wait(60) == 0
+        assert_interrupted_in_bound(proc, 0.3)
 
 
 def _depthwise_workload():

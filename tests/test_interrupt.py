@@ -73,6 +73,22 @@ def read_message(proc, timeout=240):
     return json.loads(line)
 
 
+def assert_interrupted_in_bound(proc, delay):
+    """For a child that says "started", then "interrupted" when Ctrl-C stops
+    its call, then "ok": SIGINT ``delay`` seconds after "started" is a
+    KeyboardInterrupt within BOUND, and the child then ends cleanly."""
+    assert read_message(proc) == {"state": "started"}
+    time.sleep(delay)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    msg = read_message(proc)
+    elapsed = time.monotonic() - sent
+    assert msg["state"] == "interrupted", msg
+    assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
+    assert read_message(proc) == {"state": "ok"}
+    assert proc.wait(60) == 0
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_sigint_interrupts_a_long_convolution_within_bound(threads):
     with run_child("""
@@ -92,16 +108,7 @@ def test_sigint_interrupts_a_long_convolution_within_bound(threads):
         assert np.allclose(small, 9 * 64 * 1e-3, rtol=1e-5)
         say(state="ok")
     """, str(threads), "--big") as proc:
-        assert read_message(proc) == {"state": "started"}
-        time.sleep(0.5)  # well inside the convolution
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        msg = read_message(proc)
-        elapsed = time.monotonic() - sent
-        assert msg["state"] == "interrupted", msg
-        assert elapsed < BOUND, f"KeyboardInterrupt {elapsed:.2f} s after SIGINT"
-        assert read_message(proc) == {"state": "ok"}
-        assert proc.wait(60) == 0
+        assert_interrupted_in_bound(proc, 0.5)  # well inside the convolution
 
 
 def test_repeated_interrupts_leak_nothing():

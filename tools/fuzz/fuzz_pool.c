@@ -23,36 +23,9 @@
 
 #include "eltwise.h"
 #include "pool.h"
+#include "fuzz_reader.h"
 
 #define MAX_ELEMS ((size_t)1 << 16)
-
-struct reader {
-    const uint8_t *p;
-    size_t n;
-};
-
-static unsigned take(struct reader *r)
-{
-    if (r->n == 0)
-        return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static size_t take_range(struct reader *r, size_t lo, size_t hi)
-{
-    return lo + take(r) % (hi - lo + 1);
-}
-
-static size_t take_size(struct reader *r, size_t lo, size_t hi)
-{
-    static const size_t huge[] = {(size_t)1 << 31, (size_t)1 << 32, (size_t)1 << 62,
-                                  ((size_t)1 << 63) - 1, (size_t)1 << 63, SIZE_MAX / 2,
-                                  SIZE_MAX - 1, SIZE_MAX};
-    if (take(r) >= 250)
-        return huge[take(r) % (sizeof(huge) / sizeof(huge[0]))];
-    return take_range(r, lo, hi);
-}
 
 static void fail(const char *what)
 {
