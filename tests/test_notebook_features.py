@@ -286,6 +286,7 @@ def test_checkpoint_load_shows_progress_only_when_asked_or_on_a_terminal(tmp_pat
     prefix = _big_checkpoint(tmp_path)
     monkeypatch.setattr(_restore, "PROGRESS_MIN_BYTES", 1)
     monkeypatch.delenv("PYCONV_PROGRESS", raising=False)
+    monkeypatch.setitem(sys.modules, "tqdm", None)   # pyconv's own bar (tqdm's: below)
     with slim.VariableStore() as store:
         store.load(prefix)                     # stderr is no terminal here: silent
     assert capfd.readouterr().err == ""
@@ -298,6 +299,60 @@ def test_checkpoint_load_shows_progress_only_when_asked_or_on_a_terminal(tmp_pat
         store.load(prefix, progress=True)
         assert len(store.unused_values()) == 8
     assert capfd.readouterr().err == ""
+
+
+def test_checkpoint_load_progress_through_tqdm(tmp_path, capfd, monkeypatch):
+    """With tqdm installed (the test extra) a load shows tqdm's own bar on stderr."""
+    import tqdm
+
+    prefix = _big_checkpoint(tmp_path)
+    monkeypatch.setattr(_restore, "PROGRESS_MIN_BYTES", 1)
+    monkeypatch.delenv("PYCONV_PROGRESS", raising=False)
+    made = []
+    real = tqdm.tqdm
+
+    class Recording(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    with slim.VariableStore() as store:
+        store.load(prefix, progress=True)
+        assert len(store.unused_values()) == 8
+    err = capfd.readouterr().err
+    assert len(made) == 1
+    bar = made[0]
+    # 8 tensors of 64 x 64 float32: 131,072 bytes, counted in MB
+    assert bar.total == pytest.approx(0.131072) and bar.n == pytest.approx(0.131072)
+    assert bar.unit == "MB" and bar.desc == "loading big.ckpt"
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("loading big.ckpt: 100%|") and "MB" in last, err
+    assert "|########################|" not in err          # not pyconv's own bar
+    with slim.VariableStore() as store:
+        store.load(prefix)                     # not asked, no terminal: silent
+    assert capfd.readouterr().err == "" and len(made) == 1
+
+
+def test_progress_bar_in_a_notebook_is_an_ipywidget(monkeypatch):
+    """In a kernel (faked here: _in_notebook; the real kernel is
+    tests/test_notebooks.py) the bar is an ipywidgets IntProgress + Label."""
+    import ipywidgets
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    monkeypatch.setattr(_progress, "_in_notebook", lambda: True)
+    monkeypatch.delenv("PYCONV_PROGRESS", raising=False)
+    with _progress.progress(300, "images", " img") as bar:
+        assert len(shown) == 1 and isinstance(shown[0][0], ipywidgets.HBox)
+        widget, label = shown[0][0].children
+        assert isinstance(widget, ipywidgets.IntProgress) and widget.max == 300
+        assert widget.description == "images" and widget.value == 0
+        for _ in range(3):
+            bar.update(100)
+    assert widget.value == 300
+    assert label.value.startswith("images: 100% |########################| 300/300 img [")
 
 
 def test_progress_bar_counts():
