@@ -12,9 +12,21 @@ Three inputs:
   row per end point, its output shape and the parameters of the variables
   under its scope (each variable counted once, in the most specific end
   point); multiply-adds when the row holds one convolution or fully
-  connected layer; no receptive field (pass the network function for that).
+  connected layer; receptive field and stride so far as below.
 - ``summary(store)``: one row per layer of a :class:`VariableStore` (its
   variables' scope), the variables' shapes and parameters.
+
+End points mode and geometry: a dict of arrays cannot tell a receptive
+field (the kernels, rates and paddings are gone), so it is traced:
+``summary(end_points, input_shape, network_fn=fn, **kwargs)`` runs ``fn`` on
+zeros of ``input_shape`` like the traced mode (the end points' shapes must
+match that run's, or ValueError) and gives each end point the receptive field
+and stride of the array the traced run put under its key (written by a traced
+operator), else the widest of the traced layers under its scope (a residual
+sum, a concatenation), else none. With ``input_shape`` alone the stride so
+far is the input's size over the end point's when that divides exactly
+(SAME padding; VALID nets such as Inception rarely divide; not for a 1 x 1
+output), and no receptive field; with neither, both columns show "-".
 
 Receptive fields follow the data: an operator's input that came out of a
 traced operator carries that operator's field; an input made by NumPy
@@ -189,19 +201,73 @@ def _macs_of(vars_, shape):
     return int(sum(pixels * int(np.prod(v.shape, dtype=np.int64)) for v in weights))
 
 
-def _end_points_summary(end_points, store):
+def _under(layer, key):
+    """Whether a traced layer name lies in end point ``key``'s scope (keys are
+    full scopes, as resnet's, or the net's scope left out, as mobilenet's)."""
+    return (layer == key or layer.startswith(key + "/") or layer.endswith("/" + key)
+            or f"/{key}/" in layer)
+
+
+def _stride_from_sizes(input_shape, shape):
+    if shape is None or len(shape) != 4:
+        return None
+    if tuple(shape[1:3]) == (1, 1) and tuple(input_shape[1:3]) != (1, 1):
+        return None   # a global pool or a logits layer: no stride to tell from sizes
+    out = []
+    for i, o in zip(input_shape[1:3], shape[1:3]):
+        if o <= 0 or i % o:
+            return None
+        out.append(i // o)
+    return tuple(out)
+
+
+def _end_points_geometry(end_points, input_shape, network_fn, dtype, kwargs):
+    """{key: (rf, stride)} for the end points (see the module docstring)."""
+    shape = _input_shape(input_shape)
+    if network_fn is None:
+        return {k: (None, _stride_from_sizes(shape, tuple(getattr(a, "shape", ())) or None))
+                for k, a in end_points.items()}
+    _, tracer, traced = _trace(network_fn, shape, dtype, kwargs)
+    geometry = {}
+    for k, a in end_points.items():
+        t = traced.get(k)
+        want = tuple(getattr(a, "shape", ()))
+        if t is None or tuple(getattr(t, "shape", ())) != want:
+            got = None if t is None else tuple(t.shape)
+            raise ValueError(
+                f"summary: end point {k!r} has shape {want} but network_fn="
+                f"{getattr(network_fn, '__name__', network_fn)!r} on input_shape={shape} "
+                f"(with the same kwargs) gives {'no such end point' if got is None else got}; "
+                "pass the network function, input shape and arguments that built the end points")
+        hit = tracer.fields.get(id(t))
+        if hit is not None and hit[0]() is t:
+            geometry[k] = (hit[1], hit[2])
+            continue
+        under = [(c[3], c[4]) for c in tracer.calls if _under(c[0], k)]
+        field = None
+        for f in under:
+            field = _widest(field, f)
+        geometry[k] = field if field is not None else (None, None)
+    return geometry
+
+
+def _end_points_summary(end_points, store, input_shape=None, network_fn=None,
+                        dtype=np.float32, kwargs=None):
     variables = store.variables()
     keys = [k for k in end_points]
     owned = _assign(variables, keys)
+    geometry = ({} if input_shape is None else
+                _end_points_geometry(end_points, input_shape, network_fn, dtype, kwargs or {}))
     rows = []
     for k in keys:
         arr = end_points[k]
         shape = tuple(getattr(arr, "shape", ())) or None
         vars_ = owned[k]
+        rf, stride = geometry.get(k, (None, None))
         rows.append({"layer": k, "shape": shape, "params": sum(int(v.value.size) for v in vars_),
-                     "macs": _macs_of(vars_, shape)})
+                     "macs": _macs_of(vars_, shape), "rf": rf, "stride": stride})
     return Summary(f"end points: {len(rows)}", rows, *_var_totals(variables),
-                   ["layer", "shape", "params", "macs"])
+                   ["layer", "shape", "params", "macs", "rf", "stride"])
 
 
 # --------------------------------------------------------------------------- tracing
@@ -303,17 +369,36 @@ def _widest(a, b):
     return rf, jump
 
 
-def _traced_summary(network_fn, input_shape, dtype, kwargs):
-    from .variables import VariableStore
-
-    shape = tuple(int(d) for d in input_shape)
+def _input_shape(input_shape):
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except TypeError:
+        raise TypeError(f"summary: input_shape must be a sequence of ints, got "
+                        f"{input_shape!r}") from None
     if len(shape) == 3:
         shape = (1,) + shape
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"summary: input_shape must be (batch, height, width, channels) or "
+                         f"(height, width, channels) of positive sizes, got {input_shape!r}")
+    return shape
+
+
+def _trace(network_fn, shape, dtype, kwargs):
+    """Runs ``network_fn`` on zeros of ``shape`` in a fresh store, traced:
+    (store, tracer, end points)."""
+    from .variables import VariableStore
+
     x = np.zeros(shape, dtype)
     with VariableStore(seed=0) as store, _Tracer(store) as tracer:
         result = network_fn(x, **kwargs)
     end_points = result[1] if isinstance(result, tuple) and len(result) == 2 and isinstance(
         result[1], dict) else {}
+    return store, tracer, end_points
+
+
+def _traced_summary(network_fn, input_shape, dtype, kwargs):
+    shape = _input_shape(input_shape)
+    store, tracer, end_points = _trace(network_fn, shape, dtype, kwargs)
     shapes = {k: tuple(v.shape) for k, v in end_points.items() if hasattr(v, "shape")}
     rows, index = [], {}
     for layer, out_shape, macs, rf, jump, fc in tracer.calls:
@@ -341,7 +426,7 @@ def _traced_summary(network_fn, input_shape, dtype, kwargs):
     return s
 
 
-def summary(what, input_shape=None, store=None, dtype=np.float32, **kwargs):
+def summary(what, input_shape=None, store=None, dtype=np.float32, network_fn=None, **kwargs):
     """A table of a net's layers: output shape, parameters, multiply-adds,
     receptive field and stride so far, with totals.
 
@@ -356,12 +441,21 @@ def summary(what, input_shape=None, store=None, dtype=np.float32, **kwargs):
         ``(batch, height, width, channels)`` or ``(height, width, channels)``;
         needed with a network function. The net runs once on zeros of this
         shape in a fresh store (seed 0); the summary's ``store`` and
-        ``end_points`` attributes hold what that run built.
+        ``end_points`` attributes hold what that run built. With an end
+        points dict: the input the end points came from, for the stride so
+        far (input size over the end point's, when that divides exactly)
+        and, with ``network_fn``, the receptive field.
     store : VariableStore, optional
         With an end points dict: where its variables are (default: the
         current default store).
     dtype : numpy dtype, default float32
         Of the zeros fed to a network function.
+    network_fn : callable, optional
+        With an end points dict and ``input_shape``: the network function
+        that built the end points. It is run once more, traced, on zeros
+        (with ``**kwargs``), for each end point's exact receptive field and
+        stride so far (a dict of arrays cannot tell them); the end points'
+        shapes must match that run's.
     **kwargs
         Passed to the network function (``num_classes=10``,
         ``depth_multiplier=0.25``, ``is_training=False``, ...).
@@ -390,6 +484,17 @@ def summary(what, input_shape=None, store=None, dtype=np.float32, **kwargs):
                              "summary(fn, (1, 224, 224, 3))")
         return _traced_summary(what, input_shape, dtype, kwargs)
     if hasattr(what, "items") and callable(what.items):
-        return _end_points_summary(what, store if store is not None else get_default_store())
+        if network_fn is not None and not callable(network_fn):
+            raise TypeError(f"summary: network_fn must be a network function, got "
+                            f"{type(network_fn).__name__}")
+        if network_fn is not None and input_shape is None:
+            raise ValueError("summary: network_fn needs the input_shape the end points were "
+                             "built from, e.g. summary(end_points, (1, 224, 224, 3), "
+                             "network_fn=fn)")
+        if kwargs and network_fn is None:
+            raise TypeError(f"summary: arguments {sorted(kwargs)} go to a network function; "
+                            "with end points pass network_fn= too")
+        return _end_points_summary(what, store if store is not None else get_default_store(),
+                                   input_shape, network_fn, dtype, kwargs)
     raise TypeError(f"summary: expected a network function (with input_shape), an end points "
                     f"dict or a VariableStore, got {type(what).__name__}")

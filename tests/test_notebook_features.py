@@ -286,6 +286,7 @@ def test_checkpoint_load_shows_progress_only_when_asked_or_on_a_terminal(tmp_pat
     prefix = _big_checkpoint(tmp_path)
     monkeypatch.setattr(_restore, "PROGRESS_MIN_BYTES", 1)
     monkeypatch.delenv("PYCONV_PROGRESS", raising=False)
+    monkeypatch.setitem(sys.modules, "tqdm", None)   # pyconv's own bar (tqdm's: below)
     with slim.VariableStore() as store:
         store.load(prefix)                     # stderr is no terminal here: silent
     assert capfd.readouterr().err == ""
@@ -298,6 +299,60 @@ def test_checkpoint_load_shows_progress_only_when_asked_or_on_a_terminal(tmp_pat
         store.load(prefix, progress=True)
         assert len(store.unused_values()) == 8
     assert capfd.readouterr().err == ""
+
+
+def test_checkpoint_load_progress_through_tqdm(tmp_path, capfd, monkeypatch):
+    """With tqdm installed (the test extra) a load shows tqdm's own bar on stderr."""
+    import tqdm
+
+    prefix = _big_checkpoint(tmp_path)
+    monkeypatch.setattr(_restore, "PROGRESS_MIN_BYTES", 1)
+    monkeypatch.delenv("PYCONV_PROGRESS", raising=False)
+    made = []
+    real = tqdm.tqdm
+
+    class Recording(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    with slim.VariableStore() as store:
+        store.load(prefix, progress=True)
+        assert len(store.unused_values()) == 8
+    err = capfd.readouterr().err
+    assert len(made) == 1
+    bar = made[0]
+    # 8 tensors of 64 x 64 float32: 131,072 bytes, counted in MB
+    assert bar.total == pytest.approx(0.131072) and bar.n == pytest.approx(0.131072)
+    assert bar.unit == "MB" and bar.desc == "loading big.ckpt"
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("loading big.ckpt: 100%|") and "MB" in last, err
+    assert "|########################|" not in err          # not pyconv's own bar
+    with slim.VariableStore() as store:
+        store.load(prefix)                     # not asked, no terminal: silent
+    assert capfd.readouterr().err == "" and len(made) == 1
+
+
+def test_progress_bar_in_a_notebook_is_an_ipywidget(monkeypatch):
+    """In a kernel (faked here: _in_notebook; the real kernel is
+    tests/test_notebooks.py) the bar is an ipywidgets IntProgress + Label."""
+    import ipywidgets
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    monkeypatch.setattr(_progress, "_in_notebook", lambda: True)
+    monkeypatch.delenv("PYCONV_PROGRESS", raising=False)
+    with _progress.progress(300, "images", " img") as bar:
+        assert len(shown) == 1 and isinstance(shown[0][0], ipywidgets.HBox)
+        widget, label = shown[0][0].children
+        assert isinstance(widget, ipywidgets.IntProgress) and widget.max == 300
+        assert widget.description == "images" and widget.value == 0
+        for _ in range(3):
+            bar.update(100)
+    assert widget.value == 300
+    assert label.value.startswith("images: 100% |########################| 300/300 img [")
 
 
 def test_progress_bar_counts():
@@ -403,3 +458,77 @@ def test_summary_of_a_small_net_with_a_fully_connected_head():
     assert [r["shape"] for r in s.rows] == [(2, 8, 8, 8), (2, 4, 4, 8), (2, 10)]
     assert [r["macs"] for r in s.rows] == [2 * 64 * 27 * 8, 0, 2 * 128 * 10]
     assert [r["params"] for r in s.rows] == [216 + 8, 0, 1280 + 10]
+
+
+# --------------------------------------------------------------------------- summary of end points: geometry
+
+def test_summary_of_end_points_traces_receptive_field_and_stride():
+    """MobileNet v1 at 224: receptive field 315, stride 32 at Conv2d_13_pointwise
+    (tensorflow/models receptive_field README); with input_shape alone the
+    stride comes from the sizes (224 / 7) and no receptive field is claimed."""
+    fn = nets_factory.get_network_fn("mobilenet_v1", 1000)
+    with slim.VariableStore(seed=1) as store:
+        _, ep = fn(np.zeros((1, 224, 224, 3), np.float32))
+    s = slim.summary(ep, (1, 224, 224, 3), store=store, network_fn=fn)
+    row = {r["layer"]: r for r in s.rows}
+    assert row["Conv2d_13_pointwise"]["rf"] == (315, 315)
+    assert row["Conv2d_13_pointwise"]["stride"] == (32, 32)
+    assert row["Conv2d_0"]["rf"] == (3, 3) and row["Conv2d_0"]["stride"] == (2, 2)
+    # hand-computed: 3 (Conv2d_0) + 2 * 2 (the 3x3 depthwise on stride 2)
+    assert row["Conv2d_1_depthwise"]["rf"] == (7, 7)
+    assert "Receptive field" in str(s) and "315x315" in s._repr_html_()
+    sized = slim.summary(ep, (224, 224, 3), store=store)
+    row = {r["layer"]: r for r in sized.rows}
+    assert row["Conv2d_13_pointwise"]["stride"] == (32, 32)
+    assert row["Conv2d_6_pointwise"]["stride"] == (16, 16)
+    assert row["Conv2d_13_pointwise"]["rf"] is None
+    assert row["AvgPool_1a"]["stride"] is None and row["Logits"]["stride"] is None
+    plain = slim.summary(ep, store=store)
+    assert all(r["rf"] is None and r["stride"] is None for r in plain.rows)
+
+
+def test_summary_of_resnet_end_points_receptive_field():
+    """ResNet-50 v1: 483 / 32 after block4 (receptive_field README); block4's end
+    point is a residual sum (NumPy), so its field is the widest traced under it."""
+    fn = nets_factory.get_network_fn("resnet_v1_50", 10)
+    with slim.VariableStore(seed=0) as store:
+        _, ep = fn(np.zeros((1, 96, 96, 3), np.float32))
+    s = slim.summary(ep, (1, 96, 96, 3), store=store, network_fn=fn)
+    row = {r["layer"]: r for r in s.rows}
+    assert row["resnet_v1_50/block4"]["rf"] == (483, 483)
+    assert row["resnet_v1_50/block4"]["stride"] == (32, 32)
+    assert row["resnet_v1_50/conv1"]["rf"] == (7, 7)
+    # hand-computed: unit_1's sum of a 1x1 shortcut and 1x1 -> 3x3 -> 1x1 on pool1's
+    # 11 / stride 4: 11 + 2 * 4 = 19
+    assert row["resnet_v1_50/block1/unit_1/bottleneck_v1"]["rf"] == (19, 19)
+
+
+def test_summary_of_end_points_of_a_small_net_and_bad_arguments():
+    """conv 3x3/2 -> 3 / 2; max pool 3x3/2 -> 3 + 2 * 2 = 7 / 4; a NumPy sum of the
+    pool and a 1x1 conv of it -> the widest traced under its scope, 7 / 4."""
+    def net(x, depth=8):
+        ep = {}
+        x = ep["c1"] = slim.conv2d(x, depth, 3, stride=2, scope="c1")
+        x = ep["p1"] = slim.max_pool2d(x, 3, stride=2, padding="SAME", scope="p1")
+        with slim.variable_scope("res"):
+            ep["res"] = x + slim.conv2d(x, depth, 1, scope="c2")
+        return x, ep
+
+    with slim.VariableStore() as store:
+        _, ep = net(np.ones((2, 20, 20, 3), np.float32), depth=4)
+    s = slim.summary(ep, (2, 20, 20, 3), store=store, network_fn=net, depth=4)
+    assert [r["rf"] for r in s.rows] == [(3, 3), (7, 7), (7, 7)]
+    assert [r["stride"] for r in s.rows] == [(2, 2), (4, 4), (4, 4)]
+    with pytest.raises(ValueError, match=r"end point 'c1' has shape \(2, 10, 10, 4\)"):
+        slim.summary(ep, (2, 20, 20, 3), store=store, network_fn=net)   # depth 8
+    with pytest.raises(ValueError, match="end point 'c1'.*no such end point"):
+        slim.summary({"c1": ep["c1"]}, (2, 20, 20, 3), store=store,
+                     network_fn=lambda x: (x, {}))
+    with pytest.raises(ValueError, match="network_fn needs the input_shape"):
+        slim.summary(ep, store=store, network_fn=net)
+    with pytest.raises(TypeError, match="network_fn must be a network function"):
+        slim.summary(ep, (2, 20, 20, 3), store=store, network_fn=3)
+    with pytest.raises(TypeError, match=r"arguments \['depth'\].*network_fn"):
+        slim.summary(ep, (2, 20, 20, 3), store=store, depth=4)
+    with pytest.raises(ValueError, match="input_shape must be"):
+        slim.summary(ep, (20, 20), store=store)
