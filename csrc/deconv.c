@@ -23,6 +23,7 @@
 
 #include "buffers.h"
 #include "threads.h"
+#include "util.h"
 #include "wcache.h"
 
 #ifdef __SSE2__
@@ -81,39 +82,6 @@ struct pyconv_deconv_op {
     } minmax;
 };
 
-static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
-    va_end(ap);
-    return PYCONV_EINVAL;
-}
-
-static size_t mul(size_t a, size_t b, int *overflow)
-{
-    size_t r;
-    if (__builtin_mul_overflow(a, b, &r)) {
-        *overflow = 1;
-        return 0;
-    }
-    return r;
-}
-
-static size_t add(size_t a, size_t b, int *overflow)
-{
-    size_t r;
-    if (__builtin_add_overflow(a, b, &r)) {
-        *overflow = 1;
-        return 0;
-    }
-    return r;
-}
-
-static size_t round_up64(size_t bytes)
-{
-    return bytes > SIZE_MAX - 63 ? SIZE_MAX : (bytes + 63) / 64 * 64;
-}
 
 /* Taps of phase `phase` (0..stride-1) along a dimension with kernel k. */
 static size_t phase_taps(size_t phase, size_t k, size_t s)

@@ -18,6 +18,7 @@
 
 #include "buffers.h"
 #include "threads.h"
+#include "util.h"
 
 #define XI 36         /* transformed positions per tile (6 x 6) */
 #define MAX_SLOTS 64  /* per-thread scratch blocks kept by the operator */
@@ -49,34 +50,6 @@ struct pyconv_wino_op {
     struct slot slots[MAX_SLOTS];
 };
 
-static int fail(char err[PYCONV_ERRLEN], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, PYCONV_ERRLEN, fmt, ap);
-    va_end(ap);
-    return PYCONV_EINVAL;
-}
-
-static size_t mul(size_t a, size_t b, int *of)
-{
-    size_t r;
-    if (__builtin_mul_overflow(a, b, &r)) {
-        *of = 1;
-        return 0;
-    }
-    return r;
-}
-
-static size_t add(size_t a, size_t b, int *of)
-{
-    size_t r;
-    if (__builtin_add_overflow(a, b, &r)) {
-        *of = 1;
-        return 0;
-    }
-    return r;
-}
 
 int pyconv_wino_applicable(const struct pyconv_conv_params *p)
 {
