@@ -920,17 +920,8 @@ static PyObject *py_conv2d_transpose(PyObject *self, PyObject *const *args, Py_s
         pyconv_deconv_destroy(op);
     }
     PyEval_RestoreThread(ictx.state);
-    if (rc == PYCONV_ENOMEM) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    if (rc == PYCONV_EINVAL) {
-        PyErr_Format(PyExc_ValueError, "%s: %s", fn, err);
-        goto fail;
-    }
-    if (rc == PYCONV_EINTR) {
-        if (!PyErr_Occurred())
-            PyErr_SetNone(PyExc_KeyboardInterrupt);
+    if (rc != PYCONV_OK) {
+        operator_failed(rc, fn, err);
         goto fail;
     }
 done:
