@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from . import _memory
+from . import _fastpath, _memory
 from .arg_scope import _ARGSTACK as _ARG_STACK, _THREAD as _ARG_THREAD
 from . import nn as _nn
 from .activations import relu, relu6
@@ -509,6 +509,10 @@ def convolution2d(inputs: ArrayLike,
             op = _tf_output_op(activation_fn, "BiasAdd" if bias is not None else "Conv2D")
             collect_named_outputs(outputs_collections, sc.name, outputs,
                                   f"{frame.state.name_stack}/{op}:0")
+        if _fastpath._tl.want is not None:  # remember this call for its repeats
+            _fastpath.record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused,
+                                    activation_fn, normalizer_fn, nn_strides, padding,
+                                    nn_rates, (kh, kw, cin, num_outputs))
         return outputs
     finally:
         frame.state.model_getter -= 1
@@ -742,7 +746,7 @@ def _fold_batch_norm(dtype, shape, nchw, normalizer_params, store=None, frame=No
     this dtype and shape, or None when it declines (see _FoldRequest)."""
     key = cache = None
     if store is not None:
-        key = _fold_key(store, frame, dtype, shape, nchw, normalizer_params)
+        key = _fold.key = _fold_key(store, frame, dtype, shape, nchw, normalizer_params)
         if key is not None:
             cache = getattr(store, "_fold_cache", None)
             if cache is None:
@@ -1406,3 +1410,5 @@ def batch_norm(inputs: ArrayLike,
     finally:
         frame.state.model_getter -= getter
         store._pop_scope(frame)
+
+_fastpath._install()  # the repeated-call fast paths (pyconv/_fastpath.py)
