@@ -29,14 +29,15 @@ everything the slow path's result depends on apart from the input's values:
 An entry is used only while it is provably still right, checked on every
 call before anything is touched: the enclosing scope reuses (True or
 AUTO_REUSE), the same Variable objects are still in the store under their
-names, claimed, holding the same arrays (``assign`` writes in place, which
-the C weight cache and the fold's byte snapshot see; ``store.load`` and
-``var.value = ...`` write in place too; a replaced array fails the check),
-and batch norm's fold entry still matches the statistics' bytes (see
-``layers._fold_cached``). Otherwise the call takes the slow path, which
-records a fresh entry. On a hit the layer still opens and closes its
-scopes (and the BatchNorm scope) through the store, so unique names,
-scope counts and end-point aliases are exactly the slow path's.
+names, claimed, holding the same arrays (``assign``, ``store.load`` and
+``var.value = ...`` write in place, which the C weight cache sees; a
+replaced array fails the check), and batch norm's statistics still have the
+bytes they had when the folded terms were taken from the fold cache
+(``layers._fold_cached``), so in-place writes are seen too. Otherwise the
+call takes the slow path, which records a fresh entry. On a hit the layer's
+scopes (and the BatchNorm scope inside) leave exactly what the slow path's
+frames leave: unique name scopes, scope counts and children
+(``_layer_scopes``), and the same end-point aliases and tensor names.
 
 Entries are recorded only from a slow call that ran the plain reuse path:
 variables reused (not created), the input's dtype kept (no cast to the
@@ -122,6 +123,51 @@ def _freeze(d):
     return frozen
 
 
+# ---- scope bookkeeping of a layer that opens its own scope (and batch norm's)
+
+
+def _layer_scopes(store, state, scope, new_name, bn_name):
+    """What ``_push_scope(scope, ...)``, then (with ``bn_name``) batch norm's
+    ``_push_scope(None, 'BatchNorm')`` and ``_pop_scope``, then the layer's
+    ``_pop_scope`` leave behind, without the frames: the unique name scopes
+    (kept or forgotten as there), the scope counts and children. Returns the
+    layer's name scope. ``scope`` is a non-empty string and no
+    ``<new_name>/BatchNorm`` is counted (both checked by the caller); no code
+    runs between the push and the pop on the fast path, so nothing can see
+    the difference."""
+    counts, children = state.counts, state.children
+    name_scope, generated = store._unique_name(state, scope)
+    counts[new_name] = counts.get(new_name, 0) + 1
+    parent = new_name.rpartition("/")[0]
+    kids = children.get(parent)
+    if kids is None:
+        children[parent] = {new_name}
+    else:
+        kids.add(new_name)
+    if bn_name is not None:
+        outer = state.name_stack
+        state.name_stack = name_scope
+        try:
+            _, bn_generated = store._unique_name(state, "BatchNorm")
+        finally:
+            state.name_stack = outer
+        pending = list(children.pop(bn_name, ()))  # batch norm's pop
+        while pending:
+            name = pending.pop()
+            counts.pop(name, None)
+            pending.extend(children.pop(name, ()))
+        if bn_generated is not None:
+            store._forget_names_inside(bn_generated)
+    pending = list(children.pop(new_name, ()))  # the layer's pop
+    while pending:
+        name = pending.pop()
+        counts.pop(name, None)
+        pending.extend(children.pop(name, ()))
+    if generated is not None:
+        store._forget_names_inside(generated)
+    return name_scope
+
+
 # ---- conv2d
 
 _CONV_ARGS = frozenset((
@@ -141,92 +187,79 @@ def conv2d(func, args, kwargs, top):
         merged.update(kwargs)
     else:
         merged = kwargs
-    key = None
-    if len(args) == 3 and type(args[0]) is np.ndarray and merged.keys() <= _CONV_ARGS:
-        get = merged.get
-        scope = get("scope")
-        reuse = get("reuse")
-        store = get_default_store()
-        state = store._state()
-        parent = state.scope
-        if (type(scope) is str and scope and (reuse is None or reuse is True
-                                              or reuse is AUTO_REUSE)
-                and (reuse or parent.reuse) and get("variables_collections") is None
-                and (get("outputs_collections") is None
-                     or type(get("outputs_collections")) in _COLLECTION_TYPES)):
-            x = args[0]
-            normalizer_fn = get("normalizer_fn")
-            try:
-                key = (parent.name, scope, reuse, x.shape, x.dtype, _k(args[1]), _k(args[2]),
-                       _k(get("stride", 1)), _k(get("padding", "SAME")),
-                       _k(get("data_format")), _k(get("rate", 1)),
-                       get("activation_fn", _RELU), normalizer_fn,
-                       _freeze(get("normalizer_params")),
-                       _freeze(top.get(_BN_KEY)) if normalizer_fn is _BATCH_NORM else None,
-                       get("biases_initializer", _NO_BIASES) is None)
-                hash(key)
-            except (_Unkeyable, TypeError):
-                key = None
-            if key is not None:
-                cache = getattr(store, "_fast_cache", None)
-                entry = cache.get(key) if cache is not None else None
-                if entry is not None:
-                    out = _conv2d_hit(store, state, x, entry, merged)
-                    if out is not _MISS:
-                        return out
-    if key is None:
+    if len(args) != 3 or type(args[0]) is not np.ndarray or not merged.keys() <= _CONV_ARGS:
         return func(*args, **merged)
+    get = merged.get
+    scope = get("scope")
+    reuse = get("reuse")
+    collections = get("outputs_collections")
+    store = get_default_store()
+    state = store._state()
+    parent = state.scope
+    if (type(scope) is not str or not scope
+            or not (reuse is None or reuse is True or reuse is AUTO_REUSE)
+            or not (reuse or parent.reuse) or get("variables_collections") is not None
+            or not (collections is None or type(collections) in _COLLECTION_TYPES)):
+        return func(*args, **merged)
+    x = args[0]
+    normalizer_fn = get("normalizer_fn")
+    try:
+        key = (parent.name, scope, reuse, x.shape, x.dtype, _k(args[1]), _k(args[2]),
+               _k(get("stride", 1)), _k(get("padding", "SAME")), _k(get("data_format")),
+               _k(get("rate", 1)), get("activation_fn", _RELU), normalizer_fn,
+               _freeze(get("normalizer_params")),
+               _freeze(top.get(_BN_KEY)) if normalizer_fn is _BATCH_NORM else None,
+               get("biases_initializer", _NO_BIASES) is None)
+        cache = store.__dict__.get("_fast_cache")
+        entry = cache.get(key) if cache is not None else None
+    except (_Unkeyable, TypeError):  # TypeError: an unhashable activation_fn...
+        return func(*args, **merged)
+    if entry is not None:
+        out = _conv2d_hit(store, state, x, entry, merged, parent, scope, collections)
+        if out is not _MISS:
+            return out
     saved = _tl.want
-    _tl.want = (args[0], key, store)
+    _tl.want = (x, key, store)
     try:
         return func(*args, **merged)
     finally:
         _tl.want = saved
 
 
-def _conv2d_hit(store, state, x, entry, merged):
-    (wname, wvar, wval, bname, bvar, bval, cargs, fold_key, bn_name, op, mem) = entry
-    for name in ("weights_regularizer", "biases_regularizer"):
-        reg = merged.get(name)
-        if reg is not None and not callable(reg):
-            return _MISS  # the slow path raises
+def _conv2d_hit(store, state, x, entry, merged, parent, scope, collections):
+    (wname, wvar, wval, bname, bvar, bval, cargs, bn, op, mem) = entry
+    reg = merged.get("weights_regularizer")
+    if reg is not None and not callable(reg):
+        return _MISS  # the slow path raises
+    reg = merged.get("biases_regularizer")
+    if reg is not None and not callable(reg):
+        return _MISS
     vars_ = store._vars
     if vars_.get(wname) is not wvar or not wvar._claimed or wvar._value is not wval:
         return _MISS
     if bvar is not None and (vars_.get(bname) is not bvar or not bvar._claimed
                              or bvar._value is not bval):
         return _MISS
-    terms = None
-    if fold_key is not None:
+    new_name = parent.name + "/" + scope if parent.name else scope
+    bn_name = None
+    if bn is not None:
+        bn_name, checks, terms = bn
         if state.counts.get(bn_name, 0):
             return _MISS  # the slow path would open BatchNorm_1
-        fentry = getattr(store, "_fold_cache", {}).get(fold_key)
-        if fentry is None:
-            return _MISS
-        variables, names, snapshot, terms = fentry[:4]
-        for var, name in zip(variables, names):
-            if var is not None and (vars_.get(name) is not var or not var._claimed):
-                return _MISS
-        if b"".join(v._value.tobytes() if v is not None else b"-"
-                    for v in variables) != snapshot:
-            return _MISS  # the slow path recomputes the terms
+        for name, var, snapshot in checks:
+            if vars_.get(name) is not var or not var._claimed \
+                    or var._value.tobytes() != snapshot:
+                return _MISS  # the slow path recomputes the folded terms
     if mem is not None:
         _memory.check(*mem)
-    frame = store._push_scope(merged["scope"], "Conv", merged.get("reuse"))
-    try:
-        if terms is not None:
-            # the BatchNorm scope is opened and closed as batch_norm would (names)
-            store._pop_scope(store._push_scope(None, "BatchNorm", None))
-            outputs = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms, None)
-        else:
-            outputs = _conv.conv2d(x, wvar._pinned(), bval, *cargs)
-        collections = merged.get("outputs_collections")
-        if collections:
-            collect_named_outputs(collections, frame.scope.name, outputs,
-                                  f"{state.name_stack}/{op}:0")
-        return outputs
-    finally:
-        store._pop_scope(frame)
+    name_scope = _layer_scopes(store, state, scope, new_name, bn_name)
+    if bn is not None:
+        outputs = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms, None)
+    else:
+        outputs = _conv.conv2d(x, wvar._pinned(), bval, *cargs)
+    if collections:
+        collect_named_outputs(collections, new_name, outputs, f"{name_scope}/{op}:0")
+    return outputs
 
 
 def record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused, activation_fn,
@@ -241,7 +274,8 @@ def record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused, acti
     if activation_fn is not None and fused is None:
         return
     sc = frame.scope
-    if not sc.reuse or sc.name != (want[1][0] + "/" + want[1][1] if want[1][0] else want[1][1]):
+    key = want[1]
+    if not sc.reuse or sc.name != (key[0] + "/" + key[1] if key[0] else key[1]):
         return
     w = weights._value
     if w.dtype != x.dtype:
@@ -256,20 +290,24 @@ def record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused, acti
         bvar = vars_.get(bname)
         if bvar is None or bvar._value is not bias or bias.dtype != x.dtype or bias.ndim != 1:
             return
-    fold_key = bn_name = None
+    bn = None
     if normalizer_fn is not None:
         fold_key = getattr(_fold_local, "key", None)
-        fentry = getattr(store, "_fold_cache", {}).get(fold_key) if fold_key else None
+        fentry = store.__dict__.get("_fold_cache", {}).get(fold_key) if fold_key else None
         if terms is None or fentry is None or fentry[3] is not terms:
             return
-        bn_name = sc.name + "/BatchNorm"
+        variables, names = fentry[:2]
+        # the statistics' bytes now: the terms are theirs (the fold cache just
+        # checked or computed them)
+        checks = tuple((name, var, var._value.tobytes())
+                       for var, name in zip(variables, names) if var is not None)
+        bn = (sc.name + "/BatchNorm", checks, terms)
     from . import nn
-    plan = nn._plan_conv2d(x, w, nn_strides, padding, df, nn_rates, fused)
-    cd, od, nchw, cout, cargs = plan
-    if cd != x.dtype or od != cd or nchw or cargs[0] is None:
-        return
     from .layers import _CHECKED_WEIGHT_ELEMENTS, _tf_output_op
 
+    cd, od, nchw, cout, cargs = nn._plan_conv2d(x, w, nn_strides, padding, df, nn_rates, fused)
+    if cd != x.dtype or od != cd or nchw or cargs[0] is None:
+        return
     kh, kw, cin, num_outputs = dims
     mem = None
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:  # as the slow path, every call
@@ -278,12 +316,12 @@ def record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused, acti
                f"num_outputs={num_outputs}",
                {"weights": n * w.dtype.itemsize, "their float64 random draw": n * 8})
     op = _tf_output_op(activation_fn, "BiasAdd" if bias is not None else "Conv2D")
-    cache = getattr(store, "_fast_cache", None)
+    cache = store.__dict__.get("_fast_cache")
     if cache is None:
         cache = store._fast_cache = {}
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
-    cache[want[1]] = (wname, weights, w, bname, bvar, bias, cargs, fold_key, bn_name, op, mem)
+    cache[key] = (wname, weights, w, bname, bvar, bias, cargs, bn, op, mem)
 
 
 def _install():

@@ -253,3 +253,60 @@ def test_fast_path_without_normalizer(hits):
         _close(y, conv2d_reference(x, store["logits/weights"], bias=store["logits/biases"],
                                    activation="relu"))
         assert hits["conv2d"] >= 3
+
+
+def _bookkeeping(store):
+    state = store._state()
+    return {"names_in_use": dict(store._names_in_use),
+            "generated_max": dict(store._generated_max),
+            "names_inside": {k: set(v) for k, v in store._names_inside.items()},
+            "counts": dict(state.counts),
+            "children": {k: set(v) for k, v in state.children.items()},
+            "collections": {k: [slim.get_tensor_aliases(v) if isinstance(v, np.ndarray)
+                                else getattr(v, "name", v) for v in c]
+                            for k, c in store._collections.items()},
+            "tensor names": sorted(e[2] or "" for e in store._aliases.values())}
+
+
+def _sequence(store, record):
+    """Layers and nets called again and again, in scopes that make their names
+    unique in every way TF does; ``record(label)`` after each step."""
+    from pyconv.nets import nets_factory
+
+    x = _image((1, 6, 6, 3))
+    net = nets_factory.get_network_fn("resnet_v1_50", 10)
+    image = _image((1, 64, 64, 3), seed=4)
+    for i in range(3):
+        with slim.variable_scope("outer", reuse=i > 0 or None):
+            _layer(x, None, outputs_collections="ep")
+            record(f"layer {i}")
+            with slim.variable_scope("inner"):
+                _layer(x, None)
+                _layer(x, True)  # the same name scope again: c_1
+            record(f"inner {i}")
+        with slim.name_scope(None, default_name="blk"):  # blk, blk_1, ...: names only
+            with slim.variable_scope("shared", reuse=i > 0 or None):
+                with slim.name_scope("c/BatchNorm"):  # taken: the layer's is BatchNorm_1
+                    pass
+                _layer(x, None, outputs_collections="ep")
+            record(f"default name scope {i}")
+        out, end_points = net(image)
+        record(f"net {i}")
+        record(("net output", out.tobytes(), sorted(end_points)))
+
+
+def test_fast_path_keeps_every_name_and_count(monkeypatch):
+    """The fast path's scope bookkeeping (_fastpath._layer_scopes) against the
+    slow path's frames: after every step the stores' unique names, scope
+    counts, children, collections and tensor names are the same."""
+    logs = []
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(_fastpath, "_conv2d_hit", lambda *a: _fastpath._MISS)
+        log = []
+        with slim.VariableStore(seed=0) as store:
+            _sequence(store, lambda label: log.append((label, _bookkeeping(store))))
+            assert bool(store.__dict__.get("_fast_cache")) or not fast
+        logs.append(log)
+    for (label, fast), (_, slow) in zip(*logs):
+        assert fast == slow, label
