@@ -854,6 +854,8 @@ def subsample(inputs: ArrayLike, factor: float, scope: Optional[str] = None) -> 
     ValueError, TypeError
         ``factor`` is not a positive int or pair.
     """
+    if type(factor) is int and factor == 1:  # the common case, without the checks below
+        return inputs
     pair(factor, "factor")
     if type(factor) is not bool and isinstance(factor, numbers.Integral) and factor == 1:
         return inputs

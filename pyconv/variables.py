@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # names in the type hints only
 import enum
 import hashlib
 import inspect
+import itertools
 import math
 import numbers
 import os
@@ -667,7 +668,7 @@ class VariableStore:
                 return
             # one pass over the other collections (a net's end points are
             # cleared after every call; a scan per item was quadratic)
-            kept = {id(x) for coll in self._collections.values() for x in coll}
+            kept = set(map(id, itertools.chain.from_iterable(self._collections.values())))
             for item in items:
                 entry = self._aliases.get(id(item))
                 if entry is not None and entry[0] is item and id(item) not in kept:
