@@ -819,8 +819,7 @@ def conv2d_same(inputs: ArrayLike, num_outputs: Optional[int], kernel_size: IntO
     array([[10., 24.],
            [51., 90.]], dtype=float32)
     """
-    strides = pair(stride, "stride")
-    if strides == (1, 1):
+    if (type(stride) is int and stride == 1) or pair(stride, "stride") == (1, 1):
         return conv2d(inputs, num_outputs, kernel_size, stride=1, rate=rate, padding="SAME",
                       scope=scope)
     k = pair(kernel_size, "kernel_size")

@@ -723,13 +723,16 @@ class VariableStore:
         key = name.lower()
         used = self._names_in_use
         i = used.get(key)
-        if i is None:
-            i = 1 if self._was_generated(key) else 0
+        if i is None:  # self._was_generated(key), inline (once per scope of a net's call)
+            base, sep, suffix = key.rpartition("_")
+            i = 1 if (sep and suffix.isdigit() and suffix[0] != "0"
+                      and int(suffix) <= self._generated_max.get(base, 0)) else 0
         used[key] = i + 1
         if parent:
-            inside = self._names_inside.get(parent.lower())
+            parent_key = parent.lower()
+            inside = self._names_inside.get(parent_key)
             if inside is None:
-                self._names_inside[parent.lower()] = {key}
+                self._names_inside[parent_key] = {key}
             else:
                 inside.add(key)
         if i == 0:
@@ -743,17 +746,23 @@ class VariableStore:
     def _forget_names_inside(self, key):
         """Drops what was recorded inside the generated name scope ``key``: it
         cannot be entered again by name, so nothing inside it can collide."""
+        inside, used, generated_max = self._names_inside, self._names_in_use, self._generated_max
         pending = [key]
         while pending:
-            for inner in self._names_inside.pop(pending.pop(), ()):
-                self._names_in_use.pop(inner, None)
-                self._generated_max.pop(inner, None)
-                pending.append(inner)
+            inner = inside.pop(pending.pop(), None)
+            if inner:
+                for name in inner:
+                    used.pop(name, None)
+                    generated_max.pop(name, None)
+                pending.extend(inner)
 
     def _push_scope(self, name_or_scope, default_name=None, reuse=None, initializer=None,
                     regularizer=None):
         """Enter a variable scope (and its name scope); returns the frame for _pop_scope."""
-        state = self._state()
+        try:
+            state = self._local.state
+        except AttributeError:
+            state = self._state()
         old = state.scope
         counts = state.counts
         snapshot = None
@@ -1157,16 +1166,18 @@ class variable_scope:
                  regularizer=None, reuse=None):
         if default_name is None and name_or_scope is None:
             raise TypeError("If default_name is None then name_or_scope is required")
-        reuse = _check_reuse(reuse)
-        if reuse is False:
-            reuse = None  # False means "inherit", as None
+        if reuse is not None:
+            reuse = _check_reuse(reuse)
+            if reuse is False:
+                reuse = None  # False means "inherit", as None
         self._args = (name_or_scope, default_name, reuse, initializer, regularizer)
         self._frame = None
 
     def __enter__(self):
         if self._frame is not None:
             raise RuntimeError("this variable_scope is already entered")
-        self._store = get_default_store()
+        stack = getattr(_store_stack, "stack", None)  # get_default_store(), inline
+        self._store = stack[-1] if stack else _global_store
         self._frame = self._store._push_scope(*self._args)
         return self._frame.scope
 
@@ -1507,8 +1518,15 @@ def collect_named_outputs(collections: Sequence[str], alias: str, outputs,
     if collections:
         store = get_default_store()
         alias = alias.removesuffix("/")
-        store._append_alias(outputs, alias, tensor_name)
-        store.add_to_collections(collections, outputs)
+        # store._append_alias, then store.add_to_collections, under one hold of the lock
+        with store._lock:
+            entry = store._aliases.get(id(outputs))
+            if entry is None or entry[0] is not outputs:
+                store._aliases[id(outputs)] = (outputs, [alias], tensor_name)
+            else:
+                entry[1].append(alias)
+            for key in (collections,) if isinstance(collections, str) else set(collections):
+                store.get_collection_ref(key).append(outputs)
     return outputs
 
 
@@ -1544,7 +1562,11 @@ def convert_collection_to_dict(collection: str, clear_collection: bool = False) 
     store = get_default_store()
     output = OrderedDict()
     for item in store.get_collection(collection):
-        for alias in get_tensor_aliases(item):
+        aliases = store._get_aliases(item)  # get_tensor_aliases(item), in this store
+        if aliases is None:
+            name = getattr(item, "name", None)
+            aliases = [name] if isinstance(name, str) else []
+        for alias in aliases:
             output[alias] = item
     if clear_collection:
         store.clear_collection(collection)
