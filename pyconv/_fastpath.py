@@ -305,15 +305,15 @@ def record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused, acti
     from . import nn
     from .layers import _CHECKED_WEIGHT_ELEMENTS, _tf_output_op
 
-    cd, od, nchw, cout, cargs = nn._plan_conv2d(x, w, nn_strides, padding, df, nn_rates, fused)
+    cd, od, nchw, _, cargs = nn._plan_conv2d(x, w, nn_strides, padding, df, nn_rates, fused)
     if cd != x.dtype or od != cd or nchw or cargs[0] is None:
         return
     kh, kw, cin, num_outputs = dims
     mem = None
     if kh * kw * cin * num_outputs > _CHECKED_WEIGHT_ELEMENTS:  # as the slow path, every call
         n = kh * kw * cin * num_outputs
-        mem = (f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
-               f"num_outputs={num_outputs}",
+        mem = ((f"conv2d with kernel_size {(kh, kw)}, {cin} input channels and "
+                f"num_outputs={num_outputs}"),
                {"weights": n * w.dtype.itemsize, "their float64 random draw": n * 8})
     op = _tf_output_op(activation_fn, "BiasAdd" if bias is not None else "Conv2D")
     cache = store.__dict__.get("_fast_cache")

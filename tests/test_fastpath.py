@@ -6,13 +6,15 @@ Expected values come from TF (the net fixtures, replayed several times in one
 store) or from the float64 reference (tests/reference.py) on the store's
 current variables, never from pyconv's own earlier outputs alone."""
 
-import numpy as np
-import pytest
+import importlib
 
 import nets_replay
+import numpy as np
+import pytest
+from reference import conv2d_reference, same_pads
+
 import pyconv as slim
 from pyconv import _fastpath
-from reference import conv2d_reference, same_pads
 
 
 @pytest.fixture
@@ -42,8 +44,6 @@ NET_IDS = ["resnet_v1_50", "resnet_v1_50_97x129_os8", "resnet_v2_50_161_os16",
 def test_repeated_net_matches_tf(config_id, hits):
     record, arrays = nets_replay.load_fixture(config_id)
     assert not record["train"]
-    import importlib
-
     module = importlib.import_module(f"pyconv.nets.{record['module']}")
     fn = getattr(module, record["fn"])
     kwargs = nets_replay.resolve_kwargs(module, record["kwargs"])
@@ -54,13 +54,13 @@ def test_repeated_net_matches_tf(config_id, hits):
         store.load(nets_replay.net_weights(record["variables"], record["seed"]))
         outputs = []
         for call in range(3):
-            with slim.arg_scope(getattr(module, record["arg_scope"])(
-                    **record["arg_scope_kwargs"])):
-                with slim.variable_scope(slim.get_variable_scope(), reuse=call > 0 or None):
-                    if blocks is not None:
-                        out, end_points = fn(x, blocks, **kwargs)
-                    else:
-                        out, end_points = fn(x, **kwargs)
+            scope = getattr(module, record["arg_scope"])(**record["arg_scope_kwargs"])
+            with slim.arg_scope(scope), slim.variable_scope(slim.get_variable_scope(),
+                                                            reuse=call > 0 or None):
+                if blocks is not None:
+                    out, end_points = fn(x, blocks, **kwargs)
+                else:
+                    out, end_points = fn(x, **kwargs)
             assert nets_replay.relative_error(out, want) <= nets_replay.TOLERANCE
             assert [[k, list(v.shape)] for k, v in end_points.items()] == record["end_points"]
             for k in record["sampled"]:
@@ -305,7 +305,8 @@ def test_fast_path_keeps_every_name_and_count(monkeypatch):
             monkeypatch.setattr(_fastpath, "_conv2d_hit", lambda *a: _fastpath._MISS)
         log = []
         with slim.VariableStore(seed=0) as store:
-            _sequence(store, lambda label: log.append((label, _bookkeeping(store))))
+            _sequence(store, lambda label, log=log, store=store:
+                      log.append((label, _bookkeeping(store))))
             assert bool(store.__dict__.get("_fast_cache")) or not fast
         logs.append(log)
     for (label, fast), (_, slow) in zip(*logs):
