@@ -47,6 +47,7 @@ the fold cache. The C operator gets exactly the arguments the slow path
 gives it (``nn._plan_conv2d``'s), so the results are bit for bit the same.
 """
 
+import itertools
 import threading
 
 import numpy as np
@@ -94,16 +95,21 @@ def _k(value):
 _COLLECTION_TYPES = frozenset((str, list, tuple, set, frozenset, dict))
 
 
-# id(dict) -> (dict, its keys, ids of its values, frozen): a dict is frozen
+# id(dict) -> (dict, its keys, ids of its values, token): a dict is frozen
 # again only when another dict, other keys or other value objects are seen
 # (values are hashable, i.e. immutable or compared by identity, so the same
 # objects mean the same content). The dicts are kept alive while listed, so
 # their ids cannot be reused meanwhile.
 _frozen = {}
+# frozen content -> a token (an int, cheap to hash in a key); numbers are
+# never reused, so dropping the table can only make old entries unreachable
+_tokens = {}
+_next_token = itertools.count(1)
 
 
 def _freeze(d):
-    """A hashable, type-exact stand-in for the dict ``d`` (None for None)."""
+    """A token standing for the dict ``d``'s exact content (values with their
+    types): equal tokens mean equal content. None for None."""
     if d is None:
         return None
     if type(d) is not dict:
@@ -114,13 +120,17 @@ def _freeze(d):
         return memo[3]
     frozen = tuple((k, type(v), v) for k, v in d.items())
     try:
-        hash(frozen)
-    except TypeError:
+        token = _tokens.get(frozen)
+    except TypeError:  # an unhashable value
         raise _Unkeyable from None
+    if token is None:
+        if len(_tokens) >= 4096:
+            _tokens.clear()
+        token = _tokens[frozen] = next(_next_token)
     if len(_frozen) >= 256:
         _frozen.clear()
-    _frozen[id(d)] = (d, tuple(d), tuple(map(id, d.values())), frozen)
-    return frozen
+    _frozen[id(d)] = (d, tuple(d), tuple(map(id, d.values())), token)
+    return token
 
 
 # ---- scope bookkeeping of a layer that opens its own scope (and batch norm's)

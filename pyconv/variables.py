@@ -666,13 +666,17 @@ class VariableStore:
             items = self._collections.pop(key, [])
             if not items:
                 return
-            # one pass over the other collections (a net's end points are
-            # cleared after every call; a scan per item was quadratic)
-            kept = set(map(id, itertools.chain.from_iterable(self._collections.values())))
-            for item in items:
-                entry = self._aliases.get(id(item))
-                if entry is not None and entry[0] is item and id(item) not in kept:
-                    del self._aliases[id(item)]
+            # the aliases of the items that no other collection holds; one pass
+            # over the other collections, in C (a net's end points are cleared
+            # after every call; a scan per item was quadratic)
+            aliases = self._aliases
+            doomed = {id(item) for item in items
+                      if (entry := aliases.get(id(item))) is not None and entry[0] is item}
+            if doomed:
+                doomed -= doomed.intersection(
+                    map(id, itertools.chain.from_iterable(self._collections.values())))
+                for i in doomed:
+                    del aliases[i]
 
     def _in_any_collection(self, item):
         return any(any(x is item for x in coll) for coll in self._collections.values())

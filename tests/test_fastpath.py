@@ -311,3 +311,20 @@ def test_fast_path_keeps_every_name_and_count(monkeypatch):
         logs.append(log)
     for (label, fast), (_, slow) in zip(*logs):
         assert fast == slow, label
+
+
+def test_clearing_a_collection_keeps_aliases_of_items_held_elsewhere():
+    """An output's aliases go with the last collection holding it (end points
+    are cleared after every call of a net)."""
+    with slim.VariableStore(seed=0) as store:
+        a, b, c = np.zeros(2), np.ones(2), np.full(2, 2.0)
+        slim.collect_named_outputs(["ep", "other"], "a", a)
+        slim.collect_named_outputs("ep", "b", b)
+        slim.collect_named_outputs("ep", "c1", c)
+        slim.collect_named_outputs("ep", "c2", c)  # twice in the cleared collection
+        store.clear_collection("ep")
+        assert slim.get_tensor_aliases(a) == ["a"]
+        assert slim.get_tensor_aliases(b) == []
+        assert slim.get_tensor_aliases(c) == []
+        store.clear_collection("other")
+        assert slim.get_tensor_aliases(a) == []
