@@ -322,12 +322,17 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->packed_bytes = packed_bytes;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
                                     p->in_c, p->out_c, nr, 0, 0, 0};
-    op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
+    op->packed = pyconv_wcache_acquire_trusted(&key, packed_bytes, &op->wentry,
+                                               &op->cached_valid, p->weights_readonly);
     if (op->packed == NULL) {
         pyconv_buffer_release(block, capacity);
         return PYCONV_ENOMEM;
     }
     atomic_init(&op->stale, 0);
+    if (op->cached_valid == 2) { /* verified earlier under trusted pins: no check */
+        op->is_packed = 1;
+        op->cached_valid = 0;
+    }
     op->zero = block + head;
     op->indirection = (const void **)(block + head + zero_bytes);
     op->merged = (unsigned char *)(block + head + zero_bytes + ind_bytes);

@@ -26,6 +26,9 @@ struct pyconv_conv_params {
      * in_c / groups input and out_c / groups output channels per group, filters
      * [kernel_h, kernel_w, in_c / groups, out_c]; 0 or 1: one group */
     size_t groups;
+    /* the caller vouches that weights and bias are read-only right now: a
+     * packing verified under trusted pins is reused unchecked (wcache.h) */
+    int weights_readonly;
 };
 
 /* Checks every size and computes the output's spatial size. Returns

@@ -387,8 +387,13 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
             rc = -1;
     }
     if (rc == -1)
+    {
+        /* read-only now (a slim variable's array under its trusted pin): the
+         * packing may be reused without the byte check (wcache.h) */
+        p.weights_readonly = !PyArray_ISWRITEABLE(w) && (b == NULL || !PyArray_ISWRITEABLE(b));
         rc = pyconv_conv_create(&p, kernels, PyArray_DATA(w),
                                 b != NULL ? PyArray_DATA(b) : NULL, &op, err);
+    }
     if (rc == PYCONV_OK && op != NULL) {
         pyconv_conv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
         if (has_ep) {
@@ -509,6 +514,7 @@ static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_s
     size_t threads = (size_t)num_threads;
     struct interrupt_ctx ictx;
     ictx.state = PyEval_SaveThread();
+    p.weights_readonly = !PyArray_ISWRITEABLE(w) && (b == NULL || !PyArray_ISWRITEABLE(b));
     int rc = pyconv_dwconv_create(&p, kernels, PyArray_DATA(w),
                                   b != NULL ? PyArray_DATA(b) : NULL, &op, err);
     if (rc == PYCONV_OK) {
@@ -1104,36 +1110,67 @@ static PyObject *py_clear_weight_cache(PyObject *self, PyObject *unused)
  * array (pyconv.variables.Variable._pinned); the capsule unpins when freed */
 #define PIN_CAPSULE "pyconv._conv.weight_pin"
 
+static char trusted_pin_marker; /* capsule context of a trusted pin */
+
 static void weight_pin_free(PyObject *capsule)
 {
     void *p = PyCapsule_GetPointer(capsule, PIN_CAPSULE);
     if (p != NULL)
-        pyconv_wcache_unpin(p);
+        pyconv_wcache_unpin(p, PyCapsule_GetContext(capsule) == &trusted_pin_marker);
 }
 
 PyDoc_STRVAR(pin_weights_doc,
-"pin_weights(array) -> capsule or None\n\n"
+"pin_weights(array, trusted=False) -> capsule or None\n\n"
 "While the returned object lives, weights packed from this array's memory\n"
-"stay cached outside the weight cache's byte limit (reuse is still checked\n"
-"byte for byte against the array). The caller keeps the array alive as long\n"
-"as the capsule. None for an empty array.");
+"stay cached outside the weight cache's byte limit. Reuse is checked byte for\n"
+"byte against the array, unless trusted: then the array must be read-only\n"
+"(ValueError otherwise) and stay unwritten while the capsule lives (the\n"
+"caller's promise; pyconv.variables lets go of the pin before it assigns),\n"
+"and a packing is checked once, then reused unchecked by calls that pass this\n"
+"array while it is read-only. The caller keeps the array alive as long as\n"
+"the capsule. None for an empty array.");
 
-static PyObject *py_pin_weights(PyObject *self, PyObject *arg)
+static PyObject *py_pin_weights(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "pin_weights() takes 1 or 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *arg = args[0];
     if (!PyArray_Check(arg)) {
         PyErr_Format(PyExc_TypeError, "pin_weights: array must be a numpy.ndarray, not %.100s",
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
+    int trusted = 0;
+    if (nargs == 2) {
+        trusted = PyObject_IsTrue(args[1]);
+        if (trusted < 0)
+            return NULL;
+    }
+    if (trusted && PyArray_ISWRITEABLE((PyArrayObject *)arg)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "pin_weights: a trusted pin needs a read-only array "
+                        "(array.flags.writeable is True)");
+        return NULL;
+    }
     void *data = PyArray_DATA((PyArrayObject *)arg);
     if (data == NULL || PyArray_SIZE((PyArrayObject *)arg) == 0)
         Py_RETURN_NONE;
-    if (pyconv_wcache_pin(data) != 0)
+    if (pyconv_wcache_pin(data, trusted) != 0)
         return PyErr_NoMemory();
     PyObject *cap = PyCapsule_New(data, PIN_CAPSULE, weight_pin_free);
-    if (cap == NULL)
-        pyconv_wcache_unpin(data);
+    if (cap == NULL) {
+        pyconv_wcache_unpin(data, trusted);
+        return NULL;
+    }
+    if (trusted && PyCapsule_SetContext(cap, &trusted_pin_marker) != 0) {
+        PyCapsule_SetDestructor(cap, NULL);
+        Py_DECREF(cap);
+        pyconv_wcache_unpin(data, trusted);
+        return NULL;
+    }
     return cap;
 }
 
@@ -1265,7 +1302,7 @@ static PyMethodDef methods[] = {
      "Bytes of packed weights now kept between calls."},
     {"clear_weight_cache", py_clear_weight_cache, METH_NOARGS,
      "Frees the packed weights kept between calls (those not in use)."},
-    {"pin_weights", py_pin_weights, METH_O, pin_weights_doc},
+    {"pin_weights", (PyCFunction)(void (*)(void))py_pin_weights, METH_FASTCALL, pin_weights_doc},
     {"set_isa", py_set_isa, METH_O,
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,
