@@ -12,7 +12,9 @@ Three inputs:
   row per end point, its output shape and the parameters of the variables
   under its scope (each variable counted once, in the most specific end
   point); multiply-adds when the row holds one convolution or fully
-  connected layer; receptive field and stride so far as below.
+  connected layer (a transposed convolution's only with ``network_fn=``:
+  its weights do not tell its input size); receptive field and stride so
+  far as below.
 - ``summary(store)``: one row per layer of a :class:`VariableStore` (its
   variables' scope), the variables' shapes and parameters.
 
@@ -27,7 +29,8 @@ under its scope of its size together (a residual sum, a concatenation), else
 of the nearest earlier end point of its shape (a softmax of the logits), else
 none. With ``input_shape`` alone the stride so far is the input's size over
 the end point's when that divides exactly (SAME padding; VALID nets such as
-Inception rarely divide; not for a 1 x 1 output), and no receptive field;
+Inception rarely divide; not for a 1 x 1 output), or a fraction when the end
+point is an exact multiple of the input (upsampled), and no receptive field;
 with neither, both columns show "-".
 
 Receptive field and stride so far, per spatial dimension: the receptive field
@@ -45,6 +48,28 @@ map: rf + (map size - 1) * stride so far (ResNet-50 at 224: 483 + 6 * 32 =
 (32), while a slim pool's stride multiplies in as TF-Slim counts it
 (MobileNet's ``AvgPool_1a`` 7 x 7 / 2: 315 + 6 * 32 = 507, stride 64). A
 fully connected layer on a flattened map sees the whole map likewise.
+
+After upsampling (``conv2d_transpose``, slim's layer or ``pyconv.nn``'s) the
+stride so far is a fraction, the input pixels per output pixel: 1/2 after one
+stride-2 transposed convolution, so a DCGAN generator's 4 x 4 -> 32 x 32 ends
+at 1/8. The receptive field stays what it means for a convolution: how many
+input pixels can change one output pixel. A transposed convolution of kernel
+k and stride s gives each output pixel at most ceil(k / s) neighbouring
+input pixels (which ones depends on the pixel's position modulo s), so
+neighbouring output pixels need not see equally many input pixels, and
+what a later layer sees depends on how its window lines up with those
+phases. The summary counts it exactly: every traced array keeps, per
+dimension, the interval of input pixels behind each output pixel over one
+period of its strides. A recurrence on sizes alone (rf += (ceil(k / s) - 1)
+* stride so far, or (k - 1) * stride so far / s) is off both ways: 4 + 1/4
+for the third layer of a 5/2, 5/2, 4/2 generator whose count is 4; 13 for a
+3/2, 3/2 encoder followed by two 4/2 transposed layers, whose count is 15
+(outputs 2m and 2m + 1 of the first one see inputs shifted by a whole stride
+of the encoder). Multiply-adds of a transposed
+convolution: input height x width x kh x kw x in channels x out channels
+per image, each input pixel times every tap (TF's float operation count of
+``Conv2DBackpropInput``, halved, gives the same for SAME padding, where the
+output is the input times the stride).
 
 Receptive fields follow the data: an operator's input that came out of a
 traced operator (or is a view of one) carries that operator's field; an input
@@ -77,7 +102,8 @@ def _fmt_shape(shape):
 class Summary:
     """The result of :func:`summary`: ``rows`` (dicts with ``layer``, ``shape``,
     ``params``, ``macs``, ``rf``, ``stride``; None where unknown; ``rf`` and
-    ``stride`` are (height, width) pairs of ints) and totals
+    ``stride`` are (height, width) pairs of ints, a stride a
+    :class:`fractions.Fraction` after upsampling) and totals
     ``total_params``, ``trainable_params``, ``total_macs``, ``total_bytes``.
     ``str()`` is the text table; a notebook shows an HTML table."""
 
@@ -216,6 +242,11 @@ def _macs_of(vars_, shape):
     if names not in (["weights"], ["depthwise_weights"],
                      ["depthwise_weights", "pointwise_weights"]):
         return None
+    if (names == ["weights"] and weights[0].ndim == 4 and len(shape) == 4
+            and weights[0].shape[3] != shape[3] and weights[0].shape[2] == shape[3]):
+        # [kh, kw, out, in]: a transposed convolution, whose cost is per input
+        # pixel; the end points do not tell its input size (network_fn= does)
+        return None
     # every output pixel of a conv, depthwise (alone or in a separable layer:
     # same pixels) or pointwise step costs the product of its weights' shape
     pixels = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) >= 2 else 1
@@ -236,17 +267,23 @@ def _stride_from_sizes(input_shape, shape):
         return None   # a global pool or a logits layer: no stride to tell from sizes
     out = []
     for i, o in zip(input_shape[1:3], shape[1:3]):
-        if o <= 0 or i % o:
+        if o > 0 and i % o == 0:
+            out.append(i // o)
+        elif o > i and o % i == 0:
+            out.append(Fraction(i, o))   # upsampled (SAME transposed convolutions)
+        else:
             return None
-        out.append(i // o)
     return tuple(out)
 
 
 def _end_points_geometry(end_points, input_shape, network_fn, dtype, kwargs):
-    """{key: (rf, stride)} for the end points (see the module docstring)."""
+    """{key: (rf, stride, macs)} for the end points (see the module docstring);
+    ``macs`` is the traced count of a row that holds one transposed
+    convolution layer (its weights alone cannot tell its input size), else None."""
     shape = _input_shape(input_shape)
     if network_fn is None:
-        return {k: (None, _stride_from_sizes(shape, tuple(getattr(a, "shape", ())) or None))
+        return {k: (None, _stride_from_sizes(shape, tuple(getattr(a, "shape", ())) or None),
+                    None)
                 for k, a in end_points.items()}
     _, tracer, traced = _trace(network_fn, shape, dtype, kwargs)
     geometry, earlier = {}, []
@@ -261,6 +298,8 @@ def _end_points_geometry(end_points, input_shape, network_fn, dtype, kwargs):
                 f"(with the same kwargs) gives {'no such end point' if got is None else got}; "
                 "pass the network function, input shape and arguments that built the end points")
         under = [c for c in tracer.calls if _under(c[0], k)]
+        macs = (sum(c[2] for c in under) if under and len({c[0] for c in under}) == 1
+                and any(c[5] == "conv2d_transpose" for c in under) else None)
         field = tracer.field_of(t) if isinstance(t, np.ndarray) else None
         if field is None and under:
             # a residual sum or a concatenation (NumPy) of the layers under its scope:
@@ -274,7 +313,7 @@ def _end_points_geometry(end_points, input_shape, network_fn, dtype, kwargs):
             field = next((f for s, f in reversed(earlier) if s == want), None)
         if field is not None:
             earlier.append((want, field))
-        geometry[k] = _shown(field)
+        geometry[k] = (*_shown(field), macs)
     return geometry
 
 
@@ -290,9 +329,9 @@ def _end_points_summary(end_points, store, input_shape=None, network_fn=None,
         arr = end_points[k]
         shape = tuple(getattr(arr, "shape", ())) or None
         vars_ = owned[k]
-        rf, stride = geometry.get(k, (None, None))
+        rf, stride, macs = geometry.get(k, (None, None, None))
         rows.append({"layer": k, "shape": shape, "params": sum(int(v.value.size) for v in vars_),
-                     "macs": _macs_of(vars_, shape),
+                     "macs": macs if macs is not None else _macs_of(vars_, shape),
                      "rf": rf, "stride": stride})
     return Summary(f"end points: {len(rows)}", rows, *_var_totals(variables),
                    ["layer", "shape", "params", "macs", "rf", "stride"])
@@ -306,8 +345,9 @@ class _Dim:
     past the input's edges are its padding, counted as TF-Slim's
     ``receptive_field`` tables count them: MobileNet v1 sees 315 pixels at 224).
     The pattern repeats: ``lo(o + period) = lo(o) + shift``, so the stride so far
-    is ``shift / period`` and the receptive field the widest
-    ``hi(o) - lo(o) + 1``."""
+    is ``shift / period`` (below 1 after upsampling) and the receptive field the
+    widest ``hi(o) - lo(o) + 1``; exact, with the strides' phases, where a
+    recurrence on sizes alone misses them after a transposed convolution."""
 
     __slots__ = ("hi", "lo", "period", "shift")
 
@@ -319,8 +359,8 @@ class _Dim:
         return self.lo[r] + q * self.shift, self.hi[r] + q * self.shift
 
     def span(self, first, last):
-        """(lo, hi) of input indices ``first`` to ``last`` together (math.inf,
-        -math.inf for none)."""
+        """(lo, hi) of input indices ``first`` to ``last`` together (math.inf, -math.inf
+        for none: an output of a transposed convolution with k < s no tap reaches)."""
         lo, hi = math.inf, -math.inf
         for i in range(first, last + 1):
             a, b = self.at(i)
@@ -349,6 +389,13 @@ class _Dim:
             a, b = self.at(first + t * d)
             lo, hi = min(lo, a), max(hi, b)
         return lo, hi
+
+    def deconv(self, k, s, pad):
+        """Through a transposed convolution whose forward convolution has ``pad``
+        before: output o receives input i when i*s + t - pad == o, t < k."""
+        spans = [self.span(-((k - 1 - o - pad) // s), (o + pad) // s)   # ceil .. floor
+                 for o in range(self.period * s)]
+        return _Dim(self.period * s, self.shift, *zip(*spans))
 
     def whole(self, n):
         """One value from all ``n`` positions (a global pool, a flatten): the first
@@ -390,7 +437,8 @@ def _whole_map(res, field):
 
 
 def _exact(v):
-    """An int when ``v`` is whole, else the Fraction."""
+    """An int when ``v`` is whole, else the Fraction (a stride so far below 1
+    after upsampling)."""
     v = Fraction(v)
     return int(v) if v.denominator == 1 else v
 
@@ -407,7 +455,7 @@ def _shown(field):
 class _Tracer:
     """Wraps the operators of ``pyconv._conv`` and records one entry per call."""
 
-    OPS = ("conv2d", "depthwise_conv2d", "pool2d")
+    OPS = ("conv2d", "depthwise_conv2d", "pool2d", "conv2d_transpose")
 
     def __init__(self, store):
         self.store = store
@@ -504,19 +552,29 @@ class _Tracer:
             out = fn(*args, **kwargs)
             x = args[0]
             fh, fw = self._input_field(x)
-            if name == "pool2d":
-                kh, kw, sh, sw = args[2:6]
-                pt, _, pl, _ = args[6:10]
-                dh = dw = 1
-                macs = 0
-            else:
+            if name == "conv2d_transpose":
                 w = args[1]
-                pt, _, pl, _ = args[3:7]
-                sh, sw, dh, dw = args[7:11]   # after the four pads
                 kh, kw = w.shape[0], w.shape[1]
-                taps = kh * kw * (w.shape[2] if name == "conv2d" else 1)
-                macs = int(out.size) * taps
-            field = (fh.conv(kh, sh, dh, pt), fw.conv(kw, sw, dw, pl))
+                pt, _, pl, _ = args[5:9]
+                sh, sw = args[9:11]
+                # every input pixel times every tap and output channel (TF's float
+                # operation count of Conv2DBackpropInput / 2, for SAME padding)
+                macs = int(x.size) * kh * kw * w.shape[2]
+                field = (fh.deconv(kh, sh, pt), fw.deconv(kw, sw, pl))
+            else:
+                if name == "pool2d":
+                    kh, kw, sh, sw = args[2:6]
+                    pt, _, pl, _ = args[6:10]
+                    dh = dw = 1
+                    macs = 0
+                else:
+                    w = args[1]
+                    pt, _, pl, _ = args[3:7]
+                    sh, sw, dh, dw = args[7:11]   # after the four pads
+                    kh, kw = w.shape[0], w.shape[1]
+                    taps = kh * kw * (w.shape[2] if name == "conv2d" else 1)
+                    macs = int(out.size) * taps
+                field = (fh.conv(kh, sh, dh, pt), fw.conv(kw, sw, dw, pl))
             fc = (name == "conv2d" and x.shape[0] == 1 and x.shape[2] == 1 and kh == kw == 1
                   and (x.shape[1] > 1 or (isinstance(x.base, np.ndarray)
                                           and x.base.shape != x.shape)))
@@ -604,7 +662,9 @@ def summary(what, input_shape=None, store=None, dtype=np.float32, network_fn=Non
     The receptive field of a layer is how many input pixels (per dimension,
     padding positions counted, as in TF-Slim's ``receptive_field`` tables)
     can change one of its output pixels; the stride so far, the input pixels
-    between neighbouring output pixels. A global pool or a NumPy global mean sees its whole
+    between neighbouring output pixels: a fraction such as 1/8 after
+    upsampling by ``conv2d_transpose`` (counted exactly, see the module
+    ``pyconv._summary``). A global pool or a NumPy global mean sees its whole
     map: rf + (size - 1) * stride so far.
 
     Parameters

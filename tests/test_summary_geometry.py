@@ -1,5 +1,5 @@
 """Receptive field and stride so far in ``pyconv.summary``, per end point of
-the nets.
+the nets and through transposed convolutions.
 
 Expected values are independent of pyconv's tracer:
 
@@ -11,11 +11,16 @@ Expected values are independent of pyconv's tracer:
   for what that table leaves out (global pools, logits, fully connected
   heads, the aux head), each written next to its derivation;
 - counted: ``tests/rf_reference.py`` walks each layer's index map backwards
-  (the architectures transcribed from TF-Slim by hand below).
+  (the architectures transcribed from TF-Slim by hand below), and the
+  transposed-convolution decoder's fields are also found by pushing one
+  pixel through the float64 reference of its layers.
 """
+
+from fractions import Fraction
 
 import numpy as np
 import rf_reference
+from reference import conv2d_padded, conv2d_transpose_reference, transpose_pads
 
 import pyconv as slim
 from pyconv.nets import nets_factory
@@ -189,3 +194,151 @@ def test_numpy_global_mean_and_flatten_in_a_small_net():
     assert traced.rows[2]["shape"] == (1, 6)
     s = slim.summary(traced.end_points, (1, 16, 16, 3), store=traced.store, network_fn=net)
     assert [r["rf"] for r in s.rows] == [SQ(3), SQ(17), SQ(17), SQ(17)]
+
+
+# ---------------------------------------------------------------------- transposed convolutions
+
+def decoder(z, depth=32):
+    """DCGAN-like: 4 x 4 x 64 -> 8 -> 16 -> 32 x 32 x 3 (slim's layer, batch norm on
+    the first two), then a 3x3 VALID stride-1 pyconv.nn.conv2d_transpose -> 34."""
+    ep = {}
+    with slim.arg_scope([slim.conv2d_transpose], normalizer_fn=slim.batch_norm):
+        x = ep["deconv1"] = slim.conv2d_transpose(z, depth, 5, stride=2, scope="deconv1")
+        x = ep["deconv2"] = slim.conv2d_transpose(x, depth // 2, 5, stride=2, scope="deconv2")
+    x = ep["deconv3"] = slim.conv2d_transpose(x, 3, 4, stride=2, activation_fn=np.tanh,
+                                              scope="deconv3")
+    with slim.variable_scope("head"):
+        x = ep["head"] = slim.nn.conv2d_transpose(x, np.ones((3, 3, 3, 3), np.float32),
+                                                  (1, 34, 34, 3), 1, "VALID")
+    return x, ep
+
+
+# One dimension of the decoder, each layer's forward-convolution pad before
+# (SAME, out = in * s: total max(k - s, 0), the smaller half before).
+DECODER_LAYERS = [("deconv", 5, 2, 1), ("deconv", 5, 2, 1), ("deconv", 4, 2, 1),
+                  ("deconv", 3, 1, 0)]
+
+# Hand-derived, per dimension (output o of a k / s transposed conv with pad p
+# receives inputs ceil((o + p - k + 1) / s) .. floor((o + p) / s)):
+# deconv1 5/2: odd o get 3 inputs, even 2 -> 3, stride 1/2.
+# deconv2 5/2: o = 4n + 1 takes deconv1 outputs 2n - 1, 2n, 2n + 1, which see
+#   inputs n - 2 .. n + 1 -> 4; the other phases see 3 -> 4, stride 1/4.
+# deconv3 4/2: every output takes two neighbouring deconv2 outputs q, q + 1; for
+#   q = 4n, 4n + 1 they span n - 2 .. n + 1 (4), else 3 -> 4 (a recurrence on
+#   sizes alone would give 4 + 1 * 1/4), stride 1/8.
+# head 3/1 VALID: three neighbouring deconv3 outputs = three neighbouring
+#   deconv2 outputs, at most n - 2 .. n + 1 (or n - 1 .. n + 2) -> 4, stride 1/8.
+DECODER_RF = [3, 4, 4, 4]
+DECODER_STRIDE = [Fraction(1, 2), Fraction(1, 4), Fraction(1, 8), Fraction(1, 8)]
+
+
+def pushed_field(layers, n):
+    """The receptive field found by pushing pixels through the float64 reference:
+    one dimension (width 1, kernels k x 1 of ones), input pixel i alone set to 1;
+    an output depends on i where it is non-zero. ``layers``: (kind, k, s,
+    padding) with kind "conv" or "deconv" (TF's sizes: SAME deconv in * s,
+    VALID in * s + max(k - s, 0)). The widest over the outputs whose inputs
+    all lie inside the map (away from both edges, where nothing is cut off)."""
+    deps = None
+    for i in range(n):
+        x = np.zeros((1, n, 1, 1))
+        x[0, i, 0, 0] = 1
+        for kind, k, s, padding in layers:
+            w = np.ones((k, 1, 1, 1))
+            if kind == "conv":
+                x = conv2d_padded(x, w, (s, 1), padding)
+            else:
+                size = x.shape[1]
+                out = size * s + (max(k - s, 0) if padding == "VALID" else 0)
+                pads = (transpose_pads(padding, out, k, s), (0, 0))
+                x = conv2d_transpose_reference(x, w, (s, 1), pads, (out, 1))
+        if deps is None:
+            deps = [set() for _ in range(x.shape[1])]
+        for o in np.flatnonzero(x[0, :, 0, 0]):
+            deps[o].add(i)
+    inner = [d for d in deps if d and min(d) > 0 and max(d) < n - 1]
+    return max(max(d) - min(d) + 1 for d in inner)
+
+
+DECODER_PUSHED = [("deconv", 5, 2, "SAME"), ("deconv", 5, 2, "SAME"), ("deconv", 4, 2, "SAME"),
+                  ("deconv", 3, 1, "VALID")]
+
+
+def test_decoder_receptive_fields_are_counted_independently():
+    for i in range(1, 5):
+        assert rf_reference.receptive_field(DECODER_LAYERS[:i], range(256)) == DECODER_RF[i - 1]
+        assert rf_reference.stride(DECODER_LAYERS[:i], 64, 64) == DECODER_STRIDE[i - 1]
+        assert pushed_field(DECODER_PUSHED[:i], 24) == DECODER_RF[i - 1]
+
+
+def test_summary_traces_transposed_convolutions():
+    """Shapes (SAME: in * 2; VALID stride 1: in + 2), parameters (weights
+    [k, k, out, in], batch norm beta + moving mean/variance, biases without
+    it), multiply-adds in_h * in_w * k * k * cin * cout, fields as derived."""
+    s = slim.summary(decoder, (1, 4, 4, 64))
+    assert [r["layer"] for r in s.rows] == ["deconv1", "deconv2", "deconv3", "head"]
+    assert [r["shape"] for r in s.rows] == [(1, 8, 8, 32), (1, 16, 16, 16), (1, 32, 32, 3),
+                                            (1, 34, 34, 3)]
+    assert [r["params"] for r in s.rows] == [25 * 32 * 64 + 3 * 32, 25 * 16 * 32 + 3 * 16,
+                                             16 * 3 * 16 + 3, 0]
+    assert [r["macs"] for r in s.rows] == [4 * 4 * 25 * 64 * 32, 8 * 8 * 25 * 32 * 16,
+                                           16 * 16 * 16 * 16 * 3, 32 * 32 * 9 * 3 * 3]
+    assert [r["rf"] for r in s.rows] == [SQ(v) for v in DECODER_RF]
+    assert [r["stride"] for r in s.rows] == [SQ(v) for v in DECODER_STRIDE]
+    # TF's float operation count of Conv2DBackpropInput (tensorflow/python/
+    # profiler/internal/flops_registry.py): 2 * out elements * kernel elements /
+    # (out channels * stride product), for the SAME layers
+    tf_flops = [2 * (8 * 8 * 32) * (25 * 32 * 64) / (32 * 4),
+                2 * (16 * 16 * 16) * (25 * 16 * 32) / (16 * 4),
+                2 * (32 * 32 * 3) * (16 * 3 * 16) / (3 * 4)]
+    assert [2 * r["macs"] for r in s.rows[:3]] == tf_flops
+    text, html = str(s), s._repr_html_()
+    assert "1/8x1/8" in text and "1/2x1/2" in html and "Total mult-adds: 1,917,952" in text
+
+
+def test_end_points_of_a_decoder():
+    """With network_fn: the traced multiply-adds (the head's too: one traced
+    layer under its scope) and fields; with the input shape
+    alone: the stride from the sizes (4 / 8 = 1/2, ...; 34 does not divide) and no
+    multiply-adds for a transposed layer (its weights do not tell its input)."""
+    with slim.VariableStore(seed=3) as store:
+        _, ep = decoder(np.zeros((1, 4, 4, 64), np.float32))
+    s = slim.summary(ep, (1, 4, 4, 64), store=store, network_fn=decoder)
+    assert [r["macs"] for r in s.rows] == [4 * 4 * 25 * 64 * 32, 8 * 8 * 25 * 32 * 16,
+                                           16 * 16 * 16 * 16 * 3, 32 * 32 * 9 * 3 * 3]
+    assert [r["rf"] for r in s.rows] == [SQ(v) for v in DECODER_RF]
+    assert [r["stride"] for r in s.rows] == [SQ(v) for v in DECODER_STRIDE]
+    sized = slim.summary(ep, (1, 4, 4, 64), store=store)
+    assert [r["stride"] for r in sized.rows] == [SQ(Fraction(1, 2)), SQ(Fraction(1, 4)),
+                                                 SQ(Fraction(1, 8)), None]
+    assert [r["macs"] for r in sized.rows] == [None] * 4
+    assert all(r["rf"] is None for r in sized.rows)
+
+
+def test_a_decoder_after_an_encoder_gets_back_to_stride_1():
+    """32 -> 16 -> 8 -> 16 -> 32. conv 3x3/2 (SAME, pad 0 before on an even size):
+    3 / 2; conv 3x3/2: 3 + 2 * 2 = 7 / 4, output q sees inputs 4q .. 4q + 6.
+    Transposed 4x4/2 (pad 1): output 2m takes q = m - 1, m, output 2m + 1 takes
+    m, m + 1: inputs 4m - 4 .. 4m + 6 and 4m .. 4m + 10, 11 each, stride 2 (on
+    average: outputs 2m + 1 and 2m + 2 see the same pixels). Transposed 4x4/2:
+    every output takes two neighbouring up1 outputs; 2m, 2m + 1 together see
+    4m - 4 .. 4m + 10 = 15 (a recurrence on sizes would say 11 + 1 * 2 = 13),
+    stride 1. Counted, and pushed through the reference, too."""
+    def unet(x):
+        x = slim.conv2d(x, 4, 3, stride=2, scope="down1")
+        x = slim.conv2d(x, 8, 3, stride=2, scope="down2")
+        x = slim.conv2d_transpose(x, 4, 4, stride=2, scope="up1")
+        return slim.conv2d_transpose(x, 2, 4, stride=2, scope="up2"), {}
+
+    s = slim.summary(unet, (1, 32, 32, 3))
+    assert [r["rf"] for r in s.rows] == [SQ(3), SQ(7), SQ(11), SQ(15)]
+    assert [r["stride"] for r in s.rows] == [SQ(2), SQ(4), SQ(2), SQ(1)]
+    assert [r["shape"] for r in s.rows][-1] == (1, 32, 32, 2)
+    chain = [("conv", 3, 2, 1, 0), ("conv", 3, 2, 1, 0), ("deconv", 4, 2, 1),
+             ("deconv", 4, 2, 1)]
+    assert [rf_reference.receptive_field(chain[:i], range(64)) for i in range(1, 5)] == \
+        [3, 7, 11, 15]
+    assert rf_reference.stride(chain, 64, 64) == 1
+    pushed = [("conv", 3, 2, "SAME"), ("conv", 3, 2, "SAME"), ("deconv", 4, 2, "SAME"),
+              ("deconv", 4, 2, "SAME")]
+    assert pushed_field(pushed, 64) == 15
