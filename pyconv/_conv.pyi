@@ -30,10 +30,13 @@ def conv2d(
     scale: Optional[_Array] = ...,
     shift: Optional[_Array] = ...,
     residual: Optional[_Array] = ...,
+    add_to: Optional[_Array] = ...,
+    add_activation: int = ...,
     /,
-) -> _Array:
+) -> Union[_Array, Tuple[_Array, _Array]]:
     """NHWC input, HWIO filters, bias [cout] or None; optional fused epilogue
-    clamp(((conv + pre) * scale + shift) + residual)."""
+    clamp(((conv + pre) * scale + shift) + residual); with add_to (the output's
+    shape) the pair (output, clamp(output + add_to, add_activation))."""
 
 def depthwise_conv2d(
     input: _Array,
