@@ -486,7 +486,7 @@ def convolution2d(inputs: ArrayLike,
         if normalizer_fn is None and biases_initializer is not None:
             bias = _model_variable(store, sc, "biases", (num_outputs,), dtype,
                                    biases_initializer, biases_regularizer, trainable,
-                                   variables_collections, "biases", "bias")._value
+                                   variables_collections, "biases", "bias")._pinned()
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         terms = None
         if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
@@ -1039,7 +1039,7 @@ def separable_convolution2d(inputs: ArrayLike,
             bias = _model_variable(store, sc, "biases",
                                    (num_outputs if keras else mid,), dtype, biases_initializer,
                                    biases_regularizer, trainable, variables_collections,
-                                   "biases", "bias" if keras else None)._value
+                                   "biases", "bias" if keras else None)._pinned()
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         if keras:
             outputs = _nn.separable_conv2d(x, depthwise._pinned(), pointwise._pinned(),

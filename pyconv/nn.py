@@ -232,13 +232,32 @@ def conv2d(input: ArrayLike, filters: ArrayLike, strides: IntOrPair = 1, padding
 
 
 def _conv2d(input, filters, strides, padding, data_format, dilations, bias, activation,
-            epilogue=None):
+            epilogue=None, add=None):
     """:func:`conv2d`, optionally with the fused epilogue ``epilogue = (pre,
     scale, shift, residual)`` (each None or an array of the compute dtype;
     the three vectors ``[out_channels]``, ``residual`` the output's shape in
     ``data_format``): every output tile becomes ``activation(((conv + bias +
     pre) * scale + shift) + residual)`` before it is stored, bit for bit what
-    :func:`_eltwise` on the plain convolution gives."""
+    :func:`_eltwise` on the plain convolution gives.
+
+    With ``add = (other, add_activation)`` (``other`` an array of the
+    output's shape, ``add_activation`` None or 'relu'), returns the pair
+    ``(output, add_activation(other + output))``, the second written by the
+    same pass while each tile is in cache (ResNet v1's ``relu(shortcut +
+    conv3)``, v2's ``shortcut + conv3``, where conv3's own output stays an
+    end point); where the fused form does not apply (NCHW, float16, another
+    shape or dtype) the pair is computed in two steps, with the same numbers."""
+    if add is not None:
+        other, add_activation = add
+        fused = _conv2d_add(input, filters, strides, padding, data_format, dilations,
+                            bias, activation, epilogue, other, add_activation)
+        if fused is not None:
+            return fused
+        out = _conv2d(input, filters, strides, padding, data_format, dilations, bias,
+                      activation, epilogue)
+        if add_activation == "relu":
+            return out, add_relu(other, out)
+        return out, np.add(other, out)
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
     if strides is None or dilations is None or data_format is None:  # tf.nn.conv2d's defaults
@@ -285,6 +304,48 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
     else:
         out = _conv.conv2d(x, w, bias, *args)
     return out if od == cd else out.astype(od)
+
+
+_FUSED_ADD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _conv2d_add(input, filters, strides, padding, data_format, dilations, bias,
+                activation, epilogue, add_to, add_activation):
+    """The fused pair of :func:`_conv2d` or None where it does not apply."""
+    x, w = input, filters
+    if (type(x) is not np.ndarray or type(w) is not np.ndarray or type(add_to) is not np.ndarray
+            or x.dtype not in _FUSED_ADD_DTYPES or w.dtype != x.dtype
+            or add_to.dtype != x.dtype or data_format not in (None, "NHWC")
+            or add_activation not in (None, "relu")
+            or x.ndim != 4 or add_to.ndim != 4 or add_to.shape[0] != x.shape[0]
+            or w.ndim != 4 or add_to.shape[3] != w.shape[3] or w.shape[2] != x.shape[3]):
+        return None
+    if strides is None or dilations is None:
+        strides = 1 if strides is None else strides
+        dilations = 1 if dilations is None else dilations
+    if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
+        if type(strides) is not int:
+            strides = _spatial(strides, "strides", "NHWC")
+        if type(dilations) is not int:
+            dilations = _spatial(dilations, "dilations", "NHWC")
+        if type(padding) is not str:
+            padding = normalize_padding(explicit_padding_from_tf(padding, "NHWC"))
+    key = (x.shape, x.dtype, w.shape, w.dtype, strides, padding, "NHWC", dilations, activation)
+    plan = _cached_plan(_conv_plans, key, _plan_conv2d, x, w, strides, padding, "NHWC",
+                        dilations, activation)
+    cd, od, nchw, cout, args = plan
+    if cd != x.dtype or od != cd or nchw or args[0] is None:
+        return None
+    pt, pb, pl, pr, sh, sw, dh, dw = args[:8]
+    out_h = (x.shape[1] + pt + pb - (w.shape[0] - 1) * dh - 1) // sh + 1
+    out_w = (x.shape[2] + pl + pr - (w.shape[1] - 1) * dw - 1) // sw + 1
+    if add_to.shape[1:3] != (out_h, out_w):
+        return None
+    if bias is not None:
+        bias = _as_bias(bias, cd, cout)
+    pre, scale, shift, residual = epilogue if epilogue is not None else (None,) * 4
+    return _conv.conv2d(x, w, bias, *args, pre, scale, shift, residual,
+                        np.ascontiguousarray(add_to), _ACTIVATIONS[add_activation])
 
 
 def _as_bias(bias, dtype, channels):

@@ -62,6 +62,8 @@ import threading
 import zipfile
 from collections import OrderedDict
 
+import sys
+
 import numpy as np
 
 from . import _conv, _memory, _restore
@@ -150,6 +152,30 @@ def _check_reuse(reuse):
 # --------------------------------------------------------------------------- Variable
 
 
+def _refcounts(var):
+    """sys.getrefcount of a variable's array and of every object down its
+    ``.base`` chain (the memory's owner last)."""
+    counts = []
+    obj = var._value
+    while obj is not None:
+        counts.append(sys.getrefcount(obj))
+        obj = obj.base if isinstance(obj, np.ndarray) else None
+    return counts
+
+
+def _exclusive(var, held):
+    """Whether nothing but ``var`` can reach its array's memory: no other
+    reference to the array, and no other reference to any object of its base
+    chain (every view and every exported buffer holds one). Such an array can
+    be made read-only and trusted not to change behind pyconv's back. The
+    counts are compared with those of a private chain measured the same way,
+    so the interpreter's own reference counting does not matter. ``held``:
+    references to the array the caller knows of (pyconv's own)."""
+    counts = _refcounts(var)
+    counts[0] -= held
+    return len(counts) <= len(_EXCLUSIVE_COUNTS) and counts == _EXCLUSIVE_COUNTS[:len(counts)]
+
+
 class Variable:
     """A named ndarray in a :class:`VariableStore`.
 
@@ -161,8 +187,15 @@ class Variable:
         ``'conv/weights'`` after ``'Conv/weights'`` is named
         ``'conv/weights_1'`` (the store still keys it ``'conv/weights'``).
     value : numpy.ndarray
-        The variable's own array (not a copy): in-place changes are seen by
-        the layers. Setting it is :meth:`assign`.
+        The variable's own array (not a copy). Once a slim layer has used it,
+        and nothing else held it then, it is read-only (NumPy raises
+        "assignment destination is read-only"): the layer keeps its packed
+        copy and reuses it without reading the weights again. Write with
+        :meth:`assign` (setting ``value`` is ``assign``), or
+        ``VariableStore.load``; do not flip ``flags.writeable`` back. While
+        another reference or view of the array exists (taken before the first
+        use), it stays writeable and every call checks the packing byte for
+        byte, so in-place changes are seen.
     shape : tuple of int
     dtype : numpy.dtype
     trainable : bool
@@ -181,18 +214,33 @@ class Variable:
         self._pin = None          # (array, pin) while a layer keeps the array's packing
 
     def _pinned(self):
-        """The value, its packed copy kept by the C weight cache outside the cache's
-        size limit for as long as this variable holds this array (slim layers
-        pass their weights through here): a big filter such as VGG's fc6 is not
-        repacked at every call. Every reuse is still checked byte for byte, so
-        ``assign`` and in-place changes of ``value`` repack at the next call; an
-        array that replaces the value is pinned instead of the old one."""
-        value = self._value
+        """The value, with its packed copy kept by the C weight cache outside the
+        cache's size limit for as long as this variable holds this array (slim
+        layers pass their weights and biases through here): a big filter such as
+        VGG's fc6 is not repacked at every call.
+
+        When no one else holds the array or a view of it (see ``_exclusive``),
+        the pin is *trusted*: the array is made read-only, its packing is
+        checked once and then reused without reading the weights again
+        (:meth:`assign` lets go of the pin before it writes). Otherwise every
+        reuse is checked byte for byte, as for any array, and trust is tried
+        again at the next call. An array that replaces the value is pinned
+        instead of the old one."""
         pin = self._pin
-        if pin is None or pin[0] is not value:
-            self._pin = None  # unpin the old array first
-            self._pin = (value, _conv.pin_weights(value))
-        return value
+        if pin is not None and pin[0] is self._value:
+            if pin[2]:
+                return self._value
+            del pin
+            if not _exclusive(self, 1):  # (the pin's tuple holds one reference)
+                return self._value
+        else:
+            del pin
+        self._pin = None  # unpin the old array first (and drop the pin's reference)
+        trusted = _exclusive(self, 0)
+        if trusted:
+            self._value.flags.writeable = False
+        self._pin = (self._value, _conv.pin_weights(self._value, trusted), trusted)
+        return self._value
 
     def __getstate__(self):  # copy/pickle: the pin stays with this object
         return {k: getattr(self, k) for k in self.__slots__
@@ -264,6 +312,12 @@ class Variable:
         if arr.shape != self._value.shape:
             raise ValueError(f"Cannot assign a value of shape {arr.shape} to variable "
                              f"{self.name!r} of shape {self._value.shape}")
+        self._pin = None  # the packing must be checked again after this write
+        if not self._value.flags.writeable:
+            try:  # read-only while it was pinned (_pinned): pyconv's own array
+                self._value.flags.writeable = True
+            except ValueError:  # truly read-only memory: the variable gets its own copy
+                self._value = np.array(self._value, order="C")
         try:
             np.copyto(self._value, arr, casting="same_kind")
         except TypeError:
@@ -293,6 +347,17 @@ class Variable:
         from ._reprs import variable_html
 
         return variable_html(self)
+
+
+def _calibrate_exclusive():
+    # a chain as deep as a loaded checkpoint tensor's: a view of a uint8 view of
+    # a buffer object; each link held only by the next one
+    var = Variable.__new__(Variable)
+    var._value = np.frombuffer(bytearray(64), np.uint8)[8:40].view(np.float32)
+    return _refcounts(var)
+
+
+_EXCLUSIVE_COUNTS = _calibrate_exclusive()
 
 
 class RegularizationLoss:
