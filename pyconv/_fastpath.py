@@ -18,25 +18,27 @@ everything the slow path's result depends on apart from the input's values:
   ``data_format``, ``rate``, ``activation_fn``, ``normalizer_fn``,
   ``normalizer_params`` (by content), whether ``biases_initializer`` is
   None, and batch norm's arg_scope entry (by content) when it is the
-  normalizer (``outputs_collections``, of a type the slow path accepts, is
-  used as given: a net's end-point collection has a new name at every call). Values enter the key only in exact
-  forms (ints, strings, pairs of ints, functions by identity, dicts of
-  hashable values with their types); anything else takes the slow path.
-  Initializers, ``trainable`` and the regularizers act only when a
-  variable is created, which a reuse never does (regularizers must still be
-  None or callable, as the slow path checks).
+  normalizer. ``outputs_collections`` (of a type the slow path accepts) is
+  used as given: a net's end-point collection has a new name at every call.
+  Values enter the key only in exact forms (ints, strings, pairs of ints,
+  functions by identity, dicts of hashable values with their types);
+  anything else takes the slow path. Initializers, ``trainable`` and the
+  regularizers act only when a variable is created, which a reuse never
+  does (regularizers must still be None or callable, as the slow path
+  checks).
 
 An entry is used only while it is provably still right, checked on every
 call before anything is touched: the enclosing scope reuses (True or
-AUTO_REUSE), the same Variable objects are still in the store under their
-names, claimed, holding the same arrays (``assign``, ``store.load`` and
-``var.value = ...`` write in place, which the C weight cache sees; a
-replaced array fails the check), and batch norm's statistics still have the
-bytes they had when the folded terms were taken from the fold cache
-(``layers._fold_cached``), so in-place writes are seen too. Otherwise the
-call takes the slow path, which records a fresh entry. On a hit the layer's
-scopes (and the BatchNorm scope inside) leave exactly what the slow path's
-frames leave: unique name scopes, scope counts and children
+AUTO_REUSE); the same Variable objects are still in the store under their
+names, claimed, holding arrays of the same shape and dtype (the arrays
+themselves go through ``Variable._pinned`` as on the slow path, which sees
+``assign``, ``store.load`` and in-place writes; no reference to them is
+kept, so a pin can still be trusted); and batch norm's statistics still
+have the bytes they had when the folded terms were taken from the fold
+cache (``layers._fold_cached``), so in-place writes are seen too. Otherwise
+the call takes the slow path, which records a fresh entry. On a hit the
+layer's scopes (and the BatchNorm scope inside) leave exactly what the slow
+path's frames leave: unique name scopes, scope counts and children
 (``_layer_scopes``), and the same end-point aliases and tensor names.
 
 Entries are recorded only from a slow call that ran the plain reuse path:
@@ -237,18 +239,22 @@ def conv2d(func, args, kwargs, top):
 
 
 def _conv2d_hit(store, state, x, entry, merged, parent, scope, collections):
-    (wname, wvar, wval, bname, bvar, bval, cargs, bn, op, mem) = entry
+    (wname, wvar, wshape, bname, bvar, bshape, cargs, bn, op, mem) = entry
     reg = merged.get("weights_regularizer")
     if reg is not None and not callable(reg):
         return _MISS  # the slow path raises
     reg = merged.get("biases_regularizer")
     if reg is not None and not callable(reg):
         return _MISS
+    # (no reference to the variables' arrays is kept, here or in the entry: a
+    # pin is trusted only while nothing else holds the array, see Variable._pinned)
     vars_ = store._vars
-    if vars_.get(wname) is not wvar or not wvar._claimed or wvar._value is not wval:
+    dtype = x.dtype
+    if (vars_.get(wname) is not wvar or not wvar._claimed or wvar._value.shape != wshape
+            or wvar._value.dtype != dtype):
         return _MISS
     if bvar is not None and (vars_.get(bname) is not bvar or not bvar._claimed
-                             or bvar._value is not bval):
+                             or bvar._value.shape != bshape or bvar._value.dtype != dtype):
         return _MISS
     new_name = parent.name + "/" + scope if parent.name else scope
     bn_name = None
@@ -266,7 +272,8 @@ def _conv2d_hit(store, state, x, entry, merged, parent, scope, collections):
     if bn is not None:
         outputs = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms, None)
     else:
-        outputs = _conv.conv2d(x, wvar._pinned(), bval, *cargs)
+        outputs = _conv.conv2d(x, wvar._pinned(), bvar._pinned() if bvar is not None else None,
+                               *cargs)
     if collections:
         collect_named_outputs(collections, new_name, outputs, f"{name_scope}/{op}:0")
     return outputs
@@ -331,7 +338,8 @@ def record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused, acti
         cache = store._fast_cache = {}
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
-    cache[key] = (wname, weights, w, bname, bvar, bias, cargs, bn, op, mem)
+    cache[key] = (wname, weights, w.shape, bname, bvar, None if bias is None else bias.shape,
+                  cargs, bn, op, mem)
 
 
 def _install():

@@ -129,11 +129,21 @@ def test_fast_path_follows_weights_and_statistics(hits):
         for _ in range(2):
             _close(_layer(x, True), _bn_expected(x, store))
         assert hits["conv2d"] >= 1
-        # assign, in-place write, load: each seen at the next call
+        # the fast path keeps no reference to the weights: their pin is trusted
+        # (read-only, Variable._pinned), as after the slow path
+        assert not store["c/weights"].flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            store["c/weights"][0, 0, 0, :] = 7.0
+        # assign, in-place writes through a view held before the next use, load:
+        # each seen at the next call
         store.variable("c/weights").assign(np.random.default_rng(2).standard_normal((3, 3, 3, 4)))
         _close(_layer(x, True), _bn_expected(x, store))
-        store["c/weights"][0, 0, 0, :] = 7.0
+        store.variable("c/weights").assign(np.random.default_rng(3).standard_normal((3, 3, 3, 4)))
+        held = store["c/weights"]  # held: the pin is not trusted, the array stays writeable
         _close(_layer(x, True), _bn_expected(x, store))
+        held[0, 0, 0, :] = 7.0
+        _close(_layer(x, True), _bn_expected(x, store))
+        del held
         store.load({"c/weights": np.full((3, 3, 3, 4), 0.25, np.float32),
                     "c/BatchNorm/moving_variance": np.full(4, 3.0, np.float32)})
         _close(_layer(x, True), _bn_expected(x, store))
@@ -246,7 +256,8 @@ def test_fast_path_without_normalizer(hits):
         for _ in range(3):
             y = slim.conv2d(x, 5, [1, 1], activation_fn=None, scope="logits", reuse=True)
             _close(y, conv2d_reference(x, store["logits/weights"], bias=store["logits/biases"]))
-        store["logits/biases"][...] = -2.0
+        assert not store["logits/biases"].flags.writeable  # trusted pin (no reference kept)
+        store.variable("logits/biases").assign(np.full(5, -2.0, np.float32))
         y = slim.conv2d(x, 5, [1, 1], activation_fn=None, scope="logits", reuse=True)
         _close(y, conv2d_reference(x, store["logits/weights"], bias=store["logits/biases"]))
         y = slim.conv2d(x, 5, [1, 1], scope="logits", reuse=True)  # relu
