@@ -103,6 +103,7 @@ _COLLECTION_TYPES = frozenset((str, list, tuple, set, frozenset, dict))
 # objects mean the same content). The dicts are kept alive while listed, so
 # their ids cannot be reused meanwhile.
 _frozen = {}
+_UNKEYABLE = -1
 # frozen content -> a token (an int, cheap to hash in a key); numbers are
 # never reused, so dropping the table can only make old entries unreachable
 _tokens = {}
@@ -119,19 +120,23 @@ def _freeze(d):
     memo = _frozen.get(id(d))
     if memo is not None and memo[0] is d and memo[1] == tuple(d) \
             and memo[2] == tuple(map(id, d.values())):
-        return memo[3]
-    frozen = tuple((k, type(v), v) for k, v in d.items())
-    try:
-        token = _tokens.get(frozen)
-    except TypeError:  # an unhashable value
-        raise _Unkeyable from None
-    if token is None:
-        if len(_tokens) >= 4096:
-            _tokens.clear()
-        token = _tokens[frozen] = next(_next_token)
-    if len(_frozen) >= 256:
-        _frozen.clear()
-    _frozen[id(d)] = (d, tuple(d), tuple(map(id, d.values())), token)
+        token = memo[3]
+    else:
+        frozen = tuple((k, type(v), v) for k, v in d.items())
+        try:
+            token = _tokens.get(frozen)
+        except TypeError:  # an unhashable value (remembered too: a net's every layer has it)
+            token = _UNKEYABLE
+        else:
+            if token is None:
+                if len(_tokens) >= 4096:
+                    _tokens.clear()
+                token = _tokens[frozen] = next(_next_token)
+        if len(_frozen) >= 256:
+            _frozen.clear()
+        _frozen[id(d)] = (d, tuple(d), tuple(map(id, d.values())), token)
+    if token is _UNKEYABLE:
+        raise _Unkeyable
     return token
 
 
@@ -216,10 +221,10 @@ def conv2d(func, args, kwargs, top):
     x = args[0]
     normalizer_fn = get("normalizer_fn")
     try:
+        params = _freeze(get("normalizer_params"))  # first: unkeyable in some nets' scopes
         key = (parent.name, scope, reuse, x.shape, x.dtype, _k(args[1]), _k(args[2]),
                _k(get("stride", 1)), _k(get("padding", "SAME")), _k(get("data_format")),
-               _k(get("rate", 1)), get("activation_fn", _RELU), normalizer_fn,
-               _freeze(get("normalizer_params")),
+               _k(get("rate", 1)), get("activation_fn", _RELU), normalizer_fn, params,
                _freeze(top.get(_BN_KEY)) if normalizer_fn is _BATCH_NORM else None,
                get("biases_initializer", _NO_BIASES) is None)
         cache = store.__dict__.get("_fast_cache")
