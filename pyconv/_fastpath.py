@@ -273,9 +273,23 @@ def _conv2d_hit(store, state, x, entry, merged, parent, scope, collections):
                 return _MISS  # the slow path recomputes the folded terms
     if mem is not None:
         _memory.check(*mem)
+    add = _THEN_ADD.request
+    add_args = None
+    if add is not None:  # the output's own add (layers._conv2d_then_add), if it fits
+        add_args = _add_operands(x, wshape, cargs, *add)
+        if add_args is not None:
+            _THEN_ADD.request = None
     name_scope = _layer_scopes(store, state, scope, new_name, bn_name)
     if bn is not None:
-        outputs = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms, None)
+        if add_args is not None:
+            outputs, _THEN_ADD.result = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms,
+                                                     None, *add_args)
+        else:
+            outputs = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms, None)
+    elif add_args is not None:
+        outputs, _THEN_ADD.result = _conv.conv2d(
+            x, wvar._pinned(), bvar._pinned() if bvar is not None else None, *cargs,
+            None, None, None, None, *add_args)
     else:
         outputs = _conv.conv2d(x, wvar._pinned(), bvar._pinned() if bvar is not None else None,
                                *cargs)
@@ -348,9 +362,12 @@ def record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused, acti
 
 
 def _install():
-    global _CONV_KEY, _BN_KEY, _BATCH_NORM, _RELU, _fold_local
+    global _CONV_KEY, _BN_KEY, _BATCH_NORM, _RELU, _fold_local, _THEN_ADD, _add_operands
     from . import layers
     from .activations import relu
+    from .nn import _add_operands
+
+    _THEN_ADD = layers._then_add
 
     _CONV_KEY = layers.conv2d._key_op
     _BN_KEY = layers.batch_norm._key_op

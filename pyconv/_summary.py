@@ -549,7 +549,10 @@ class _Tracer:
 
     def _wrap(self, name, fn):
         def traced(*args, **kwargs):
-            out = fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            # conv2d with a fused second output (act(out + add_to), ResNet's
+            # shortcut sum) returns the pair: the sum sees both fields
+            out, total = result if type(result) is tuple else (result, None)
             x = args[0]
             fh, fw = self._input_field(x)
             if name == "conv2d_transpose":
@@ -594,7 +597,13 @@ class _Tracer:
                 self.last_map = (res, field)
                 self.by_res[res] = _union(self.by_res.get(res), field)
             self.largest = _widest(self.largest, field)
-            return out
+            if total is not None:
+                both = _union(field, self._input_field(args[16]))
+                self._record(total, both)
+                self.by_res[res] = _union(self.by_res.get(res), both)
+                self.last_map = (res, both)
+                self.largest = _widest(self.largest, both)
+            return result
         return traced
 
 

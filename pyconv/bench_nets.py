@@ -203,16 +203,23 @@ def trace_net(net, x):
     saved = {name: getattr(_conv, name) for name in TRACED_OPS}
 
     def conv(op, fn, inp, w, bias, pt, pb, pl, pr, sh, sw, dh, dw, act, *epi):
-        out = fn(inp, w, bias, pt, pb, pl, pr, sh, sw, dh, dw, act, *epi)
+        result = fn(inp, w, bias, pt, pb, pl, pr, sh, sw, dh, dw, act, *epi)
+        add_to = add_act = None
+        if len(epi) == 6:  # the fused second output: act(conv + add_to)
+            epi, (add_to, add_act) = epi[:4], epi[4:]
+        out = result[0] if add_to is not None else result
         epi = tuple(epi) + (None,) * (4 - len(epi))
         inputs = [trace.resolve(inp)]
         if epi[3] is not None:
             inputs.append(trace.resolve(epi[3]))
-        trace.add({"op": op, "inputs": inputs, "w": np.array(w), "bias": _opt(bias),
-                   "pads": (pt, pb, pl, pr), "stride": (sh, sw), "dilation": (dh, dw),
-                   "act": act, "pre": _opt(epi[0]), "scale": _opt(epi[1]),
-                   "shift": _opt(epi[2])}, out)
-        return out
+        node = trace.add({"op": op, "inputs": inputs, "w": np.array(w), "bias": _opt(bias),
+                          "pads": (pt, pb, pl, pr), "stride": (sh, sw), "dilation": (dh, dw),
+                          "act": act, "pre": _opt(epi[0]), "scale": _opt(epi[1]),
+                          "shift": _opt(epi[2])}, out)
+        if add_to is not None:  # replayed as the separate add it stands for
+            trace.add({"op": "eltwise", "inputs": [node, trace.resolve(add_to)], "pre": None,
+                       "scale": None, "shift": None, "act": add_act}, result[1])
+        return result
 
     def pool(inp, kind, kh, kw, sh, sw, pt, pb, pl, pr):
         out = saved["pool2d"](inp, kind, kh, kw, sh, sw, pt, pb, pl, pr)

@@ -494,13 +494,24 @@ def convolution2d(inputs: ArrayLike,
                      else (x.shape[0], out_h, out_w, num_outputs))
             terms = _fold_batch_norm(x.dtype, shape, df == "NCHW", normalizer_params, store,
                                      frame)
+        add = _then_add.request
+        if add is not None and (terms is not None or normalizer_fn is None) and (
+                activation_fn is None or _fused_activation(activation_fn) is not None):
+            _then_add.request = None  # this call's own output gets the add (_conv2d_then_add)
+        else:
+            add = None
         if terms is not None:
             fused = _fused_activation(activation_fn)
             outputs = _nn._conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates, None,
-                                  fused, epilogue=terms + (None,))
+                                  fused, epilogue=terms + (None,), add=add)
+        elif add is not None:
+            outputs = _nn._conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates, bias,
+                                  fused, add=add)
         else:
             outputs = _nn.conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates,
                                  bias=bias, activation=fused)
+        if add is not None:
+            outputs, _then_add.result = outputs
         if normalizer_fn is not None and terms is None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))
         if activation_fn is not None and fused is None:
@@ -520,6 +531,33 @@ def convolution2d(inputs: ArrayLike,
 
 
 conv2d = convolution2d
+
+
+class _ThenAdd(threading.local):
+    request = None  # (other, activation) for the next convolution's own output
+    result = None   # the fused sum it produced
+
+
+_then_add = _ThenAdd()
+
+
+def _conv2d_then_add(other, add_activation, *args, **kwargs):
+    """``y = conv2d(*args, **kwargs)`` (arg scopes, variables, end points as
+    usual) and ``add_activation(other + y)`` (None or 'relu'): the pair. Where
+    the convolution's output is its operator's (batch norm folded, the
+    activation fused or none), the sum is written by the same pass while each
+    tile is in cache (``nn._conv2d``'s ``add``); otherwise it is computed after,
+    with the same numbers. ResNet's ``relu(shortcut + conv3)``, with conv3's
+    output still its own end point."""
+    _then_add.request, _then_add.result = (other, add_activation), None
+    try:
+        y = conv2d(*args, **kwargs)
+        total = _then_add.result
+    finally:
+        _then_add.request = _then_add.result = None
+    if total is None:
+        total = _nn.add_relu(other, y) if add_activation == "relu" else np.add(other, y)
+    return y, total
 
 
 # ---- conv2d_transpose (TF-Slim's convolution2d_transpose) ----

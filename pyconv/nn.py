@@ -336,16 +336,28 @@ def _conv2d_add(input, filters, strides, padding, data_format, dilations, bias,
     cd, od, nchw, cout, args = plan
     if cd != x.dtype or od != cd or nchw or args[0] is None:
         return None
-    pt, pb, pl, pr, sh, sw, dh, dw = args[:8]
-    out_h = (x.shape[1] + pt + pb - (w.shape[0] - 1) * dh - 1) // sh + 1
-    out_w = (x.shape[2] + pl + pr - (w.shape[1] - 1) * dw - 1) // sw + 1
-    if add_to.shape[1:3] != (out_h, out_w):
+    add_args = _add_operands(x, w.shape, args, add_to, add_activation)
+    if add_args is None:
         return None
     if bias is not None:
         bias = _as_bias(bias, cd, cout)
     pre, scale, shift, residual = epilogue if epilogue is not None else (None,) * 4
-    return _conv.conv2d(x, w, bias, *args, pre, scale, shift, residual,
-                        np.ascontiguousarray(add_to), _ACTIVATIONS[add_activation])
+    return _conv.conv2d(x, w, bias, *args, pre, scale, shift, residual, *add_args)
+
+
+def _add_operands(x, w_shape, args, add_to, add_activation):
+    """The operator's (add_to, add_activation code) for a fused second output
+    of the NHWC convolution of ``x`` planned as ``args``, or None when
+    ``add_to`` is not an array of the output's exact shape and dtype."""
+    if (type(add_to) is not np.ndarray or add_to.dtype != x.dtype or add_to.ndim != 4
+            or add_activation not in (None, "relu")):
+        return None
+    pt, pb, pl, pr, sh, sw, dh, dw = args[:8]
+    out_h = (x.shape[1] + pt + pb - (w_shape[0] - 1) * dh - 1) // sh + 1
+    out_w = (x.shape[2] + pl + pr - (w_shape[1] - 1) * dw - 1) // sw + 1
+    if add_to.shape != (x.shape[0], out_h, out_w, w_shape[3]):
+        return None
+    return np.ascontiguousarray(add_to), _ACTIVATIONS[add_activation]
 
 
 def _as_bias(bias, dtype, channels):

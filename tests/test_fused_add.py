@@ -121,3 +121,55 @@ def test_operator_refuses_a_bad_second_output():
     assert np.array_equal(s, np.zeros((1, 4, 4, 5), np.float32))
     # None for add_to: one output, as with 16 arguments
     assert _conv.conv2d(*base, None, 0).shape == (1, 4, 4, 5)
+
+
+@pytest.mark.parametrize("variant", ["folded_bn", "bias", "tanh", "training_bn", "nchw"])
+def test_layer_then_add_is_conv2d_then_the_add(variant):
+    """layers._conv2d_then_add (what ResNet's bottleneck calls for conv3) gives
+    conv2d's own output and end point unchanged and the sum of the two steps,
+    whether the sum is fused (folded batch norm, plain bias) or not (an
+    activation or batch norm that runs after the operator, NCHW), on the first
+    call and on the repeated-call fast path."""
+    from pyconv.layers import _conv2d_then_add
+
+    rng = np.random.default_rng(11)
+    nchw = variant == "nchw"
+    x = rng.standard_normal((2, 5, 5, 16)).astype(np.float32)
+    other = rng.standard_normal((2, 5, 5, 32)).astype(np.float32)
+    if nchw:
+        x, other = (np.ascontiguousarray(a.transpose(0, 3, 1, 2)) for a in (x, other))
+    kw = dict(activation_fn=None, data_format="NCHW" if nchw else "NHWC")
+    if variant in ("folded_bn", "training_bn", "nchw"):
+        kw.update(normalizer_fn=pyconv.batch_norm,
+                  normalizer_params={"is_training": variant == "training_bn"})
+    if variant == "tanh":
+        kw["activation_fn"] = pyconv.tanh
+    with pyconv.VariableStore(seed=1):
+        for call in range(3):
+            y_ref = pyconv.conv2d(x, 32, [1, 1], scope="c", reuse=call > 0, **kw)
+            pyconv.run_update_ops()
+            y, total = _conv2d_then_add(other, "relu", x, 32, [1, 1], scope="c", reuse=True,
+                                        outputs_collections="ends", **kw)
+            pyconv.run_update_ops()
+            ep = pyconv.utils.convert_collection_to_dict("ends")
+            pyconv.clear_collection("ends")
+            assert np.array_equal(y, y_ref)
+            assert np.array_equal(total, nn.add_relu(other, y))
+            assert ep["c"] is y
+            y2, total2 = _conv2d_then_add(other, None, x, 32, [1, 1], scope="c", reuse=True,
+                                          **kw)
+            pyconv.run_update_ops()
+            assert np.array_equal(y2, y_ref)
+            assert np.array_equal(total2, other + y2)
+        # the fused forms make no separate elementwise pass
+        calls = []
+        real = _conv.eltwise
+        _conv.eltwise = lambda *a: calls.append(1) or real(*a)
+        try:
+            _conv2d_then_add(other, "relu", x, 32, [1, 1], scope="c", reuse=True, **kw)
+        finally:
+            _conv.eltwise = real
+        if variant in ("folded_bn", "bias"):
+            assert not calls
+        else:
+            assert calls

@@ -63,7 +63,8 @@ def _wrap(fn, counts, taps):
             counts.seconds += time.perf_counter() - t0
             counts.cpu_seconds += time.thread_time() - c0
             counts.calls += 1
-        if taps is not None:
-            counts.macs += int(getattr(out, "size", 0)) * taps(args[1])
+        if taps is not None:  # (conv2d with a fused second output returns a pair)
+            first = out[0] if type(out) is tuple else out
+            counts.macs += int(getattr(first, "size", 0)) * taps(args[1])
         return out
     return counted

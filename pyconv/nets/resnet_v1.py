@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # names in the type hints only
 import pyconv as slim
 from pyconv.arg_scope import add_arg_scope
 
+from pyconv.layers import _conv2d_then_add
+
 from . import resnet_utils
 from ._common import check_images, end_points_from, global_mean
 
@@ -55,9 +57,9 @@ def bottleneck(inputs: ArrayLike, depth: Any, depth_bottleneck: int, stride: Int
         residual = slim.conv2d(inputs, depth_bottleneck, [1, 1], stride=1, scope="conv1")
         residual = resnet_utils.conv2d_same(residual, depth_bottleneck, 3, stride, rate=rate,
                                             scope="conv2")
-        residual = slim.conv2d(residual, depth, [1, 1], stride=1, activation_fn=None,
-                                  scope="conv3")
-        output = slim.nn.add_relu(shortcut, residual)  # relu(shortcut + residual), one pass
+        # conv3, and relu(shortcut + conv3) written by conv3's own pass
+        residual, output = _conv2d_then_add(shortcut, "relu", residual, depth, [1, 1], stride=1,
+                                            activation_fn=None, scope="conv3")
         return slim.collect_named_outputs(outputs_collections, sc.name, output)
 
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # names in the type hints only
 import pyconv as slim
 from pyconv.arg_scope import add_arg_scope
 
+from pyconv.layers import _conv2d_then_add
+
 from . import resnet_utils
 from ._common import check_images, end_points_from, global_mean
 from .resnet_v1 import _UNITS, _last_dimension
@@ -53,9 +55,10 @@ def bottleneck(inputs: ArrayLike, depth: Any, depth_bottleneck: int, stride: Int
         residual = slim.conv2d(preact, depth_bottleneck, [1, 1], stride=1, scope="conv1")
         residual = resnet_utils.conv2d_same(residual, depth_bottleneck, 3, stride, rate=rate,
                                             scope="conv2")
-        residual = slim.conv2d(residual, depth, [1, 1], stride=1, normalizer_fn=None,
-                               activation_fn=None, scope="conv3")
-        output = shortcut + residual
+        # conv3, and shortcut + conv3 written by conv3's own pass
+        residual, output = _conv2d_then_add(shortcut, None, residual, depth, [1, 1], stride=1,
+                                            normalizer_fn=None, activation_fn=None,
+                                            scope="conv3")
         return slim.collect_named_outputs(outputs_collections, sc.name, output)
 
 
