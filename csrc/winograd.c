@@ -19,9 +19,11 @@
 #include "buffers.h"
 #include "threads.h"
 #include "util.h"
+#include "wcache.h"
 
 #define XI 36         /* transformed positions per tile (6 x 6) */
 #define MAX_SLOTS 64  /* per-thread scratch blocks kept by the operator */
+#define WCACHE_OP_F4X3 4 /* the weight cache key's op for F(4x4, 3x3) (wcache.h) */
 
 struct slot {
     atomic_int busy;
@@ -36,10 +38,18 @@ struct pyconv_wino_op {
     pyconv_f32_igemm_fn igemm;
     struct pyconv_f32_winograd tr;
     pyconv_f32_eltwise_fn eltwise;
-    float *packed; /* XI * n_cblocks * wblock */
-    size_t packed_bytes, packed_capacity, zero_capacity;
+    /* from the weight cache (wcache.c, op WCACHE_OP_F4X3): the
+     * transformed weights U, XI * n_cblocks * wblock floats, then at
+     * raw_offset a copy of the HWIO weights they were transformed from, which
+     * a later call compares byte for byte with its weights (like conv.c's
+     * packed weights) before trusting U */
+    float *packed;
+    size_t packed_bytes, raw_offset, zero_capacity;
+    struct pyconv_wcache_entry *wentry; /* NULL: a private block */
     const float *weights, *bias;
     int is_packed, input_checked;
+    int cached_valid;   /* packed came from the cache holding an earlier packing */
+    atomic_int stale;   /* that packing's weights differ from these */
     atomic_int nonfinite, nomem;
     float minmax[2], ep_minmax[2];
     struct pyconv_epilogue ep;
@@ -103,8 +113,9 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     const size_t wide = ic > oc ? ic : oc;
     size_t slot = mul(mul(XI, tb, &of), add(ic, oc, &of), &of);
     slot = add(slot, add(mul(XI, wide, &of), mul(16, oc, &of), &of), &of);
-    size_t packed_bytes = mul(packed_floats, sizeof(float), &of);
-    packed_bytes = add(packed_bytes, 63, &of) / 64 * 64;
+    size_t raw_offset = add(mul(packed_floats, sizeof(float), &of), 63, &of) / 64 * 64;
+    size_t raw_bytes = mul(mul(9, ic, &of), mul(oc, sizeof(float), &of), &of);
+    size_t packed_bytes = add(add(raw_offset, raw_bytes, &of), 63, &of) / 64 * 64;
     mul(slot, sizeof(float), &of);
     size_t zero_bytes = add(mul(ic, sizeof(float), &of), 63, &of) / 64 * 64;
     if (of || packed_bytes > PTRDIFF_MAX || slot > PTRDIFF_MAX / sizeof(float))
@@ -113,13 +124,15 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     struct pyconv_wino_op *op = calloc(1, sizeof(*op));
     if (op == NULL)
         return PYCONV_ENOMEM;
-    /* the cached blocks of buffers.c, like conv.c's: a model called in a
-     * loop reuses them instead of mapping fresh pages every call */
-    op->packed = pyconv_buffer_acquire(packed_bytes, &op->packed_capacity);
+    /* the transformed weights from the weight cache, as conv.c's packed
+     * ones (no bias in the key: the output transform adds it); the zero
+     * vector from the cached blocks of buffers.c */
+    struct pyconv_wcache_key key = {weights, NULL, (size_t)p->dtype, 3, 3, ic, oc, nr,
+                                    WCACHE_OP_F4X3, 0, 0};
+    op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
     op->zero = pyconv_buffer_acquire(zero_bytes, &op->zero_capacity);
     if (op->packed == NULL || op->zero == NULL) {
-        if (op->packed != NULL)
-            pyconv_buffer_release(op->packed, op->packed_capacity);
+        pyconv_wcache_release(op->wentry, op->packed, packed_bytes, 0);
         if (op->zero != NULL)
             pyconv_buffer_release(op->zero, op->zero_capacity);
         free(op);
@@ -127,6 +140,8 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     }
     memset(op->zero, 0, zero_bytes);
     op->packed_bytes = packed_bytes;
+    op->raw_offset = raw_offset;
+    atomic_init(&op->stale, 0);
     op->p = *p;
     op->out_h = out_h;
     op->out_w = out_w;
@@ -225,6 +240,9 @@ static void pack_cb(void *ctx, size_t first, size_t count)
         }
         if (bad)
             atomic_store_explicit(&op->nonfinite, 1, memory_order_relaxed);
+        float *raw = (float *)((char *)op->packed + op->raw_offset);
+        for (size_t t = 0; t < 9; t++)
+            memcpy(raw + (t * ic + c) * oc, g[t], oc * sizeof(float));
         op->tr.kernel(oc, g, tmp, oc);
         for (size_t xi = 0; xi < XI; xi++) {
             for (size_t cb = 0; cb < op->n_cblocks; cb++) {
@@ -239,6 +257,17 @@ static void pack_cb(void *ctx, size_t first, size_t count)
         }
     }
     unclaim(op, si);
+}
+
+/* A cached packing's copy of the weights against these, byte for byte, by
+ * rows of out_c (a tap and input channel). */
+static void check_weights_cb(void *ctx, size_t first, size_t count)
+{
+    struct pyconv_wino_op *op = ctx;
+    const size_t oc = op->p.out_c;
+    const float *raw = (const float *)((const char *)op->packed + op->raw_offset);
+    if (memcmp(raw + first * oc, op->weights + first * oc, count * oc * sizeof(float)) != 0)
+        atomic_store_explicit(&op->stale, 1, memory_order_relaxed);
 }
 
 static void check_cb(void *ctx, size_t first, size_t count)
@@ -344,17 +373,32 @@ int pyconv_wino_run(struct pyconv_wino_op *op, size_t n_threads, pyconv_interrup
             return rc;
         op->input_checked = 1;
     }
-    if (!op->is_packed) {
-        rc = pyconv_parallel_for(p->in_c, 9 * XI * p->out_c, n_threads, pack_cb, op, interrupted,
-                                 ctx);
-        if (rc != PYCONV_OK)
-            return rc;
-        op->is_packed = 1;
-    }
-    if (atomic_load(&op->nomem))
-        return PYCONV_ENOMEM;
-    if (atomic_load(&op->nonfinite))
+    if (atomic_load(&op->nonfinite)) /* before the weights: they may stay untouched */
         return PYCONV_WINO_NONFINITE;
+    if (!op->is_packed) {
+        /* a valid cached packing was made from finite weights equal to its
+         * copy: if these are still those bytes, U is theirs (conv.c's rule) */
+        if (op->cached_valid) {
+            rc = pyconv_parallel_for(9 * p->in_c, p->out_c * sizeof(float), n_threads,
+                                     check_weights_cb, op, interrupted, ctx);
+            if (rc != PYCONV_OK)
+                return rc;
+            op->cached_valid = 0;
+            op->is_packed = !atomic_load(&op->stale);
+        }
+        if (!op->is_packed) {
+            rc = pyconv_parallel_for(p->in_c, 9 * XI * p->out_c, n_threads, pack_cb, op,
+                                     interrupted, ctx);
+            if (rc != PYCONV_OK)
+                return rc;
+            if (atomic_load(&op->nomem))
+                return PYCONV_ENOMEM;
+            /* non-finite weights: the block is released as not valid */
+            if (atomic_load(&op->nonfinite))
+                return PYCONV_WINO_NONFINITE;
+            op->is_packed = 1;
+        }
+    }
     size_t cost = XI * op->tb * p->in_c * p->out_c;
     rc = pyconv_parallel_for(op->n_tasks, cost, n_threads, run_cb, op, interrupted, ctx);
     if (rc != PYCONV_OK)
@@ -369,7 +413,11 @@ void pyconv_wino_destroy(struct pyconv_wino_op *op)
     for (size_t i = 0; i < MAX_SLOTS; i++)
         if (op->slots[i].mem != NULL)
             pyconv_buffer_release(op->slots[i].mem, op->slots[i].capacity);
-    pyconv_buffer_release(op->packed, op->packed_capacity);
+    /* valid: packed here, or a cached packing left unchecked (a non-finite
+     * input stopped the run first); a run stopped while packing, or non-finite
+     * weights, leave none */
+    pyconv_wcache_release(op->wentry, op->packed, op->packed_bytes,
+                          op->is_packed || op->cached_valid);
     pyconv_buffer_release(op->zero, op->zero_capacity);
     free(op);
 }

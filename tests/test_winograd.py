@@ -193,3 +193,74 @@ def test_environment_variable():
     env["PYCONV_ALGORITHM"] = "bogus"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "PYCONV_ALGORITHM must be one of" in out.stderr
+
+
+@pytest.fixture
+def cache_on():
+    before = pyconv.set_weight_cache_limit(64 << 20)
+    pyconv.clear_weight_cache()
+    yield
+    pyconv.clear_weight_cache()
+    pyconv.set_weight_cache_limit(before)
+
+
+@pytest.mark.parametrize("limit", [64 << 20, 0])
+def test_cached_transformed_weights_follow_in_place_changes(isa, winograd, limit):
+    """The transformed weights are kept in the weight cache and reused only
+    while every byte of the filters matches; each change below must be seen
+    (checked against the float64 reference, NaN against the direct bits).
+    With the cache off the results are the same bits."""
+    before = pyconv.set_weight_cache_limit(limit)
+    pyconv.clear_weight_cache()
+    try:
+        x, k, b = data(np.random.default_rng(11), 2, 9, 10, 12, 40)
+        pads = ((1, 1), (1, 1))
+        first = raw(x, k, b, pads)
+        check(first, x, k, b, pads)
+        assert (_conv.weight_cache_bytes() > 0) == (limit > 0)
+        np.testing.assert_array_equal(raw(x, k, b, pads), first)  # reused: same bits
+        b2 = b + 1  # the bias is not in the transformed block: a new one is used as is
+        check(raw(x, k, b2, pads), x, k, b2, pads)
+        saved = k.copy()
+        for change in ("first", "last", "middle", "sign_of_zero", "nan", "inf", "restore"):
+            if change == "first":
+                k[0, 0, 0, 0] += 1
+            elif change == "last":
+                k[-1, -1, -1, -1] -= 2
+            elif change == "middle":
+                k[1, 2, 5, 20] = 0.75
+            elif change == "sign_of_zero":
+                k[2, 1, 3, 7] = 0.0
+                raw(x, k, b, pads)
+                k[2, 1, 3, 7] = -0.0
+            elif change == "nan":
+                k[1, 1, 6, 9] = np.nan
+            elif change == "inf":
+                k[1, 1, 6, 9] = np.inf
+            else:
+                k[...] = saved
+            y = raw(x, k, b, pads)
+            if change in ("nan", "inf"):
+                np.testing.assert_array_equal(y, direct(x, k, b, pads))
+            else:
+                check(y, x, k, b, pads)
+        # after NaN weights the block is not trusted: the restored weights are
+        # transformed again and give the first call's bits
+        np.testing.assert_array_equal(y, first)
+        np.testing.assert_array_equal(raw(x, k, b, pads), first)
+    finally:
+        pyconv.clear_weight_cache()
+        pyconv.set_weight_cache_limit(before)
+
+
+def test_non_finite_input_keeps_the_cached_weights(winograd, cache_on):
+    x, k, b = data(np.random.default_rng(12), 1, 8, 8, 16, 24)
+    pads = ((1, 1), (1, 1))
+    first = raw(x, k, b, pads)
+    bad = x.copy()
+    bad[0, 3, 3, 3] = np.nan
+    expected = direct(bad, k, b, pads)  # caches the direct packing too
+    held = _conv.weight_cache_bytes()
+    np.testing.assert_array_equal(raw(bad, k, b, pads), expected)
+    assert _conv.weight_cache_bytes() == held
+    np.testing.assert_array_equal(raw(x, k, b, pads), first)
