@@ -24,7 +24,7 @@ static const struct pyconv_ukernels *active_kernels; /* changed only with the GI
 static Py_ssize_t num_threads = 1;
 /* conv2d's algorithm for float32 3x3 stride-1 layers (changed with the GIL
  * held): 0 direct, 1 auto (Winograd where measured faster, see
- * wino_auto), 2 Winograd wherever it applies */
+ * wino_auto), 2 Winograd F(4x4, 3x3) wherever it applies, 3 F(2x2, 3x3) */
 static int conv_algorithm = 1;
 
 struct interrupt_ctx {
@@ -162,42 +162,46 @@ static PyArrayObject *new_output_array(int nd, npy_intp *dims, int typenum)
     return arr;
 }
 
-/* The 'auto' rule: never Winograd, for now. Measured (layer suite's 3x3
- * stride-1 rows, direct vs F(4x4, 3x3) interleaved, loaded 2-core Zen 4):
- * faster only with >= 64 input channels on >= 28x28 outputs (batch 8:
- * 0.44-0.81x; 28x28x128: 0.57x), slower with 3 or 32 input channels
- * (1.3-6x) and wherever out_h * out_w is small against in_c * out_c (7x7
- * and 14x14 with 512 channels: 2-40x, the weight transform is redone every
- * call). Its error on random ReLU inputs, max|d| / max(1, max|ref|), is
- * 4e-6..8e-6 below 256 input channels but 1.1e-5..1.7e-5 at 256..512, over
- * the layer fixtures' 1e-5, and a forced suite fails the float64-reference
- * and exact slim-value tests. Until the transformed weights are cached and
- * the rule is validated against the whole suite, 'auto' stays direct. */
-static int wino_auto(const struct pyconv_conv_params *p, size_t out_h, size_t out_w)
+/* The 'auto' rule (float32 3x3 stride-1 layers; measured with
+ * tools/wino_bench.py and tools/wino_error.py on a loaded 2-core Zen 5, see
+ * the README's Winograd section): Winograd only with at least 64 input and 64
+ * output channels and outputs of at least 14 x 14 pixels, where both variants
+ * were faster than the direct igemm (which runs at ~95% of the FMA peak);
+ * below that the transforms cost more than the multiplies saved (3-32 input
+ * channels: 0.2-0.9x; 16 outputs: 0.5-0.7x, half of every 32-wide GEMM tile
+ * idle; 7 x 7: 0.9-1.1x). F(4x4, 3x3) from 28 x 28 outputs (1.3-2.7x against
+ * F(2x2)'s 1.1-1.7x there), F(2x2, 3x3) on 14 x 14 to 27 x 27 (1.2-1.7x, where
+ * F(4x4)'s half-empty edge tiles make it 0.7-1.2x). Errors, max|d| /
+ * max(1, max|y|) against the float64 reference for 64-2048 input channels:
+ * direct 0.8e-6..1.8e-6, F(2x2) 0.2e-6..0.4e-6, F(4x4) 3.5e-6..4.2e-6 (its
+ * GEMM sums blocks of 64 channels), all under the TF fixtures' float32 1e-5. */
+static size_t wino_auto(const struct pyconv_conv_params *p, size_t out_h, size_t out_w)
 {
-    (void)p;
-    (void)out_h;
-    (void)out_w;
-    return 0;
+    if (p->in_c < 64 || p->out_c < 64 || out_h < 14 || out_w < 14)
+        return 0;
+    return out_h >= 28 && out_w >= 28 ? 4 : 2;
 }
+
+static const char *const algorithm_names[] = {"direct", "auto", "winograd", "winograd_f2x2"};
+#define N_ALGORITHMS 4
 
 static PyObject *py_set_algorithm(PyObject *self, PyObject *arg)
 {
     (void)self;
-    static const char *const names[] = {"direct", "auto", "winograd"};
     const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
     if (s == NULL) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError, "algorithm must be a str, got %R", arg);
         return NULL;
     }
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, names[i]) == 0) {
+    for (int i = 0; i < N_ALGORITHMS; i++)
+        if (strcmp(s, algorithm_names[i]) == 0) {
             int previous = conv_algorithm;
             conv_algorithm = i;
-            return PyUnicode_FromString(names[previous]);
+            return PyUnicode_FromString(algorithm_names[previous]);
         }
-    PyErr_Format(PyExc_ValueError, "algorithm must be 'direct', 'auto' or 'winograd', got %R", arg);
+    PyErr_Format(PyExc_ValueError,
+                 "algorithm must be 'direct', 'auto', 'winograd' or 'winograd_f2x2', got %R", arg);
     return NULL;
 }
 
@@ -205,8 +209,7 @@ static PyObject *py_get_algorithm(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    static const char *const names[] = {"direct", "auto", "winograd"};
-    return PyUnicode_FromString(names[conv_algorithm]);
+    return PyUnicode_FromString(algorithm_names[conv_algorithm]);
 }
 
 /* ---- What conv2d and depthwise_conv2d (and eltwise) parse alike. */
@@ -364,10 +367,14 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     struct interrupt_ctx ictx;
     ictx.state = PyEval_SaveThread();
     int rc = -1;
-    if (conv_algorithm != 0 && pyconv_wino_applicable(&p) &&
-        (conv_algorithm == 2 || wino_auto(&p, out_h, out_w))) {
+    size_t wino_tile = 0; /* F(tile x tile, 3x3), 0 direct */
+    if (conv_algorithm != 0 && pyconv_wino_applicable(&p))
+        wino_tile = conv_algorithm == 2   ? 4
+                    : conv_algorithm == 3 ? 2
+                                          : wino_auto(&p, out_h, out_w);
+    if (wino_tile != 0) {
         struct pyconv_wino_op *wop = NULL;
-        rc = pyconv_wino_create(&p, kernels, PyArray_DATA(w), b != NULL ? PyArray_DATA(b) : NULL,
+        rc = pyconv_wino_create(&p, kernels, wino_tile, PyArray_DATA(w), b != NULL ? PyArray_DATA(b) : NULL,
                                 &wop, err);
         if (rc == PYCONV_OK) {
             pyconv_wino_setup(wop, PyArray_DATA(x), PyArray_DATA(out));
@@ -1238,7 +1245,8 @@ static PyObject *py_snappy_decompress(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
     {"set_algorithm", py_set_algorithm, METH_O,
-     "Sets conv2d's algorithm ('direct', 'auto', 'winograd'); returns the previous one."},
+     "Sets conv2d's algorithm ('direct', 'auto', 'winograd', 'winograd_f2x2'); returns the "
+     "previous one."},
     {"get_algorithm", py_get_algorithm, METH_NOARGS, "conv2d's algorithm."},
     {"depthwise_conv2d", (PyCFunction)(void (*)(void))py_depthwise_conv2d, METH_FASTCALL,
      depthwise_conv2d_doc},
