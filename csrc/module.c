@@ -162,24 +162,48 @@ static PyArrayObject *new_output_array(int nd, npy_intp *dims, int typenum)
     return arr;
 }
 
-/* The 'auto' rule (float32 3x3 stride-1 layers; measured with
- * tools/wino_bench.py and tools/wino_error.py on a loaded 2-core Zen 5, see
- * the README's Winograd section): Winograd only with at least 64 input and 64
- * output channels and outputs of at least 14 x 14 pixels, where both variants
- * were faster than the direct igemm (which runs at ~95% of the FMA peak);
- * below that the transforms cost more than the multiplies saved (3-32 input
- * channels: 0.2-0.9x; 16 outputs: 0.5-0.7x, half of every 32-wide GEMM tile
- * idle; 7 x 7: 0.9-1.1x). F(4x4, 3x3) from 28 x 28 outputs (1.3-2.7x against
- * F(2x2)'s 1.1-1.7x there), F(2x2, 3x3) on 14 x 14 to 27 x 27 (1.2-1.7x, where
- * F(4x4)'s half-empty edge tiles make it 0.7-1.2x). Errors, max|d| /
- * max(1, max|y|) against the float64 reference for 64-2048 input channels:
- * direct 0.8e-6..1.8e-6, F(2x2) 0.2e-6..0.4e-6, F(4x4) 3.5e-6..4.2e-6 (its
- * GEMM sums blocks of 64 channels), all under the TF fixtures' float32 1e-5. */
+/* Output tiles of F(m x m, 3x3) over the batch, and whether their padded
+ * pixels are within 15% of the real ones (the edge tiles' waste). */
+static size_t wino_tiles(const struct pyconv_conv_params *p, size_t out_h, size_t out_w, size_t m,
+                         int *tight)
+{
+    size_t th = (out_h + m - 1) / m, tw = (out_w + m - 1) / m;
+    /* sizes were checked by pyconv_conv_output_shape: no overflow in doubles */
+    *tight = 100.0 * (double)(th * m) * (double)(tw * m) <= 115.0 * (double)out_h * (double)out_w;
+    return p->batch * th * tw;
+}
+
+/* The 'auto' rule for float32 3x3 stride-1 layers: F(m x m, 3x3) for m = 2,
+ * or 0 for direct. F(2x2) only, because only its error is no larger than the
+ * direct path's: max|d| / max(1, max|y|) against the float64 reference for
+ * 64-2048 input channels (tools/wino_error.py) is 0.2e-6..0.4e-6 for F(2x2),
+ * 0.8e-6..1.8e-6 direct and 3.5e-6..4.2e-6 for F(4x4) (summing blocks of 64
+ * channels; 1.5e-5..2.9e-5 with one accumulator). F(4x4) is within each
+ * layer's 1e-5, but deep nets in training mode, whose batch statistics
+ * amplify every layer's rounding, leave it no room: the Inception-v3
+ * training fixture is at 9.5e-5 of its 1e-4 with direct, 8.9e-5 with
+ * F(2x2), 1.1e-4 with F(4x4) on its larger layers and 2.8e-4 with F(4x4)
+ * everywhere (ResNet-50 training: 1.0e-4, 1.2e-4, 1.8e-4, 1.9e-4 of 1e-3).
+ *
+ * Speed, measured with tools/wino_bench.py (the 3x3 stride-1 layers of
+ * ResNet-50 and VGG-16 at batch 1 and 8, 1 and 2 threads) and a sweep of
+ * shapes on a loaded 2-core Zen 5 with AVX-512, where the direct igemm runs
+ * at ~95% of the FMA peak (the AVX2 and scalar sets gain more: ResNet-50's
+ * layers 1.2-1.6x and 1.8-2.2x), F(2x2) against direct:
+ *   - fewer than 64 input or output channels: direct (32 in: 1.0-1.1x;
+ *     32 out: 0.8x, half of every 32-wide GEMM tile idle; 3 in: 0.5x)
+ *   - at least 49 tiles whose padding wastes at most 15%: F(2x2): 56x56x64
+ *     1.1-1.2x, 28x28x128 1.3-1.4x, 14x14x256 1.3-1.4x, VGG-16 1.0-1.5x,
+ *     14x14x64 1.1-1.2x
+ *   - else direct: 7x7 (31% waste) with 512 channels 0.9-1.1x, with 256 at
+ *     batch 2 0.9x. */
 static size_t wino_auto(const struct pyconv_conv_params *p, size_t out_h, size_t out_w)
 {
-    if (p->in_c < 64 || p->out_c < 64 || out_h < 14 || out_w < 14)
+    if (p->in_c < 64 || p->out_c < 64)
         return 0;
-    return out_h >= 28 && out_w >= 28 ? 4 : 2;
+    int tight;
+    size_t tiles = wino_tiles(p, out_h, out_w, 2, &tight);
+    return tiles >= 49 && tight ? 2 : 0;
 }
 
 static const char *const algorithm_names[] = {"direct", "auto", "winograd", "winograd_f2x2"};

@@ -40,6 +40,7 @@ struct pyconv_wino_op {
     struct pyconv_conv_params p;
     size_t m, alpha, xi; /* F(m x m, 3x3): output tile m, input tile alpha = m + 2, xi = alpha^2 */
     size_t out_h, out_w, tiles_h, tiles_w, tiles_img, n_tiles, tb, n_tasks;
+    size_t run_tb; /* tiles per task in this run, a multiple of mr, <= tb */
     size_t mr, nr, n_cblocks, wblock, slot_floats;
     size_t kblock, n_kblocks; /* the GEMM's sum over in_c: blocks of kblock channels */
     pyconv_f32_igemm_fn igemm;
@@ -112,10 +113,13 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     const size_t tiles_h = (out_h + m - 1) / m, tiles_w = (out_w + m - 1) / m;
     const size_t tiles_img = mul(tiles_h, tiles_w, &of);
     const size_t n_tiles = mul(p->batch, tiles_img, &of);
-    /* tiles per task: the task's V and M (xi rows of in_c + out_c floats per
-     * tile) in about 768 KiB of L2, whole igemm tiles, at most 8 of them */
+    /* tiles per task, at most: 8 igemm tiles of rows, so that each U[xi] (up
+     * to 1 MiB) read from memory serves 8 * mr tiles (sizing the task's V and
+     * M to L2 instead left 7 tiles per task with 512 channels, every task
+     * streaming all of U: 0.7-1.0x direct there, 1.2-1.6x now), with the
+     * task's scratch under 16 MiB; run lowers it to give every thread work */
     size_t per_tile = mul(XN * sizeof(float), add(ic, oc, &of), &of);
-    size_t k = per_tile ? (size_t)(768 * 1024) / mul(per_tile, mr, &of) : 1;
+    size_t k = per_tile ? ((size_t)16 << 20) / mul(per_tile, mr, &of) : 1;
     k = k < 1 ? 1 : k > 8 ? 8 : k;
     size_t tb = k * mr;
     size_t need = n_tiles < tb ? (n_tiles + mr - 1) / mr * mr : tb; /* small layers */
@@ -171,7 +175,7 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->tiles_img = tiles_img;
     op->n_tiles = n_tiles;
     op->tb = tb;
-    op->n_tasks = (n_tiles + tb - 1) / tb;
+    op->n_tasks = (n_tiles + tb - 1) / tb; /* at most; run's tasks may be shorter */
     op->mr = mr;
     op->nr = nr;
     op->n_cblocks = n_cblocks;
@@ -306,12 +310,13 @@ static void run_task(struct pyconv_wino_op *op, size_t task, float *scratch)
 {
     const struct pyconv_conv_params *p = &op->p;
     const size_t ic = p->in_c, oc = p->out_c, tb = op->tb, mr = op->mr, nr = op->nr;
+    const size_t run_tb = op->run_tb; /* tiles of this task; tb: the scratch's stride */
     const size_t m = op->m, alpha = op->alpha, XN = op->xi;
     float *V = scratch, *M = V + XN * tb * ic, *tmp = M + XN * tb * oc;
     float *dummy = tmp + XN * (ic > oc ? ic : oc);
     float *part = dummy + m * m * oc; /* mr x nr: a channel block's products */
-    const size_t t0 = task * tb;
-    const size_t cnt = op->n_tiles - t0 < tb ? op->n_tiles - t0 : tb;
+    const size_t t0 = task * run_tb;
+    const size_t cnt = op->n_tiles - t0 < run_tb ? op->n_tiles - t0 : run_tb;
     /* input transform */
     for (size_t i = 0; i < cnt; i++) {
         size_t g = t0 + i, n = g / op->tiles_img, r = g % op->tiles_img;
@@ -408,6 +413,14 @@ int pyconv_wino_run(struct pyconv_wino_op *op, size_t n_threads, pyconv_interrup
     const struct pyconv_conv_params *p = &op->p;
     if (op->n_tasks == 0 || p->out_c == 0)
         return PYCONV_OK;
+    /* tasks of at most tb tiles, at least one per thread where the tiles
+     * allow it (a tile's bits never depend on the tiles it is run with: each
+     * igemm row and each transform is computed alone) */
+    size_t threads = n_threads ? n_threads : 1, mr = op->mr;
+    size_t share = (op->n_tiles + threads - 1) / threads;
+    share = (share + mr - 1) / mr * mr;
+    op->run_tb = share < op->tb ? share : op->tb;
+    const size_t n_tasks = (op->n_tiles + op->run_tb - 1) / op->run_tb;
     int rc;
     if (!op->input_checked) {
         rc = pyconv_parallel_for(p->batch * p->in_h, p->in_w * p->in_c, n_threads, check_cb, op,
@@ -442,8 +455,8 @@ int pyconv_wino_run(struct pyconv_wino_op *op, size_t n_threads, pyconv_interrup
             op->is_packed = 1;
         }
     }
-    size_t cost = op->xi * op->tb * p->in_c * p->out_c;
-    rc = pyconv_parallel_for(op->n_tasks, cost, n_threads, run_cb, op, interrupted, ctx);
+    size_t cost = op->xi * op->run_tb * p->in_c * p->out_c;
+    rc = pyconv_parallel_for(n_tasks, cost, n_threads, run_cb, op, interrupted, ctx);
     if (rc != PYCONV_OK)
         return rc;
     return atomic_load(&op->nomem) ? PYCONV_ENOMEM : PYCONV_OK;

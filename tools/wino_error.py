@@ -16,9 +16,10 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import pyconv  # noqa: E402
-from pyconv import _conv  # noqa: E402
-from reference import conv2d_reference, error_scale  # noqa: E402
+from reference import conv2d_reference, error_scale
+
+import pyconv
+from pyconv import _conv
 
 PADS = ((1, 1), (1, 1))
 
