@@ -3,7 +3,7 @@
  * whole batch): it transforms their alpha x alpha input tiles (alpha = m + 2)
  * into V[xi][tb][in_c] (xi = alpha^2 = 36 or 16), multiplies each V[xi] by
  * the transformed weights U[xi] (in_c x out_c, packed like conv.c's NR blocks
- * with zero biases, in blocks of WINO_SUM_BLOCK input channels) into
+ * with zero biases, in blocks of WINO_SUM_BLOCK_* input channels) into
  * M[xi][tb][out_c] with the igemm microkernel, and transforms M back to
  * m x m outputs (plus bias, then the clamp or the fused epilogue). Every
  * tile's arithmetic is the same whichever task or thread runs it: the bits
@@ -23,7 +23,16 @@
 #include "util.h"
 #include "wcache.h"
 
-#define WINO_SUM_BLOCK 64 /* input channels per block of the GEMM's sums */
+/* Input channels per block of the GEMM's sums, per variant (each block costs
+ * a partial tile and its addition). Errors, max|d| / max(1, max|y|) for
+ * 64-2048 channels (tools/wino_error.py): F(4x4) 4.0e-6..5.6e-6 with 64
+ * (128: up to 6.8e-6; one block: up to 2.9e-5). F(2x2) 0.4e-6..0.6e-6 with
+ * 64 or 256 (one block: up to 1.6e-6), direct 0.9e-6..1.8e-6; 256 would make
+ * F(2x2) 1.05-1.25x faster with 128-512 channels, but moves the Inception-v3
+ * training-mode net fixture's output to 9.9e-5 of its 1e-4 under 'auto'
+ * (64: 9.2e-5, direct 8.6e-5): kept at 64 until that fixture has room. */
+#define WINO_SUM_BLOCK_F4 64
+#define WINO_SUM_BLOCK_F2 64
 #define XI 36         /* the most transformed positions per tile (6 x 6, F(4x4, 3x3)) */
 #define MAX_SLOTS 64  /* per-thread scratch blocks kept by the operator */
 /* the weight cache key's op for F(4x4, 3x3) and F(2x2, 3x3) (wcache.h) */
@@ -125,9 +134,10 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     size_t need = n_tiles < tb ? (n_tiles + mr - 1) / mr * mr : tb; /* small layers */
     tb = need ? need : mr;
     const size_t n_cblocks = (oc + nr - 1) / nr;
-    /* the tuple GEMM sums over in_c in blocks of WINO_SUM_BLOCK channels,
+    /* the tuple GEMM sums over in_c in blocks of sum_block channels,
      * each block's weights behind NR zero biases (the microkernel's start) */
-    const size_t kblock = ic < WINO_SUM_BLOCK ? ic : WINO_SUM_BLOCK;
+    const size_t sum_block = tile == 4 ? WINO_SUM_BLOCK_F4 : WINO_SUM_BLOCK_F2;
+    const size_t kblock = ic < sum_block ? ic : sum_block;
     const size_t n_kblocks = (ic + kblock - 1) / kblock;
     const size_t wblock = mul(n_kblocks, add(nr, mul(kblock, nr, &of), &of), &of);
     const size_t packed_floats = mul(mul(XN, n_cblocks, &of), wblock, &of);
@@ -337,7 +347,7 @@ static void run_task(struct pyconv_wino_op *op, size_t task, float *scratch)
      * kblock input channels in a fixed order: ((block 0 + block 1) + block 2)
      * + ... A single float32 accumulator over all of in_c made the error grow
      * with it (F(4x4): 1.6e-5 of max|y| at 512 channels, 2.9e-5 at 2048, over
-     * the 1e-5 of the TF fixtures; blocks of 64: below 6e-6, see winograd.h) */
+     * the 1e-5 of the TF fixtures; blocks of 64: below 5.7e-6, see winograd.h) */
     static const float none[2] = {-__builtin_inff(), __builtin_inff()};
     const size_t kstride = op->nr + op->kblock * op->nr; /* floats per block of weights */
     for (size_t xi = 0; xi < XN; xi++) {

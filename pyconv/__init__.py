@@ -178,9 +178,9 @@ def set_algorithm(algorithm):
         least 64 input and 64 output channels and 49 output tiles of 2 x 2
         whose padding wastes at most 15% (the rule and its measurements are
         in csrc/module.c's ``wino_auto``). Its error is no larger than the
-        direct path's (max|d| / max(1, max|y|) measured 0.2e-6..0.4e-6
-        against 0.8e-6..1.8e-6 for 64-2048 input channels), but its bits
-        are not the direct path's. F(4x4, 3x3) (3.5e-6..4.2e-6) is never
+        direct path's (max|d| / max(1, max|y|) measured 0.3e-6..0.4e-6
+        against 0.9e-6..1.8e-6 for 64-2048 input channels), but its bits
+        are not the direct path's. F(4x4, 3x3) (4.0e-6..5.6e-6) is never
         chosen by 'auto': within each layer's tolerance, it breaks the
         training-mode net fixtures. ``'winograd'`` / ``'winograd_f2x2'``:
         F(4x4, 3x3) / F(2x2, 3x3) wherever it applies (float32, 3x3 kernel,
