@@ -177,14 +177,17 @@ static size_t wino_tiles(const struct pyconv_conv_params *p, size_t out_h, size_
  * or 0 for direct. F(2x2) only, because only its error is no larger than the
  * direct path's: max|d| / max(1, max|y|) against the float64 reference for
  * 64-2048 input channels (tools/wino_error.py) is 0.3e-6..0.4e-6 for F(2x2),
- * 0.9e-6..1.8e-6 direct and 4.0e-6..5.6e-6 for F(4x4) (summing blocks of 64
- * channels; 1.5e-5..2.9e-5 with one accumulator). F(4x4) is within each
+ * 0.9e-6..1.8e-6 direct and 1.5e-6..2.2e-6 for F(4x4) (points 0, +-1, -2,
+ * 1/2, summing blocks of 64 channels; 4.0e-6..5.6e-6 with the points 0, +-1,
+ * +-2; 1.5e-5..2.9e-5 with one accumulator too). F(4x4) is within each
  * layer's 1e-5, but deep nets in training mode, whose batch statistics
  * amplify every layer's rounding, leave it no room: the Inception-v3
  * training fixture's output differs from TF by 8.6e-5 (of its 1e-4) with
  * direct, 8.9e-5 with F(2x2) everywhere, 9.2e-5 with this rule, 1.1e-4 with
- * F(4x4) on its layers of >= 28x28 outputs and 1.8e-4 with F(4x4)
- * everywhere.
+ * F(4x4) on its layers of >= 28x28 outputs (points 0, +-1, +-2) and 1.8e-4
+ * with F(4x4) everywhere (either point set): already its 32-channel layers
+ * deviate from direct 2.4e-6 (F(2x2): 0.7e-6), and the net doubles that
+ * about every block.
  *
  * Speed, measured with tools/wino_bench.py (the 3x3 stride-1 layers of
  * ResNet-50 and VGG-16 at batch 1 and 8, 1 and 2 threads) and a sweep of

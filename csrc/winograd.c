@@ -25,8 +25,9 @@
 
 /* Input channels per block of the GEMM's sums, per variant (each block costs
  * a partial tile and its addition). Errors, max|d| / max(1, max|y|) for
- * 64-2048 channels (tools/wino_error.py): F(4x4) 4.0e-6..5.6e-6 with 64
- * (128: up to 6.8e-6; one block: up to 2.9e-5). F(2x2) 0.4e-6..0.6e-6 with
+ * 64-2048 channels (tools/wino_error.py): F(4x4) 1.5e-6..2.2e-6 with 64
+ * (128: up to 3.1e-6, 256: up to 3.7e-6; with the points 0, +-1, +-2 and one
+ * block: up to 2.9e-5). F(2x2) 0.3e-6..0.6e-6 with
  * 64 or 256 (one block: up to 1.6e-6), direct 0.9e-6..1.8e-6; 256 would make
  * F(2x2) 1.05-1.25x faster with 128-512 channels, but moves the Inception-v3
  * training-mode net fixture's output to 9.9e-5 of its 1e-4 under 'auto'
@@ -347,7 +348,7 @@ static void run_task(struct pyconv_wino_op *op, size_t task, float *scratch)
      * kblock input channels in a fixed order: ((block 0 + block 1) + block 2)
      * + ... A single float32 accumulator over all of in_c made the error grow
      * with it (F(4x4): 1.6e-5 of max|y| at 512 channels, 2.9e-5 at 2048, over
-     * the 1e-5 of the TF fixtures; blocks of 64: below 5.7e-6, see winograd.h) */
+     * the 1e-5 of the TF fixtures; blocks of 64 and better points: 2.2e-6, winograd.h) */
     static const float none[2] = {-__builtin_inff(), __builtin_inff()};
     const size_t kstride = op->nr + op->kblock * op->nr; /* floats per block of weights */
     for (size_t xi = 0; xi < XN; xi++) {

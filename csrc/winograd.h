@@ -5,9 +5,10 @@
  * (winograd_f4x3.inc, winograd_f2x3.inc) around a batched "tuple GEMM" run by
  * the set's igemm microkernels, summing blocks of 64 input channels in a
  * fixed order. Errors, max|d| / max(1, max|y|) against the float64
- * reference (tools/wino_error.py, 64-2048 input channels): F(4x4) 4.0e-6 to
- * 5.6e-6 (a single accumulator over in_c gave 1.5e-5 at 512 and 2.9e-5 at
- * 2048), F(2x2) 0.3e-6 to 0.4e-6, direct 0.9e-6 to 1.8e-6. No Python here. */
+ * reference (tools/wino_error.py, 64-2048 input channels): F(4x4) 1.5e-6 to
+ * 2.2e-6 (with the points 0, +-1, +-2: 4.0e-6 to 5.6e-6; and with a single
+ * accumulator over in_c, 1.5e-5 at 512 and 2.9e-5 at 2048), F(2x2) 0.3e-6
+ * to 0.4e-6, direct 0.9e-6 to 1.8e-6. No Python here. */
 #ifndef PYCONV_WINOGRAD_H
 #define PYCONV_WINOGRAD_H
 

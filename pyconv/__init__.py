@@ -180,7 +180,7 @@ def set_algorithm(algorithm):
         in csrc/module.c's ``wino_auto``). Its error is no larger than the
         direct path's (max|d| / max(1, max|y|) measured 0.3e-6..0.4e-6
         against 0.9e-6..1.8e-6 for 64-2048 input channels), but its bits
-        are not the direct path's. F(4x4, 3x3) (4.0e-6..5.6e-6) is never
+        are not the direct path's. F(4x4, 3x3) (1.5e-6..2.2e-6) is never
         chosen by 'auto': within each layer's tolerance, it breaks the
         training-mode net fixtures. ``'winograd'`` / ``'winograd_f2x2'``:
         F(4x4, 3x3) / F(2x2, 3x3) wherever it applies (float32, 3x3 kernel,

@@ -3,12 +3,13 @@ set_algorithm('winograd') / ('winograd_f2x2'), against the float64 reference of
 tests/reference.py, on every ISA; and the 'auto' rule that picks them.
 
 Their rounding error is not the direct convolution's: the transforms mix up to
-36 inputs with coefficients up to 8 (outputs) and 5 (inputs), so the bound is
-relative to the largest sum |x| |w| of the layer, not to each output's; the
-measured worst case was ~15 eps * max(sum |x| |w|) for F(4x4) (direct: ~2,
-F(2x2): ~1), the tests allow 64. The fidelity measure of the TF fixtures,
-max|d| / max(1, max|y|), must stay below their 1e-5 for long reductions too
-(the GEMM sums in blocks of 64 channels).
+36 inputs with coefficients up to 8 (outputs) and 5/2 (inputs), so the bound is
+relative to the largest sum |x| |w| of the layer, not to each output's. The
+worst case in tools/wino_error.py's sweep was ~6 eps * max(sum |x| |w|) for
+F(4x4) (~10 with the points 0, +-1, +-2; direct ~2, F(2x2) ~1); the tests
+allow 64. The fidelity measure of the TF fixtures, max|d| / max(1, max|y|),
+must stay below their 1e-5 for long reductions too (the GEMM sums in blocks of
+64 channels).
 """
 import os
 import subprocess
@@ -183,15 +184,16 @@ def test_set_algorithm_validates_and_returns_previous():
 @pytest.mark.parametrize("cin", [256, 1024, 2048])
 def test_long_reductions_keep_tf_fidelity(winograd, cin):
     """max|d| / max(1, max|ref|), the TF fixtures' measure, stays under their
-    float32 tolerance 1e-5 with half of it to spare (one float32 accumulator
-    over all channels gave F(4x4) 1.5e-5 at 512 and 2.9e-5 at 2048 channels)."""
+    float32 tolerance 1e-5 with 70% of it to spare (F(4x4) with the points
+    0, +-1, +-2 gave 4.2e-6; with one float32 accumulator over all channels
+    too, 1.5e-5 at 512 and 2.9e-5 at 2048 channels)."""
     rng = np.random.default_rng(cin)
     x = np.maximum(rng.standard_normal((1, 8, 8, cin)), 0).astype(np.float32)
     k = (rng.standard_normal((3, 3, cin, 16)) / np.sqrt(9 * cin)).astype(np.float32)
     pads = ((1, 1), (1, 1))
     ref = conv2d_reference(x, k, pads=pads)
     err = np.abs(raw(x, k, None, pads) - ref).max() / max(1.0, np.abs(ref).max())
-    assert err < 5e-6, err
+    assert err < 3e-6, err
 
 
 def pick(algorithm, *shape):
