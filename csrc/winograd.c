@@ -162,7 +162,8 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
      * vector from the cached blocks of buffers.c */
     struct pyconv_wcache_key key = {weights, NULL, (size_t)p->dtype, 3, 3, ic, oc, nr,
                                     tile == 4 ? WCACHE_OP_F4X3 : WCACHE_OP_F2X3, 0, 0};
-    op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
+    op->packed = pyconv_wcache_acquire_trusted(&key, packed_bytes, &op->wentry, &op->cached_valid,
+                                               p->weights_readonly);
     op->zero = pyconv_buffer_acquire(zero_bytes, &op->zero_capacity);
     if (op->packed == NULL || op->zero == NULL) {
         pyconv_wcache_release(op->wentry, op->packed, packed_bytes, 0);
@@ -175,6 +176,10 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->packed_bytes = packed_bytes;
     op->raw_offset = raw_offset;
     atomic_init(&op->stale, 0);
+    if (op->cached_valid == 2) { /* verified earlier under trusted pins: no check */
+        op->is_packed = 1;
+        op->cached_valid = 0;
+    }
     op->p = *p;
     op->m = m;
     op->alpha = alpha;

@@ -315,3 +315,27 @@ def test_non_finite_input_keeps_the_cached_weights(winograd, cache_on):
     np.testing.assert_array_equal(raw(bad, k, b, pads), expected)
     assert _conv.weight_cache_bytes() == held
     np.testing.assert_array_equal(raw(x, k, b, pads), first)
+
+
+def test_trusted_pin_is_checked_once_and_again_after_it_is_let_go(winograd, cache_on):
+    """The transformed weights follow the weight cache's trusted pins as the
+    direct packing does (tests/test_weight_pin.py): reused unchecked while a
+    trusted pin of a read-only array is held, checked byte for byte for a
+    writeable array or once the pin is let go."""
+    x, w, b = data(np.random.default_rng(13), 1, 9, 9, 24, 40)
+    pads = ((1, 1), (1, 1))
+    w.flags.writeable = False
+    pin = _conv.pin_weights(w, True)
+    first = raw(x, w, b, pads)
+    check(first, x, w, b, pads)
+    np.testing.assert_array_equal(raw(x, w, b, pads), first)  # reused unchecked
+    w.flags.writeable = True  # writeable: checked, the change is seen
+    w[1, 1, 3, 4] += 5.0
+    check(raw(x, w, b, pads), x, w, b, pads)
+    del pin  # let go: checked again even though read-only now
+    w[0, 2, 1, 1] -= 4.0
+    w.flags.writeable = False
+    check(raw(x, w, b, pads), x, w, b, pads)
+    w.flags.writeable = True
+    w[2, 0, 7, 30] = np.nan  # and non-finite weights still fall back to direct
+    np.testing.assert_array_equal(raw(x, w, b, pads), direct(x, w, b, pads))
