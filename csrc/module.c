@@ -24,7 +24,7 @@ static const struct pyconv_ukernels *active_kernels; /* changed only with the GI
 static Py_ssize_t num_threads = 1;
 /* conv2d's algorithm for float32 3x3 stride-1 layers (changed with the GIL
  * held): 0 direct, 1 auto (Winograd where measured faster, see
- * wino_auto), 2 Winograd wherever it applies */
+ * wino_auto), 2 Winograd F(4x4, 3x3) wherever it applies, 3 F(2x2, 3x3) */
 static int conv_algorithm = 1;
 
 struct interrupt_ctx {
@@ -162,42 +162,74 @@ static PyArrayObject *new_output_array(int nd, npy_intp *dims, int typenum)
     return arr;
 }
 
-/* The 'auto' rule: never Winograd, for now. Measured (layer suite's 3x3
- * stride-1 rows, direct vs F(4x4, 3x3) interleaved, loaded 2-core Zen 4):
- * faster only with >= 64 input channels on >= 28x28 outputs (batch 8:
- * 0.44-0.81x; 28x28x128: 0.57x), slower with 3 or 32 input channels
- * (1.3-6x) and wherever out_h * out_w is small against in_c * out_c (7x7
- * and 14x14 with 512 channels: 2-40x, the weight transform is redone every
- * call). Its error on random ReLU inputs, max|d| / max(1, max|ref|), is
- * 4e-6..8e-6 below 256 input channels but 1.1e-5..1.7e-5 at 256..512, over
- * the layer fixtures' 1e-5, and a forced suite fails the float64-reference
- * and exact slim-value tests. Until the transformed weights are cached and
- * the rule is validated against the whole suite, 'auto' stays direct. */
-static int wino_auto(const struct pyconv_conv_params *p, size_t out_h, size_t out_w)
+/* Output tiles of F(m x m, 3x3) over the batch, and whether their padded
+ * pixels are within 15% of the real ones (the edge tiles' waste). */
+static size_t wino_tiles(const struct pyconv_conv_params *p, size_t out_h, size_t out_w, size_t m,
+                         int *tight)
 {
-    (void)p;
-    (void)out_h;
-    (void)out_w;
-    return 0;
+    size_t th = (out_h + m - 1) / m, tw = (out_w + m - 1) / m;
+    /* sizes were checked by pyconv_conv_output_shape: no overflow in doubles */
+    *tight = 100.0 * (double)(th * m) * (double)(tw * m) <= 115.0 * (double)out_h * (double)out_w;
+    return p->batch * th * tw;
 }
+
+/* The 'auto' rule for float32 3x3 stride-1 layers: F(m x m, 3x3) for m = 2,
+ * or 0 for direct. F(2x2) only, because only its error is no larger than the
+ * direct path's: max|d| / max(1, max|y|) against the float64 reference for
+ * 64-2048 input channels (tools/wino_error.py) is 0.3e-6..0.4e-6 for F(2x2),
+ * 0.9e-6..1.8e-6 direct and 1.5e-6..2.2e-6 for F(4x4) (points 0, +-1, -2,
+ * 1/2, summing blocks of 64 channels; 4.0e-6..5.6e-6 with the points 0, +-1,
+ * +-2; 1.5e-5..2.9e-5 with one accumulator too). F(4x4) is within each
+ * layer's 1e-5, but deep nets in training mode, whose batch statistics
+ * amplify every layer's rounding, leave it no room: the Inception-v3
+ * training fixture's output differs from TF by 8.6e-5 (of its 1e-4) with
+ * direct, 8.9e-5 with F(2x2) everywhere, 9.2e-5 with this rule, 1.1e-4 with
+ * F(4x4) on its layers of >= 28x28 outputs (points 0, +-1, +-2) and 1.8e-4
+ * with F(4x4) everywhere (either point set): already its 32-channel layers
+ * deviate from direct 2.4e-6 (F(2x2): 0.7e-6), and the net doubles that
+ * about every block.
+ *
+ * Speed, measured with tools/wino_bench.py (the 3x3 stride-1 layers of
+ * ResNet-50 and VGG-16 at batch 1 and 8, 1 and 2 threads) and a sweep of
+ * shapes on a loaded 2-core Zen 5 with AVX-512, where the direct igemm runs
+ * at ~95% of the FMA peak (the AVX2 and scalar sets gain more: ResNet-50's
+ * layers 1.2-1.6x and 1.8-2.2x), F(2x2) against direct:
+ *   - fewer than 64 input or output channels: direct (32 in: 1.0-1.1x;
+ *     32 out: 0.8x, half of every 32-wide GEMM tile idle; 3 in: 0.5x)
+ *   - at least 49 tiles whose padding wastes at most 15%: F(2x2): 56x56x64
+ *     1.1-1.2x, 28x28x128 1.3-1.4x, 14x14x256 1.3-1.4x, VGG-16 1.0-1.5x,
+ *     14x14x64 1.1-1.2x
+ *   - else direct: 7x7 (31% waste) with 512 channels 0.9-1.1x, with 256 at
+ *     batch 2 0.9x. */
+static size_t wino_auto(const struct pyconv_conv_params *p, size_t out_h, size_t out_w)
+{
+    if (p->in_c < 64 || p->out_c < 64)
+        return 0;
+    int tight;
+    size_t tiles = wino_tiles(p, out_h, out_w, 2, &tight);
+    return tiles >= 49 && tight ? 2 : 0;
+}
+
+static const char *const algorithm_names[] = {"direct", "auto", "winograd", "winograd_f2x2"};
+#define N_ALGORITHMS 4
 
 static PyObject *py_set_algorithm(PyObject *self, PyObject *arg)
 {
     (void)self;
-    static const char *const names[] = {"direct", "auto", "winograd"};
     const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
     if (s == NULL) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError, "algorithm must be a str, got %R", arg);
         return NULL;
     }
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, names[i]) == 0) {
+    for (int i = 0; i < N_ALGORITHMS; i++)
+        if (strcmp(s, algorithm_names[i]) == 0) {
             int previous = conv_algorithm;
             conv_algorithm = i;
-            return PyUnicode_FromString(names[previous]);
+            return PyUnicode_FromString(algorithm_names[previous]);
         }
-    PyErr_Format(PyExc_ValueError, "algorithm must be 'direct', 'auto' or 'winograd', got %R", arg);
+    PyErr_Format(PyExc_ValueError,
+                 "algorithm must be 'direct', 'auto', 'winograd' or 'winograd_f2x2', got %R", arg);
     return NULL;
 }
 
@@ -205,8 +237,7 @@ static PyObject *py_get_algorithm(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    static const char *const names[] = {"direct", "auto", "winograd"};
-    return PyUnicode_FromString(names[conv_algorithm]);
+    return PyUnicode_FromString(algorithm_names[conv_algorithm]);
 }
 
 /* ---- What conv2d and depthwise_conv2d (and eltwise) parse alike. */
@@ -399,10 +430,17 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     struct interrupt_ctx ictx;
     ictx.state = PyEval_SaveThread();
     int rc = -1;
-    if (conv_algorithm != 0 && add_to == NULL && pyconv_wino_applicable(&p) &&
-        (conv_algorithm == 2 || wino_auto(&p, out_h, out_w))) {
+    /* read-only now (a slim variable's array under its trusted pin): the
+     * packing may be reused without the byte check (wcache.h) */
+    p.weights_readonly = !PyArray_ISWRITEABLE(w) && (b == NULL || !PyArray_ISWRITEABLE(b));
+    size_t wino_tile = 0; /* F(tile x tile, 3x3), 0 direct; not with add_to (direct's epilogue) */
+    if (conv_algorithm != 0 && add_to == NULL && pyconv_wino_applicable(&p))
+        wino_tile = conv_algorithm == 2   ? 4
+                    : conv_algorithm == 3 ? 2
+                                          : wino_auto(&p, out_h, out_w);
+    if (wino_tile != 0) {
         struct pyconv_wino_op *wop = NULL;
-        rc = pyconv_wino_create(&p, kernels, PyArray_DATA(w), b != NULL ? PyArray_DATA(b) : NULL,
+        rc = pyconv_wino_create(&p, kernels, wino_tile, PyArray_DATA(w), b != NULL ? PyArray_DATA(b) : NULL,
                                 &wop, err);
         if (rc == PYCONV_OK) {
             pyconv_wino_setup(wop, PyArray_DATA(x), PyArray_DATA(out));
@@ -422,13 +460,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
             rc = -1;
     }
     if (rc == -1)
-    {
-        /* read-only now (a slim variable's array under its trusted pin): the
-         * packing may be reused without the byte check (wcache.h) */
-        p.weights_readonly = !PyArray_ISWRITEABLE(w) && (b == NULL || !PyArray_ISWRITEABLE(b));
         rc = pyconv_conv_create(&p, kernels, PyArray_DATA(w),
                                 b != NULL ? PyArray_DATA(b) : NULL, &op, err);
-    }
     if (rc == PYCONV_OK && op != NULL) {
         pyconv_conv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
         if (has_ep) {
@@ -1324,7 +1357,8 @@ static PyObject *py_snappy_decompress(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d, METH_FASTCALL, conv2d_doc},
     {"set_algorithm", py_set_algorithm, METH_O,
-     "Sets conv2d's algorithm ('direct', 'auto', 'winograd'); returns the previous one."},
+     "Sets conv2d's algorithm ('direct', 'auto', 'winograd', 'winograd_f2x2'); returns the "
+     "previous one."},
     {"get_algorithm", py_get_algorithm, METH_NOARGS, "conv2d's algorithm."},
     {"depthwise_conv2d", (PyCFunction)(void (*)(void))py_depthwise_conv2d, METH_FASTCALL,
      depthwise_conv2d_doc},

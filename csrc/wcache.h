@@ -16,7 +16,8 @@ struct pyconv_wcache_key {
     const void *weights, *bias;
     size_t dtype, kernel_h, kernel_w, in_c, out_c, nr;
     /* whose packing: 0 the igemm conv (conv.c), 1 the depthwise conv (dwconv.c),
-     * 2 the transposed conv's phases, 3 its columns (deconv.c) */
+     * 2 the transposed conv's phases, 3 its columns (deconv.c), 4 Winograd F(4x4, 3x3)'s
+     * transformed weights, 5 F(2x2, 3x3)'s (winograd.c) */
     size_t op;
     size_t stride_h, stride_w; /* the strides deconv.c's phase layout depends on, else 0 */
 };

@@ -22,6 +22,8 @@ static const struct pyconv_ukernels scalar_kernels = {
     .f64_eltwise = pyconv_f64_eltwise__scalar,
     .f32_winograd = {pyconv_f32_wino4x3_input__scalar, pyconv_f32_wino4x3_output__scalar,
                      pyconv_f32_wino4x3_kernel__scalar},
+    .f32_winograd2x3 = {pyconv_f32_wino2x3_input__scalar, pyconv_f32_wino2x3_output__scalar,
+                        pyconv_f32_wino2x3_kernel__scalar},
 };
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -40,6 +42,8 @@ static const struct pyconv_ukernels scalar_fma_kernels = {
     .f64_eltwise = pyconv_f64_eltwise__scalar,
     .f32_winograd = {pyconv_f32_wino4x3_input__scalar, pyconv_f32_wino4x3_output__scalar,
                      pyconv_f32_wino4x3_kernel__scalar},
+    .f32_winograd2x3 = {pyconv_f32_wino2x3_input__scalar, pyconv_f32_wino2x3_output__scalar,
+                        pyconv_f32_wino2x3_kernel__scalar},
 };
 
 static const struct pyconv_ukernels avx2_kernels = {
@@ -56,6 +60,8 @@ static const struct pyconv_ukernels avx2_kernels = {
     .f64_eltwise = pyconv_f64_eltwise__avx2,
     .f32_winograd = {pyconv_f32_wino4x3_input__avx2, pyconv_f32_wino4x3_output__avx2,
                      pyconv_f32_wino4x3_kernel__avx2},
+    .f32_winograd2x3 = {pyconv_f32_wino2x3_input__avx2, pyconv_f32_wino2x3_output__avx2,
+                        pyconv_f32_wino2x3_kernel__avx2},
 };
 
 /* Every AVX-512 CPU also runs AVX2+FMA; 8-float and 4-double wide tiles
@@ -80,6 +86,8 @@ static const struct pyconv_ukernels avx512_kernels = {
     .f64_eltwise = pyconv_f64_eltwise__avx512,
     .f32_winograd = {pyconv_f32_wino4x3_input__avx512, pyconv_f32_wino4x3_output__avx512,
                      pyconv_f32_wino4x3_kernel__avx512},
+    .f32_winograd2x3 = {pyconv_f32_wino2x3_input__avx512, pyconv_f32_wino2x3_output__avx512,
+                        pyconv_f32_wino2x3_kernel__avx512},
 };
 #endif
 

@@ -83,6 +83,18 @@ void pyconv_f32_wino4x3_input__avx512(size_t, const float *const *, float *, flo
 void pyconv_f32_wino4x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
                                        const float *, const float *);
 void pyconv_f32_wino4x3_kernel__avx512(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino2x3_input__scalar(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino2x3_output__scalar(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino2x3_kernel__scalar(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino2x3_input__avx2(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino2x3_output__avx2(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino2x3_kernel__avx2(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino2x3_input__avx512(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino2x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino2x3_kernel__avx512(size_t, const float *const *, float *, size_t);
 
 #endif
 
@@ -155,7 +167,8 @@ struct pyconv_f64_dwconv {
     pyconv_f64_dwconv3x3_fn row3x3;
 };
 
-/* Winograd F(4x4, 3x3) transforms (winograd_f4x3.inc), over n channels:
+/* Winograd F(4x4, 3x3) transforms (winograd_f4x3.inc), over n channels (F(2x2,
+ * 3x3), winograd_f2x3.inc, alike with a 4x4 input tile, 16 positions, 2x2 outputs):
  *   input   d: 36 pointers to the 6x6 input tile's pixels (row-major; the
  *           zero vector in the padding), tmp: 36 * n scratch; writes the
  *           transformed tile, position xi at v + xi * v_stride
@@ -193,6 +206,7 @@ struct pyconv_ukernels {
     pyconv_f32_eltwise_fn f32_eltwise;
     pyconv_f64_eltwise_fn f64_eltwise;
     struct pyconv_f32_winograd f32_winograd; /* winograd.c; its GEMM is f32[] */
+    struct pyconv_f32_winograd f32_winograd2x3; /* F(2x2, 3x3) (winograd_f2x3.inc) */
 };
 
 /* ISA selection (the one place): name is NULL/"" for the best the CPU has,
@@ -305,5 +319,17 @@ void pyconv_f32_wino4x3_input__avx512(size_t, const float *const *, float *, flo
 void pyconv_f32_wino4x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
                                        const float *, const float *);
 void pyconv_f32_wino4x3_kernel__avx512(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino2x3_input__scalar(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino2x3_output__scalar(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino2x3_kernel__scalar(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino2x3_input__avx2(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino2x3_output__avx2(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino2x3_kernel__avx2(size_t, const float *const *, float *, size_t);
+void pyconv_f32_wino2x3_input__avx512(size_t, const float *const *, float *, float *, size_t);
+void pyconv_f32_wino2x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
+                                       const float *, const float *);
+void pyconv_f32_wino2x3_kernel__avx512(size_t, const float *const *, float *, size_t);
 
 #endif
