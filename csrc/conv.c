@@ -49,6 +49,16 @@ struct pyconv_conv_op {
     void *output;
     pyconv_f32_igemm_fn f32_igemm; /* the chosen tile's kernel (one of them is set) */
     pyconv_f64_igemm_fn f64_igemm;
+    /* Taps wholly in the padding (see build_tiles): */
+    pyconv_f32_igemm_taps_fn f32_igemm_taps; /* the tile's tap-list twin */
+    pyconv_f64_igemm_taps_fn f64_igemm_taps;
+    int can_skip;       /* the plan lists each tile's live taps */
+    int skip;           /* and the run uses the lists: the weights are finite */
+    uint32_t *n_live;   /* per pixel tile: its taps with a pointer not to zero */
+    uint32_t *live;     /* per pixel tile, ks entries: those taps, ascending */
+    size_t trailer;     /* byte offset in packed of the weights' finiteness word */
+    atomic_int nonfinite; /* this run's packing saw a weight that is NaN or +-Inf */
+    atomic_int scanned; /* this run packed (and scanned) the weights */
     union {
         float f32[2];
         double f64[2];
@@ -176,9 +186,40 @@ static int pack_or_check_rows(struct pyconv_conv_op *op, size_t first, size_t co
     return differs;
 }
 
+/* Whether rows [first, first + count) of the weights hold a NaN or an
+ * infinity (an exponent of all ones). */
+static int rows_nonfinite(const struct pyconv_conv_op *op, size_t first, size_t count)
+{
+    const size_t n = count * op->p.out_c;
+    const char *w = (const char *)op->weights + first * op->p.out_c * op->elsize;
+    unsigned bad = 0;
+    if (op->p.dtype == PYCONV_F64) {
+        const uint64_t e = 0x7ff0000000000000u;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t b;
+            memcpy(&b, w + i * 8, 8);
+            bad |= (b & e) == e;
+        }
+    } else {
+        const uint32_t e = 0x7f800000u;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t b;
+            memcpy(&b, w + i * 4, 4);
+            bad |= (b & e) == e;
+        }
+    }
+    return bad != 0;
+}
+
 static void pack_rows_cb(void *ctx, size_t first, size_t count)
 {
-    pack_or_check_rows(ctx, first, count, 0);
+    struct pyconv_conv_op *op = ctx;
+    pack_or_check_rows(op, first, count, 0);
+    /* for the word after the packing: may padding taps be skipped (0 * w is
+     * +-0 only for finite w) */
+    if (rows_nonfinite(op, first, count))
+        atomic_store_explicit(&op->nonfinite, 1, memory_order_relaxed);
+    atomic_store_explicit(&op->scanned, 1, memory_order_relaxed);
 }
 
 static void check_rows_cb(void *ctx, size_t first, size_t count)
@@ -235,10 +276,44 @@ size_t pyconv_igemm_pick_tile(const struct pyconv_ukernels *uk, int f64, size_t 
     return best;
 }
 
+/* Kernel taps (ky, kx) of output pixels (oy, ox) that read padding: live
+ * pairs along one dimension, of n_out outputs times k taps. */
+static double live_fraction(size_t n_in, size_t n_out, size_t k, size_t stride, size_t dilation,
+                            size_t pad)
+{
+    double live = 0.0;
+    for (size_t t = 0; t < k; t++) {
+        /* outputs o with 0 <= o * stride + t * dilation - pad < n_in */
+        size_t off = t * dilation; /* fits: the padded size was checked */
+        size_t lo = off >= pad ? 0 : (pad - off + stride - 1) / stride;
+        size_t end = n_in + pad > off ? (n_in + pad - off + stride - 1) / stride : 0;
+        end = end < n_out ? end : n_out;
+        live += end > lo ? (double)(end - lo) : 0.0;
+    }
+    return live / ((double)n_out * (double)k);
+}
+
+/* Whether to list each pixel tile's live taps (build_tiles) so that the
+ * kernels skip the taps in the padding: when at least 1/16 of the (pixel,
+ * tap) pairs read only padding (dilated layers, small maps); not for the
+ * usual 3x3 layer on a large map, whose few border tiles gain nothing. */
+static int worth_skipping(const struct pyconv_conv_params *p, size_t out_h, size_t out_w)
+{
+    if (out_h == 0 || out_w == 0)
+        return 0;
+    double live = live_fraction(p->in_h, out_h, p->kernel_h, p->stride_h, p->dilation_h,
+                                p->pad_top) *
+                  live_fraction(p->in_w, out_w, p->kernel_w, p->stride_w, p->dilation_w,
+                                p->pad_left);
+    return live <= 15.0 / 16.0;
+}
+
 /* What pyconv_conv_create allocates, for the tile it picks. */
 struct plan_sizes {
     size_t out_h, out_w, best, mr, nr, ks, n_cblocks, wblock, n_ptiles;
     size_t head, packed_bytes, zero_len, zero_bytes, ind_bytes, total;
+    size_t trailer, live_bytes; /* finiteness word in packed; tap lists */
+    int can_skip;
 };
 
 static int plan_sizes(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
@@ -269,12 +344,23 @@ static int plan_sizes(const struct pyconv_conv_params *p, const struct pyconv_uk
     z->wblock = add(nr, mul(mul(z->ks, p->in_c / groups, &of), nr, &of), &of);
     z->n_ptiles = (z->out_h * z->out_w + mr - 1) / mr;
     z->head = round_up64(sizeof(struct pyconv_conv_op));
-    z->packed_bytes = round_up64(mul(mul(z->n_cblocks, z->wblock, &of), es, &of));
+    /* the packing, then 64 bytes for the word saying whether it is finite */
+    z->trailer = round_up64(mul(mul(z->n_cblocks, z->wblock, &of), es, &of));
+    z->packed_bytes = add(z->trailer, 64, &of);
     /* merged taps read kernel_w pixels' channels through one pointer */
     z->zero_len = mul(p->dilation_w == 1 ? p->kernel_w : 1, p->in_c, &of);
     z->zero_bytes = round_up64(mul(z->zero_len, es, &of));
     z->ind_bytes = round_up64(mul(mul(z->n_ptiles, z->ks, &of), mr * sizeof(void *), &of));
+    const struct pyconv_f32_tile *t32 = &uk->f32[z->best];
+    const struct pyconv_f64_tile *t64 = &uk->f64[z->best];
+    z->can_skip = (f64 ? t64->igemm_taps != NULL : t32->igemm_taps != NULL) &&
+                  z->ks <= UINT32_MAX && worth_skipping(p, z->out_h, z->out_w);
+    /* per tile: its live tap count, then its list (ks entries) */
+    z->live_bytes = z->can_skip
+                        ? round_up64(mul(mul(z->n_ptiles, add(z->ks, 1, &of), &of), 4, &of))
+                        : 0;
     size_t total = add(add(add(z->head, z->zero_bytes, &of), z->ind_bytes, &of), z->n_ptiles, &of);
+    total = add(round_up64(total), z->live_bytes, &of);
     z->total = round_up64(total);
     if (of || z->total > PTRDIFF_MAX || z->packed_bytes > PTRDIFF_MAX)
         return fail(err, "the buffers of this convolution would be larger than memory can address");
@@ -331,6 +417,16 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->zero = block + head;
     op->indirection = (const void **)(block + head + zero_bytes);
     op->merged = (unsigned char *)(block + head + zero_bytes + ind_bytes);
+    op->can_skip = z.can_skip;
+    if (z.can_skip) {
+        op->n_live = (uint32_t *)(block + (total - z.live_bytes));
+        op->live = op->n_live + n_ptiles;
+        op->f32_igemm_taps = uk->f32[best].igemm_taps;
+        op->f64_igemm_taps = uk->f64[best].igemm_taps;
+    }
+    op->trailer = z.trailer;
+    atomic_init(&op->nonfinite, 0);
+    atomic_init(&op->scanned, 0);
     op->zero_len = zero_len;
     op->p = *p;
     if (f64)
@@ -399,6 +495,12 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
  * channels: fewer, longer reductions (it matters when in_c is small) with
  * the same multiply-adds in the same order, so the sums are identical.
  *
+ * With can_skip (worth_skipping: dilated layers, small maps), each tile also
+ * lists its live taps, those with at least one row not pointing to the zero
+ * vector; a tap wholly in the padding contributes only +0.0 * w terms, which
+ * the run's kernels leave out when the weights are finite (tile_kernel says
+ * why the bits stay those of the full sum).
+ *
  * Built by the first run after setup, on all its threads, one task per pixel
  * tile, polling for Ctrl-C like the rest of the run (a buffer of gigabytes
  * takes seconds to write). */
@@ -444,17 +546,24 @@ static void build_tiles(struct pyconv_conv_op *op, size_t first, size_t count)
             }
         }
         op->merged[t] = (unsigned char)merge;
+        uint32_t *live = op->can_skip ? op->live + t * op->ks : NULL;
+        uint32_t n_live = 0, tap = 0;
         for (size_t ky = 0; ky < p->kernel_h; ky++) {
-            for (size_t kx = 0; kx < (merge ? 1 : p->kernel_w); kx++) {
+            for (size_t kx = 0; kx < (merge ? 1 : p->kernel_w); kx++, tap++) {
+                int inside = 0;
                 for (size_t m = 0; m < mr; m++) {
                     size_t iy = top[m] + ky * p->dilation_h;
                     size_t ix = left[m] + kx * p->dilation_w;
-                    *ind++ = (iy < p->in_h && ix < p->in_w)
-                                 ? input + iy * row_bytes + ix * px_bytes
-                                 : op->zero;
+                    int in = iy < p->in_h && ix < p->in_w;
+                    *ind++ = in ? input + iy * row_bytes + ix * px_bytes : op->zero;
+                    inside |= in;
                 }
+                if (live != NULL && inside)
+                    live[n_live++] = tap;
             }
         }
+        if (live != NULL)
+            op->n_live[t] = n_live;
     }
 }
 
@@ -509,6 +618,67 @@ void pyconv_conv_setup(struct pyconv_conv_op *op, const void *input, void *outpu
     op->indirection_built = 0; /* for this input: built by the next run */
 }
 
+/* Whether the rows x cols tile at c (row stride ld elements) holds a -0.0. */
+static int has_negative_zero(const struct pyconv_conv_op *op, const char *c, size_t rows,
+                             size_t cols, size_t ld)
+{
+    unsigned found = 0;
+    for (size_t m = 0; m < rows; m++) {
+        const char *r = c + m * ld * op->elsize;
+        if (op->p.dtype == PYCONV_F64) {
+            for (size_t i = 0; i < cols; i++) {
+                uint64_t b;
+                memcpy(&b, r + i * 8, 8);
+                found |= b == 0x8000000000000000u;
+            }
+        } else {
+            for (size_t i = 0; i < cols; i++) {
+                uint32_t b;
+                memcpy(&b, r + i * 4, 4);
+                found |= b == 0x80000000u;
+            }
+        }
+    }
+    return found != 0;
+}
+
+/* One kernel call: rows x cols outputs at c from the tile's pointers a (ks
+ * taps of kc channels) and packed block w; with `live` (n_live of the ks
+ * taps, the others wholly in the padding) only those taps are summed.
+ *
+ * Skipping a padding tap leaves its terms +0.0 * w out of the sum. With
+ * finite weights (run checks) each such term is a zero, which adds nothing to
+ * a non-zero sum and only can turn a sum of -0.0 into +0.0. So, by
+ * induction over the terms (and the flushes of blocked sums, kept at the
+ * same term positions by the kernel), at every step the skipping sum equals
+ * the full one, or is -0.0 where the full one is +0.0: the two can differ
+ * only in a final -0.0 (which the clamp keeps). The tile is then computed
+ * again in full, so the bits are always those of the full sum. */
+static void tile_kernel(const struct pyconv_conv_op *op, size_t rows, size_t cols, size_t kc,
+                        size_t ks, const void *const *a, const char *w, char *c,
+                        size_t a_offset, const uint32_t *live, size_t n_live)
+{
+    const size_t oc = op->p.out_c;
+    if (live != NULL) {
+        if (op->p.dtype == PYCONV_F64)
+            op->f64_igemm_taps(rows, cols, kc, n_live, (const double *const *)a,
+                               (const double *)w, (double *)c, oc, a_offset,
+                               (const double *)op->zero, op->minmax.f64, live, ks);
+        else
+            op->f32_igemm_taps(rows, cols, kc, n_live, (const float *const *)a,
+                               (const float *)w, (float *)c, oc, a_offset,
+                               (const float *)op->zero, op->minmax.f32, live, ks);
+        if (!has_negative_zero(op, c, rows, cols, oc))
+            return;
+    }
+    if (op->p.dtype == PYCONV_F64)
+        op->f64_igemm(rows, cols, kc, ks, (const double *const *)a, (const double *)w,
+                      (double *)c, oc, a_offset, (const double *)op->zero, op->minmax.f64);
+    else
+        op->f32_igemm(rows, cols, kc, ks, (const float *const *)a, (const float *)w,
+                      (float *)c, oc, a_offset, (const float *)op->zero, op->minmax.f32);
+}
+
 /* Tasks are (channel group, image, pixel tile), pixel tile fastest: the
  * group's packed weights stay in L2 while the tiles stream past them, and a
  * task reuses its tile's input rows for every block of the group. */
@@ -530,6 +700,14 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
             kc *= p->kernel_w;
             ks = p->kernel_h;
         }
+        /* the tile's live taps, if some are not (and not none: an all-padding
+         * tile is rare and its bias alone must still pass through the sum) */
+        const uint32_t *live = NULL;
+        size_t n_live = 0;
+        if (op->skip && op->n_live[t] < ks && op->n_live[t] > 0) {
+            live = op->live + t * op->ks;
+            n_live = op->n_live[t];
+        }
         size_t cb_end = (g + 1) * op->group < op->n_cblocks ? (g + 1) * op->group : op->n_cblocks;
         size_t ep_n0 = 0, ep_n1 = 0;
         for (size_t cb = g * op->group; cb < cb_end; cb++) {
@@ -542,14 +720,7 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
             ep_n1 = n0 + cols;
             const char *w = (const char *)op->packed + cb * op->wblock * es;
             char *c = (char *)op->output + ((n * op->pixels + px0) * p->out_c + n0) * es;
-            if (p->dtype == PYCONV_F64)
-                op->f64_igemm(rows, cols, kc, ks, (const double *const *)a,
-                              (const double *)w, (double *)c, p->out_c, a_offset,
-                              (const double *)op->zero, op->minmax.f64);
-            else
-                op->f32_igemm(rows, cols, kc, ks, (const float *const *)a,
-                              (const float *)w, (float *)c, p->out_c, a_offset,
-                              (const float *)op->zero, op->minmax.f32);
+            tile_kernel(op, rows, cols, kc, ks, a, w, c, a_offset, live, n_live);
         }
         if (op->has_ep) /* the task's rows, all its channel blocks: still in L1 */
             epilogue_tile(op, n, px0, ep_n0, rows, ep_n1 - ep_n0);
@@ -595,6 +766,18 @@ int pyconv_conv_run(struct pyconv_conv_op *op, size_t n_threads, pyconv_interrup
             op->is_packed = 1;
         }
     }
+    /* The finiteness of the weights, in the word after the packing: written by
+     * the run that packed them, read by those that reuse the packing. */
+    uint32_t finite;
+    char *word = (char *)op->packed + op->trailer;
+    if (atomic_load_explicit(&op->scanned, memory_order_relaxed)) {
+        finite = atomic_load_explicit(&op->nonfinite, memory_order_relaxed) ? 2 : 1;
+        memcpy(word, &finite, sizeof(finite));
+        atomic_store_explicit(&op->scanned, 0, memory_order_relaxed);
+    } else {
+        memcpy(&finite, word, sizeof(finite));
+    }
+    op->skip = op->can_skip && finite == 1;
     /* multiply-adds per task, to size chunks of roughly equal work */
     size_t task_macs = op->group * op->mr * op->nr * op->ks * op->group_in_c;
     return pyconv_parallel_for(n_tasks, task_macs, n_threads, run_tasks_cb, op, interrupted, ctx);

@@ -149,9 +149,9 @@ int main(int argc, char **argv)
                 continue;
             struct pyconv_ukernels uk = {.isa = isa};
             if (f64)
-                uk.f64[0] = (struct pyconv_f64_tile){(pyconv_f64_igemm_fn)c->fn, c->mr, c->nr, 100};
+                uk.f64[0] = (struct pyconv_f64_tile){(pyconv_f64_igemm_fn)c->fn, c->mr, c->nr, 100, NULL};
             else
-                uk.f32[0] = (struct pyconv_f32_tile){(pyconv_f32_igemm_fn)c->fn, c->mr, c->nr, 100};
+                uk.f32[0] = (struct pyconv_f32_tile){(pyconv_f32_igemm_fn)c->fn, c->mr, c->nr, 100, NULL};
             double best = 1e30, t_end = now() + budget;
             int reps = 0;
             do {
