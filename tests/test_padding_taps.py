@@ -219,3 +219,31 @@ def test_reused_packing_remembers_nonfinite_weights(restore):
         assert _same_bits(y, full) and np.isfinite(y).all()
     finally:
         pyconv.set_weight_cache_limit(limit)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiles_built_by_their_task_or_in_a_pass_agree(restore, dtype):
+    """At batch 1 each pixel tile's pointers are built by the task that runs
+    it; at batch 2 in a pass before. Images computed alone or together must
+    have the same bits, for merged tap rows (ResNet's 7x7 stride-2 first
+    layer, VGG's 3x3 on 3 channels), edge tiles and padding taps, and match
+    the float64 reference."""
+    rng = np.random.default_rng(6)
+    for h, cin, cout, k, s, rate in [(30, 3, 64, 7, 2, 1), (23, 3, 40, 3, 1, 1),
+                                     (17, 5, 33, 3, 1, 4), (9, 2, 7, 5, 3, 2)]:
+        x = rng.standard_normal((2, h, h + 1, cin)).astype(dtype)
+        w = rng.standard_normal((k, k, cin, cout)).astype(dtype)
+        pads = same_pads(h, k, s, rate), same_pads(h + 1, k, s, rate)
+        padding = [[0, 0], list(pads[0]), list(pads[1]), [0, 0]]
+        ref = conv2d_reference(x, w, (s, s), pads, (rate, rate))
+        scale = error_scale(x, w, (s, s), pads, (rate, rate)) + 1.0
+        for isa in ISAS:
+            _conv.set_isa(isa)
+            for threads in (1, 2, 3):
+                pyconv.set_num_threads(threads)
+                both = nn.conv2d(x, w, s, padding, dilations=rate)
+                for i in range(2):
+                    alone = nn.conv2d(x[i:i + 1], w, s, padding, dilations=rate)
+                    assert _same_bits(alone, both[i:i + 1]), (isa, threads, h, k, s, rate, i)
+                err = np.max(np.abs(both - ref) / scale)
+                assert err < 8 * np.finfo(dtype).eps, (isa, h, k, err)
