@@ -44,6 +44,7 @@ struct pyconv_conv_op {
     int indirection_built; /* indirection points into the current input */
     unsigned char *merged; /* per pixel tile: 1 if its rows' taps along x are merged */
     size_t *yrange, *xrange; /* per output row / column: its live taps [lo, hi) */
+    uint32_t *order;    /* with can_skip and long sums: the pixels in tile order (else NULL) */
     int build_in_tasks; /* this run's tasks build their own tiles (see pyconv_conv_run) */
     size_t zero_len;    /* elements of the zero vector */
     void *zero;         /* zero_len zeros */
@@ -335,6 +336,7 @@ struct plan_sizes {
     size_t trailer, live_bytes; /* finiteness word in packed; tap lists */
     size_t range_bytes;         /* live tap ranges per output row and column */
     size_t live_at, range_at;   /* where those are in the block */
+    size_t order_bytes, order_at; /* pixel order (0 bytes: row-major) */
     int can_skip;
 };
 
@@ -385,7 +387,14 @@ static int plan_sizes(const struct pyconv_conv_params *p, const struct pyconv_uk
     z->live_at = round_up64(total);
     z->range_bytes = mul(mul(add(z->out_h, z->out_w, &of), 2, &of), sizeof(size_t), &of);
     z->range_at = add(z->live_at, z->live_bytes, &of);
-    total = add(z->range_at, z->range_bytes, &of);
+    /* Pixels grouped by their live taps (see pixel_order) when the sums are
+     * long enough for the kernel's detour through a scratch tile not to
+     * matter: 1.07-1.17x less work than row-major tiles on ASPP layers. */
+    int grouped = z->can_skip && mul(z->ks, p->in_c / groups, &of) >= 512 &&
+                  z->out_h * z->out_w <= UINT32_MAX;
+    z->order_bytes = grouped ? round_up64(mul(mul(z->out_h, z->out_w, &of), 4, &of)) : 0;
+    z->order_at = add(z->range_at, round_up64(z->range_bytes), &of);
+    total = add(z->order_at, z->order_bytes, &of);
     z->total = round_up64(total);
     if (of || z->total > PTRDIFF_MAX || z->packed_bytes > PTRDIFF_MAX)
         return fail(err, "the buffers of this convolution would be larger than memory can address");
@@ -402,6 +411,35 @@ int pyconv_conv_workspace(const struct pyconv_conv_params *p, const struct pycon
         *block_bytes = z.total;
     }
     return rc;
+}
+
+/* Output rows whose live taps are the same form runs (the top rows, the
+ * middle, the bottom: the live range only shrinks towards the edges), and so
+ * do columns; the map is a grid of rectangles of pixels with one pattern of
+ * live taps each. Tiles cut from the pixels rectangle by rectangle (each
+ * row-major) then skip nearly as many taps as single pixels could, where
+ * row-major tiles mix the patterns of a row's two ends and of the edges they
+ * straddle. Each pixel's sum is the same whatever tile it is in. */
+static size_t range_run(const size_t *range, size_t i, size_t n)
+{
+    size_t j = i + 1;
+    while (j < n && range[2 * j] == range[2 * i] && range[2 * j + 1] == range[2 * i + 1])
+        j++;
+    return j;
+}
+
+static void pixel_order(struct pyconv_conv_op *op)
+{
+    size_t i = 0;
+    for (size_t y0 = 0, y1; y0 < op->out_h; y0 = y1) {
+        y1 = range_run(op->yrange, y0, op->out_h);
+        for (size_t x0 = 0, x1; x0 < op->out_w; x0 = x1) {
+            x1 = range_run(op->xrange, x0, op->out_w);
+            for (size_t y = y0; y < y1; y++)
+                for (size_t x = x0; x < x1; x++)
+                    op->order[i++] = (uint32_t)(y * op->out_w + x);
+        }
+    }
 }
 
 int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_ukernels *uk,
@@ -450,14 +488,6 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
         op->f64_igemm_taps = uk->f64[best].igemm_taps;
     }
     op->trailer = z.trailer;
-    op->yrange = (size_t *)(block + z.range_at);
-    op->xrange = op->yrange + 2 * out_h;
-    for (size_t o = 0; o < out_h; o++)
-        tap_range(o, p->in_h, p->kernel_h, p->stride_h, p->dilation_h, p->pad_top,
-                  &op->yrange[2 * o], &op->yrange[2 * o + 1]);
-    for (size_t o = 0; o < out_w; o++)
-        tap_range(o, p->in_w, p->kernel_w, p->stride_w, p->dilation_w, p->pad_left,
-                  &op->xrange[2 * o], &op->xrange[2 * o + 1]);
     atomic_init(&op->nonfinite, 0);
     atomic_init(&op->scanned, 0);
     op->zero_len = zero_len;
@@ -493,6 +523,19 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->n_groups = (op->n_cblocks + op->group - 1) / op->group;
     op->in_image = p->in_h * p->in_w * p->in_c * op->elsize;
 
+    /* live taps per output row and column; the pixels in tile order */
+    op->yrange = (size_t *)(block + z.range_at);
+    op->xrange = op->yrange + 2 * out_h;
+    for (size_t o = 0; o < out_h; o++)
+        tap_range(o, p->in_h, p->kernel_h, p->stride_h, p->dilation_h, p->pad_top,
+                  &op->yrange[2 * o], &op->yrange[2 * o + 1]);
+    for (size_t o = 0; o < out_w; o++)
+        tap_range(o, p->in_w, p->kernel_w, p->stride_w, p->dilation_w, p->pad_left,
+                  &op->xrange[2 * o], &op->xrange[2 * o + 1]);
+    if (z.order_bytes != 0) {
+        op->order = (uint32_t *)(block + z.order_at);
+        pixel_order(op);
+    }
     memset(op->zero, 0, zero_len * es);
     op->weights = weights;
     op->bias = bias;
@@ -558,6 +601,10 @@ static void build_tiles(struct pyconv_conv_op *op, size_t first, size_t count)
         int merge = can_merge, interior = 1;
         for (size_t m = 0; m < mr; m++) {
             if (t * mr + m < op->pixels) {
+                if (op->order != NULL) { /* grouped pixels: the m-th of the tile */
+                    oy = op->order[t * mr + m] / op->out_w;
+                    ox = op->order[t * mr + m] % op->out_w;
+                }
                 off[m] = (oy * p->stride_h - p->pad_top) * row_bytes +
                          (ox * p->stride_w - p->pad_left) * px_bytes;
                 ylo[m] = op->yrange[2 * oy];
@@ -639,7 +686,8 @@ static void epilogue_tile(struct pyconv_conv_op *op, size_t n, size_t px0, size_
     const struct pyconv_epilogue *ep = &op->ep;
 #define AT(ptr, elems) ((ptr) != NULL ? (const char *)(ptr) + (elems) * es : NULL)
     for (size_t m = 0; m < rows; m++) {
-        size_t at = (n * op->pixels + px0 + m) * oc + n0; /* element of the output */
+        size_t px = op->order != NULL ? op->order[px0 + m] : px0 + m;
+        size_t at = (n * op->pixels + px) * oc + n0; /* element of the output */
         char *c = (char *)op->output + at * es;
         if (op->p.dtype == PYCONV_F64)
             op->f64_eltwise(cols, (const double *)c, (const double *)AT(ep->pre, n0),
@@ -716,12 +764,12 @@ static int has_negative_zero(const struct pyconv_conv_op *op, const char *c, siz
  * same term positions by the kernel), at every step the skipping sum equals
  * the full one, or is -0.0 where the full one is +0.0: the two can differ
  * only in a final -0.0 (which the clamp keeps). The tile is then computed
- * again in full, so the bits are always those of the full sum. */
+ * again in full, so the bits are always those of the full sum. Row r of the
+ * outputs is at c + r * oc elements. */
 static void tile_kernel(const struct pyconv_conv_op *op, size_t rows, size_t cols, size_t kc,
-                        size_t ks, const void *const *a, const char *w, char *c,
+                        size_t ks, const void *const *a, const char *w, char *c, size_t oc,
                         size_t a_offset, const uint32_t *live, size_t n_live)
 {
-    const size_t oc = op->p.out_c;
     if (live != NULL) {
         if (op->p.dtype == PYCONV_F64)
             op->f64_igemm_taps(rows, cols, kc, n_live, (const double *const *)a,
@@ -750,6 +798,10 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
     const struct pyconv_conv_params *p = &op->p;
     const size_t mr = op->mr, es = op->elsize;
     const size_t tiles = p->batch * op->n_ptiles;
+    union {
+        char bytes[PYCONV_MAX_MR * PYCONV_MAX_NR * sizeof(double)];
+        double align;
+    } scratch;
     for (size_t task = first; task < first + count; task++) {
         size_t g = task / tiles;
         size_t rest = task % tiles;
@@ -784,8 +836,17 @@ static void run_tasks(struct pyconv_conv_op *op, size_t first, size_t count)
                 ep_n0 = n0;
             ep_n1 = n0 + cols;
             const char *w = (const char *)op->packed + cb * op->wblock * es;
+            if (op->order != NULL) { /* rows of scattered pixels: through a scratch tile */
+                tile_kernel(op, rows, cols, kc, ks, a, w, scratch.bytes, op->nr, a_offset, live,
+                            n_live);
+                for (size_t m = 0; m < rows; m++)
+                    memcpy((char *)op->output +
+                               ((n * op->pixels + op->order[px0 + m]) * p->out_c + n0) * es,
+                           scratch.bytes + m * op->nr * es, cols * es);
+                continue;
+            }
             char *c = (char *)op->output + ((n * op->pixels + px0) * p->out_c + n0) * es;
-            tile_kernel(op, rows, cols, kc, ks, a, w, c, a_offset, live, n_live);
+            tile_kernel(op, rows, cols, kc, ks, a, w, c, p->out_c, a_offset, live, n_live);
         }
         if (op->has_ep) /* the task's rows, all its channel blocks: still in L1 */
             epilogue_tile(op, n, px0, ep_n0, rows, ep_n1 - ep_n0);

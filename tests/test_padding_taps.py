@@ -247,3 +247,29 @@ def test_tiles_built_by_their_task_or_in_a_pass_agree(restore, dtype):
                     assert _same_bits(alone, both[i:i + 1]), (isa, threads, h, k, s, rate, i)
                 err = np.max(np.abs(both - ref) / scale)
                 assert err < 8 * np.finfo(dtype).eps, (isa, h, k, err)
+
+
+def test_fused_epilogue_on_grouped_pixels(restore):
+    """Long sums on a dilated layer: tiles take pixels grouped by their live
+    taps, through a scratch tile; the fused epilogue (batch norm terms and a
+    residual, then ReLU6) must find each pixel's own residual."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 11, 13, 70)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 70, 40)).astype(np.float32)
+    pre, scale, shift = (rng.standard_normal(40).astype(np.float32) for _ in range(3))
+    residual = rng.standard_normal((2, 11, 13, 40)).astype(np.float32)
+    pads = _pads(11, 13, (3, 3), (3, 3), "same")
+    (pt, pb), (pl, pr) = pads
+    padding = [[0, 0], [pt, pb], [pl, pr], [0, 0]]
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    ep = (pre, scale, shift, residual)
+    plain = conv2d_reference(x, w, (1, 1), pads, (3, 3))
+    ref = np.clip((plain + pre) * scale + shift + residual, 0, 6)
+    for isa in ISAS:
+        _conv.set_isa(isa)
+        for threads in (1, 2):
+            pyconv.set_num_threads(threads)
+            y = nn._conv2d(x, w, 1, padding, "NHWC", 3, None, "relu6", epilogue=ep)
+            full = nn._conv2d(xp, w, 1, "VALID", "NHWC", 3, None, "relu6", epilogue=ep)
+            assert _same_bits(y, full), (isa, threads)
+            assert np.max(np.abs(y - ref)) < 1e-3
