@@ -4,6 +4,7 @@
  * pointers and weights packed once per plan. */
 #define _GNU_SOURCE /* sysconf(_SC_LEVEL2_CACHE_SIZE) */
 #include "conv.h"
+#include "eltwise.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -65,7 +66,8 @@ struct pyconv_conv_op {
     union {
         float f32[2];
         double f64[2];
-    } minmax, ep_minmax; /* the microkernel's clamp; the epilogue's */
+    } minmax, ep_minmax, add_minmax; /* the microkernel's clamp; the epilogue's; add_out's */
+    int ep_terms; /* the epilogue has pre/scale/shift/residual (else only add_out) */
     struct pyconv_epilogue ep; /* used when has_ep */
     int has_ep;
     pyconv_f32_eltwise_fn f32_eltwise; /* the epilogue's kernel, of the tile's set */
@@ -471,12 +473,17 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->packed_bytes = packed_bytes;
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
                                     p->in_c, p->out_c, nr, 0, 0, 0};
-    op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
+    op->packed = pyconv_wcache_acquire_trusted(&key, packed_bytes, &op->wentry,
+                                               &op->cached_valid, p->weights_readonly);
     if (op->packed == NULL) {
         pyconv_buffer_release(block, capacity);
         return PYCONV_ENOMEM;
     }
     atomic_init(&op->stale, 0);
+    if (op->cached_valid == 2) { /* verified earlier under trusted pins: no check */
+        op->is_packed = 1;
+        op->cached_valid = 0;
+    }
     op->zero = block + head;
     op->indirection = (const void **)(block + head + zero_bytes);
     op->merged = (unsigned char *)(block + head + zero_bytes + ind_bytes);
@@ -689,16 +696,30 @@ static void epilogue_tile(struct pyconv_conv_op *op, size_t n, size_t px0, size_
         size_t px = op->order != NULL ? op->order[px0 + m] : px0 + m;
         size_t at = (n * op->pixels + px) * oc + n0; /* element of the output */
         char *c = (char *)op->output + at * es;
-        if (op->p.dtype == PYCONV_F64)
-            op->f64_eltwise(cols, (const double *)c, (const double *)AT(ep->pre, n0),
-                            (const double *)AT(ep->scale, n0), (const double *)AT(ep->shift, n0),
-                            (const double *)AT(ep->residual, at), (double *)c, 1,
-                            op->ep_minmax.f64);
-        else
-            op->f32_eltwise(cols, (const float *)c, (const float *)AT(ep->pre, n0),
-                            (const float *)AT(ep->scale, n0), (const float *)AT(ep->shift, n0),
-                            (const float *)AT(ep->residual, at), (float *)c, 1,
-                            op->ep_minmax.f32);
+        if (op->ep_terms) {
+            if (op->p.dtype == PYCONV_F64)
+                op->f64_eltwise(cols, (const double *)c, (const double *)AT(ep->pre, n0),
+                                (const double *)AT(ep->scale, n0),
+                                (const double *)AT(ep->shift, n0),
+                                (const double *)AT(ep->residual, at), (double *)c, 1,
+                                op->ep_minmax.f64);
+            else
+                op->f32_eltwise(cols, (const float *)c, (const float *)AT(ep->pre, n0),
+                                (const float *)AT(ep->scale, n0), (const float *)AT(ep->shift, n0),
+                                (const float *)AT(ep->residual, at), (float *)c, 1,
+                                op->ep_minmax.f32);
+        }
+        if (ep->add_out != NULL) {
+            char *d = (char *)ep->add_out + at * es;
+            if (op->p.dtype == PYCONV_F64)
+                op->f64_eltwise(cols, (const double *)c, NULL, NULL, NULL,
+                                (const double *)AT(ep->add_to, at), (double *)d, 1,
+                                op->add_minmax.f64);
+            else
+                op->f32_eltwise(cols, (const float *)c, NULL, NULL, NULL,
+                                (const float *)AT(ep->add_to, at), (float *)d, 1,
+                                op->add_minmax.f32);
+        }
     }
 #undef AT
 }
@@ -707,6 +728,21 @@ void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epi
 {
     op->ep = *ep;
     op->has_ep = 1;
+    if (ep->add_out != NULL) {
+        double lo, hi;
+        pyconv_activation_bounds(ep->add_activation, &lo, &hi);
+        if (op->p.dtype == PYCONV_F64) {
+            op->add_minmax.f64[0] = lo;
+            op->add_minmax.f64[1] = hi;
+        } else {
+            op->add_minmax.f32[0] = (float)lo;
+            op->add_minmax.f32[1] = (float)hi;
+        }
+    }
+    op->ep_terms = ep->pre != NULL || ep->scale != NULL || ep->shift != NULL ||
+                   ep->residual != NULL;
+    if (!op->ep_terms)
+        return; /* only add_out: the microkernel keeps its own clamp */
     /* the clamp moves behind the epilogue's terms (ep_minmax, set by create) */
     if (op->p.dtype == PYCONV_F64) {
         op->minmax.f64[0] = -__builtin_inf();

@@ -26,6 +26,9 @@ struct pyconv_conv_params {
      * in_c / groups input and out_c / groups output channels per group, filters
      * [kernel_h, kernel_w, in_c / groups, out_c]; 0 or 1: one group */
     size_t groups;
+    /* the caller vouches that weights and bias are read-only right now: a
+     * packing verified under trusted pins is reused unchecked (wcache.h) */
+    int weights_readonly;
 };
 
 /* Checks every size and computes the output's spatial size. Returns
@@ -89,6 +92,14 @@ size_t pyconv_l2_bytes(void);
  * (again: the last description counts). */
 struct pyconv_epilogue {
     const void *pre, *scale, *shift, *residual;
+    /* Optional second output, written while the tile is in L1:
+     * add_out = clamp(output + add_to, add_activation), add_to and add_out of
+     * the output's shape (ResNet's relu(shortcut + conv3) beside conv3's own
+     * output, which stays an end point). Same kernel and order as the
+     * separate elementwise pass, so the same bits. NULL: none. */
+    const void *add_to;
+    void *add_out;
+    enum pyconv_activation add_activation;
 };
 void pyconv_conv_set_epilogue(struct pyconv_conv_op *op, const struct pyconv_epilogue *ep);
 

@@ -198,7 +198,8 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
     struct pyconv_wcache_key key = {weights, bias, (size_t)p->dtype, p->kernel_h, p->kernel_w,
                                     p->channels, channels, ct, 1, 0, 0};
     op->packed_bytes = packed_bytes;
-    op->packed = pyconv_wcache_acquire(&key, packed_bytes, &op->wentry, &op->cached_valid);
+    op->packed = pyconv_wcache_acquire_trusted(&key, packed_bytes, &op->wentry,
+                                               &op->cached_valid, p->weights_readonly);
     if (op->packed == NULL) {
         if (op->expanded != NULL)
             pyconv_buffer_release(op->expanded, op->expanded_capacity);
@@ -206,6 +207,10 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
         return PYCONV_ENOMEM;
     }
     atomic_init(&op->stale, 0);
+    if (op->cached_valid == 2) { /* verified earlier under trusted pins: no check */
+        op->is_packed = 1;
+        op->cached_valid = 0;
+    }
     op->p = *p;
     op->out_h = out_h;
     op->out_w = out_w;

@@ -21,6 +21,7 @@ struct pyconv_dwconv_params {
     size_t pad_top, pad_bottom, pad_left, pad_right;
     enum pyconv_activation activation;
     enum pyconv_dtype dtype;
+    int weights_readonly; /* as in pyconv_conv_params */
 };
 
 /* Checks every size and computes the output's spatial size; PYCONV_EINVAL

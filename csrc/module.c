@@ -256,15 +256,17 @@ PyDoc_STRVAR(conv2d_doc,
              "dtype (float32 or float64); explicit pads; activation 0 none, 1 relu, 2 relu6.\n"
              "Four more arguments (pre, scale, shift, residual; each None or an array) fuse\n"
              "the epilogue clamp(((conv + pre) * scale + shift) + residual) into each tile:\n"
-             "pre/scale/shift [cout], residual the output's shape.\n"
+             "pre/scale/shift [cout], residual the output's shape. Two more (add_to, an\n"
+             "array of the output's shape or None, and add_activation) return the pair\n"
+             "(output, clamp(output + add_to, add_activation)), the second written per tile.\n"
              "Use pyconv.nn.conv2d instead: it handles padding names, layouts and dtypes.");
 
 static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 12 && nargs != 16) {
-        PyErr_Format(PyExc_TypeError, "conv2d() takes 12 or 16 positional arguments (%zd given)",
-                     nargs);
+    if (nargs != 12 && nargs != 16 && nargs != 18) {
+        PyErr_Format(PyExc_TypeError,
+                     "conv2d() takes 12, 16 or 18 positional arguments (%zd given)", nargs);
         return NULL;
     }
     struct pyconv_conv_params p;
@@ -277,6 +279,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
     PyArrayObject *ep[4] = {NULL, NULL, NULL, NULL}; /* pre, scale, shift, residual */
+    PyArrayObject *add_to = NULL, *add_out = NULL; /* the second output's term and array */
+    enum pyconv_activation add_act = PYCONV_ACT_NONE;
     int has_ep = 0;
     x = usable_array(args[0], typenum, 4, "input");
     if (x == NULL)
@@ -307,7 +311,22 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
                      "num_outputs), got %zd", (Py_ssize_t)ws[3], (Py_ssize_t)PyArray_DIM(b, 0));
         goto fail;
     }
-    if (nargs == 16) {
+    if (nargs == 18 && args[16] != Py_None) {
+        long act = PyLong_AsLong(args[17]);
+        if (act == -1 && PyErr_Occurred())
+            goto fail;
+        if (act < 0 || act > 2) {
+            PyErr_Format(PyExc_ValueError, "conv2d: add_activation must be 0, 1 or 2, got %ld",
+                         act);
+            goto fail;
+        }
+        add_act = (enum pyconv_activation)act;
+        add_to = usable_array(args[16], typenum, 4, "add_to");
+        if (add_to == NULL)
+            goto fail;
+        has_ep = 1;
+    }
+    if (nargs >= 16) {
         static const char *const ep_names[] = {"pre", "scale", "shift", "residual"};
         for (int i = 0; i < 4; i++) {
             if (args[12 + i] == Py_None)
@@ -350,9 +369,25 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
             goto fail;
         }
     }
+    if (add_to != NULL) {
+        const npy_intp *rs = PyArray_DIMS(add_to);
+        if (rs[0] != dims[0] || rs[1] != dims[1] || rs[2] != dims[2] || rs[3] != dims[3]) {
+            PyErr_Format(PyExc_ValueError,
+                         "conv2d: add_to must have the output's shape (%zd, %zd, %zd, %zd), "
+                         "got (%zd, %zd, %zd, %zd)", (Py_ssize_t)dims[0], (Py_ssize_t)dims[1],
+                         (Py_ssize_t)dims[2], (Py_ssize_t)dims[3], (Py_ssize_t)rs[0],
+                         (Py_ssize_t)rs[1], (Py_ssize_t)rs[2], (Py_ssize_t)rs[3]);
+            goto fail;
+        }
+    }
     out = new_output_array(4, dims, typenum);
     if (out == NULL)
         goto fail;
+    if (add_to != NULL) {
+        add_out = new_output_array(4, dims, typenum);
+        if (add_out == NULL)
+            goto fail;
+    }
     if (PyArray_SIZE(out) == 0)
         goto done;
 
@@ -364,7 +399,7 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     struct interrupt_ctx ictx;
     ictx.state = PyEval_SaveThread();
     int rc = -1;
-    if (conv_algorithm != 0 && pyconv_wino_applicable(&p) &&
+    if (conv_algorithm != 0 && add_to == NULL && pyconv_wino_applicable(&p) &&
         (conv_algorithm == 2 || wino_auto(&p, out_h, out_w))) {
         struct pyconv_wino_op *wop = NULL;
         rc = pyconv_wino_create(&p, kernels, PyArray_DATA(w), b != NULL ? PyArray_DATA(b) : NULL,
@@ -372,7 +407,7 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
         if (rc == PYCONV_OK) {
             pyconv_wino_setup(wop, PyArray_DATA(x), PyArray_DATA(out));
             if (has_ep) {
-                struct pyconv_epilogue epi;
+                struct pyconv_epilogue epi = {0};
                 const void **slots[4] = {&epi.pre, &epi.scale, &epi.shift, &epi.residual};
                 for (int i = 0; i < 4; i++)
                     *slots[i] = ep[i] != NULL ? PyArray_DATA(ep[i]) : NULL;
@@ -387,15 +422,25 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
             rc = -1;
     }
     if (rc == -1)
+    {
+        /* read-only now (a slim variable's array under its trusted pin): the
+         * packing may be reused without the byte check (wcache.h) */
+        p.weights_readonly = !PyArray_ISWRITEABLE(w) && (b == NULL || !PyArray_ISWRITEABLE(b));
         rc = pyconv_conv_create(&p, kernels, PyArray_DATA(w),
                                 b != NULL ? PyArray_DATA(b) : NULL, &op, err);
+    }
     if (rc == PYCONV_OK && op != NULL) {
         pyconv_conv_setup(op, PyArray_DATA(x), PyArray_DATA(out));
         if (has_ep) {
-            struct pyconv_epilogue epi;
+            struct pyconv_epilogue epi = {0};
             const void **slots[4] = {&epi.pre, &epi.scale, &epi.shift, &epi.residual};
             for (int i = 0; i < 4; i++)
                 *slots[i] = ep[i] != NULL ? PyArray_DATA(ep[i]) : NULL;
+            if (add_to != NULL) {
+                epi.add_to = PyArray_DATA(add_to);
+                epi.add_out = PyArray_DATA(add_out);
+                epi.add_activation = add_act;
+            }
             pyconv_conv_set_epilogue(op, &epi);
         }
         rc = pyconv_conv_run(op, threads, check_signals, &ictx);
@@ -412,6 +457,13 @@ done:
     Py_XDECREF(b);
     for (int i = 0; i < 4; i++)
         Py_XDECREF(ep[i]);
+    if (add_to != NULL) {
+        Py_DECREF(add_to);
+        PyObject *pair = PyTuple_Pack(2, (PyObject *)out, (PyObject *)add_out);
+        Py_DECREF(out);
+        Py_DECREF(add_out);
+        return pair;
+    }
     return (PyObject *)out;
 fail:
     Py_XDECREF(x);
@@ -419,7 +471,9 @@ fail:
     Py_XDECREF(b);
     for (int i = 0; i < 4; i++)
         Py_XDECREF(ep[i]);
+    Py_XDECREF(add_to);
     Py_XDECREF(out);
+    Py_XDECREF(add_out);
     return NULL;
 }
 
@@ -509,6 +563,7 @@ static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_s
     size_t threads = (size_t)num_threads;
     struct interrupt_ctx ictx;
     ictx.state = PyEval_SaveThread();
+    p.weights_readonly = !PyArray_ISWRITEABLE(w) && (b == NULL || !PyArray_ISWRITEABLE(b));
     int rc = pyconv_dwconv_create(&p, kernels, PyArray_DATA(w),
                                   b != NULL ? PyArray_DATA(b) : NULL, &op, err);
     if (rc == PYCONV_OK) {
@@ -1104,36 +1159,67 @@ static PyObject *py_clear_weight_cache(PyObject *self, PyObject *unused)
  * array (pyconv.variables.Variable._pinned); the capsule unpins when freed */
 #define PIN_CAPSULE "pyconv._conv.weight_pin"
 
+static char trusted_pin_marker; /* capsule context of a trusted pin */
+
 static void weight_pin_free(PyObject *capsule)
 {
     void *p = PyCapsule_GetPointer(capsule, PIN_CAPSULE);
     if (p != NULL)
-        pyconv_wcache_unpin(p);
+        pyconv_wcache_unpin(p, PyCapsule_GetContext(capsule) == &trusted_pin_marker);
 }
 
 PyDoc_STRVAR(pin_weights_doc,
-"pin_weights(array) -> capsule or None\n\n"
+"pin_weights(array, trusted=False) -> capsule or None\n\n"
 "While the returned object lives, weights packed from this array's memory\n"
-"stay cached outside the weight cache's byte limit (reuse is still checked\n"
-"byte for byte against the array). The caller keeps the array alive as long\n"
-"as the capsule. None for an empty array.");
+"stay cached outside the weight cache's byte limit. Reuse is checked byte for\n"
+"byte against the array, unless trusted: then the array must be read-only\n"
+"(ValueError otherwise) and stay unwritten while the capsule lives (the\n"
+"caller's promise; pyconv.variables lets go of the pin before it assigns),\n"
+"and a packing is checked once, then reused unchecked by calls that pass this\n"
+"array while it is read-only. The caller keeps the array alive as long as\n"
+"the capsule. None for an empty array.");
 
-static PyObject *py_pin_weights(PyObject *self, PyObject *arg)
+static PyObject *py_pin_weights(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "pin_weights() takes 1 or 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *arg = args[0];
     if (!PyArray_Check(arg)) {
         PyErr_Format(PyExc_TypeError, "pin_weights: array must be a numpy.ndarray, not %.100s",
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
+    int trusted = 0;
+    if (nargs == 2) {
+        trusted = PyObject_IsTrue(args[1]);
+        if (trusted < 0)
+            return NULL;
+    }
+    if (trusted && PyArray_ISWRITEABLE((PyArrayObject *)arg)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "pin_weights: a trusted pin needs a read-only array "
+                        "(array.flags.writeable is True)");
+        return NULL;
+    }
     void *data = PyArray_DATA((PyArrayObject *)arg);
     if (data == NULL || PyArray_SIZE((PyArrayObject *)arg) == 0)
         Py_RETURN_NONE;
-    if (pyconv_wcache_pin(data) != 0)
+    if (pyconv_wcache_pin(data, trusted) != 0)
         return PyErr_NoMemory();
     PyObject *cap = PyCapsule_New(data, PIN_CAPSULE, weight_pin_free);
-    if (cap == NULL)
-        pyconv_wcache_unpin(data);
+    if (cap == NULL) {
+        pyconv_wcache_unpin(data, trusted);
+        return NULL;
+    }
+    if (trusted && PyCapsule_SetContext(cap, &trusted_pin_marker) != 0) {
+        PyCapsule_SetDestructor(cap, NULL);
+        Py_DECREF(cap);
+        pyconv_wcache_unpin(data, trusted);
+        return NULL;
+    }
     return cap;
 }
 
@@ -1265,7 +1351,7 @@ static PyMethodDef methods[] = {
      "Bytes of packed weights now kept between calls."},
     {"clear_weight_cache", py_clear_weight_cache, METH_NOARGS,
      "Frees the packed weights kept between calls (those not in use)."},
-    {"pin_weights", py_pin_weights, METH_O, pin_weights_doc},
+    {"pin_weights", (PyCFunction)(void (*)(void))py_pin_weights, METH_FASTCALL, pin_weights_doc},
     {"set_isa", py_set_isa, METH_O,
      "Chooses the microkernels: None for the best, or 'scalar', 'avx2', 'avx512'."},
     {"fma_peak_gflops", (PyCFunction)(void (*)(void))py_fma_peak_gflops,

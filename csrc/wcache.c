@@ -16,6 +16,12 @@ struct pyconv_wcache_entry {
     unsigned long used_at; /* for least-recently-used eviction */
     int in_use, valid;
     int pinned;            /* key.weights is pinned: outside the limit, never evicted */
+    /* Trusted reuse (see pyconv_wcache_pin): the block was packed or checked
+     * against weights and bias that were read-only under trusted pins, which
+     * have not been let go since (epoch unchanged from acquire to release). */
+    int verified;
+    int trust_call;        /* the current user's call vouched for read-only arrays */
+    unsigned long epoch, epoch_at_acquire;
     pthread_t user;        /* the thread that has it in use (if in_use) */
 };
 
@@ -28,6 +34,7 @@ static unsigned long clock_now;
 /* Pinned weight addresses with their pin counts (a multiset; grown with realloc). */
 static const void **pins;
 static size_t *pin_counts;
+static size_t *pin_trusted; /* how many of an address's pins are trusted */
 static size_t n_pins, pins_cap;
 
 static size_t find_pin(const void *weights) /* holds lock; n_pins if absent */
@@ -36,6 +43,26 @@ static size_t find_pin(const void *weights) /* holds lock; n_pins if absent */
         if (pins[i] == weights)
             return i;
     return n_pins;
+}
+
+/* NULL (no bias) or an address with a trusted pin. Holds lock. */
+static int trusted_addr(const void *p)
+{
+    if (p == NULL)
+        return 1;
+    size_t i = find_pin(p);
+    return i != n_pins && pin_trusted[i] > 0;
+}
+
+/* Every block packed from (or with the bias at) this address must be checked
+ * again at its next use, also one in use right now. Holds lock. */
+static void distrust(const void *p)
+{
+    for (size_t s = 0; s < SLOTS; s++)
+        if (slots[s].block != NULL && (slots[s].key.weights == p || slots[s].key.bias == p)) {
+            slots[s].verified = 0;
+            slots[s].epoch++;
+        }
 }
 
 /* fork(): the lock is taken in prepare, so the child's copy of the slots is
@@ -134,6 +161,13 @@ static size_t evict_some(size_t extra, int need_slot, int pinned_too, void **out
 void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
                             struct pyconv_wcache_entry **entry, int *valid)
 {
+    return pyconv_wcache_acquire_trusted(key, bytes, entry, valid, 0);
+}
+
+void *pyconv_wcache_acquire_trusted(const struct pyconv_wcache_key *key, size_t bytes,
+                                    struct pyconv_wcache_entry **entry, int *valid,
+                                    int readonly)
+{
     void *evicted[SLOTS];
     size_t sizes[SLOTS], n_evicted = 0;
     *entry = NULL;
@@ -164,6 +198,11 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
             }
             *entry = &slots[slot];
             *valid = slots[slot].valid;
+            slots[slot].trust_call = readonly;
+            slots[slot].epoch_at_acquire = slots[slot].epoch;
+            if (*valid && slots[slot].verified && readonly && trusted_addr(key->weights) &&
+                trusted_addr(key->bias))
+                *valid = 2;
             void *block = slots[slot].block;
             pthread_mutex_unlock(&lock);
             return block;
@@ -177,6 +216,9 @@ void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
             slots[slot].in_use = 1;
             slots[slot].user = pthread_self();
             slots[slot].valid = 0;
+            slots[slot].verified = 0;
+            slots[slot].trust_call = readonly;
+            slots[slot].epoch_at_acquire = slots[slot].epoch;
             slots[slot].used_at = ++clock_now;
             slots[slot].block = (void *)&slots[slot]; /* placeholder: slot taken */
             if (pinned)
@@ -218,6 +260,8 @@ void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, size_
     size_t sizes[SLOTS], n_evicted = 0;
     pthread_mutex_lock(&lock);
     entry->valid = valid;
+    entry->verified = valid && entry->trust_call && entry->epoch == entry->epoch_at_acquire &&
+                      trusted_addr(entry->key.weights) && trusted_addr(entry->key.bias);
     entry->in_use = 0;
     evict(0, 0, evicted, sizes, &n_evicted); /* the limit may have been lowered meanwhile */
     pthread_mutex_unlock(&lock);
@@ -261,14 +305,17 @@ void pyconv_wcache_clear(void)
     free_blocks(evicted, sizes, n_evicted);
 }
 
-int pyconv_wcache_pin(const void *weights)
+int pyconv_wcache_pin(const void *weights, int trusted)
 {
     pyconv_atfork_install();
     int rc = 0;
     pthread_mutex_lock(&lock);
     size_t i = find_pin(weights);
+    if (trusted)
+        distrust(weights); /* trust starts with this pin: blocks are checked once more */
     if (i != n_pins) {
         pin_counts[i]++;
+        pin_trusted[i] += trusted != 0;
     } else {
         if (n_pins == pins_cap) {
             size_t cap = pins_cap ? 2 * pins_cap : 64;
@@ -276,13 +323,17 @@ int pyconv_wcache_pin(const void *weights)
             if (np != NULL)
                 pins = np;
             size_t *nc = np ? realloc(pin_counts, cap * sizeof(*pin_counts)) : NULL;
-            if (nc != NULL) {
+            if (nc != NULL)
                 pin_counts = nc;
+            size_t *nt = nc ? realloc(pin_trusted, cap * sizeof(*pin_trusted)) : NULL;
+            if (nt != NULL) {
+                pin_trusted = nt;
                 pins_cap = cap;
             }
         }
         if (n_pins < pins_cap) {
             pins[n_pins] = weights;
+            pin_trusted[n_pins] = trusted != 0;
             pin_counts[n_pins++] = 1;
         } else {
             rc = -1;
@@ -292,15 +343,23 @@ int pyconv_wcache_pin(const void *weights)
     return rc;
 }
 
-void pyconv_wcache_unpin(const void *weights)
+void pyconv_wcache_unpin(const void *weights, int trusted)
 {
     void *evicted[SLOTS];
     size_t sizes[SLOTS], n_evicted = 0;
     pthread_mutex_lock(&lock);
     size_t i = find_pin(weights);
+    if (i != n_pins && trusted) {
+        /* the array may be written from now on (Variable.assign unpins first):
+         * whatever was packed from it is checked again, other pins or not */
+        distrust(weights);
+        if (pin_trusted[i] > 0)
+            pin_trusted[i]--;
+    }
     if (i != n_pins && --pin_counts[i] == 0) {
         pins[i] = pins[n_pins - 1];
         pin_counts[i] = pin_counts[n_pins - 1];
+        pin_trusted[i] = pin_trusted[n_pins - 1];
         n_pins--;
         for (size_t s = 0; s < SLOTS; s++) {
             if (slots[s].block != NULL && slots[s].pinned && slots[s].key.weights == weights) {

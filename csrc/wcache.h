@@ -31,6 +31,15 @@ struct pyconv_wcache_entry;
 void *pyconv_wcache_acquire(const struct pyconv_wcache_key *key, size_t bytes,
                             struct pyconv_wcache_entry **entry, int *valid);
 
+/* As pyconv_wcache_acquire, for a caller that vouches (readonly != 0) that the
+ * weights and bias are read-only right now. *valid is then 2 when the block
+ * may be used unchecked: it was packed or checked in an earlier such call
+ * while the weights and bias (if any) had trusted pins that have been held
+ * ever since (see pyconv_wcache_pin). */
+void *pyconv_wcache_acquire_trusted(const struct pyconv_wcache_key *key, size_t bytes,
+                                    struct pyconv_wcache_entry **entry, int *valid,
+                                    int readonly);
+
 /* Gives the block (of `bytes`, as acquired) back; `valid` says whether it now
  * holds a complete packing. */
 void pyconv_wcache_release(struct pyconv_wcache_entry *entry, void *block, size_t bytes,
@@ -51,7 +60,15 @@ void pyconv_wcache_clear(void);
  * room, until the last unpin (then they are ordinary cached blocks) or
  * pyconv_wcache_clear / a limit of 0. Reuse is still checked byte for byte.
  * The caller keeps the weights alive while pinned. -1 if out of memory. */
-int pyconv_wcache_pin(const void *weights);
-void pyconv_wcache_unpin(const void *weights);
+int pyconv_wcache_pin(const void *weights, int trusted);
+void pyconv_wcache_unpin(const void *weights, int trusted);
+
+/* A trusted pin is a promise that the memory is not written while the pin is
+ * held (pyconv.variables makes the array read-only and lets go of the pin
+ * before assigning). Blocks packed from trusted-pinned weights (and bias) are
+ * checked once, then reused unchecked by readonly callers until a trusted pin
+ * of the weights or the bias is let go; making or letting go of a trusted pin
+ * makes every block of that address be checked again. Unpin with the same
+ * `trusted` as the pin. */
 
 #endif

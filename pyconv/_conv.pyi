@@ -30,10 +30,13 @@ def conv2d(
     scale: Optional[_Array] = ...,
     shift: Optional[_Array] = ...,
     residual: Optional[_Array] = ...,
+    add_to: Optional[_Array] = ...,
+    add_activation: int = ...,
     /,
-) -> _Array:
+) -> Union[_Array, Tuple[_Array, _Array]]:
     """NHWC input, HWIO filters, bias [cout] or None; optional fused epilogue
-    clamp(((conv + pre) * scale + shift) + residual)."""
+    clamp(((conv + pre) * scale + shift) + residual); with add_to (the output's
+    shape) the pair (output, clamp(output + add_to, add_activation))."""
 
 def depthwise_conv2d(
     input: _Array,
@@ -128,9 +131,10 @@ def clear_output_cache() -> None: ...
 def set_weight_cache_limit(nbytes: int, /) -> int: ...
 def weight_cache_bytes() -> int: ...
 def clear_weight_cache() -> None: ...
-def pin_weights(array: np.ndarray, /) -> Optional[object]:
+def pin_weights(array: np.ndarray, trusted: bool = False, /) -> Optional[object]:
     """Keeps `array`'s packed filters in the weight cache outside its limit while the
-    returned capsule lives (None when the cache is off)."""
+    returned capsule lives (None for an empty array). trusted: the array is read-only
+    and stays unwritten while pinned; its packing is then checked once, not per call."""
 def set_algorithm(name: str, /) -> str: ...
 def get_algorithm() -> str: ...
 def fma_peak_gflops(seconds: float = 0.2) -> float: ...

@@ -12,7 +12,9 @@ Three inputs:
   row per end point, its output shape and the parameters of the variables
   under its scope (each variable counted once, in the most specific end
   point); multiply-adds when the row holds one convolution or fully
-  connected layer; receptive field and stride so far as below.
+  connected layer (a transposed convolution's only with ``network_fn=``:
+  its weights do not tell its input size); receptive field and stride so
+  far as below.
 - ``summary(store)``: one row per layer of a :class:`VariableStore` (its
   variables' scope), the variables' shapes and parameters.
 
@@ -22,23 +24,66 @@ field (the kernels, rates and paddings are gone), so it is traced:
 zeros of ``input_shape`` like the traced mode (the end points' shapes must
 match that run's, or ValueError) and gives each end point the receptive field
 and stride of the array the traced run put under its key (written by a traced
-operator), else the widest of the traced layers under its scope (a residual
-sum, a concatenation), else none. With ``input_shape`` alone the stride so
-far is the input's size over the end point's when that divides exactly
-(SAME padding; VALID nets such as Inception rarely divide; not for a 1 x 1
-output), and no receptive field; with neither, both columns show "-".
+operator, or a view of one: a squeeze, a dropout), else of the traced layers
+under its scope of its size together (a residual sum, a concatenation), else
+of the nearest earlier end point of its shape (a softmax of the logits), else
+none. With ``input_shape`` alone the stride so far is the input's size over
+the end point's when that divides exactly (SAME padding; VALID nets such as
+Inception rarely divide; not for a 1 x 1 output), or a fraction when the end
+point is an exact multiple of the input (upsampled), and no receptive field;
+with neither, both columns show "-".
+
+Receptive field and stride so far, per spatial dimension: the receptive field
+of an output pixel is the number of input pixels that can change it, counted
+as TF-Slim's ``receptive_field`` library counts them (padding positions
+included, so it may exceed the input: MobileNet v1's Conv2d_13_pointwise sees
+315 pixels of a 224 input, ResNet-50's block4 483); the stride so far is the
+distance in input pixels between neighbouring output pixels. For
+convolutions and pools that is the recurrence rf += (k - 1) * rate * stride so
+far, stride so far *= stride. A pool over the whole map (MobileNet's
+``AvgPool_1a``, 7 x 7 VALID on 7 x 7) and a NumPy global mean (ResNet's
+``reduce_mean`` pool5, ``np.mean(net, (1, 2), keepdims=True)``) see the whole
+map: rf + (map size - 1) * stride so far (ResNet-50 at 224: 483 + 6 * 32 =
+675); the global mean has no stride of its own, so the stride so far stays
+(32), while a slim pool's stride multiplies in as TF-Slim counts it
+(MobileNet's ``AvgPool_1a`` 7 x 7 / 2: 315 + 6 * 32 = 507, stride 64). A
+fully connected layer on a flattened map sees the whole map likewise.
+
+After upsampling (``conv2d_transpose``, slim's layer or ``pyconv.nn``'s) the
+stride so far is a fraction, the input pixels per output pixel: 1/2 after one
+stride-2 transposed convolution, so a DCGAN generator's 4 x 4 -> 32 x 32 ends
+at 1/8. The receptive field stays what it means for a convolution: how many
+input pixels can change one output pixel. A transposed convolution of kernel
+k and stride s gives each output pixel at most ceil(k / s) neighbouring
+input pixels (which ones depends on the pixel's position modulo s), so
+neighbouring output pixels need not see equally many input pixels, and
+what a later layer sees depends on how its window lines up with those
+phases. The summary counts it exactly: every traced array keeps, per
+dimension, the interval of input pixels behind each output pixel over one
+period of its strides. A recurrence on sizes alone (rf += (ceil(k / s) - 1)
+* stride so far, or (k - 1) * stride so far / s) is off both ways: 4 + 1/4
+for the third layer of a 5/2, 5/2, 4/2 generator whose count is 4; 13 for a
+3/2, 3/2 encoder followed by two 4/2 transposed layers, whose count is 15
+(outputs 2m and 2m + 1 of the first one see inputs shifted by a whole stride
+of the encoder). Multiply-adds of a transposed
+convolution: input height x width x kh x kw x in channels x out channels
+per image, each input pixel times every tap (TF's float operation count of
+``Conv2DBackpropInput``, halved, gives the same for SAME padding, where the
+output is the input times the stride).
 
 Receptive fields follow the data: an operator's input that came out of a
-traced operator carries that operator's field; an input made by NumPy
-(a concatenation, a residual sum, a reshape) gets the largest field traced
-so far at that height x width (the branches that were joined), or the largest
-overall; a fully connected layer sees every field of the last feature map
-(flattened into it). The tracing patches ``pyconv._conv`` for the
-duration of the call (not thread-safe, like ``nets._count``): nothing is
-added to a normal forward pass.
+traced operator (or is a view of one) carries that operator's field; an input
+made by NumPy (a concatenation, a residual sum) gets the fields traced so far
+at that height x width together, a 1 x 1 map after larger ones is taken as a
+global mean of the last feature map, else the largest field so far; a fully
+connected layer sees every pixel of the map flattened into it. The tracing
+patches ``pyconv._conv`` for the duration of the call (not thread-safe, like
+``nets._count``): nothing is added to a normal forward pass.
 """
 
+import math
 import weakref
+from fractions import Fraction
 from html import escape
 
 import numpy as np
@@ -56,7 +101,9 @@ def _fmt_shape(shape):
 
 class Summary:
     """The result of :func:`summary`: ``rows`` (dicts with ``layer``, ``shape``,
-    ``params``, ``macs``, ``rf``, ``stride``; None where unknown) and totals
+    ``params``, ``macs``, ``rf``, ``stride``; None where unknown; ``rf`` and
+    ``stride`` are (height, width) pairs of ints, a stride a
+    :class:`fractions.Fraction` after upsampling) and totals
     ``total_params``, ``trainable_params``, ``total_macs``, ``total_bytes``.
     ``str()`` is the text table; a notebook shows an HTML table."""
 
@@ -195,6 +242,11 @@ def _macs_of(vars_, shape):
     if names not in (["weights"], ["depthwise_weights"],
                      ["depthwise_weights", "pointwise_weights"]):
         return None
+    if (names == ["weights"] and weights[0].ndim == 4 and len(shape) == 4
+            and weights[0].shape[3] != shape[3] and weights[0].shape[2] == shape[3]):
+        # [kh, kw, out, in]: a transposed convolution, whose cost is per input
+        # pixel; the end points do not tell its input size (network_fn= does)
+        return None
     # every output pixel of a conv, depthwise (alone or in a separable layer:
     # same pixels) or pointwise step costs the product of its weights' shape
     pixels = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) >= 2 else 1
@@ -215,20 +267,26 @@ def _stride_from_sizes(input_shape, shape):
         return None   # a global pool or a logits layer: no stride to tell from sizes
     out = []
     for i, o in zip(input_shape[1:3], shape[1:3]):
-        if o <= 0 or i % o:
+        if o > 0 and i % o == 0:
+            out.append(i // o)
+        elif o > i and o % i == 0:
+            out.append(Fraction(i, o))   # upsampled (SAME transposed convolutions)
+        else:
             return None
-        out.append(i // o)
     return tuple(out)
 
 
 def _end_points_geometry(end_points, input_shape, network_fn, dtype, kwargs):
-    """{key: (rf, stride)} for the end points (see the module docstring)."""
+    """{key: (rf, stride, macs)} for the end points (see the module docstring);
+    ``macs`` is the traced count of a row that holds one transposed
+    convolution layer (its weights alone cannot tell its input size), else None."""
     shape = _input_shape(input_shape)
     if network_fn is None:
-        return {k: (None, _stride_from_sizes(shape, tuple(getattr(a, "shape", ())) or None))
+        return {k: (None, _stride_from_sizes(shape, tuple(getattr(a, "shape", ())) or None),
+                    None)
                 for k, a in end_points.items()}
     _, tracer, traced = _trace(network_fn, shape, dtype, kwargs)
-    geometry = {}
+    geometry, earlier = {}, []
     for k, a in end_points.items():
         t = traced.get(k)
         want = tuple(getattr(a, "shape", ()))
@@ -239,15 +297,23 @@ def _end_points_geometry(end_points, input_shape, network_fn, dtype, kwargs):
                 f"{getattr(network_fn, '__name__', network_fn)!r} on input_shape={shape} "
                 f"(with the same kwargs) gives {'no such end point' if got is None else got}; "
                 "pass the network function, input shape and arguments that built the end points")
-        hit = tracer.fields.get(id(t))
-        if hit is not None and hit[0]() is t:
-            geometry[k] = (hit[1], hit[2])
-            continue
-        under = [(c[3], c[4]) for c in tracer.calls if _under(c[0], k)]
-        field = None
-        for f in under:
-            field = _widest(field, f)
-        geometry[k] = field if field is not None else (None, None)
+        under = [c for c in tracer.calls if _under(c[0], k)]
+        macs = (sum(c[2] for c in under) if under and len({c[0] for c in under}) == 1
+                and any(c[5] == "conv2d_transpose" for c in under) else None)
+        field = tracer.field_of(t) if isinstance(t, np.ndarray) else None
+        if field is None and under:
+            # a residual sum or a concatenation (NumPy) of the layers under its scope:
+            # all those of its size together, else the widest of them
+            same = [c[3] for c in under if c[1][1:3] == want[1:3] and not c[4]]
+            for f in same or [c[3] for c in under]:
+                field = _union(field, f) if same else _widest(field, f)
+        if field is None:
+            # made by NumPy from earlier end points, not by a layer of its own (a
+            # softmax of the logits): the nearest earlier end point of its shape
+            field = next((f for s, f in reversed(earlier) if s == want), None)
+        if field is not None:
+            earlier.append((want, field))
+        geometry[k] = (*_shown(field), macs)
     return geometry
 
 
@@ -263,11 +329,125 @@ def _end_points_summary(end_points, store, input_shape=None, network_fn=None,
         arr = end_points[k]
         shape = tuple(getattr(arr, "shape", ())) or None
         vars_ = owned[k]
-        rf, stride = geometry.get(k, (None, None))
+        rf, stride, macs = geometry.get(k, (None, None, None))
         rows.append({"layer": k, "shape": shape, "params": sum(int(v.value.size) for v in vars_),
-                     "macs": _macs_of(vars_, shape), "rf": rf, "stride": stride})
+                     "macs": macs if macs is not None else _macs_of(vars_, shape),
+                     "rf": rf, "stride": stride})
     return Summary(f"end points: {len(rows)}", rows, *_var_totals(variables),
                    ["layer", "shape", "params", "macs", "rf", "stride"])
+
+
+# --------------------------------------------------------------------------- geometry
+
+class _Dim:
+    """Where one spatial dimension of a traced array looks in the input: output
+    index o depends on input indices ``lo(o)`` to ``hi(o)``, unclipped (indices
+    past the input's edges are its padding, counted as TF-Slim's
+    ``receptive_field`` tables count them: MobileNet v1 sees 315 pixels at 224).
+    The pattern repeats: ``lo(o + period) = lo(o) + shift``, so the stride so far
+    is ``shift / period`` (below 1 after upsampling) and the receptive field the
+    widest ``hi(o) - lo(o) + 1``; exact, with the strides' phases, where a
+    recurrence on sizes alone misses them after a transposed convolution."""
+
+    __slots__ = ("hi", "lo", "period", "shift")
+
+    def __init__(self, period, shift, lo, hi):
+        self.period, self.shift, self.lo, self.hi = period, shift, tuple(lo), tuple(hi)
+
+    def at(self, o):
+        q, r = divmod(o, self.period)
+        return self.lo[r] + q * self.shift, self.hi[r] + q * self.shift
+
+    def span(self, first, last):
+        """(lo, hi) of input indices ``first`` to ``last`` together (math.inf, -math.inf
+        for none: an output of a transposed convolution with k < s no tap reaches)."""
+        lo, hi = math.inf, -math.inf
+        for i in range(first, last + 1):
+            a, b = self.at(i)
+            lo, hi = min(lo, a), max(hi, b)
+        return lo, hi
+
+    @property
+    def rf(self):
+        return max(max(h - lo + 1 for lo, h in zip(self.lo, self.hi)), 0)
+
+    @property
+    def jump(self):
+        return _exact(Fraction(self.shift, self.period))
+
+    def conv(self, k, s, d, pad):
+        """Through a convolution or pool: output o reads o*s - pad + t*d, t < k."""
+        period = self.period // math.gcd(self.period, s)
+        spans = [self._taps(o * s - pad, k, d) for o in range(period)]
+        return _Dim(period, self.shift * (period * s // self.period), *zip(*spans))
+
+    def _taps(self, first, k, d):
+        if d == 1:
+            return self.span(first, first + k - 1)
+        lo, hi = math.inf, -math.inf
+        for t in range(k):
+            a, b = self.at(first + t * d)
+            lo, hi = min(lo, a), max(hi, b)
+        return lo, hi
+
+    def deconv(self, k, s, pad):
+        """Through a transposed convolution whose forward convolution has ``pad``
+        before: output o receives input i when i*s + t - pad == o, t < k."""
+        spans = [self.span(-((k - 1 - o - pad) // s), (o + pad) // s)   # ceil .. floor
+                 for o in range(self.period * s)]
+        return _Dim(self.period * s, self.shift, *zip(*spans))
+
+    def whole(self, n):
+        """One value from all ``n`` positions (a global pool, a flatten): the first
+        to last position's inputs; the stride so far stays."""
+        lo, hi = self.span(0, n - 1)
+        return _Dim(self.period, self.shift, (lo,) * self.period, (hi,) * self.period)
+
+    def union(self, other):
+        """Pixel by pixel, both (two arrays of one map: a sum, a concatenation)."""
+        if self.shift * other.period != other.shift * self.period:
+            return _wider(self, other)
+        period = self.period * other.period // math.gcd(self.period, other.period)
+        spans = []
+        for o in range(period):
+            (a, b), (c, e) = self.at(o), other.at(o)
+            spans.append((min(a, c), max(b, e)))
+        return _Dim(period, self.shift * (period // self.period), *zip(*spans))
+
+
+_INPUT = (_Dim(1, 1, (0,), (0,)), _Dim(1, 1, (0,), (0,)))
+
+
+def _wider(a, b):
+    return a if (a.rf, a.jump) >= (b.rf, b.jump) else b
+
+
+def _widest(a, b):
+    """Per dimension, the wider field (its receptive field, then its stride)."""
+    return b if a is None else tuple(_wider(x, y) for x, y in zip(a, b))
+
+
+def _union(a, b):
+    """Per dimension, the union of two fields of one map."""
+    return b if a is None else tuple(x.union(y) for x, y in zip(a, b))
+
+
+def _whole_map(res, field):
+    return tuple(d.whole(n) for d, n in zip(field, res))
+
+
+def _exact(v):
+    """An int when ``v`` is whole, else the Fraction (a stride so far below 1
+    after upsampling)."""
+    v = Fraction(v)
+    return int(v) if v.denominator == 1 else v
+
+
+def _shown(field):
+    """(rf, stride) as reported: each a (height, width) pair."""
+    if field is None:
+        return None, None
+    return tuple(d.rf for d in field), tuple(d.jump for d in field)
 
 
 # --------------------------------------------------------------------------- tracing
@@ -275,15 +455,15 @@ def _end_points_summary(end_points, store, input_shape=None, network_fn=None,
 class _Tracer:
     """Wraps the operators of ``pyconv._conv`` and records one entry per call."""
 
-    OPS = ("conv2d", "depthwise_conv2d", "pool2d")
+    OPS = ("conv2d", "depthwise_conv2d", "pool2d", "conv2d_transpose")
 
     def __init__(self, store):
         self.store = store
-        self.calls = []            # (name, out NHWC shape, macs, rf, jump, fc)
-        self.fields = {}           # id(array) -> (weakref, rf, jump)
-        self.by_res = {}           # (h, w) -> (rf, jump) largest
-        self.largest = ((1, 1), (1, 1))
-        self.last_map = ((1, 1), ((1, 1), (1, 1)))   # the last feature map: (h, w), field
+        self.calls = []            # (name, out NHWC shape, macs, field, fc, op)
+        self.fields = {}           # id(array) -> (weakref, field)
+        self.by_res = {}           # (h, w) -> the union of the fields traced at that size
+        self.largest = _INPUT
+        self.last_map = ((1, 1), _INPUT)   # the last feature map: (h, w), field
         self.saved = {}
 
     def __enter__(self):
@@ -298,18 +478,63 @@ class _Tracer:
             setattr(_conv, name, fn)
         return False
 
-    def _field_of(self, x):
-        hit = self.fields.get(id(x))
-        if hit is not None and hit[0]() is x:
-            return hit[1], hit[2]
-        res = tuple(x.shape[1:3])
-        field = self.by_res.get(res)
-        if field is None:
-            field = self.largest if self.calls else ((1, 1), (1, 1))
+    def _record(self, x, field):
         try:
-            self.fields[id(x)] = (weakref.ref(x), *field)   # first seen: frozen
+            self.fields[id(x)] = (weakref.ref(x), field)
         except TypeError:  # pragma: no cover - arrays take weak references
             pass
+
+    def source(self, x):
+        """(array, field) of ``x`` or of the array it is a view of (a dropout or
+        squeeze view, a reshape), when a traced operator made it or it was
+        already given a field; else None."""
+        a = x
+        while isinstance(a, np.ndarray):
+            hit = self.fields.get(id(a))
+            if hit is not None and hit[0]() is a:
+                return a, hit[1]
+            a = a.base
+        return None
+
+    def field_of(self, x, src=None):
+        """The field of an array (``src``: its :meth:`source`)."""
+        src = self.source(x) if src is None else src
+        if src is None:
+            return None
+        a, field = src
+        if (a is x or a.ndim != 4 or x.ndim != 4 or a.shape[:3] == x.shape[:3]
+                or tuple(a.shape[1:3]) == (1, 1)):
+            return field
+        return _whole_map(a.shape[1:3], field)   # a reshape that moves pixels: all of them
+
+    def _last_map_field(self):
+        res = self.last_map[0]
+        return _whole_map(res, self.by_res.get(res, self.last_map[1]))
+
+    def _input_field(self, x):
+        src = self.source(x)
+        field = self.field_of(x, src)
+        if field is None:
+            res = tuple(x.shape[1:3])
+            if res == (1, 1) and self.calls and self.last_map[0] != (1, 1):
+                # a 1 x 1 map made by NumPy after larger maps: a global mean or max
+                # (the nets' reduce_mean pool5, np.mean(net, (1, 2), keepdims=True))
+                field = self._last_map_field()
+            else:
+                field = self.by_res.get(res)
+                if field is None:
+                    field = self.largest if self.calls else _INPUT
+        if src is None or src[0] is not x:
+            self._record(x, field)    # first seen: frozen
+        if src is None:
+            # a view of a NumPy-made array (a dropout's, as the global pool's in
+            # MobileNet): the array it views has the same pixels
+            a = x.base
+            while (isinstance(a, np.ndarray) and a.ndim == 4
+                   and (a.shape[:3] == x.shape[:3]
+                        or (tuple(a.shape[1:3]) == (1, 1) and a.size == x.size))):
+                self._record(a, field)
+                a = a.base
         return field
 
     def _layer_name(self):
@@ -326,47 +551,51 @@ class _Tracer:
         def traced(*args, **kwargs):
             out = fn(*args, **kwargs)
             x = args[0]
-            (rh, rw), (jh, jw) = self._field_of(x)
-            if name == "pool2d":
-                kh, kw, sh, sw = args[2:6]
-                dh = dw = 1
-                macs = 0
-            else:
+            fh, fw = self._input_field(x)
+            if name == "conv2d_transpose":
                 w = args[1]
-                sh, sw, dh, dw = args[7:11]   # after the four pads
                 kh, kw = w.shape[0], w.shape[1]
-                taps = kh * kw * (w.shape[2] if name == "conv2d" else 1)
-                macs = int(out.size) * taps
-            rf = (rh + (kh - 1) * dh * jh, rw + (kw - 1) * dw * jw)
-            jump = (jh * sh, jw * sw)
+                pt, _, pl, _ = args[5:9]
+                sh, sw = args[9:11]
+                # every input pixel times every tap and output channel (TF's float
+                # operation count of Conv2DBackpropInput / 2, for SAME padding)
+                macs = int(x.size) * kh * kw * w.shape[2]
+                field = (fh.deconv(kh, sh, pt), fw.deconv(kw, sw, pl))
+            else:
+                if name == "pool2d":
+                    kh, kw, sh, sw = args[2:6]
+                    pt, _, pl, _ = args[6:10]
+                    dh = dw = 1
+                    macs = 0
+                else:
+                    w = args[1]
+                    pt, _, pl, _ = args[3:7]
+                    sh, sw, dh, dw = args[7:11]   # after the four pads
+                    kh, kw = w.shape[0], w.shape[1]
+                    taps = kh * kw * (w.shape[2] if name == "conv2d" else 1)
+                    macs = int(out.size) * taps
+                field = (fh.conv(kh, sh, dh, pt), fw.conv(kw, sw, dw, pl))
             fc = (name == "conv2d" and x.shape[0] == 1 and x.shape[2] == 1 and kh == kw == 1
-                  and x.shape[1] > 1)
+                  and (x.shape[1] > 1 or (isinstance(x.base, np.ndarray)
+                                          and x.base.shape != x.shape)))
             if fc:  # fully_connected's rows as a 1 x rows x 1 image: its input was flattened
-                # from the last feature map, so it sees all of that map's fields
-                (lh, lw), (lrf, ljump) = self.last_map
-                rf = (lrf[0] + (lh - 1) * ljump[0], lrf[1] + (lw - 1) * ljump[1])
-                jump = ljump
-            self.calls.append((self._layer_name(), tuple(out.shape), macs, rf, jump, fc))
-            try:
-                self.fields[id(out)] = (weakref.ref(out), rf, jump)
-            except TypeError:  # pragma: no cover
-                pass
+                src = self.source(x)
+                if src is not None and src[0].ndim == 4 and src[0].shape != x.shape:
+                    field = _whole_map(src[0].shape[1:3], src[1])
+                else:   # from the last feature map, so it sees all of that map's fields
+                    field = self._last_map_field()
+            if name == "conv2d" and len(args) > 15 and args[15] is not None:
+                # a fused residual sum: both
+                field = _union(field, self._input_field(args[15]))
+            self.calls.append((self._layer_name(), tuple(out.shape), macs, field, fc, name))
+            self._record(out, field)
             res = tuple(out.shape[1:3])
             if not fc:
-                self.last_map = (res, (rf, jump))
-            self.by_res[res] = _widest(self.by_res.get(res), (rf, jump))
-            self.largest = _widest(self.largest, (rf, jump))
+                self.last_map = (res, field)
+                self.by_res[res] = _union(self.by_res.get(res), field)
+            self.largest = _widest(self.largest, field)
             return out
         return traced
-
-
-def _widest(a, b):
-    """Per dimension, the larger receptive field (with its stride) of two."""
-    if a is None:
-        return b
-    rf = tuple(max(x, y) for x, y in zip(a[0], b[0]))
-    jump = tuple(max(x, y) for x, y in zip(a[1], b[1]))
-    return rf, jump
 
 
 def _input_shape(input_shape):
@@ -401,7 +630,7 @@ def _traced_summary(network_fn, input_shape, dtype, kwargs):
     store, tracer, end_points = _trace(network_fn, shape, dtype, kwargs)
     shapes = {k: tuple(v.shape) for k, v in end_points.items() if hasattr(v, "shape")}
     rows, index = [], {}
-    for layer, out_shape, macs, rf, jump, fc in tracer.calls:
+    for layer, out_shape, macs, field, fc, _ in tracer.calls:
         parent = next((r for r in reversed(rows[-2:]) if layer.startswith(r["layer"] + "/")),
                       None)
         row = index.get(layer) or parent
@@ -412,7 +641,7 @@ def _traced_summary(network_fn, input_shape, dtype, kwargs):
         row["macs"] += macs
         row["shape"] = shapes.get(row["layer"]) or (
             (out_shape[1], out_shape[3]) if fc else out_shape)
-        row["rf"], row["stride"] = rf, jump
+        row["rf"], row["stride"] = _shown(field)
     owned = _assign(store.variables(), [r["layer"] for r in rows])
     for r in rows:
         r["params"] = sum(int(v.value.size) for v in owned[r["layer"]])
@@ -429,6 +658,14 @@ def _traced_summary(network_fn, input_shape, dtype, kwargs):
 def summary(what, input_shape=None, store=None, dtype=np.float32, network_fn=None, **kwargs):
     """A table of a net's layers: output shape, parameters, multiply-adds,
     receptive field and stride so far, with totals.
+
+    The receptive field of a layer is how many input pixels (per dimension,
+    padding positions counted, as in TF-Slim's ``receptive_field`` tables)
+    can change one of its output pixels; the stride so far, the input pixels
+    between neighbouring output pixels: a fraction such as 1/8 after
+    upsampling by ``conv2d_transpose`` (counted exactly, see the module
+    ``pyconv._summary``). A global pool or a NumPy global mean sees its whole
+    map: rf + (size - 1) * stride so far.
 
     Parameters
     ----------

@@ -178,10 +178,13 @@ def add_arg_scope(func):
     """
     key = arg_scope_func_key(func)
     local = _THREAD
+    fast = None  # a layer's repeated-call fast path (pyconv/_fastpath.py), set once
 
     @functools.wraps(func)
     def func_with_args(*args, **kwargs):
         stack = getattr(local, "stack", None) or _ARGSTACK
+        if fast is not None:
+            return fast(func, args, kwargs, stack[-1])
         scoped = stack[-1].get(key)
         if scoped:
             merged = scoped.copy()
@@ -189,8 +192,14 @@ def add_arg_scope(func):
             return func(*args, **merged)
         return func(*args, **kwargs)
 
+    def set_fast_path(fn):
+        """``fn(func, args, kwargs, innermost_scope)`` merges and calls ``func`` itself."""
+        nonlocal fast
+        fast = fn
+
     _DECORATED_OPS[key] = _kwarg_names(func)
     func_with_args._key_op = key
+    func_with_args._set_fast_path = set_fast_path
     return func_with_args
 
 

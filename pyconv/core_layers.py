@@ -235,9 +235,9 @@ def fully_connected(inputs: ArrayLike,
         if not normalizer_fn and biases_initializer is not None:
             bias = _model_variable(store, sc, "biases", (num_outputs,), dtype,
                                    biases_initializer, biases_regularizer, trainable,
-                                   variables_collections, "biases", "bias")._value
+                                   variables_collections, "biases", "bias")._pinned()
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
-        outputs = _matmul(x, rows, weights._value, bias, fused)
+        outputs = _matmul(x, rows, weights._pinned(), bias, fused)
         if normalizer_fn is not None:
             outputs = normalizer_fn(outputs, **(normalizer_params or {}))
         if activation_fn is not None and fused is None:

@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from . import _memory
+from . import _fastpath, _memory
 from .arg_scope import _ARGSTACK as _ARG_STACK, _THREAD as _ARG_THREAD
 from . import nn as _nn
 from .activations import relu, relu6
@@ -486,7 +486,7 @@ def convolution2d(inputs: ArrayLike,
         if normalizer_fn is None and biases_initializer is not None:
             bias = _model_variable(store, sc, "biases", (num_outputs,), dtype,
                                    biases_initializer, biases_regularizer, trainable,
-                                   variables_collections, "biases", "bias")._value
+                                   variables_collections, "biases", "bias")._pinned()
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         terms = None
         if normalizer_fn is batch_norm and x.dtype in (_FLOAT32, _FLOAT64):
@@ -509,6 +509,10 @@ def convolution2d(inputs: ArrayLike,
             op = _tf_output_op(activation_fn, "BiasAdd" if bias is not None else "Conv2D")
             collect_named_outputs(outputs_collections, sc.name, outputs,
                                   f"{frame.state.name_stack}/{op}:0")
+        if _fastpath._tl.want is not None:  # remember this call for its repeats
+            _fastpath.record_conv2d(inputs, x, store, frame, df, weights, bias, terms, fused,
+                                    activation_fn, normalizer_fn, nn_strides, padding,
+                                    nn_rates, (kh, kw, cin, num_outputs))
         return outputs
     finally:
         frame.state.model_getter -= 1
@@ -742,7 +746,7 @@ def _fold_batch_norm(dtype, shape, nchw, normalizer_params, store=None, frame=No
     this dtype and shape, or None when it declines (see _FoldRequest)."""
     key = cache = None
     if store is not None:
-        key = _fold_key(store, frame, dtype, shape, nchw, normalizer_params)
+        key = _fold.key = _fold_key(store, frame, dtype, shape, nchw, normalizer_params)
         if key is not None:
             cache = getattr(store, "_fold_cache", None)
             if cache is None:
@@ -815,8 +819,7 @@ def conv2d_same(inputs: ArrayLike, num_outputs: Optional[int], kernel_size: IntO
     array([[10., 24.],
            [51., 90.]], dtype=float32)
     """
-    strides = pair(stride, "stride")
-    if strides == (1, 1):
+    if (type(stride) is int and stride == 1) or pair(stride, "stride") == (1, 1):
         return conv2d(inputs, num_outputs, kernel_size, stride=1, rate=rate, padding="SAME",
                       scope=scope)
     k = pair(kernel_size, "kernel_size")
@@ -850,6 +853,8 @@ def subsample(inputs: ArrayLike, factor: float, scope: Optional[str] = None) -> 
     ValueError, TypeError
         ``factor`` is not a positive int or pair.
     """
+    if type(factor) is int and factor == 1:  # the common case, without the checks below
+        return inputs
     pair(factor, "factor")
     if type(factor) is not bool and isinstance(factor, numbers.Integral) and factor == 1:
         return inputs
@@ -1034,7 +1039,7 @@ def separable_convolution2d(inputs: ArrayLike,
             bias = _model_variable(store, sc, "biases",
                                    (num_outputs if keras else mid,), dtype, biases_initializer,
                                    biases_regularizer, trainable, variables_collections,
-                                   "biases", "bias" if keras else None)._value
+                                   "biases", "bias" if keras else None)._pinned()
         fused = _fused_activation(activation_fn) if normalizer_fn is None else None
         if keras:
             outputs = _nn.separable_conv2d(x, depthwise._pinned(), pointwise._pinned(),
@@ -1406,3 +1411,5 @@ def batch_norm(inputs: ArrayLike,
     finally:
         frame.state.model_getter -= getter
         store._pop_scope(frame)
+
+_fastpath._install()  # the repeated-call fast paths (pyconv/_fastpath.py)

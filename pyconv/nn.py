@@ -30,6 +30,7 @@ _F32 = np.dtype(np.float32)
 # float itemsize -> (compute dtype, output dtype), native byte order
 _FLOATS = {2: (_F32, np.dtype(np.float16)), 4: (_F32, _F32),
            8: (np.dtype(np.float64), np.dtype(np.float64))}
+_NATIVE_FLOATS = (_F32, np.dtype(np.float64))
 
 
 def compute_dtype(dtype, name="input"):
@@ -231,13 +232,32 @@ def conv2d(input: ArrayLike, filters: ArrayLike, strides: IntOrPair = 1, padding
 
 
 def _conv2d(input, filters, strides, padding, data_format, dilations, bias, activation,
-            epilogue=None):
+            epilogue=None, add=None):
     """:func:`conv2d`, optionally with the fused epilogue ``epilogue = (pre,
     scale, shift, residual)`` (each None or an array of the compute dtype;
     the three vectors ``[out_channels]``, ``residual`` the output's shape in
     ``data_format``): every output tile becomes ``activation(((conv + bias +
     pre) * scale + shift) + residual)`` before it is stored, bit for bit what
-    :func:`_eltwise` on the plain convolution gives."""
+    :func:`_eltwise` on the plain convolution gives.
+
+    With ``add = (other, add_activation)`` (``other`` an array of the
+    output's shape, ``add_activation`` None or 'relu'), returns the pair
+    ``(output, add_activation(other + output))``, the second written by the
+    same pass while each tile is in cache (ResNet v1's ``relu(shortcut +
+    conv3)``, v2's ``shortcut + conv3``, where conv3's own output stays an
+    end point); where the fused form does not apply (NCHW, float16, another
+    shape or dtype) the pair is computed in two steps, with the same numbers."""
+    if add is not None:
+        other, add_activation = add
+        fused = _conv2d_add(input, filters, strides, padding, data_format, dilations,
+                            bias, activation, epilogue, other, add_activation)
+        if fused is not None:
+            return fused
+        out = _conv2d(input, filters, strides, padding, data_format, dilations, bias,
+                      activation, epilogue)
+        if add_activation == "relu":
+            return out, add_relu(other, out)
+        return out, np.add(other, out)
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
     if strides is None or dilations is None or data_format is None:  # tf.nn.conv2d's defaults
@@ -284,6 +304,48 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
     else:
         out = _conv.conv2d(x, w, bias, *args)
     return out if od == cd else out.astype(od)
+
+
+_FUSED_ADD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _conv2d_add(input, filters, strides, padding, data_format, dilations, bias,
+                activation, epilogue, add_to, add_activation):
+    """The fused pair of :func:`_conv2d` or None where it does not apply."""
+    x, w = input, filters
+    if (type(x) is not np.ndarray or type(w) is not np.ndarray or type(add_to) is not np.ndarray
+            or x.dtype not in _FUSED_ADD_DTYPES or w.dtype != x.dtype
+            or add_to.dtype != x.dtype or data_format not in (None, "NHWC")
+            or add_activation not in (None, "relu")
+            or x.ndim != 4 or add_to.ndim != 4 or add_to.shape[0] != x.shape[0]
+            or w.ndim != 4 or add_to.shape[3] != w.shape[3] or w.shape[2] != x.shape[3]):
+        return None
+    if strides is None or dilations is None:
+        strides = 1 if strides is None else strides
+        dilations = 1 if dilations is None else dilations
+    if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
+        if type(strides) is not int:
+            strides = _spatial(strides, "strides", "NHWC")
+        if type(dilations) is not int:
+            dilations = _spatial(dilations, "dilations", "NHWC")
+        if type(padding) is not str:
+            padding = normalize_padding(explicit_padding_from_tf(padding, "NHWC"))
+    key = (x.shape, x.dtype, w.shape, w.dtype, strides, padding, "NHWC", dilations, activation)
+    plan = _cached_plan(_conv_plans, key, _plan_conv2d, x, w, strides, padding, "NHWC",
+                        dilations, activation)
+    cd, od, nchw, cout, args = plan
+    if cd != x.dtype or od != cd or nchw or args[0] is None:
+        return None
+    pt, pb, pl, pr, sh, sw, dh, dw = args[:8]
+    out_h = (x.shape[1] + pt + pb - (w.shape[0] - 1) * dh - 1) // sh + 1
+    out_w = (x.shape[2] + pl + pr - (w.shape[1] - 1) * dw - 1) // sw + 1
+    if add_to.shape[1:3] != (out_h, out_w):
+        return None
+    if bias is not None:
+        bias = _as_bias(bias, cd, cout)
+    pre, scale, shift, residual = epilogue if epilogue is not None else (None,) * 4
+    return _conv.conv2d(x, w, bias, *args, pre, scale, shift, residual,
+                        np.ascontiguousarray(add_to), _ACTIVATIONS[add_activation])
 
 
 def _as_bias(bias, dtype, channels):
@@ -347,8 +409,56 @@ def relu6(features: ArrayLike) -> np.ndarray:
     return _eltwise(x, x.ndim - 1, activation="relu6")
 
 
+def _exact(value):
+    """``value`` if it is an int, a string, or a tuple/list of those (nested):
+    a cache key that equal-but-different values (2.0, True) cannot reach; else None."""
+    t = type(value)
+    if t is int or t is str:
+        return value
+    if t is tuple or t is list:
+        items = tuple(_exact(v) for v in value)
+        return None if None in items else (t is list, items)
+    return None
+
+
+# Everything about a pooling call but the input's values, keyed by its exact
+# arguments (see _exact), as _conv_plans for the convolutions.
+_pool_plans = {}
+
+
 def _pool(kind, input, ksize, strides, padding, data_format):
     x = _as_array(input, "input")
+    key = (kind, x.shape, x.dtype, _exact(ksize), _exact(strides), _exact(padding),
+           _exact(data_format))
+    exact = None not in key[3:]
+    plan = _pool_plans.get(key) if exact else None
+    if plan is None:
+        plan = _plan_pool(kind, x, ksize, strides, padding, data_format)
+        if exact:
+            if len(_pool_plans) > 4096:
+                _pool_plans.clear()
+            _pool_plans[key] = plan
+    cd, od, nchw, args = plan
+    if args[0] is None:
+        return np.zeros(args[1], od)
+    if nchw:
+        x = x.transpose(0, 2, 3, 1)
+    # The C operator walks the in-bounds part of each window: the work is the
+    # output times that part, whatever the padding (a 200 x 200 FULL window
+    # over a 6 x 6 input reads at most 36 pixels per output).
+    out = _conv.pool2d(x.astype(cd, copy=False), *args)
+    if kind == "max" and od != cd and od.kind == "f":
+        # float16 computes in float32: a window with nothing above float32's
+        # lowest gets float16's lowest, as TF (-65504, not the cast's -inf)
+        out[out == np.finfo(cd).min] = np.finfo(od).min
+    if nchw:
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    return out if od == cd else out.astype(od)
+
+
+def _plan_pool(kind, x, ksize, strides, padding, data_format):
+    """(compute dtype, output dtype, NCHW?, the C operator's arguments after the
+    input, or (None, shape) for an empty output); raises for bad arguments."""
     cd, od = compute_dtype(x.dtype, "input")
     fmt = check_data_format(data_format)
     _check_rank(x, "input", "Pooling")
@@ -361,7 +471,7 @@ def _pool(kind, input, ksize, strides, padding, data_format):
     (oh, ow), ((pt, pb), (pl, pr)) = resolve((h, w), k, s, pad, (1, 1))
     if oh == 0 or ow == 0:  # SAME on an empty height or width (as TF)
         shape = (n, c, oh, ow) if fmt == "NCHW" else (n, oh, ow, c)
-        return np.zeros(shape, od)
+        return cd, od, fmt == "NCHW", (None, shape)
     if max(pt, pb) >= k[0] or max(pl, pr) >= k[1]:
         raise ValueError(
             f"padding {padding!r} gives pooling windows that lie entirely in the padding: "
@@ -378,18 +488,8 @@ def _pool(kind, input, ksize, strides, padding, data_format):
         {"input copy": n * h * w * c * es,
          "output": n * oh * ow * c * (es * (2 if fmt == "NCHW" else 1)
                                       + (od.itemsize if od != cd else 0))})
-    # The C operator walks the in-bounds part of each window: the work is the
-    # output times that part, whatever the padding (a 200 x 200 FULL window
-    # over a 6 x 6 input reads at most 36 pixels per output).
-    out = _conv.pool2d(x.astype(cd, copy=False), 0 if kind == "max" else 1, k[0], k[1],
-                       s[0], s[1], pt, pb, pl, pr)
-    if kind == "max" and od != cd and od.kind == "f":
-        # float16 computes in float32: a window with nothing above float32's
-        # lowest gets float16's lowest, as TF (-65504, not the cast's -inf)
-        out[out == np.finfo(cd).min] = np.finfo(od).min
-    if fmt == "NCHW":
-        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
-    return out if od == cd else out.astype(od)
+    return cd, od, fmt == "NCHW", (0 if kind == "max" else 1, k[0], k[1], s[0], s[1],
+                                   pt, pb, pl, pr)
 
 
 def max_pool2d(input: ArrayLike, ksize: IntOrPair, strides: IntOrPair, padding: Padding = "VALID",
@@ -481,6 +581,14 @@ def add_relu(x: ArrayLike, y: ArrayLike) -> np.ndarray:
     >>> add_relu(np.array([1.0, -3.0]), np.array([0.5, 1.0]))
     array([1.5, 0. ])
     """
+    if (type(x) is np.ndarray and type(y) is np.ndarray and x.dtype in _NATIVE_FLOATS
+            and y.dtype == x.dtype and x.shape == y.shape and x.ndim
+            and x.flags.c_contiguous and y.flags.c_contiguous):
+        # what the general path below does for two such arrays (a net's residual add)
+        shape = x.shape
+        view = (math.prod(shape[:-1]), shape[-1], 1)
+        return _conv.eltwise(x.reshape(view), None, None, None, y.reshape(view),
+                             _ACTIVATIONS["relu"]).reshape(shape)
     a = _float_array(x, "x")
     b = _float_array(y, "y")
     dtype = np.result_type(a.dtype, b.dtype)

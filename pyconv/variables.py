@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # names in the type hints only
 import enum
 import hashlib
 import inspect
+import itertools
 import math
 import numbers
 import os
@@ -60,6 +61,8 @@ import re
 import threading
 import zipfile
 from collections import OrderedDict
+
+import sys
 
 import numpy as np
 
@@ -149,6 +152,30 @@ def _check_reuse(reuse):
 # --------------------------------------------------------------------------- Variable
 
 
+def _refcounts(var):
+    """sys.getrefcount of a variable's array and of every object down its
+    ``.base`` chain (the memory's owner last)."""
+    counts = []
+    obj = var._value
+    while obj is not None:
+        counts.append(sys.getrefcount(obj))
+        obj = obj.base if isinstance(obj, np.ndarray) else None
+    return counts
+
+
+def _exclusive(var, held):
+    """Whether nothing but ``var`` can reach its array's memory: no other
+    reference to the array, and no other reference to any object of its base
+    chain (every view and every exported buffer holds one). Such an array can
+    be made read-only and trusted not to change behind pyconv's back. The
+    counts are compared with those of a private chain measured the same way,
+    so the interpreter's own reference counting does not matter. ``held``:
+    references to the array the caller knows of (pyconv's own)."""
+    counts = _refcounts(var)
+    counts[0] -= held
+    return len(counts) <= len(_EXCLUSIVE_COUNTS) and counts == _EXCLUSIVE_COUNTS[:len(counts)]
+
+
 class Variable:
     """A named ndarray in a :class:`VariableStore`.
 
@@ -160,8 +187,15 @@ class Variable:
         ``'conv/weights'`` after ``'Conv/weights'`` is named
         ``'conv/weights_1'`` (the store still keys it ``'conv/weights'``).
     value : numpy.ndarray
-        The variable's own array (not a copy): in-place changes are seen by
-        the layers. Setting it is :meth:`assign`.
+        The variable's own array (not a copy). Once a slim layer has used it,
+        and nothing else held it then, it is read-only (NumPy raises
+        "assignment destination is read-only"): the layer keeps its packed
+        copy and reuses it without reading the weights again. Write with
+        :meth:`assign` (setting ``value`` is ``assign``), or
+        ``VariableStore.load``; do not flip ``flags.writeable`` back. While
+        another reference or view of the array exists (taken before the first
+        use), it stays writeable and every call checks the packing byte for
+        byte, so in-place changes are seen.
     shape : tuple of int
     dtype : numpy.dtype
     trainable : bool
@@ -180,18 +214,33 @@ class Variable:
         self._pin = None          # (array, pin) while a layer keeps the array's packing
 
     def _pinned(self):
-        """The value, its packed copy kept by the C weight cache outside the cache's
-        size limit for as long as this variable holds this array (slim layers
-        pass their weights through here): a big filter such as VGG's fc6 is not
-        repacked at every call. Every reuse is still checked byte for byte, so
-        ``assign`` and in-place changes of ``value`` repack at the next call; an
-        array that replaces the value is pinned instead of the old one."""
-        value = self._value
+        """The value, with its packed copy kept by the C weight cache outside the
+        cache's size limit for as long as this variable holds this array (slim
+        layers pass their weights and biases through here): a big filter such as
+        VGG's fc6 is not repacked at every call.
+
+        When no one else holds the array or a view of it (see ``_exclusive``),
+        the pin is *trusted*: the array is made read-only, its packing is
+        checked once and then reused without reading the weights again
+        (:meth:`assign` lets go of the pin before it writes). Otherwise every
+        reuse is checked byte for byte, as for any array, and trust is tried
+        again at the next call. An array that replaces the value is pinned
+        instead of the old one."""
         pin = self._pin
-        if pin is None or pin[0] is not value:
-            self._pin = None  # unpin the old array first
-            self._pin = (value, _conv.pin_weights(value))
-        return value
+        if pin is not None and pin[0] is self._value:
+            if pin[2]:
+                return self._value
+            del pin
+            if not _exclusive(self, 1):  # (the pin's tuple holds one reference)
+                return self._value
+        else:
+            del pin
+        self._pin = None  # unpin the old array first (and drop the pin's reference)
+        trusted = _exclusive(self, 0)
+        if trusted:
+            self._value.flags.writeable = False
+        self._pin = (self._value, _conv.pin_weights(self._value, trusted), trusted)
+        return self._value
 
     def __getstate__(self):  # copy/pickle: the pin stays with this object
         return {k: getattr(self, k) for k in self.__slots__
@@ -263,6 +312,12 @@ class Variable:
         if arr.shape != self._value.shape:
             raise ValueError(f"Cannot assign a value of shape {arr.shape} to variable "
                              f"{self.name!r} of shape {self._value.shape}")
+        self._pin = None  # the packing must be checked again after this write
+        if not self._value.flags.writeable:
+            try:  # read-only while it was pinned (_pinned): pyconv's own array
+                self._value.flags.writeable = True
+            except ValueError:  # truly read-only memory: the variable gets its own copy
+                self._value = np.array(self._value, order="C")
         try:
             np.copyto(self._value, arr, casting="same_kind")
         except TypeError:
@@ -292,6 +347,17 @@ class Variable:
         from ._reprs import variable_html
 
         return variable_html(self)
+
+
+def _calibrate_exclusive():
+    # a chain as deep as a loaded checkpoint tensor's: a view of a uint8 view of
+    # a buffer object; each link held only by the next one
+    var = Variable.__new__(Variable)
+    var._value = np.frombuffer(bytearray(64), np.uint8)[8:40].view(np.float32)
+    return _refcounts(var)
+
+
+_EXCLUSIVE_COUNTS = _calibrate_exclusive()
 
 
 class RegularizationLoss:
@@ -665,13 +731,17 @@ class VariableStore:
             items = self._collections.pop(key, [])
             if not items:
                 return
-            # one pass over the other collections (a net's end points are
-            # cleared after every call; a scan per item was quadratic)
-            kept = {id(x) for coll in self._collections.values() for x in coll}
-            for item in items:
-                entry = self._aliases.get(id(item))
-                if entry is not None and entry[0] is item and id(item) not in kept:
-                    del self._aliases[id(item)]
+            # the aliases of the items that no other collection holds; one pass
+            # over the other collections, in C (a net's end points are cleared
+            # after every call; a scan per item was quadratic)
+            aliases = self._aliases
+            doomed = {id(item) for item in items
+                      if (entry := aliases.get(id(item))) is not None and entry[0] is item}
+            if doomed:
+                doomed -= doomed.intersection(
+                    map(id, itertools.chain.from_iterable(self._collections.values())))
+                for i in doomed:
+                    del aliases[i]
 
     def _in_any_collection(self, item):
         return any(any(x is item for x in coll) for coll in self._collections.values())
@@ -722,13 +792,16 @@ class VariableStore:
         key = name.lower()
         used = self._names_in_use
         i = used.get(key)
-        if i is None:
-            i = 1 if self._was_generated(key) else 0
+        if i is None:  # self._was_generated(key), inline (once per scope of a net's call)
+            base, sep, suffix = key.rpartition("_")
+            i = 1 if (sep and suffix.isdigit() and suffix[0] != "0"
+                      and int(suffix) <= self._generated_max.get(base, 0)) else 0
         used[key] = i + 1
         if parent:
-            inside = self._names_inside.get(parent.lower())
+            parent_key = parent.lower()
+            inside = self._names_inside.get(parent_key)
             if inside is None:
-                self._names_inside[parent.lower()] = {key}
+                self._names_inside[parent_key] = {key}
             else:
                 inside.add(key)
         if i == 0:
@@ -742,17 +815,23 @@ class VariableStore:
     def _forget_names_inside(self, key):
         """Drops what was recorded inside the generated name scope ``key``: it
         cannot be entered again by name, so nothing inside it can collide."""
+        inside, used, generated_max = self._names_inside, self._names_in_use, self._generated_max
         pending = [key]
         while pending:
-            for inner in self._names_inside.pop(pending.pop(), ()):
-                self._names_in_use.pop(inner, None)
-                self._generated_max.pop(inner, None)
-                pending.append(inner)
+            inner = inside.pop(pending.pop(), None)
+            if inner:
+                for name in inner:
+                    used.pop(name, None)
+                    generated_max.pop(name, None)
+                pending.extend(inner)
 
     def _push_scope(self, name_or_scope, default_name=None, reuse=None, initializer=None,
                     regularizer=None):
         """Enter a variable scope (and its name scope); returns the frame for _pop_scope."""
-        state = self._state()
+        try:
+            state = self._local.state
+        except AttributeError:
+            state = self._state()
         old = state.scope
         counts = state.counts
         snapshot = None
@@ -1156,16 +1235,18 @@ class variable_scope:
                  regularizer=None, reuse=None):
         if default_name is None and name_or_scope is None:
             raise TypeError("If default_name is None then name_or_scope is required")
-        reuse = _check_reuse(reuse)
-        if reuse is False:
-            reuse = None  # False means "inherit", as None
+        if reuse is not None:
+            reuse = _check_reuse(reuse)
+            if reuse is False:
+                reuse = None  # False means "inherit", as None
         self._args = (name_or_scope, default_name, reuse, initializer, regularizer)
         self._frame = None
 
     def __enter__(self):
         if self._frame is not None:
             raise RuntimeError("this variable_scope is already entered")
-        self._store = get_default_store()
+        stack = getattr(_store_stack, "stack", None)  # get_default_store(), inline
+        self._store = stack[-1] if stack else _global_store
         self._frame = self._store._push_scope(*self._args)
         return self._frame.scope
 
@@ -1506,8 +1587,15 @@ def collect_named_outputs(collections: Sequence[str], alias: str, outputs,
     if collections:
         store = get_default_store()
         alias = alias.removesuffix("/")
-        store._append_alias(outputs, alias, tensor_name)
-        store.add_to_collections(collections, outputs)
+        # store._append_alias, then store.add_to_collections, under one hold of the lock
+        with store._lock:
+            entry = store._aliases.get(id(outputs))
+            if entry is None or entry[0] is not outputs:
+                store._aliases[id(outputs)] = (outputs, [alias], tensor_name)
+            else:
+                entry[1].append(alias)
+            for key in (collections,) if isinstance(collections, str) else set(collections):
+                store.get_collection_ref(key).append(outputs)
     return outputs
 
 
@@ -1543,7 +1631,11 @@ def convert_collection_to_dict(collection: str, clear_collection: bool = False) 
     store = get_default_store()
     output = OrderedDict()
     for item in store.get_collection(collection):
-        for alias in get_tensor_aliases(item):
+        aliases = store._get_aliases(item)  # get_tensor_aliases(item), in this store
+        if aliases is None:
+            name = getattr(item, "name", None)
+            aliases = [name] if isinstance(name, str) else []
+        for alias in aliases:
             output[alias] = item
     if clear_collection:
         store.clear_collection(collection)

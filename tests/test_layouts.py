@@ -109,8 +109,8 @@ def test_conv2d_layer_inputs_initializers_and_bias(layout, data_format):
                                atol=1e-5)
     store = slim.get_default_store()
     for name in ("Conv/weights", "Conv/biases"):  # variables own plain copies
-        v = store[name]
-        assert v.flags.c_contiguous and v.flags.writeable and v.dtype == np.float32
+        v = store[name]  # (read-only once a layer has used them: Variable.assign writes)
+        assert v.flags.c_contiguous and v.flags.owndata and v.dtype == np.float32
         assert not np.shares_memory(v, w) and not np.shares_memory(v, b)
     out[...] = 0  # the output belongs to the caller
     np.testing.assert_array_equal(store["Conv/weights"], plain(w))
@@ -131,7 +131,7 @@ def test_loaded_variable_values_in_any_layout(layout, store):
     unchanged(snap)
     for name in ("c/weights", "c/biases"):
         v = store[name]
-        assert v.flags.c_contiguous and v.flags.writeable and v.dtype.isnative
+        assert v.flags.c_contiguous and v.dtype.isnative  # read-only once used: assign
         for a in (w, b, w2, b2):
             assert not np.shares_memory(v, a)
 

@@ -305,7 +305,7 @@ def test_the_c_operator_checks_its_own_arguments():
         _conv.conv2d(x, w, np.zeros(5, np.float32), 0, 0, 0, 0, 1, 1, 1, 1, 0)
     with pytest.raises(ValueError, match="activation"):
         _conv.conv2d(x, w, None, 0, 0, 0, 0, 1, 1, 1, 1, 7)
-    with pytest.raises(TypeError, match="12 or 16 positional"):
+    with pytest.raises(TypeError, match="12, 16 or 18 positional"):
         _conv.conv2d(x, w)
     with pytest.raises(ValueError, match="larger than memory"):
         _conv.conv2d(x, w, None, 2**62, 2**62, 0, 0, 1, 1, 1, 1, 0)
