@@ -71,7 +71,9 @@ def test_packed_filter_estimate_follows_the_tile_width(restore, monkeypatch):
         # may be copied but are not here: the input and the filters, 32 MiB each
         copies = seen["input copy"] + x.nbytes
         assert peak <= estimate <= peak + copies + (1 << 20), (isa, peak, seen)
-        assert seen["packed filters"] - w.nbytes <= 8 * (n + 1) * 4 + 64, (isa, seen)
+        # NR <= 8 columns of n + 1 rows, rounded to 64 bytes, then the 64-byte
+        # word saying whether the weights are finite (csrc/conv.c)
+        assert seen["packed filters"] - w.nbytes <= 8 * (n + 1) * 4 + 128, (isa, seen)
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -10,8 +10,8 @@
 
 static const struct pyconv_ukernels scalar_kernels = {
     .isa = "scalar",
-    .f32 = {{pyconv_f32_igemm_4x4__scalar, 4, 4, 100}},
-    .f64 = {{pyconv_f64_igemm_4x4__scalar, 4, 4, 100}},
+    .f32 = {{pyconv_f32_igemm_4x4__scalar, 4, 4, 100, pyconv_f32_igemm_4x4__scalar_taps}},
+    .f64 = {{pyconv_f64_igemm_4x4__scalar, 4, 4, 100, pyconv_f64_igemm_4x4__scalar_taps}},
     .f32_dwconv = {pyconv_f32_dwconv_4c__scalar, 4, NULL},
     .f64_dwconv = {pyconv_f64_dwconv_4c__scalar, 4, NULL},
     .f32_maxpool = pyconv_f32_maxpool__scalar,
@@ -30,8 +30,10 @@ static const struct pyconv_ukernels scalar_kernels = {
 /* The same portable C, compiled for CPUs with FMA: still "scalar", faster. */
 static const struct pyconv_ukernels scalar_fma_kernels = {
     .isa = "scalar",
-    .f32 = {{pyconv_f32_igemm_4x4__scalar_fma, 4, 4, 100}},
-    .f64 = {{pyconv_f64_igemm_4x4__scalar_fma, 4, 4, 100}},
+    .f32 = {{pyconv_f32_igemm_4x4__scalar_fma, 4, 4, 100,
+             pyconv_f32_igemm_4x4__scalar_fma_taps}},
+    .f64 = {{pyconv_f64_igemm_4x4__scalar_fma, 4, 4, 100,
+             pyconv_f64_igemm_4x4__scalar_fma_taps}},
     .f32_dwconv = {pyconv_f32_dwconv_4c__scalar_fma, 4, NULL},
     .f64_dwconv = {pyconv_f64_dwconv_4c__scalar_fma, 4, NULL},
     .f32_maxpool = pyconv_f32_maxpool__scalar,
@@ -48,8 +50,10 @@ static const struct pyconv_ukernels scalar_fma_kernels = {
 
 static const struct pyconv_ukernels avx2_kernels = {
     .isa = "avx2",
-    .f32 = {{pyconv_f32_igemm_6x16__avx2, 6, 16, 100}, {pyconv_f32_igemm_7x8__avx2, 7, 8, 83}},
-    .f64 = {{pyconv_f64_igemm_6x8__avx2, 6, 8, 100}, {pyconv_f64_igemm_7x4__avx2, 7, 4, 82}},
+    .f32 = {{pyconv_f32_igemm_6x16__avx2, 6, 16, 100, pyconv_f32_igemm_6x16__avx2_taps},
+            {pyconv_f32_igemm_7x8__avx2, 7, 8, 83, pyconv_f32_igemm_7x8__avx2_taps}},
+    .f64 = {{pyconv_f64_igemm_6x8__avx2, 6, 8, 100, pyconv_f64_igemm_6x8__avx2_taps},
+            {pyconv_f64_igemm_7x4__avx2, 7, 4, 82, pyconv_f64_igemm_7x4__avx2_taps}},
     .f32_dwconv = {pyconv_f32_dwconv_16c__avx2, 16, pyconv_f32_dwconv_3x3_16c__avx2},
     .f64_dwconv = {pyconv_f64_dwconv_8c__avx2, 8, pyconv_f64_dwconv_3x3_8c__avx2},
     .f32_maxpool = pyconv_f32_maxpool__avx2,
@@ -68,12 +72,12 @@ static const struct pyconv_ukernels avx2_kernels = {
  * for few output channels come from that set. */
 static const struct pyconv_ukernels avx512_kernels = {
     .isa = "avx512",
-    .f32 = {{pyconv_f32_igemm_7x32__avx512, 7, 32, 100},
-            {pyconv_f32_igemm_7x16__avx512, 7, 16, 97},
-            {pyconv_f32_igemm_7x8__avx2, 7, 8, 82}},
-    .f64 = {{pyconv_f64_igemm_7x16__avx512, 7, 16, 100},
-            {pyconv_f64_igemm_7x8__avx512, 7, 8, 97},
-            {pyconv_f64_igemm_7x4__avx2, 7, 4, 80}},
+    .f32 = {{pyconv_f32_igemm_7x32__avx512, 7, 32, 100, pyconv_f32_igemm_7x32__avx512_taps},
+            {pyconv_f32_igemm_7x16__avx512, 7, 16, 97, pyconv_f32_igemm_7x16__avx512_taps},
+            {pyconv_f32_igemm_7x8__avx2, 7, 8, 82, pyconv_f32_igemm_7x8__avx2_taps}},
+    .f64 = {{pyconv_f64_igemm_7x16__avx512, 7, 16, 100, pyconv_f64_igemm_7x16__avx512_taps},
+            {pyconv_f64_igemm_7x8__avx512, 7, 8, 97, pyconv_f64_igemm_7x8__avx512_taps},
+            {pyconv_f64_igemm_7x4__avx2, 7, 4, 80, pyconv_f64_igemm_7x4__avx2_taps}},
     .f32_dwconv = {pyconv_f32_dwconv_32c__avx512, 32,
                    pyconv_f32_dwconv_3x3_32c__avx512},
     .f64_dwconv = {pyconv_f64_dwconv_16c__avx512, 16,

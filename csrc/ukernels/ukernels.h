@@ -7,6 +7,7 @@
 #define PYCONV_UKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* One igemm tile.
  *   mr      rows (output pixels) to store, 1..MR
@@ -30,6 +31,28 @@ typedef void (*pyconv_f64_igemm_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
                                     const double *const *a, const double *w, double *c,
                                     size_t c_stride, size_t a_offset, const double *zero,
                                     const double *minmax);
+
+/* The same tile summing only the ks taps listed in taps[0..ks) (ascending
+ * tap numbers < ks_all, ks >= 1) of a reduction of ks_all taps; the taps not
+ * listed are those whose MR pointers are all `zero`.
+ *   a       all ks_all * MR pointers, as for the kernel above
+ *   w       all ks_all taps' packed weights, as above
+ * Each output is the full kernel's sum without the terms of the taps not
+ * listed: the remaining terms in the same order, summed in the same blocks
+ * of PYCONV_SUM_BLOCK (counted over all ks_all taps), so with finite weights
+ * (0 * w = +-0) the result has the full kernel's bits except that a zero may
+ * have the other sign (-0.0 where the full sum added +0.0 terms to -0.0;
+ * never the reverse: see conv.c). */
+typedef void (*pyconv_f32_igemm_taps_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+                                         const float *const *a, const float *w, float *c,
+                                         size_t c_stride, size_t a_offset, const float *zero,
+                                         const float *minmax, const uint32_t *taps,
+                                         size_t ks_all);
+typedef void (*pyconv_f64_igemm_taps_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+                                         const double *const *a, const double *w, double *c,
+                                         size_t c_stride, size_t a_offset, const double *zero,
+                                         const double *minmax, const uint32_t *taps,
+                                         size_t ks_all);
 
 /* One output pixel of pooling (max or average; see pool.inc):
  *   rows, cols  the in-bounds part of the window, >= 1 each
@@ -105,11 +128,13 @@ struct pyconv_f32_tile {
     pyconv_f32_igemm_fn igemm;
     size_t mr, nr;
     unsigned speed;
+    pyconv_f32_igemm_taps_fn igemm_taps; /* its tap-list twin (NULL: none) */
 };
 struct pyconv_f64_tile {
     pyconv_f64_igemm_fn igemm;
     size_t mr, nr;
     unsigned speed;
+    pyconv_f64_igemm_taps_fn igemm_taps;
 };
 
 #define PYCONV_MAX_TILES 3
@@ -259,6 +284,23 @@ void pyconv_f64_igemm_6x8__avx2(size_t, size_t, size_t, size_t, const double *co
 void pyconv_f64_igemm_7x4__avx2(size_t, size_t, size_t, size_t, const double *const *,
                                 const double *, double *, size_t, size_t, const double *,
                                 const double *);
+
+/* Their tap-list twins (the same files). */
+#define PYCONV_IGEMM_TAPS_DECL(name, T)                                                         \
+    void name##_taps(size_t, size_t, size_t, size_t, const T *const *, const T *, T *, size_t, \
+                     size_t, const T *, const T *, const uint32_t *, size_t)
+PYCONV_IGEMM_TAPS_DECL(pyconv_f32_igemm_4x4__scalar, float);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f64_igemm_4x4__scalar, double);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f32_igemm_4x4__scalar_fma, float);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f64_igemm_4x4__scalar_fma, double);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f32_igemm_7x32__avx512, float);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f32_igemm_7x16__avx512, float);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f32_igemm_6x16__avx2, float);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f32_igemm_7x8__avx2, float);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f64_igemm_7x16__avx512, double);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f64_igemm_7x8__avx512, double);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f64_igemm_6x8__avx2, double);
+PYCONV_IGEMM_TAPS_DECL(pyconv_f64_igemm_7x4__avx2, double);
 
 /* dwconv microkernels, <dtype>_dwconv_<CT>c_<isa>.c */
 #define PYCONV_DWCONV_DECL(name, T)                                                             \
