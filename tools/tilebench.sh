@@ -25,4 +25,4 @@ for group in $CANDS; do
 done
 mkdir -p build
 ${CC:-gcc} -std=c11 -O3 -DNDEBUG -Wall -Wextra -pthread -Icsrc -Icsrc/ukernels -I"$gen" \
-    tools/tilebench.c csrc/conv.c csrc/atfork.c csrc/threads.c csrc/wcache.c csrc/buffers.c csrc/ukernels/*.c "$gen"/*.c -lm -o build/tilebench
+    tools/tilebench.c csrc/conv.c csrc/eltwise.c csrc/atfork.c csrc/threads.c csrc/wcache.c csrc/buffers.c csrc/ukernels/*.c "$gen"/*.c -lm -o build/tilebench
