@@ -280,19 +280,15 @@ def _conv2d_hit(store, state, x, entry, merged, parent, scope, collections):
         if add_args is not None:
             _THEN_ADD.request = None
     name_scope = _layer_scopes(store, state, scope, new_name, bn_name)
-    if bn is not None:
-        if add_args is not None:
-            outputs, _THEN_ADD.result = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms,
-                                                     None, *add_args)
-        else:
-            outputs = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms, None)
-    elif add_args is not None:
+    bias = None if bvar is None else bvar._pinned()
+    if add_args is not None:  # the operator's pair
         outputs, _THEN_ADD.result = _conv.conv2d(
-            x, wvar._pinned(), bvar._pinned() if bvar is not None else None, *cargs,
-            None, None, None, None, *add_args)
+            x, wvar._pinned(), bias, *cargs, *(terms if bn is not None else (None,) * 3), None,
+            *add_args)
+    elif bn is not None:
+        outputs = _conv.conv2d(x, wvar._pinned(), None, *cargs, *terms, None)
     else:
-        outputs = _conv.conv2d(x, wvar._pinned(), bvar._pinned() if bvar is not None else None,
-                               *cargs)
+        outputs = _conv.conv2d(x, wvar._pinned(), bias, *cargs)
     if collections:
         collect_named_outputs(collections, new_name, outputs, f"{name_scope}/{op}:0")
     return outputs

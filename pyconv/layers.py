@@ -494,22 +494,20 @@ def convolution2d(inputs: ArrayLike,
                      else (x.shape[0], out_h, out_w, num_outputs))
             terms = _fold_batch_norm(x.dtype, shape, df == "NCHW", normalizer_params, store,
                                      frame)
-        add = _then_add.request
-        if add is not None and (terms is not None or normalizer_fn is None) and (
-                activation_fn is None or _fused_activation(activation_fn) is not None):
-            _then_add.request = None  # this call's own output gets the add (_conv2d_then_add)
-        else:
-            add = None
         if terms is not None:
             fused = _fused_activation(activation_fn)
-            outputs = _nn._conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates, None,
-                                  fused, epilogue=terms + (None,), add=add)
-        elif add is not None:
-            outputs = _nn._conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates, bias,
-                                  fused, add=add)
+        add = _then_add.request  # (_conv2d_then_add) taken when this output is the operator's
+        if add is not None and (terms is not None or normalizer_fn is None) and (
+                activation_fn is None or fused is not None):
+            _then_add.request = None
         else:
+            add = None
+        if terms is None and add is None:
             outputs = _nn.conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates,
                                  bias=bias, activation=fused)
+        else:
+            outputs = _nn._conv2d(x, weights._pinned(), nn_strides, padding, df, nn_rates, bias,
+                                  fused, None if terms is None else terms + (None,), add)
         if add is not None:
             outputs, _then_add.result = outputs
         if normalizer_fn is not None and terms is None:

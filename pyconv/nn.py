@@ -247,17 +247,6 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
     conv3)``, v2's ``shortcut + conv3``, where conv3's own output stays an
     end point); where the fused form does not apply (NCHW, float16, another
     shape or dtype) the pair is computed in two steps, with the same numbers."""
-    if add is not None:
-        other, add_activation = add
-        fused = _conv2d_add(input, filters, strides, padding, data_format, dilations,
-                            bias, activation, epilogue, other, add_activation)
-        if fused is not None:
-            return fused
-        out = _conv2d(input, filters, strides, padding, data_format, dilations, bias,
-                      activation, epilogue)
-        if add_activation == "relu":
-            return out, add_relu(other, out)
-        return out, np.add(other, out)
     x = input if type(input) is np.ndarray else _as_array(input, "input")
     w = filters if type(filters) is np.ndarray else _as_array(filters, "filters")
     if strides is None or dilations is None or data_format is None:  # tf.nn.conv2d's defaults
@@ -269,7 +258,7 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
         plan = _plan_conv2d(x, w, strides, padding, data_format, dilations, activation)
         if bias is not None:
             bias = _as_bias(bias, np.dtype(np.int64), plan[3])
-        return _integer.conv2d(x, w, plan, bias, plan[2])
+        return _add_after(_integer.conv2d(x, w, plan, bias, plan[2]), add)
     # Normalise what could compare equal across types (2.0 == 2, True == 1)
     # before it becomes part of the cache key; plain ints skip this.
     if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
@@ -292,57 +281,32 @@ def _conv2d(input, filters, strides, padding, data_format, dilations, bias, acti
     if bias is not None:
         bias = _as_bias(bias, cd, cout)
     if args[0] is None:
-        return np.zeros(args[1], od)
-    if epilogue is not None:
-        pre, scale, shift, residual = epilogue
+        return _add_after(np.zeros(args[1], od), add)
+    add_args = None
+    if add is not None and not nchw and od == cd and w.shape[2] == x.shape[3]:
+        add_args = _add_operands(x, w.shape, args, *add)  # None: two steps below
+    if epilogue is not None or add_args is not None:
+        pre, scale, shift, residual = epilogue if epilogue is not None else (None,) * 4
         if residual is not None and nchw:
             residual = np.ascontiguousarray(residual.transpose(0, 2, 3, 1))
-        args = args + (pre, scale, shift, residual)
+        args = args + (pre, scale, shift, residual) + (add_args or ())
     if nchw:
         out = _conv.conv2d(x.transpose(0, 2, 3, 1), w, bias, *args)
         out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
     else:
         out = _conv.conv2d(x, w, bias, *args)
-    return out if od == cd else out.astype(od)
+    if add_args is not None:
+        return out  # the operator's pair
+    return _add_after(out if od == cd else out.astype(od), add)
 
 
-_FUSED_ADD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _conv2d_add(input, filters, strides, padding, data_format, dilations, bias,
-                activation, epilogue, add_to, add_activation):
-    """The fused pair of :func:`_conv2d` or None where it does not apply."""
-    x, w = input, filters
-    if (type(x) is not np.ndarray or type(w) is not np.ndarray or type(add_to) is not np.ndarray
-            or x.dtype not in _FUSED_ADD_DTYPES or w.dtype != x.dtype
-            or add_to.dtype != x.dtype or data_format not in (None, "NHWC")
-            or add_activation not in (None, "relu")
-            or x.ndim != 4 or add_to.ndim != 4 or add_to.shape[0] != x.shape[0]
-            or w.ndim != 4 or add_to.shape[3] != w.shape[3] or w.shape[2] != x.shape[3]):
-        return None
-    if strides is None or dilations is None:
-        strides = 1 if strides is None else strides
-        dilations = 1 if dilations is None else dilations
-    if type(strides) is not int or type(dilations) is not int or type(padding) is not str:
-        if type(strides) is not int:
-            strides = _spatial(strides, "strides", "NHWC")
-        if type(dilations) is not int:
-            dilations = _spatial(dilations, "dilations", "NHWC")
-        if type(padding) is not str:
-            padding = normalize_padding(explicit_padding_from_tf(padding, "NHWC"))
-    key = (x.shape, x.dtype, w.shape, w.dtype, strides, padding, "NHWC", dilations, activation)
-    plan = _cached_plan(_conv_plans, key, _plan_conv2d, x, w, strides, padding, "NHWC",
-                        dilations, activation)
-    cd, od, nchw, cout, args = plan
-    if cd != x.dtype or od != cd or nchw or args[0] is None:
-        return None
-    add_args = _add_operands(x, w.shape, args, add_to, add_activation)
-    if add_args is None:
-        return None
-    if bias is not None:
-        bias = _as_bias(bias, cd, cout)
-    pre, scale, shift, residual = epilogue if epilogue is not None else (None,) * 4
-    return _conv.conv2d(x, w, bias, *args, pre, scale, shift, residual, *add_args)
+def _add_after(out, add):
+    """``out``, or with ``add = (other, activation)`` the pair ``(out,
+    activation(other + out))`` computed after the convolution."""
+    if add is None:
+        return out
+    other, add_activation = add
+    return out, (add_relu(other, out) if add_activation == "relu" else np.add(other, out))
 
 
 def _add_operands(x, w_shape, args, add_to, add_activation):

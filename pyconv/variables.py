@@ -58,11 +58,10 @@ import math
 import numbers
 import os
 import re
+import sys
 import threading
 import zipfile
 from collections import OrderedDict
-
-import sys
 
 import numpy as np
 
@@ -792,10 +791,8 @@ class VariableStore:
         key = name.lower()
         used = self._names_in_use
         i = used.get(key)
-        if i is None:  # self._was_generated(key), inline (once per scope of a net's call)
-            base, sep, suffix = key.rpartition("_")
-            i = 1 if (sep and suffix.isdigit() and suffix[0] != "0"
-                      and int(suffix) <= self._generated_max.get(base, 0)) else 0
+        if i is None:
+            i = 1 if self._was_generated(key) else 0
         used[key] = i + 1
         if parent:
             parent_key = parent.lower()
