@@ -280,6 +280,27 @@ static int conv_args(PyObject *const *args, const char *fn, size_t *const slots[
     return typenum;
 }
 
+/* The input (rank 4), the filters (rank 4, named `filter_name` in errors) and
+ * the optional bias (rank 1, None for none) of a convolution binding, of one
+ * dtype: new references in *x, *w, *b; 0, or -1 with the exception set (what
+ * was converted is left in the pointers for the caller's cleanup). */
+static int conv_operands(PyObject *const *args, int typenum, const char *filter_name,
+                         PyArrayObject **x, PyArrayObject **w, PyArrayObject **b)
+{
+    *x = usable_array(args[0], typenum, 4, "input");
+    if (*x == NULL)
+        return -1;
+    *w = usable_array(args[1], typenum, 4, filter_name);
+    if (*w == NULL)
+        return -1;
+    if (args[2] != Py_None) {
+        *b = usable_array(args[2], typenum, 1, "bias");
+        if (*b == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(conv2d_doc,
              "conv2d(input, filters, bias, pad_top, pad_bottom, pad_left, pad_right,\n"
              "       stride_h, stride_w, dilation_h, dilation_w, activation) -> ndarray\n\n"
@@ -313,17 +334,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *const *args, Py_ssize_t nar
     PyArrayObject *add_to = NULL, *add_out = NULL; /* the second output's term and array */
     enum pyconv_activation add_act = PYCONV_ACT_NONE;
     int has_ep = 0;
-    x = usable_array(args[0], typenum, 4, "input");
-    if (x == NULL)
+    if (conv_operands(args, typenum, "filters", &x, &w, &b) != 0)
         goto fail;
-    w = usable_array(args[1], typenum, 4, "filters");
-    if (w == NULL)
-        goto fail;
-    if (args[2] != Py_None) {
-        b = usable_array(args[2], typenum, 1, "bias");
-        if (b == NULL)
-            goto fail;
-    }
     const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
     /* grouped convolution: the input channels a multiple of the filters' */
     if (ws[2] > 0 && xs[3] > ws[2] && xs[3] % ws[2] == 0)
@@ -538,17 +550,8 @@ static PyObject *py_depthwise_conv2d(PyObject *self, PyObject *const *args, Py_s
         return NULL;
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
-    x = usable_array(args[0], typenum, 4, "input");
-    if (x == NULL)
+    if (conv_operands(args, typenum, "filter", &x, &w, &b) != 0)
         goto fail;
-    w = usable_array(args[1], typenum, 4, "filter");
-    if (w == NULL)
-        goto fail;
-    if (args[2] != Py_None) {
-        b = usable_array(args[2], typenum, 1, "bias");
-        if (b == NULL)
-            goto fail;
-    }
     const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
     if (ws[2] != xs[3]) {
         PyErr_Format(PyExc_ValueError,
@@ -947,17 +950,8 @@ static PyObject *py_conv2d_transpose(PyObject *self, PyObject *const *args, Py_s
     p.dtype = typenum == NPY_DOUBLE ? PYCONV_F64 : PYCONV_F32;
 
     PyArrayObject *x = NULL, *w = NULL, *b = NULL, *out = NULL;
-    x = usable_array(args[0], typenum, 4, "input");
-    if (x == NULL)
+    if (conv_operands(args, typenum, "filters", &x, &w, &b) != 0)
         goto fail;
-    w = usable_array(args[1], typenum, 4, "filters");
-    if (w == NULL)
-        goto fail;
-    if (args[2] != Py_None) {
-        b = usable_array(args[2], typenum, 1, "bias");
-        if (b == NULL)
-            goto fail;
-    }
     const npy_intp *xs = PyArray_DIMS(x), *ws = PyArray_DIMS(w);
     if (ws[3] != xs[3]) {
         PyErr_Format(PyExc_ValueError,
