@@ -93,32 +93,6 @@ typedef void (*pyconv_f64_eltwise_fn)(size_t n, const double *x, const double *p
  * block: one accumulator per output from the bias on. */
 #ifndef PYCONV_SUM_BLOCK /* overridable for measurements only */
 #define PYCONV_SUM_BLOCK 4096
-/* Winograd transforms, f32_winograd_<isa>.c */
-void pyconv_f32_wino4x3_input__scalar(size_t, const float *const *, float *, float *, size_t);
-void pyconv_f32_wino4x3_output__scalar(size_t, const float *, size_t, float *, float *const *,
-                                       const float *, const float *);
-void pyconv_f32_wino4x3_kernel__scalar(size_t, const float *const *, float *, size_t);
-void pyconv_f32_wino4x3_input__avx2(size_t, const float *const *, float *, float *, size_t);
-void pyconv_f32_wino4x3_output__avx2(size_t, const float *, size_t, float *, float *const *,
-                                       const float *, const float *);
-void pyconv_f32_wino4x3_kernel__avx2(size_t, const float *const *, float *, size_t);
-void pyconv_f32_wino4x3_input__avx512(size_t, const float *const *, float *, float *, size_t);
-void pyconv_f32_wino4x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
-                                       const float *, const float *);
-void pyconv_f32_wino4x3_kernel__avx512(size_t, const float *const *, float *, size_t);
-void pyconv_f32_wino2x3_input__scalar(size_t, const float *const *, float *, float *, size_t);
-void pyconv_f32_wino2x3_output__scalar(size_t, const float *, size_t, float *, float *const *,
-                                       const float *, const float *);
-void pyconv_f32_wino2x3_kernel__scalar(size_t, const float *const *, float *, size_t);
-void pyconv_f32_wino2x3_input__avx2(size_t, const float *const *, float *, float *, size_t);
-void pyconv_f32_wino2x3_output__avx2(size_t, const float *, size_t, float *, float *const *,
-                                       const float *, const float *);
-void pyconv_f32_wino2x3_kernel__avx2(size_t, const float *const *, float *, size_t);
-void pyconv_f32_wino2x3_input__avx512(size_t, const float *const *, float *, float *, size_t);
-void pyconv_f32_wino2x3_output__avx512(size_t, const float *, size_t, float *, float *const *,
-                                       const float *, const float *);
-void pyconv_f32_wino2x3_kernel__avx512(size_t, const float *const *, float *, size_t);
-
 #endif
 
 /* One microkernel and its tile. `speed` is its throughput on full tiles in
