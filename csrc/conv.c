@@ -547,13 +547,8 @@ int pyconv_conv_create(const struct pyconv_conv_params *p, const struct pyconv_u
     op->weights = weights;
     op->bias = bias;
 
-    double lo = -__builtin_inf(), hi = __builtin_inf();
-    if (p->activation == PYCONV_ACT_RELU) {
-        lo = 0.0;
-    } else if (p->activation == PYCONV_ACT_RELU6) {
-        lo = 0.0;
-        hi = 6.0;
-    }
+    double lo, hi;
+    pyconv_activation_bounds(p->activation, &lo, &hi);
     if (f64) {
         op->minmax.f64[0] = lo;
         op->minmax.f64[1] = hi;

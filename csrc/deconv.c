@@ -22,9 +22,12 @@
 #include <string.h>
 
 #include "buffers.h"
+#include "eltwise.h"
 #include "threads.h"
 #include "util.h"
 #include "wcache.h"
+
+static void set_minmax(struct pyconv_deconv_op *op);
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -314,20 +317,7 @@ int pyconv_deconv_create(const struct pyconv_deconv_params *p, const struct pyco
     op->group = op->n_groups ? (n_cblocks + op->n_groups - 1) / op->n_groups : 1;
     op->n_groups = (n_cblocks + op->group - 1) / op->group;
 
-    double lo = -__builtin_inf(), hi = __builtin_inf();
-    if (p->activation == PYCONV_ACT_RELU) {
-        lo = 0.0;
-    } else if (p->activation == PYCONV_ACT_RELU6) {
-        lo = 0.0;
-        hi = 6.0;
-    }
-    if (f64) {
-        op->minmax.f64[0] = lo;
-        op->minmax.f64[1] = hi;
-    } else {
-        op->minmax.f32[0] = (float)lo;
-        op->minmax.f32[1] = (float)hi;
-    }
+    set_minmax(op);
     *op_out = op;
     return PYCONV_OK;
 }
@@ -522,13 +512,8 @@ static int pack_or_check_units(struct pyconv_deconv_op *op, size_t first, size_t
  * thread count gives the same bits. */
 static void set_minmax(struct pyconv_deconv_op *op)
 {
-    double lo = -__builtin_inf(), hi = __builtin_inf();
-    if (op->p.activation == PYCONV_ACT_RELU) {
-        lo = 0.0;
-    } else if (op->p.activation == PYCONV_ACT_RELU6) {
-        lo = 0.0;
-        hi = 6.0;
-    }
+    double lo, hi;
+    pyconv_activation_bounds(op->p.activation, &lo, &hi);
     if (op->p.dtype == PYCONV_F64) {
         op->minmax.f64[0] = lo;
         op->minmax.f64[1] = hi;

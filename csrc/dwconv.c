@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "buffers.h"
+#include "eltwise.h"
 #include "threads.h"
 #include "util.h"
 #include "wcache.h"
@@ -244,13 +245,8 @@ int pyconv_dwconv_create(const struct pyconv_dwconv_params *p, const struct pyco
     else
         op->f32_dwconv = uk->f32_dwconv.fn;
 
-    double lo = -__builtin_inf(), hi = __builtin_inf();
-    if (p->activation == PYCONV_ACT_RELU) {
-        lo = 0.0;
-    } else if (p->activation == PYCONV_ACT_RELU6) {
-        lo = 0.0;
-        hi = 6.0;
-    }
+    double lo, hi;
+    pyconv_activation_bounds(p->activation, &lo, &hi);
     if (f64) {
         op->minmax.f64[0] = lo;
         op->minmax.f64[1] = hi;

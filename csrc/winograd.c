@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "buffers.h"
+#include "eltwise.h"
 #include "threads.h"
 #include "util.h"
 #include "wcache.h"
@@ -208,13 +209,10 @@ int pyconv_wino_create(const struct pyconv_conv_params *p, const struct pyconv_u
     atomic_init(&op->nomem, 0);
     for (size_t i = 0; i < MAX_SLOTS; i++)
         atomic_init(&op->slots[i].busy, 0);
-    float lo = -__builtin_inff(), hi = __builtin_inff();
-    if (p->activation != PYCONV_ACT_NONE)
-        lo = 0.0f;
-    if (p->activation == PYCONV_ACT_RELU6)
-        hi = 6.0f;
-    op->minmax[0] = lo;
-    op->minmax[1] = hi;
+    double lo, hi;
+    pyconv_activation_bounds(p->activation, &lo, &hi);
+    op->minmax[0] = (float)lo;
+    op->minmax[1] = (float)hi;
     *op_out = op;
     return PYCONV_OK;
 }
