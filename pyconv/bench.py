@@ -841,45 +841,33 @@ class NumpyPeer(Peer):
             return {"default": measure(self._call, policy)}
 
 
-class TFPeer(Peer):
-    """TensorFlow in worker processes, one per thread count: TF reads its
-    intra/inter-op thread settings once, when it initialises."""
+class _TFWorkers:
+    """TensorFlow in worker processes, one per thread count (TF reads its
+    intra/inter-op thread settings once, when it initialises), speaking one
+    JSON object per line: ``python -m <_worker_module> --_tf-worker THREADS``.
+    Used by the layer suite's peer and the network benchmark's."""
 
-    name = "tf"
+    _worker_module = "pyconv.bench"
 
-    def missing(self):
-        if importlib.util.find_spec("tensorflow") is None:
-            return "tensorflow is not installed"
-        return None
-
-    def load(self):
+    def _start(self, prefix):
         self.workers = {}
         self.hello = None
-        self.logdir = tempfile.mkdtemp(prefix="pyconv-bench-tf-")
+        self.logdir = tempfile.mkdtemp(prefix=prefix)
 
-    def version(self):
-        return (self.hello or {}).get("version") or _dist_version("tensorflow-cpu", "tensorflow")
-
-    def info(self):
-        return {k: v for k, v in (self.hello or {}).items() if k != "ok"}
-
-    def pids(self):
-        return [proc.pid for proc, _ in self.workers.values()]
-
-    def start_workers(self, thread_counts):
-        for threads in thread_counts:
-            self._worker(threads)
+    def _worker_env(self, env):
+        return env
 
     def _worker(self, threads):
         if threads not in self.workers:
             env = _child_env()
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            env = self._worker_env(env)
             log = open(os.path.join(self.logdir, f"tf-{threads}.log"), "w")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "pyconv.bench", "--_tf-worker", str(threads)],
+                [sys.executable, "-m", self._worker_module, "--_tf-worker", str(threads)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
             self.workers[threads] = (proc, log)
-            hello = self._read(threads)
+            hello = self._read(threads)  # every worker says hello first
             self.hello = self.hello or hello
         return self.workers[threads][0]
 
@@ -901,6 +889,46 @@ class TFPeer(Peer):
         proc.stdin.write(json.dumps(request) + "\n")
         proc.stdin.flush()
         return self._read(threads)
+
+    def close(self):
+        for proc, log in self.workers.values():
+            try:
+                proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                proc.stdin.flush()
+                proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+            log.close()
+        self.workers = {}
+        shutil.rmtree(self.logdir, ignore_errors=True)
+
+
+class TFPeer(_TFWorkers, Peer):
+    """TensorFlow in worker processes, one per thread count: TF reads its
+    intra/inter-op thread settings once, when it initialises."""
+
+    name = "tf"
+
+    def missing(self):
+        if importlib.util.find_spec("tensorflow") is None:
+            return "tensorflow is not installed"
+        return None
+
+    def load(self):
+        self._start("pyconv-bench-tf-")
+
+    def version(self):
+        return (self.hello or {}).get("version") or _dist_version("tensorflow-cpu", "tensorflow")
+
+    def info(self):
+        return {k: v for k, v in (self.hello or {}).items() if k != "ok"}
+
+    def pids(self):
+        return [proc.pid for proc, _ in self.workers.values()]
+
+    def start_workers(self, thread_counts):
+        for threads in thread_counts:
+            self._worker(threads)
 
     def outputs(self, threads):
         layer = self.case.layer
@@ -933,18 +961,6 @@ class TFPeer(Peer):
                 except (OSError, RuntimeError, ValueError):
                     pass  # the next request reports the worker's failure
         super().end()
-
-    def close(self):
-        for proc, log in self.workers.values():
-            try:
-                proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
-                proc.stdin.flush()
-                proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-            log.close()
-        self.workers = {}
-        shutil.rmtree(self.logdir, ignore_errors=True)
 
 
 def _tf_worker(threads):

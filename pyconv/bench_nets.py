@@ -39,7 +39,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -519,7 +518,7 @@ class OrtNetPeer:
         return B._dist_version("onnxruntime")
 
 
-class TFNetPeer:
+class TFNetPeer(B._TFWorkers):
     """tf_slim's graph in a session, in one worker process per thread count."""
 
     name = "tf"
@@ -533,45 +532,15 @@ class TFNetPeer:
             return "needs tools/tf_reference/gen_nets.py (a source checkout)"
         return None
 
+    _worker_module = "pyconv.bench_nets"
+
     def __init__(self):
-        self.workers = {}
-        self.logdir = tempfile.mkdtemp(prefix="pyconv-bench-nets-tf-")
-        self.hello = None
+        self._start("pyconv-bench-nets-tf-")
 
-    def _worker(self, threads):
-        if threads not in self.workers:
-            env = B._child_env()
-            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            env["TF_ENABLE_ONEDNN_OPTS"] = "1"  # TF's default build, set so no helper changes it
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (SRC_ROOT, env.get("PYTHONPATH")) if p)
-            log = open(os.path.join(self.logdir, f"tf-{threads}.log"), "w")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "pyconv.bench_nets", "--_tf-worker", str(threads)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-            self.workers[threads] = (proc, log)
-            hello = self._read(threads)  # every worker says hello first
-            self.hello = self.hello or hello
-        return self.workers[threads][0]
-
-    def _read(self, threads):
-        proc, log = self.workers[threads]
-        line = proc.stdout.readline()
-        if not line:
-            log.flush()
-            with open(log.name) as f:
-                tail = f.read()[-2000:]
-            raise RuntimeError(f"TensorFlow worker ({threads} threads) exited: {tail.strip()}")
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise RuntimeError(reply.get("error", "TensorFlow worker failed"))
-        return reply
-
-    def _ask(self, threads, request):
-        proc = self._worker(threads)
-        proc.stdin.write(json.dumps(request) + "\n")
-        proc.stdin.flush()
-        return self._read(threads)
+    def _worker_env(self, env):
+        env["TF_ENABLE_ONEDNN_OPTS"] = "1"  # TF's default build, set so no helper changes it
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC_ROOT, env.get("PYTHONPATH")) if p)
+        return env
 
     def prepare(self, net, trace, xs, workdir):
         self.files = {"weights": os.path.join(workdir, f"{net.name}-weights.npz")}
@@ -618,20 +587,6 @@ class TFNetPeer:
             except (OSError, RuntimeError, ValueError):
                 pass
         self.prepared = set()
-
-    def close(self):
-        import shutil
-
-        for proc, log in self.workers.values():
-            try:
-                proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
-                proc.stdin.flush()
-                proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-            log.close()
-        self.workers = {}
-        shutil.rmtree(self.logdir, ignore_errors=True)
 
     def version(self):
         return (self.hello or {}).get("version")
